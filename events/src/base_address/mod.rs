@@ -1,0 +1,228 @@
+//! Base addresses: the curated delivery addresses subscriptions resolve to.
+//!
+//! A base address's id is derived from its canonical key (UUID v5), and its
+//! first event is appended with "subject must be empty". So two processes
+//! that try to register the same address at once cannot both succeed: the
+//! server refuses the second, whatever the timing.
+
+use crate::address::{AddressLines, CanonicalAddress};
+use crate::schema::{EventSchema, SchemaError, Upcaster};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Namespace for base-address ids. Changing it would fork every id.
+const NAMESPACE: Uuid = Uuid::from_u128(0x8c0e_4f0d_7a1b_4d3e_9b57_6d2c_61a4_b0a1);
+
+/// The id a base address with this canonical key has, wherever it is computed.
+pub fn id_for_key(canonical_key: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, canonical_key.as_bytes())
+}
+
+/// Where a base address came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AddressSource {
+    /// A bulk import; `line` is the 1-based line in the file.
+    Import { file: String, line: u64 },
+    /// Entered by the address team.
+    Curation,
+    /// Created because a subscription matched nothing.
+    Subscription { subscription_id: Uuid },
+}
+
+/// Something about a base address the team should look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressFlag {
+    MissingPostalCode,
+    MissingCity,
+    MissingCountry,
+    MissingHouseNumber,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseAddressRegistered {
+    pub base_address_id: Uuid,
+    /// The publisher's own id for the address, if it has one.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The lines as curated (or, for a new address, as the subscriber typed).
+    pub address: AddressLines,
+    pub canonical: CanonicalAddress,
+    pub source: AddressSource,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<AddressFlag>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// Events of the base-address aggregate.
+///
+/// | event | version |
+/// | --- | --- |
+/// | `BaseAddressRegistered` | 1 |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum BaseAddressEvent {
+    BaseAddressRegistered(BaseAddressRegistered),
+}
+
+impl BaseAddressEvent {
+    pub const REGISTERED: &'static str = "BaseAddressRegistered";
+}
+
+/// Upcasters for base-address events, oldest first.
+pub const UPCASTERS: &[Upcaster] = &[];
+
+impl EventSchema for BaseAddressEvent {
+    const AGGREGATE_TYPE: &'static str = "address";
+
+    fn event_type(&self) -> &'static str {
+        Self::REGISTERED
+    }
+    fn schema_version(&self) -> u32 {
+        1
+    }
+    fn current_version(event_type: &str) -> Option<u32> {
+        (event_type == Self::REGISTERED).then_some(1)
+    }
+    fn to_payload(&self) -> Result<Value, serde_json::Error> {
+        match self {
+            Self::BaseAddressRegistered(e) => serde_json::to_value(e),
+        }
+    }
+    fn from_payload(event_type: &str, v: Value) -> Result<Self, SchemaError> {
+        match event_type {
+            Self::REGISTERED => serde_json::from_value(v)
+                .map(Self::BaseAddressRegistered)
+                .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source }),
+            other => Err(SchemaError::UnknownType(other.to_owned())),
+        }
+    }
+}
+
+impl cqrs_es::DomainEvent for BaseAddressEvent {
+    fn event_type(&self) -> String {
+        EventSchema::event_type(self).to_owned()
+    }
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseAddressCommand {
+    Register(BaseAddressRegistered),
+}
+
+/// Why a base-address command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseAddressError {
+    /// The id exists with a different canonical key: the id was not derived
+    /// with [`id_for_key`]. A programming error; do not retry.
+    #[error("base address {0} exists with another canonical key")]
+    KeyMismatch(Uuid),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaseAddress {
+    pub registered: Option<BaseAddressRegistered>,
+}
+
+impl BaseAddress {
+    pub fn decide(&self, command: BaseAddressCommand) -> Result<Vec<BaseAddressEvent>, BaseAddressError> {
+        match command {
+            BaseAddressCommand::Register(e) => match &self.registered {
+                None => Ok(vec![BaseAddressEvent::BaseAddressRegistered(e)]),
+                // Registering an existing address again (an import run twice,
+                // a redelivered subscription) is a no-op.
+                Some(existing) if existing.canonical.key == e.canonical.key => Ok(vec![]),
+                Some(existing) => Err(BaseAddressError::KeyMismatch(existing.base_address_id)),
+            },
+        }
+    }
+}
+
+impl cqrs_es::Aggregate for BaseAddress {
+    const TYPE: &'static str = "address";
+    type Command = BaseAddressCommand;
+    type Event = BaseAddressEvent;
+    type Error = BaseAddressError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &cqrs_es::event_sink::EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            BaseAddressEvent::BaseAddressRegistered(e) => self.registered = Some(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+
+    fn registered(key: &str) -> BaseAddressRegistered {
+        BaseAddressRegistered {
+            base_address_id: id_for_key(key),
+            reference: Some("R-7".into()),
+            address: AddressLines { street: "Kerkstraat 12".into(), postal_code: None, city: None, country: None },
+            canonical: CanonicalAddress {
+                key: key.into(),
+                street: "kerkstraat".into(),
+                house_number: "12".into(),
+                postal_code: String::new(),
+                city: String::new(),
+                country: String::new(),
+            },
+            source: AddressSource::Curation,
+            flags: vec![AddressFlag::MissingPostalCode],
+            registered_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn ids_are_stable_per_key() {
+        assert_eq!(id_for_key("a"), id_for_key("a"));
+        assert_ne!(id_for_key("a"), id_for_key("b"));
+    }
+
+    #[test]
+    fn a_new_address_is_registered() {
+        TestFramework::<BaseAddress>::with(())
+            .given_no_previous_events()
+            .when(BaseAddressCommand::Register(registered("k1")))
+            .then_expect_events(vec![BaseAddressEvent::BaseAddressRegistered(registered("k1"))]);
+    }
+
+    #[test]
+    fn registering_the_same_address_again_changes_nothing() {
+        TestFramework::<BaseAddress>::with(())
+            .given(vec![BaseAddressEvent::BaseAddressRegistered(registered("k1"))])
+            .when(BaseAddressCommand::Register(registered("k1")))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_different_key_under_the_same_id_is_refused() {
+        let mut other = registered("k2");
+        other.base_address_id = id_for_key("k1");
+        TestFramework::<BaseAddress>::with(())
+            .given(vec![BaseAddressEvent::BaseAddressRegistered(registered("k1"))])
+            .when(BaseAddressCommand::Register(other))
+            .then_expect_error(BaseAddressError::KeyMismatch(id_for_key("k1")));
+    }
+}

@@ -1,0 +1,249 @@
+//! Command handling with cqrs-es over the JetStream event store.
+//!
+//! cqrs-es provides the `Aggregate` contract (decide with `handle`, evolve
+//! with `apply`), the given/when/then test framework and the `EventStore`
+//! trait. `AggregateStore` implements that trait on JetStream; its context
+//! remembers the *stream* sequence of the last event read, which is what
+//! optimistic concurrency on a subject needs (a per-aggregate count is not).
+//!
+//! `CommandBus` is `CqrsFramework::execute` plus what the framework lacks
+//! here: it returns the stored events (or, for a deduplicated retry, the
+//! original ones) and retries a bounded number of times on a conflict.
+
+use crate::envelope::{CommandMeta, HasUpcasters, Recorded};
+use crate::store::{AppendError, EventStore, ReadError};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+/// Metadata keys understood by `AggregateStore::commit`.
+pub mod metadata {
+    pub const CORRELATION_ID: &str = "correlation_id";
+    pub const CAUSATION_ID: &str = "causation_id";
+    pub const TRACEPARENT: &str = "traceparent";
+    pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
+    pub const STREAM_SEQUENCE: &str = "stream_sequence";
+    pub const EVENT_ID: &str = "event_id";
+}
+
+/// How many times a command is re-decided after a conflict.
+pub const MAX_CONFLICT_RETRIES: usize = 5;
+
+pub struct AggregateStore<A> {
+    store: EventStore,
+    _aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A> Clone for AggregateStore<A> {
+    fn clone(&self) -> Self {
+        Self { store: self.store.clone(), _aggregate: PhantomData }
+    }
+}
+
+/// A loaded aggregate and where its history ends in the stream.
+pub struct LoadedAggregate<A> {
+    pub aggregate: A,
+    pub aggregate_id: String,
+    pub last_sequence: u64,
+    pub version: u64,
+}
+
+impl<A: Aggregate> AggregateContext<A> for LoadedAggregate<A> {
+    fn aggregate(&mut self) -> &mut A {
+        &mut self.aggregate
+    }
+}
+
+fn meta_from(map: &HashMap<String, String>) -> CommandMeta {
+    CommandMeta {
+        correlation_id: map.get(metadata::CORRELATION_ID).cloned(),
+        causation_id: map.get(metadata::CAUSATION_ID).cloned(),
+        traceparent: map.get(metadata::TRACEPARENT).cloned(),
+        tracestate: None,
+        idempotency_key: map.get(metadata::IDEMPOTENCY_KEY).cloned(),
+    }
+}
+
+fn store_error<E: std::error::Error>(e: AppendError) -> AggregateError<E> {
+    match e {
+        AppendError::Conflict { .. } => AggregateError::AggregateConflict,
+        AppendError::Unavailable(_) | AppendError::StreamMissing(_) => {
+            AggregateError::DatabaseConnectionError(Box::new(e))
+        }
+        other => AggregateError::UnexpectedError(Box::new(other)),
+    }
+}
+
+fn read_error<E: std::error::Error>(e: ReadError) -> AggregateError<E> {
+    match e {
+        ReadError::Unavailable(_) => AggregateError::DatabaseConnectionError(Box::new(e)),
+        ReadError::Undecodable { .. } => AggregateError::DeserializationError(Box::new(e)),
+        ReadError::NotFound(_) => AggregateError::UnexpectedError(Box::new(e)),
+    }
+}
+
+impl<A> AggregateStore<A>
+where
+    A: Aggregate,
+    A::Event: HasUpcasters,
+{
+    pub fn new(store: EventStore) -> Self {
+        Self { store, _aggregate: PhantomData }
+    }
+
+    pub fn event_store(&self) -> &EventStore {
+        &self.store
+    }
+
+    pub async fn load(&self, aggregate_id: &str) -> Result<(LoadedAggregate<A>, Vec<Recorded<A::Event>>), ReadError> {
+        let history = self.store.load::<A::Event>(aggregate_id).await?;
+        let mut aggregate = A::default();
+        for e in &history.events {
+            aggregate.apply(e.event.clone());
+        }
+        let version = history.version();
+        Ok((
+            LoadedAggregate {
+                aggregate,
+                aggregate_id: aggregate_id.to_owned(),
+                last_sequence: history.last_sequence,
+                version,
+            },
+            history.events,
+        ))
+    }
+
+    /// Appends the events one command produced. Masthead's commands produce
+    /// at most one event; JetStream (before 2.12's batches) cannot append
+    /// several atomically, and a half-written command is worse than a
+    /// refused one.
+    pub async fn commit_recorded(
+        &self,
+        events: Vec<A::Event>,
+        context: &LoadedAggregate<A>,
+        meta: &CommandMeta,
+    ) -> Result<Vec<Recorded<A::Event>>, AppendError> {
+        match events.len() {
+            0 => Ok(vec![]),
+            1 => {
+                let event = &events[0];
+                let recorded = self
+                    .store
+                    .append(&context.aggregate_id, context.last_sequence, context.version + 1, event, meta)
+                    .await?;
+                Ok(vec![recorded])
+            }
+            n => Err(AppendError::Refused(format!("a command produced {n} events; at most one is supported"))),
+        }
+    }
+}
+
+impl<A> cqrs_es::EventStore<A> for AggregateStore<A>
+where
+    A: Aggregate,
+    A::Event: HasUpcasters,
+{
+    type AC = LoadedAggregate<A>;
+
+    async fn load_events(&self, aggregate_id: &str) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let history = self.store.load::<A::Event>(aggregate_id).await.map_err(read_error)?;
+        Ok(history.events.into_iter().map(to_cqrs_envelope::<A>).collect())
+    }
+
+    async fn load_aggregate(&self, aggregate_id: &str) -> Result<Self::AC, AggregateError<A::Error>> {
+        self.load(aggregate_id).await.map(|(context, _)| context).map_err(read_error)
+    }
+
+    async fn commit(
+        &self,
+        events: Vec<A::Event>,
+        context: Self::AC,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let recorded = self.commit_recorded(events, &context, &meta_from(&metadata)).await.map_err(store_error)?;
+        Ok(recorded.into_iter().map(to_cqrs_envelope::<A>).collect())
+    }
+}
+
+fn to_cqrs_envelope<A: Aggregate>(r: Recorded<A::Event>) -> EventEnvelope<A> {
+    let mut metadata = HashMap::new();
+    metadata.insert(metadata::STREAM_SEQUENCE.to_owned(), r.stream_sequence.to_string());
+    metadata.insert(metadata::EVENT_ID.to_owned(), r.envelope.event_id.to_string());
+    metadata.insert(metadata::CORRELATION_ID.to_owned(), r.envelope.correlation_id.clone());
+    EventEnvelope {
+        aggregate_id: r.envelope.aggregate_id,
+        sequence: usize::try_from(r.envelope.aggregate_version).unwrap_or(usize::MAX),
+        payload: r.event,
+        metadata,
+    }
+}
+
+/// Why a command did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// The aggregate refused the command (a business rule). Report it to the
+    /// caller; retrying the same command gives the same answer.
+    #[error(transparent)]
+    Rejected(E),
+    /// Conflicts persisted through every retry: heavy contention on one
+    /// aggregate. Retry later.
+    #[error("conflict persisted after {0} retries")]
+    Conflict(usize),
+    /// The event store is unreachable. Nothing was appended, or the outcome is
+    /// unknown: retry with the same idempotency key (HTTP 503).
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else from the store (undecodable history, refused message).
+    /// Not retryable without a fix.
+    #[error("event store error: {0}")]
+    Store(String),
+}
+
+pub struct CommandBus<A: Aggregate> {
+    store: AggregateStore<A>,
+    services: A::Services,
+}
+
+impl<A> CommandBus<A>
+where
+    A: Aggregate,
+    A::Event: HasUpcasters,
+    A::Command: Clone,
+{
+    pub fn new(store: EventStore, services: A::Services) -> Self {
+        Self { store: AggregateStore::new(store), services }
+    }
+
+    pub fn aggregates(&self) -> &AggregateStore<A> {
+        &self.store
+    }
+
+    /// Loads, decides, appends; re-decides on a conflict. Returns the events
+    /// stored (empty when the command was a no-op on the current state).
+    pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Vec<Recorded<A::Event>>, CommandError<A::Error>> {
+        for _ in 0..=MAX_CONFLICT_RETRIES {
+            let (mut context, _) = self.store.load(aggregate_id).await.map_err(|e| match e {
+                ReadError::Unavailable(m) => CommandError::Unavailable(m),
+                other => CommandError::Store(other.to_string()),
+            })?;
+            let sink = cqrs_es::event_sink::EventSink::<A>::default();
+            context.aggregate.handle(command.clone(), &self.services, &sink).await.map_err(CommandError::Rejected)?;
+            let events = sink.collect().await;
+            match self.store.commit_recorded(events, &context, meta).await {
+                Ok(recorded) => return Ok(recorded),
+                Err(AppendError::Conflict { .. }) => continue,
+                Err(AppendError::Unavailable(m)) => return Err(CommandError::Unavailable(m)),
+                Err(AppendError::StreamMissing(s)) => {
+                    return Err(CommandError::Unavailable(format!("stream {s} missing")))
+                }
+                Err(other) => return Err(CommandError::Store(other.to_string())),
+            }
+        }
+        Err(CommandError::Conflict(MAX_CONFLICT_RETRIES))
+    }
+}

@@ -1,0 +1,190 @@
+//! The envelope: what travels in NATS headers beside each event's payload.
+//!
+//! Keeping the envelope in headers means consumers can route, deduplicate
+//! and trace an event without parsing its payload, and a payload that cannot
+//! be parsed can still be dead-lettered with its identity intact.
+
+use crate::base_address::{self, BaseAddressEvent};
+use crate::schema::{decode, EventSchema, SchemaError};
+use crate::subscription::{self, SubscriptionEvent};
+use async_nats::HeaderMap;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Header names. `Nats-*` ones are the server's own.
+pub mod header {
+    pub const EVENT_TYPE: &str = "Masthead-Event-Type";
+    pub const SCHEMA_VERSION: &str = "Masthead-Schema-Version";
+    pub const AGGREGATE_TYPE: &str = "Masthead-Aggregate-Type";
+    pub const AGGREGATE_ID: &str = "Masthead-Aggregate-Id";
+    pub const AGGREGATE_VERSION: &str = "Masthead-Aggregate-Version";
+    pub const EVENT_ID: &str = "Masthead-Event-Id";
+    pub const OCCURRED_AT: &str = "Masthead-Occurred-At";
+    pub const CORRELATION_ID: &str = "Masthead-Correlation-Id";
+    pub const CAUSATION_ID: &str = "Masthead-Causation-Id";
+    pub const TRACEPARENT: &str = "traceparent";
+    pub const TRACESTATE: &str = "tracestate";
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+    pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+}
+
+/// Who caused a command and how to trace it. Passed with every command and
+/// copied into the envelope of each event it produces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandMeta {
+    /// Ties together every event of one business flow (one subscription).
+    pub correlation_id: Option<String>,
+    /// The event id (or request id) that caused this command.
+    pub causation_id: Option<String>,
+    /// W3C trace context of the caller, if any.
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+    /// Makes the append idempotent: becomes the `Nats-Msg-Id`.
+    pub idempotency_key: Option<String>,
+}
+
+impl CommandMeta {
+    /// Metadata for a command caused by a recorded event: same correlation,
+    /// caused by that event, idempotent per (cause, purpose).
+    pub fn caused_by(envelope: &Envelope, purpose: &str) -> Self {
+        Self {
+            correlation_id: Some(envelope.correlation_id.clone()),
+            causation_id: Some(envelope.event_id.to_string()),
+            traceparent: envelope.traceparent.clone(),
+            tracestate: None,
+            idempotency_key: Some(format!("{purpose}:{}", envelope.event_id)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// 1-based position of the event in its aggregate's history.
+    pub aggregate_version: u64,
+    pub occurred_at: DateTime<Utc>,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+fn text<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, SchemaError> {
+    headers.get(name).map(|v| v.as_str()).ok_or(SchemaError::Header(name))
+}
+
+impl Envelope {
+    pub fn to_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(header::EVENT_TYPE, self.event_type.as_str());
+        headers.insert(header::SCHEMA_VERSION, self.schema_version.to_string().as_str());
+        headers.insert(header::AGGREGATE_TYPE, self.aggregate_type.as_str());
+        headers.insert(header::AGGREGATE_ID, self.aggregate_id.as_str());
+        headers.insert(header::AGGREGATE_VERSION, self.aggregate_version.to_string().as_str());
+        headers.insert(header::EVENT_ID, self.event_id.to_string().as_str());
+        headers.insert(header::OCCURRED_AT, self.occurred_at.to_rfc3339().as_str());
+        headers.insert(header::CORRELATION_ID, self.correlation_id.as_str());
+        if let Some(c) = &self.causation_id {
+            headers.insert(header::CAUSATION_ID, c.as_str());
+        }
+        if let Some(t) = &self.traceparent {
+            headers.insert(header::TRACEPARENT, t.as_str());
+        }
+    }
+
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, SchemaError> {
+        let parse_u = |name: &'static str| -> Result<u64, SchemaError> {
+            text(headers, name)?.parse().map_err(|_| SchemaError::Header(name))
+        };
+        Ok(Self {
+            event_id: text(headers, header::EVENT_ID)?.parse().map_err(|_| SchemaError::Header(header::EVENT_ID))?,
+            event_type: text(headers, header::EVENT_TYPE)?.to_owned(),
+            schema_version: u32::try_from(parse_u(header::SCHEMA_VERSION)?)
+                .map_err(|_| SchemaError::Header(header::SCHEMA_VERSION))?,
+            aggregate_type: text(headers, header::AGGREGATE_TYPE)?.to_owned(),
+            aggregate_id: text(headers, header::AGGREGATE_ID)?.to_owned(),
+            aggregate_version: parse_u(header::AGGREGATE_VERSION)?,
+            occurred_at: DateTime::parse_from_rfc3339(text(headers, header::OCCURRED_AT)?)
+                .map_err(|_| SchemaError::Header(header::OCCURRED_AT))?
+                .with_timezone(&Utc),
+            correlation_id: text(headers, header::CORRELATION_ID)?.to_owned(),
+            causation_id: headers.get(header::CAUSATION_ID).map(|v| v.as_str().to_owned()),
+            traceparent: headers.get(header::TRACEPARENT).map(|v| v.as_str().to_owned()),
+        })
+    }
+}
+
+/// An event as stored: envelope, stream position and the decoded event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded<E> {
+    pub envelope: Envelope,
+    /// The JetStream stream sequence. Global, strictly increasing.
+    pub stream_sequence: u64,
+    pub event: E,
+}
+
+/// An event of any aggregate, for consumers that read the whole stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyEvent {
+    Subscription(SubscriptionEvent),
+    BaseAddress(BaseAddressEvent),
+}
+
+/// Decodes a stored message of any aggregate type, upcasting old versions.
+pub fn decode_any(
+    headers: &HeaderMap,
+    payload: &[u8],
+    stream_sequence: u64,
+) -> Result<Recorded<AnyEvent>, SchemaError> {
+    let envelope = Envelope::from_headers(headers)?;
+    let event = match envelope.aggregate_type.as_str() {
+        SubscriptionEvent::AGGREGATE_TYPE => AnyEvent::Subscription(decode(
+            subscription::event::UPCASTERS,
+            &envelope.event_type,
+            envelope.schema_version,
+            payload,
+        )?),
+        BaseAddressEvent::AGGREGATE_TYPE => AnyEvent::BaseAddress(decode(
+            base_address::UPCASTERS,
+            &envelope.event_type,
+            envelope.schema_version,
+            payload,
+        )?),
+        _ => return Err(SchemaError::Header(header::AGGREGATE_TYPE)),
+    };
+    Ok(Recorded { envelope, stream_sequence, event })
+}
+
+/// Decodes a stored message of one known aggregate type.
+pub fn decode_as<E: EventSchema>(
+    upcasters: &[crate::schema::Upcaster],
+    headers: &HeaderMap,
+    payload: &[u8],
+    stream_sequence: u64,
+) -> Result<Recorded<E>, SchemaError> {
+    let envelope = Envelope::from_headers(headers)?;
+    if envelope.aggregate_type != E::AGGREGATE_TYPE {
+        return Err(SchemaError::Header(header::AGGREGATE_TYPE));
+    }
+    let event = decode(upcasters, &envelope.event_type, envelope.schema_version, payload)?;
+    Ok(Recorded { envelope, stream_sequence, event })
+}
+
+/// Upcasters for an event enum, so generic code can find them.
+pub trait HasUpcasters: EventSchema {
+    fn upcasters() -> &'static [crate::schema::Upcaster];
+}
+
+impl HasUpcasters for SubscriptionEvent {
+    fn upcasters() -> &'static [crate::schema::Upcaster] {
+        subscription::event::UPCASTERS
+    }
+}
+
+impl HasUpcasters for BaseAddressEvent {
+    fn upcasters() -> &'static [crate::schema::Upcaster] {
+        base_address::UPCASTERS
+    }
+}

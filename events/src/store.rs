@@ -1,0 +1,258 @@
+//! The event store on JetStream.
+//!
+//! Appends carry `Nats-Expected-Last-Subject-Sequence`: the stream sequence of
+//! the last event the writer read for that aggregate (0 for "no events yet").
+//! The server refuses the append if anything was written to the subject since,
+//! which is optimistic concurrency without a lock. `Nats-Msg-Id` makes a
+//! retried append a no-op within the server's dedup window; a duplicate ack is
+//! answered with the event that was stored the first time.
+
+use crate::envelope::{decode_any, decode_as, header, AnyEvent, CommandMeta, Envelope, HasUpcasters, Recorded};
+use crate::schema::SchemaError;
+use crate::topology::Topology;
+use async_nats::jetstream::{self, context::PublishErrorKind, stream::DirectGetErrorKind};
+use async_nats::HeaderMap;
+use chrono::Utc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long an append or read may take before the store reports the server
+/// unavailable. The intake API promises an answer within 2 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Error codes that mean "someone wrote to this subject since you read it".
+/// 10071 is the classic one; newer clustered servers answer 10164.
+const CONFLICT_CODES: [u64; 2] = [10071, 10164];
+
+/// Why an append failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer appended to this aggregate since it was read. Reload the
+    /// aggregate and decide again (bounded retries), or report a conflict.
+    #[error("concurrent append to {subject}")]
+    Conflict { subject: String },
+    /// NATS or JetStream did not answer in time, or the connection is down.
+    /// Nothing was stored, or the outcome is unknown: retry with the same
+    /// idempotency key, or tell the client to retry later (HTTP 503).
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// No stream captures the subject: setup has not run. Run `masthead setup`
+    /// (every role runs it at start) and retry.
+    #[error("stream {0} does not exist")]
+    StreamMissing(String),
+    /// The event could not be encoded. A bug; do not retry.
+    #[error("cannot encode event: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The server refused the message for another reason (size, permissions).
+    /// Do not retry unchanged.
+    #[error("append refused: {0}")]
+    Refused(String),
+    /// A duplicate ack pointed at a message that could not be read back.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// Why reading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// NATS or JetStream did not answer. Retry later (HTTP 503).
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored event cannot be decoded. Poison: report it with its sequence;
+    /// the aggregate cannot be loaded until an upcaster handles it.
+    #[error("event at sequence {sequence} is unreadable: {source}")]
+    Undecodable { sequence: u64, source: SchemaError },
+    /// No message at that sequence.
+    #[error("no event at sequence {0}")]
+    NotFound(u64),
+}
+
+/// An aggregate's history and the position to append after.
+#[derive(Debug, Clone)]
+pub struct History<E> {
+    pub events: Vec<Recorded<E>>,
+    /// Stream sequence of the last event, 0 when there is none.
+    pub last_sequence: u64,
+}
+
+impl<E> History<E> {
+    pub fn version(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.envelope.aggregate_version)
+    }
+}
+
+#[derive(Clone)]
+pub struct EventStore {
+    js: jetstream::Context,
+    topology: Topology,
+    timeout: Duration,
+}
+
+fn is_conflict(err: &async_nats::jetstream::context::PublishError) -> bool {
+    if err.kind() == PublishErrorKind::WrongLastSequence {
+        return true;
+    }
+    std::error::Error::source(err)
+        .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|e| CONFLICT_CODES.contains(&e.error_code().0))
+}
+
+impl EventStore {
+    pub fn new(js: jetstream::Context, topology: Topology) -> Self {
+        Self { js, topology, timeout: DEFAULT_REQUEST_TIMEOUT }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    async fn stream(&self) -> Result<jetstream::stream::Stream<()>, ReadError> {
+        tokio::time::timeout(self.timeout, self.js.get_stream_no_info(&self.topology.stream))
+            .await
+            .map_err(|_| ReadError::Unavailable("timed out".into()))?
+            .map_err(|e| ReadError::Unavailable(e.to_string()))
+    }
+
+    /// Reads an aggregate's whole history, upcasting old events.
+    pub async fn load<E: HasUpcasters>(&self, aggregate_id: &str) -> Result<History<E>, ReadError> {
+        let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
+        let stream = self.stream().await?;
+        let mut events = Vec::new();
+        let mut next_from = 0u64;
+        // Histories are short (a subscription has at most a handful of
+        // events), so a direct get per event beats creating a consumer.
+        loop {
+            let got = tokio::time::timeout(
+                self.timeout,
+                stream.direct_get_next_for_subject(subject.as_str(), Some(next_from.max(1))),
+            )
+            .await
+            .map_err(|_| ReadError::Unavailable("timed out reading history".into()))?;
+            match got {
+                Ok(msg) => {
+                    let recorded = decode_as::<E>(E::upcasters(), &msg.headers, &msg.payload, msg.sequence)
+                        .map_err(|source| ReadError::Undecodable { sequence: msg.sequence, source })?;
+                    next_from = msg.sequence + 1;
+                    events.push(recorded);
+                }
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => break,
+                Err(e) => return Err(ReadError::Unavailable(e.to_string())),
+            }
+        }
+        let last_sequence = events.last().map_or(0, |e| e.stream_sequence);
+        Ok(History { events, last_sequence })
+    }
+
+    /// Reads one stored event of any type.
+    pub async fn get(&self, sequence: u64) -> Result<Recorded<AnyEvent>, ReadError> {
+        let (headers, payload) = self.get_raw(sequence).await?;
+        decode_any(&headers, &payload, sequence).map_err(|source| ReadError::Undecodable { sequence, source })
+    }
+
+    /// Reads one stored message without decoding it.
+    pub async fn get_raw(&self, sequence: u64) -> Result<(HeaderMap, bytes::Bytes), ReadError> {
+        let stream = self.stream().await?;
+        let got = tokio::time::timeout(self.timeout, stream.direct_get(sequence))
+            .await
+            .map_err(|_| ReadError::Unavailable("timed out".into()))?;
+        match got {
+            Ok(msg) => Ok((msg.headers, msg.payload)),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Err(ReadError::NotFound(sequence)),
+            Err(e) => Err(ReadError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// The stream's last sequence: how far the event store has got.
+    pub async fn last_sequence(&self) -> Result<u64, ReadError> {
+        let mut stream = tokio::time::timeout(self.timeout, self.js.get_stream(&self.topology.stream))
+            .await
+            .map_err(|_| ReadError::Unavailable("timed out".into()))?
+            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let info = tokio::time::timeout(self.timeout, stream.info())
+            .await
+            .map_err(|_| ReadError::Unavailable("timed out".into()))?
+            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Appends one event after `expected_last_sequence` (0: the aggregate must
+    /// have no events). `aggregate_version` is the new event's 1-based
+    /// position in its aggregate.
+    pub async fn append<E: HasUpcasters>(
+        &self,
+        aggregate_id: &str,
+        expected_last_sequence: u64,
+        aggregate_version: u64,
+        event: &E,
+        meta: &CommandMeta,
+    ) -> Result<Recorded<E>, AppendError> {
+        let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
+        let envelope = Envelope {
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            aggregate_type: E::AGGREGATE_TYPE.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate_version,
+            occurred_at: Utc::now(),
+            correlation_id: meta.correlation_id.clone().unwrap_or_else(|| aggregate_id.to_owned()),
+            causation_id: meta.causation_id.clone(),
+            traceparent: meta.traceparent.clone(),
+        };
+        let payload = serde_json::to_vec(&event.to_payload()?)?;
+        let mut headers = HeaderMap::new();
+        envelope.to_headers(&mut headers);
+        if let Some(ts) = &meta.tracestate {
+            headers.insert(header::TRACESTATE, ts.as_str());
+        }
+        headers.insert(header::EXPECTED_LAST_SUBJECT_SEQUENCE, expected_last_sequence.to_string().as_str());
+        if let Some(key) = &meta.idempotency_key {
+            // Scope the key to the aggregate so two aggregates can reuse a
+            // caller's key without colliding in the dedup window.
+            headers.insert(header::MSG_ID, format!("{}:{}", subject, key).as_str());
+        }
+        let ack = self.publish(subject.clone(), headers, payload.into()).await?;
+        if ack.duplicate {
+            let (headers, payload) = self.get_raw(ack.sequence).await?;
+            let original = decode_as::<E>(E::upcasters(), &headers, &payload, ack.sequence)
+                .map_err(|source| ReadError::Undecodable { sequence: ack.sequence, source })?;
+            return Ok(original);
+        }
+        Ok(Recorded { envelope, stream_sequence: ack.sequence, event: event.clone() })
+    }
+
+    /// Publishes raw bytes with headers; used by append and by tools that
+    /// need to write exactly what they are given (imports, tests).
+    pub async fn publish(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: bytes::Bytes,
+    ) -> Result<jetstream::publish::PublishAck, AppendError> {
+        let sent = tokio::time::timeout(self.timeout, async {
+            let fut = self.js.publish_with_headers(subject.clone(), headers, payload).await?;
+            fut.await
+        })
+        .await
+        .map_err(|_| AppendError::Unavailable("no acknowledgement in time".into()))?;
+        match sent {
+            Ok(ack) => Ok(ack),
+            Err(e) if is_conflict(&e) => Err(AppendError::Conflict { subject }),
+            Err(e) => Err(match e.kind() {
+                PublishErrorKind::StreamNotFound => AppendError::StreamMissing(self.topology.stream.clone()),
+                PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => AppendError::Unavailable(e.to_string()),
+                PublishErrorKind::MaxPayloadExceeded => AppendError::Refused(e.to_string()),
+                _ => AppendError::Refused(e.to_string()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The subscription aggregate: the rules a subscription's history obeys.
+//!
+//! Commands that the consumers send may arrive twice (JetStream redelivers
+//! after a crash), so repeating a command that already took effect is a
+//! no-op, not an error. A command that contradicts history is an error.
+
+use super::command::SubscriptionCommand;
+use super::event::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No event yet.
+    #[default]
+    New,
+    Pending,
+    Matched,
+    Confirmed,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Pending => "pending",
+            Status::Matched => "matched",
+            Status::Confirmed => "confirmed",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: Option<Uuid>,
+    pub status: Status,
+    pub base_address_id: Option<Uuid>,
+    pub confirmation_message_id: Option<String>,
+    pub failed_attempts: u32,
+}
+
+/// Why a subscription command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscriptionError {
+    /// A subscription with this id exists. For intake this means the id was
+    /// reused; use the idempotency record to answer instead.
+    #[error("subscription already registered")]
+    AlreadyRegistered,
+    /// The command needs a registered subscription. The caller addressed the
+    /// wrong id, or ran ahead of the stream; do not retry blindly.
+    #[error("subscription not registered")]
+    NotRegistered,
+    /// The address was already resolved to another base address. A matcher
+    /// decided differently before; keep the first decision.
+    #[error("subscription already resolved to base address {0}")]
+    AlreadyResolved(Uuid),
+    /// Mail was requested before an address was resolved: the consumer is
+    /// ahead of its input. Retry later.
+    #[error("subscription has no delivery address yet")]
+    NotResolved,
+}
+
+impl Subscription {
+    fn resolve(
+        &self,
+        base_address_id: Uuid,
+        event: SubscriptionEvent,
+    ) -> Result<Vec<SubscriptionEvent>, SubscriptionError> {
+        match (self.status, self.base_address_id) {
+            (Status::New, _) => Err(SubscriptionError::NotRegistered),
+            (Status::Pending, _) => Ok(vec![event]),
+            (_, Some(existing)) if existing == base_address_id => Ok(vec![]),
+            (_, Some(existing)) => Err(SubscriptionError::AlreadyResolved(existing)),
+            (_, None) => Ok(vec![event]),
+        }
+    }
+
+    /// The pure decision: which events a command produces on this state.
+    pub fn decide(&self, command: SubscriptionCommand) -> Result<Vec<SubscriptionEvent>, SubscriptionError> {
+        match command {
+            SubscriptionCommand::Register(c) => {
+                if self.status != Status::New {
+                    return Err(SubscriptionError::AlreadyRegistered);
+                }
+                Ok(vec![SubscriptionEvent::SubscriptionRequested(SubscriptionRequested {
+                    subscription_id: c.subscription_id,
+                    subscriber: c.subscriber,
+                    address: c.address,
+                    country_as_typed: c.country_as_typed,
+                    channel: c.channel,
+                    requested_at: c.requested_at,
+                })])
+            }
+            SubscriptionCommand::RecordMatch(e) => {
+                self.resolve(e.base_address_id, SubscriptionEvent::AddressMatched(e))
+            }
+            SubscriptionCommand::AssignNewAddress(e) => {
+                self.resolve(e.base_address_id, SubscriptionEvent::AddressAssigned(e))
+            }
+            SubscriptionCommand::RecordConfirmationSent(e) => match self.status {
+                Status::New => Err(SubscriptionError::NotRegistered),
+                Status::Pending => Err(SubscriptionError::NotResolved),
+                // Exactly one ConfirmationSent per subscription.
+                Status::Confirmed => Ok(vec![]),
+                Status::Matched | Status::Failed => Ok(vec![SubscriptionEvent::ConfirmationSent(e)]),
+            },
+            SubscriptionCommand::RecordConfirmationFailed(e) => match self.status {
+                Status::New => Err(SubscriptionError::NotRegistered),
+                Status::Pending => Err(SubscriptionError::NotResolved),
+                // A late failure report after a success changes nothing.
+                Status::Confirmed => Ok(vec![]),
+                Status::Matched | Status::Failed => Ok(vec![SubscriptionEvent::ConfirmationFailed(e)]),
+            },
+        }
+    }
+
+    pub fn apply_event(&mut self, event: &SubscriptionEvent) {
+        match event {
+            SubscriptionEvent::SubscriptionRequested(e) => {
+                self.id = Some(e.subscription_id);
+                self.status = Status::Pending;
+            }
+            SubscriptionEvent::AddressMatched(e) => {
+                self.base_address_id = Some(e.base_address_id);
+                self.status = Status::Matched;
+            }
+            SubscriptionEvent::AddressAssigned(e) => {
+                self.base_address_id = Some(e.base_address_id);
+                self.status = Status::Matched;
+            }
+            SubscriptionEvent::ConfirmationSent(e) => {
+                self.confirmation_message_id = Some(e.message_id.clone());
+                self.status = Status::Confirmed;
+            }
+            SubscriptionEvent::ConfirmationFailed(e) => {
+                self.failed_attempts = self.failed_attempts.saturating_add(e.attempts);
+                self.status = Status::Failed;
+            }
+        }
+    }
+}
+
+impl cqrs_es::Aggregate for Subscription {
+    const TYPE: &'static str = "subscription";
+    type Command = SubscriptionCommand;
+    type Event = SubscriptionEvent;
+    type Error = SubscriptionError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &cqrs_es::event_sink::EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.apply_event(&event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::*;
+    use crate::country::Country;
+    use crate::personal_data::SealedPersonalData;
+    use crate::subscription::command::RegisterSubscription;
+    use chrono::{TimeZone, Utc};
+    use cqrs_es::test::TestFramework;
+
+    type SubscriptionTest = TestFramework<Subscription>;
+
+    fn id() -> Uuid {
+        Uuid::from_u128(0x6f1c_2a52_4c1e_4a53_9d0b_6f0f_7e0f_1a01)
+    }
+    fn base() -> Uuid {
+        Uuid::from_u128(42)
+    }
+    fn at() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().expect("valid time")
+    }
+    fn address() -> PostalAddress {
+        PostalAddress {
+            street: "East river str. 14".into(),
+            postal_code: "10001".into(),
+            city: "New York".into(),
+            country: Country::parse("US").expect("US"),
+        }
+    }
+    fn sealed() -> SealedPersonalData {
+        SealedPersonalData {
+            alg: "xchacha20poly1305".into(),
+            key_id: id().to_string(),
+            nonce: "n".into(),
+            ciphertext: "c".into(),
+        }
+    }
+    fn register() -> RegisterSubscription {
+        RegisterSubscription {
+            subscription_id: id(),
+            subscriber: sealed(),
+            address: address(),
+            country_as_typed: "U.S.A.".into(),
+            channel: Channel::Api,
+            requested_at: at(),
+        }
+    }
+    fn requested() -> SubscriptionEvent {
+        SubscriptionEvent::SubscriptionRequested(SubscriptionRequested {
+            subscription_id: id(),
+            subscriber: sealed(),
+            address: address(),
+            country_as_typed: "U.S.A.".into(),
+            channel: Channel::Api,
+            requested_at: at(),
+        })
+    }
+    fn canonical() -> CanonicalAddress {
+        CanonicalAddress {
+            key: "us|10001|new york|east river street|14".into(),
+            street: "east river street".into(),
+            house_number: "14".into(),
+            postal_code: "10001".into(),
+            city: "new york".into(),
+            country: "US".into(),
+        }
+    }
+    fn matched(base_address_id: Uuid) -> AddressMatched {
+        AddressMatched {
+            base_address_id,
+            base_address_ref: Some("R-1".into()),
+            delivery_address: AddressLines {
+                street: "East River Street 14".into(),
+                postal_code: Some("10001".into()),
+                city: Some("New York".into()),
+                country: Some(Country::parse("US").expect("US")),
+            },
+            entered: canonical(),
+            score: 93.5,
+            explanation: MatchExplanation {
+                street_similarity: 91.0,
+                street: FieldAgreement::Equivalent,
+                house_number: FieldAgreement::Exact,
+                postal_code: FieldAgreement::Exact,
+                city: FieldAgreement::Exact,
+                country: FieldAgreement::Exact,
+            },
+            matched_at: at(),
+        }
+    }
+    fn sent() -> ConfirmationSent {
+        ConfirmationSent { message_id: "<x@masthead>".into(), sent_at: at() }
+    }
+
+    #[test]
+    fn registering_a_new_subscription_requests_it() {
+        SubscriptionTest::with(())
+            .given_no_previous_events()
+            .when(SubscriptionCommand::Register(register()))
+            .then_expect_events(vec![requested()]);
+    }
+
+    #[test]
+    fn registering_twice_is_refused() {
+        SubscriptionTest::with(())
+            .given(vec![requested()])
+            .when(SubscriptionCommand::Register(register()))
+            .then_expect_error(SubscriptionError::AlreadyRegistered);
+    }
+
+    #[test]
+    fn a_pending_subscription_can_be_matched() {
+        SubscriptionTest::with(())
+            .given(vec![requested()])
+            .when(SubscriptionCommand::RecordMatch(matched(base())))
+            .then_expect_events(vec![SubscriptionEvent::AddressMatched(matched(base()))]);
+    }
+
+    #[test]
+    fn a_redelivered_match_to_the_same_address_is_a_no_op() {
+        SubscriptionTest::with(())
+            .given(vec![requested(), SubscriptionEvent::AddressMatched(matched(base()))])
+            .when(SubscriptionCommand::RecordMatch(matched(base())))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_second_decision_for_another_address_is_refused() {
+        SubscriptionTest::with(())
+            .given(vec![requested(), SubscriptionEvent::AddressMatched(matched(base()))])
+            .when(SubscriptionCommand::RecordMatch(matched(Uuid::from_u128(7))))
+            .then_expect_error(SubscriptionError::AlreadyResolved(base()));
+    }
+
+    #[test]
+    fn matching_an_unknown_subscription_is_refused() {
+        SubscriptionTest::with(())
+            .given_no_previous_events()
+            .when(SubscriptionCommand::RecordMatch(matched(base())))
+            .then_expect_error(SubscriptionError::NotRegistered);
+    }
+
+    #[test]
+    fn mail_before_resolution_is_refused() {
+        SubscriptionTest::with(())
+            .given(vec![requested()])
+            .when(SubscriptionCommand::RecordConfirmationSent(sent()))
+            .then_expect_error(SubscriptionError::NotResolved);
+    }
+
+    #[test]
+    fn exactly_one_confirmation_is_recorded() {
+        SubscriptionTest::with(())
+            .given(vec![
+                requested(),
+                SubscriptionEvent::AddressMatched(matched(base())),
+                SubscriptionEvent::ConfirmationSent(sent()),
+            ])
+            .when(SubscriptionCommand::RecordConfirmationSent(sent()))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_failed_confirmation_can_be_resent() {
+        let failed =
+            ConfirmationFailed { reason: "550 no such user".into(), attempts: 1, permanent: true, failed_at: at() };
+        SubscriptionTest::with(())
+            .given(vec![
+                requested(),
+                SubscriptionEvent::AddressMatched(matched(base())),
+                SubscriptionEvent::ConfirmationFailed(failed),
+            ])
+            .when(SubscriptionCommand::RecordConfirmationSent(sent()))
+            .then_expect_events(vec![SubscriptionEvent::ConfirmationSent(sent())]);
+    }
+}

@@ -1,0 +1,224 @@
+//! Events of the subscription aggregate, with their versioned payloads.
+//!
+//! | event | version | payload |
+//! | --- | --- | --- |
+//! | `SubscriptionRequested` | 2 | [`SubscriptionRequested`]; v1 had the address lines flat at the top level |
+//! | `AddressMatched` | 1 | [`AddressMatched`] |
+//! | `AddressAssigned` | 1 | [`AddressAssigned`] |
+//! | `ConfirmationSent` | 1 | [`ConfirmationSent`] |
+//! | `ConfirmationFailed` | 1 | [`ConfirmationFailed`] |
+
+use crate::address::{AddressLines, CanonicalAddress, MatchExplanation, PostalAddress};
+use crate::personal_data::SealedPersonalData;
+use crate::schema::{EventSchema, SchemaError, Upcaster};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Where a subscription came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Api,
+    Form,
+}
+
+/// A subscriber asked for a subscription. Name and email are sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRequested {
+    pub subscription_id: Uuid,
+    pub subscriber: SealedPersonalData,
+    /// The address as typed (trimmed); the country is its ISO code.
+    pub address: PostalAddress,
+    /// The country exactly as typed, before it became an ISO code.
+    pub country_as_typed: String,
+    pub channel: Channel,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// The entered address resolved to an existing base address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressMatched {
+    pub base_address_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_address_ref: Option<String>,
+    /// The curated lines the magazine will be delivered to.
+    pub delivery_address: AddressLines,
+    /// The canonical form of what the subscriber entered.
+    pub entered: CanonicalAddress,
+    /// 0–100.
+    pub score: f64,
+    pub explanation: MatchExplanation,
+    pub matched_at: DateTime<Utc>,
+}
+
+/// Nothing matched well enough: the entered address became a new base
+/// address, and the subscription is delivered there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressAssigned {
+    pub base_address_id: Uuid,
+    pub delivery_address: AddressLines,
+    pub entered: CanonicalAddress,
+    /// The best candidate's score, if any candidate was considered; kept so
+    /// that thresholds can be re-calibrated from history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_rejected_score: Option<f64>,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// The confirmation mail was accepted by the mail server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationSent {
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// The confirmation mail could not be delivered: a permanent refusal, or
+/// retries ran out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationFailed {
+    pub reason: String,
+    pub attempts: u32,
+    pub permanent: bool,
+    pub failed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum SubscriptionEvent {
+    SubscriptionRequested(SubscriptionRequested),
+    AddressMatched(AddressMatched),
+    AddressAssigned(AddressAssigned),
+    ConfirmationSent(ConfirmationSent),
+    ConfirmationFailed(ConfirmationFailed),
+}
+
+impl SubscriptionEvent {
+    pub const REQUESTED: &'static str = "SubscriptionRequested";
+    pub const MATCHED: &'static str = "AddressMatched";
+    pub const ASSIGNED: &'static str = "AddressAssigned";
+    pub const CONFIRMATION_SENT: &'static str = "ConfirmationSent";
+    pub const CONFIRMATION_FAILED: &'static str = "ConfirmationFailed";
+}
+
+fn payload<T: serde::de::DeserializeOwned>(event_type: &str, v: Value) -> Result<T, SchemaError> {
+    serde_json::from_value(v).map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })
+}
+
+impl EventSchema for SubscriptionEvent {
+    const AGGREGATE_TYPE: &'static str = "subscription";
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::SubscriptionRequested(_) => Self::REQUESTED,
+            Self::AddressMatched(_) => Self::MATCHED,
+            Self::AddressAssigned(_) => Self::ASSIGNED,
+            Self::ConfirmationSent(_) => Self::CONFIRMATION_SENT,
+            Self::ConfirmationFailed(_) => Self::CONFIRMATION_FAILED,
+        }
+    }
+
+    fn schema_version(&self) -> u32 {
+        Self::current_version(self.event_type()).unwrap_or(1)
+    }
+
+    fn current_version(event_type: &str) -> Option<u32> {
+        match event_type {
+            Self::REQUESTED => Some(2),
+            Self::MATCHED | Self::ASSIGNED | Self::CONFIRMATION_SENT | Self::CONFIRMATION_FAILED => Some(1),
+            _ => None,
+        }
+    }
+
+    fn to_payload(&self) -> Result<Value, serde_json::Error> {
+        match self {
+            Self::SubscriptionRequested(e) => serde_json::to_value(e),
+            Self::AddressMatched(e) => serde_json::to_value(e),
+            Self::AddressAssigned(e) => serde_json::to_value(e),
+            Self::ConfirmationSent(e) => serde_json::to_value(e),
+            Self::ConfirmationFailed(e) => serde_json::to_value(e),
+        }
+    }
+
+    fn from_payload(event_type: &str, v: Value) -> Result<Self, SchemaError> {
+        Ok(match event_type {
+            Self::REQUESTED => Self::SubscriptionRequested(payload(event_type, v)?),
+            Self::MATCHED => Self::AddressMatched(payload(event_type, v)?),
+            Self::ASSIGNED => Self::AddressAssigned(payload(event_type, v)?),
+            Self::CONFIRMATION_SENT => Self::ConfirmationSent(payload(event_type, v)?),
+            Self::CONFIRMATION_FAILED => Self::ConfirmationFailed(payload(event_type, v)?),
+            other => return Err(SchemaError::UnknownType(other.to_owned())),
+        })
+    }
+}
+
+/// `SubscriptionRequested` v1 kept the address lines at the top level and had
+/// no channel: nest them, keep the typed country, and call the channel `api`
+/// (the only one v1 had).
+fn requested_v1_to_v2(mut v: Value) -> Value {
+    if let Value::Object(ref mut m) = v {
+        let mut address = serde_json::Map::new();
+        for field in ["street", "postal_code", "city", "country"] {
+            if let Some(x) = m.remove(field) {
+                address.insert(field.to_owned(), x);
+            }
+        }
+        let typed = address.get("country").cloned().unwrap_or(Value::Null);
+        m.insert("address".to_owned(), Value::Object(address));
+        m.entry("country_as_typed").or_insert(typed);
+        m.entry("channel").or_insert(Value::String("api".to_owned()));
+    }
+    v
+}
+
+/// Upcasters for subscription events, oldest first.
+pub const UPCASTERS: &[Upcaster] =
+    &[Upcaster { event_type: SubscriptionEvent::REQUESTED, from_version: 1, upcast: requested_v1_to_v2 }];
+
+impl cqrs_es::DomainEvent for SubscriptionEvent {
+    fn event_type(&self) -> String {
+        EventSchema::event_type(self).to_owned()
+    }
+    fn event_version(&self) -> String {
+        EventSchema::schema_version(self).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::decode;
+
+    #[test]
+    fn a_v1_requested_event_reads_as_v2() {
+        let v1 = serde_json::json!({
+            "subscription_id": "6f1c2a52-4c1e-4a53-9d0b-6f0f7e0f1a01",
+            "subscriber": {"alg": "xchacha20poly1305", "key_id": "k", "nonce": "n", "ciphertext": "c"},
+            "street": "Kerkstraat 12",
+            "postal_code": "3511 LX",
+            "city": "Utrecht",
+            "country": "Nederland",
+            "requested_at": "2024-03-01T10:00:00Z"
+        });
+        let bytes = serde_json::to_vec(&v1).expect("json");
+        let event: SubscriptionEvent = decode(UPCASTERS, SubscriptionEvent::REQUESTED, 1, &bytes).expect("decodes");
+        let SubscriptionEvent::SubscriptionRequested(e) = event else { panic!("wrong variant") };
+        assert_eq!(e.address.street, "Kerkstraat 12");
+        assert_eq!(e.address.country.code(), "NL");
+        assert_eq!(e.country_as_typed, "Nederland");
+        assert_eq!(e.channel, Channel::Api);
+    }
+
+    #[test]
+    fn a_version_from_the_future_is_refused() {
+        let err = decode::<SubscriptionEvent>(UPCASTERS, SubscriptionEvent::MATCHED, 7, b"{}").unwrap_err();
+        assert!(matches!(err, SchemaError::TooNew { version: 7, current: 1, .. }));
+    }
+
+    #[test]
+    fn an_unknown_type_is_refused() {
+        let err = decode::<SubscriptionEvent>(UPCASTERS, "SubscriptionTeleported", 1, b"{}").unwrap_err();
+        assert!(matches!(err, SchemaError::UnknownType(_)));
+    }
+}

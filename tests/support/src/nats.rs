@@ -1,0 +1,150 @@
+//! A real nats-server with JetStream for one test.
+
+use anyhow::{bail, Context, Result};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+    binary: PathBuf,
+}
+
+/// Finds nats-server: `MASTHEAD_NATS_SERVER`, the project-local copy that
+/// `infra/scripts/ensure-nats.sh` installs, or PATH.
+pub fn nats_server_binary() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("MASTHEAD_NATS_SERVER") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let local = root.join("infra/.tools/nats-server/usr/sbin/nats-server");
+    if local.exists() {
+        return Ok(local);
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("nats-server");
+            if candidate.exists() {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!("nats-server not found: run infra/scripts/ensure-nats.sh or set MASTHEAD_NATS_SERVER")
+}
+
+/// A port nobody listens on, never handed out twice by this process: tests
+/// run in parallel, and the OS may offer a just-released port again.
+pub fn free_port() -> Result<u16> {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        let mut used = HANDED_OUT.lock().map_err(|_| anyhow::anyhow!("port registry poisoned"))?;
+        if !used.contains(&port) {
+            used.push(port);
+            return Ok(port);
+        }
+    }
+}
+
+impl NatsServer {
+    /// Starts a fresh server and waits until it accepts connections.
+    pub fn start() -> Result<Self> {
+        let mut server =
+            Self { child: None, port: free_port()?, store: tempfile::tempdir()?, binary: nats_server_binary()? };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let child = Command::new(&self.binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("nats-server did not listen on {} within 10 s", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// SIGKILL: what a crash looks like. Data already synced survives.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: a clean stop.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same port and store directory.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// Starts a stopped server again.
+    pub fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        self.spawn()
+    }
+
+    /// Connects, retrying briefly: the port accepts TCP a moment before the
+    /// server finishes starting JetStream.
+    pub async fn client(&self) -> Result<async_nats::Client> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match async_nats::connect(self.url()).await {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() > deadline => return Err(e.into()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
