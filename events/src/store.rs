@@ -171,6 +171,20 @@ impl EventStore {
         }
     }
 
+    /// Stream sequence of an aggregate's last event, 0 when it has none.
+    pub async fn last_sequence_of(&self, aggregate_type: &str, aggregate_id: &str) -> Result<u64, ReadError> {
+        let subject = self.topology.subject(aggregate_type, aggregate_id);
+        let stream = self.stream().await?;
+        let got = tokio::time::timeout(self.timeout, stream.direct_get_last_for_subject(subject))
+            .await
+            .map_err(|_| ReadError::Unavailable("timed out".into()))?;
+        match got {
+            Ok(msg) => Ok(msg.sequence),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(0),
+            Err(e) => Err(ReadError::Unavailable(e.to_string())),
+        }
+    }
+
     /// The stream's last sequence: how far the event store has got.
     pub async fn last_sequence(&self) -> Result<u64, ReadError> {
         let mut stream = tokio::time::timeout(self.timeout, self.js.get_stream(&self.topology.stream))

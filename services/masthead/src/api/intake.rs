@@ -1,0 +1,163 @@
+//! `POST /api/v1/subscriptions`: the JSON intake.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::intake::IntakeError;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use masthead_events::subscription::{Channel, FieldError, SubscriptionForm};
+use serde::Serialize;
+use serde_json::Value;
+
+pub const MAX_BODY: usize = 16 * 1024;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AcceptedBody {
+    pub id: uuid::Uuid,
+    /// Always `pending` on acceptance.
+    pub status: &'static str,
+}
+
+/// The request body, as a schema for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SubscriptionRequestBody {
+    /// 1–120 characters.
+    name: String,
+    /// A valid address, at most 254 characters.
+    email: String,
+    /// Street and house number as typed, 1–120 characters.
+    street: String,
+    /// 1–15 characters.
+    postal_code: String,
+    /// 1–120 characters.
+    city: String,
+    /// ISO code, English or local name, or a common alias (`NL`, `Holland`, `BRD`, `U.S.A.`).
+    country: String,
+}
+
+pub fn intake_error(e: IntakeError) -> ApiError {
+    match e {
+        IntakeError::Invalid(errors) => ApiError::validation(errors),
+        IntakeError::KeyReused => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        ),
+        IntakeError::BadKey => ApiError::bad_parameter("Idempotency-Key", "must be 1-255 visible ASCII characters"),
+        IntakeError::Unavailable => ApiError::unavailable(),
+        IntakeError::Internal(detail) => {
+            tracing::error!(error = %detail, "intake failed");
+            ApiError::internal()
+        }
+    }
+}
+
+/// Reads a body of at most `MAX_BODY` bytes; larger ones are refused with 413
+/// before being read in full.
+pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body must be at most {MAX_BODY} bytes"),
+        )
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())
+}
+
+/// Parses the JSON body field by field, so that a wrong type is reported on
+/// the field that has it rather than as an opaque parse error.
+fn parse_form(bytes: &[u8]) -> Result<SubscriptionForm, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::bad_request("malformed_json", "the body must be a JSON object"));
+    };
+    let mut type_errors = Vec::new();
+    let mut field = |name: &'static str| match map.get(name) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            type_errors.push(FieldError { field: name, message: "must be a string".into() });
+            String::new()
+        }
+    };
+    let form = SubscriptionForm {
+        name: field("name"),
+        email: field("email"),
+        street: field("street"),
+        postal_code: field("postal_code"),
+        city: field("city"),
+        country: field("country"),
+    };
+    if type_errors.is_empty() {
+        Ok(form)
+    } else {
+        // Report type errors together with every other rule that fails.
+        let mut errors = type_errors;
+        if let Err(rest) = form.validate() {
+            let rest: Vec<_> = rest.into_iter().filter(|e| !errors.iter().any(|t| t.field == e.field)).collect();
+            errors.extend(rest);
+        }
+        Err(ApiError::validation(errors))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).is_some_and(|m| {
+        let m = m.trim().to_ascii_lowercase();
+        m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+    })
+}
+
+pub fn traceparent(headers: &HeaderMap) -> Option<String> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Register a subscription.
+#[utoipa::path(
+    post,
+    path = "/api/v1/subscriptions",
+    tag = "intake",
+    request_body(content = SubscriptionRequestBody, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key + same body within 72 h gives the same id and one event")),
+    responses(
+        (status = 202, description = "Durably accepted", body = AcceptedBody, headers(("Location" = String))),
+        (status = 400, description = "Malformed JSON, wrong content type or bad Idempotency-Key", body = super::error::ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = super::error::ErrorBody),
+        (status = 422, description = "Invalid fields, or key reused with another body", body = super::error::ErrorBody),
+        (status = 503, description = "Event store unavailable; retry", body = super::error::ErrorBody, headers(("Retry-After" = u32))),
+    )
+)]
+pub async fn create_subscription(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_limited(&headers, body).await?;
+    if !is_json(&headers) {
+        return Err(ApiError::bad_request("unsupported_content_type", "send the body as application/json"));
+    }
+    let form = parse_form(&bytes)?;
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map_err(|_| ApiError::bad_parameter("Idempotency-Key", "must be visible ASCII")))
+        .transpose()?;
+    let accepted = state.intake.submit(&form, Channel::Api, key, traceparent(&headers)).await.map_err(intake_error)?;
+    let location = format!("/api/v1/subscriptions/{}", accepted.id);
+    let mut response =
+        (StatusCode::ACCEPTED, Json(AcceptedBody { id: accepted.id, status: "pending" })).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}

@@ -1,0 +1,46 @@
+//! The HTTP surface: intake (JSON and form), the read-model API, health,
+//! metrics and the OpenAPI document. Every role serves the health and
+//! metrics routes; `masthead api` serves everything.
+
+pub mod error;
+pub mod form;
+pub mod health;
+pub mod intake;
+pub mod subscriptions;
+
+use crate::intake::Intake;
+use axum::routing::{get, post};
+use axum::Router;
+use masthead_events::key_vault::KeyVault;
+use masthead_events::store::EventStore;
+use masthead_events::topology::Topology;
+use masthead_projections::ProjectionStore;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub intake: Intake,
+    pub store: EventStore,
+    pub vault: KeyVault,
+    pub client: async_nats::Client,
+    pub topology: Topology,
+    /// The read models, when this process has them.
+    pub reads: Option<Arc<dyn ProjectionStore>>,
+}
+
+/// Routes every role serves: health and readiness.
+pub fn ops_routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz))
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(form::form_page))
+        .route("/subscribe", post(form::submit_form))
+        .route("/status/{id}", get(form::status_page))
+        .route("/api/v1/subscriptions", post(intake::create_subscription))
+        .route("/api/v1/subscriptions/{id}", get(subscriptions::get_subscription))
+        .merge(ops_routes())
+        .fallback(error::fallback_not_found)
+        .with_state(state)
+}

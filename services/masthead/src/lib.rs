@@ -1,0 +1,10 @@
+//! The `masthead` processes: configuration, the HTTP API and web form, the
+//! intake service, and the roles (matcher, projector, mailer) wired onto the
+//! shared consumer runtime. The binary only parses arguments and calls in.
+
+pub mod api;
+pub mod config;
+pub mod connect;
+pub mod intake;
+pub mod roles;
+pub mod telemetry;

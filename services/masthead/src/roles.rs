@@ -1,0 +1,67 @@
+//! Starting each role: connect, build what it needs, run until shutdown.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::connect::{connect, Nats};
+use crate::intake::Intake;
+use anyhow::{Context, Result};
+use masthead_events::idempotency::IdempotencyRecords;
+use masthead_events::key_vault::KeyVault;
+use masthead_events::store::EventStore;
+use tokio_util::sync::CancellationToken;
+
+/// Everything the API needs, built on one NATS connection.
+pub async fn app_state(nats: &Nats) -> Result<AppState> {
+    let store = EventStore::new(nats.js.clone(), nats.topology.clone());
+    let vault = KeyVault::open(&nats.js, &nats.topology.keys_bucket()).await.context("opening the key vault")?;
+    let records = IdempotencyRecords::open(&nats.js, &nats.topology.idempotency_bucket())
+        .await
+        .context("opening idempotency records")?;
+    let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
+    Ok(AppState { intake, store, vault, client: nats.client.clone(), topology: nats.topology.clone(), reads: None })
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shutdown: CancellationToken) -> Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("HTTP server failed")
+}
+
+pub async fn run_api(config: &Config, shutdown: CancellationToken) -> Result<()> {
+    let nats = connect(config, &config.nats_url_or_default()).await?;
+    let state = app_state(&nats).await?;
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "api listening");
+    serve(listener, api::router(state), shutdown).await
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}
