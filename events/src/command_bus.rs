@@ -218,6 +218,35 @@ where
         &self.store
     }
 
+    /// For an aggregate id that was just generated: decides on the empty
+    /// state and appends with "subject must be empty", skipping the read.
+    /// If the id did exist after all, the append conflicts and the command
+    /// is re-decided on the real history, so the outcome is the same as
+    /// `execute`'s.
+    pub async fn execute_new(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Vec<Recorded<A::Event>>, CommandError<A::Error>> {
+        let mut context = LoadedAggregate {
+            aggregate: A::default(),
+            aggregate_id: aggregate_id.to_owned(),
+            last_sequence: 0,
+            version: 0,
+        };
+        let sink = cqrs_es::event_sink::EventSink::<A>::default();
+        context.aggregate.handle(command.clone(), &self.services, &sink).await.map_err(CommandError::Rejected)?;
+        let events = sink.collect().await;
+        match self.store.commit_recorded(events, &context, meta).await {
+            Ok(recorded) => Ok(recorded),
+            Err(AppendError::Conflict { .. }) => self.execute(aggregate_id, command, meta).await,
+            Err(AppendError::Unavailable(m)) => Err(CommandError::Unavailable(m)),
+            Err(AppendError::StreamMissing(s)) => Err(CommandError::Unavailable(format!("stream {s} missing"))),
+            Err(other) => Err(CommandError::Store(other.to_string())),
+        }
+    }
+
     /// Loads, decides, appends; re-decides on a conflict. Returns the events
     /// stored (empty when the command was a no-op on the current state).
     pub async fn execute(

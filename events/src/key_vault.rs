@@ -49,10 +49,10 @@ impl KeyVault {
 
     /// Returns the key for `key_id`, creating it if it does not exist. Two
     /// racing creators end up with the same key: the loser reads the winner's.
+    ///
+    /// Creating first (not reading first) costs one round trip for the common
+    /// case, a new subscription, and the same two as before otherwise.
     pub async fn key_for(&self, key_id: &str) -> Result<DataKey, VaultError> {
-        if let Some(k) = self.get(key_id).await? {
-            return Ok(k);
-        }
         let key = DataKey::generate();
         let encoded = B64.encode(key.as_bytes());
         match tokio::time::timeout(self.timeout, self.kv.create(key_id, encoded.into())).await {

@@ -198,17 +198,16 @@ impl EventStore {
         Ok(info.state.last_sequence)
     }
 
-    /// Appends one event after `expected_last_sequence` (0: the aggregate must
-    /// have no events). `aggregate_version` is the new event's 1-based
-    /// position in its aggregate.
-    pub async fn append<E: HasUpcasters>(
+    /// Builds the message an append publishes: subject, headers (envelope,
+    /// expected sequence, dedup id) and payload. Bulk writers pipeline these.
+    pub fn encode_append<E: HasUpcasters>(
         &self,
         aggregate_id: &str,
         expected_last_sequence: u64,
         aggregate_version: u64,
         event: &E,
         meta: &CommandMeta,
-    ) -> Result<Recorded<E>, AppendError> {
+    ) -> Result<(String, HeaderMap, bytes::Bytes, Envelope), AppendError> {
         let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
         let envelope = Envelope {
             event_id: Uuid::now_v7(),
@@ -234,7 +233,23 @@ impl EventStore {
             // caller's key without colliding in the dedup window.
             headers.insert(header::MSG_ID, format!("{}:{}", subject, key).as_str());
         }
-        let ack = self.publish(subject.clone(), headers, payload.into()).await?;
+        Ok((subject, headers, payload.into(), envelope))
+    }
+
+    /// Appends one event after `expected_last_sequence` (0: the aggregate must
+    /// have no events). `aggregate_version` is the new event's 1-based
+    /// position in its aggregate.
+    pub async fn append<E: HasUpcasters>(
+        &self,
+        aggregate_id: &str,
+        expected_last_sequence: u64,
+        aggregate_version: u64,
+        event: &E,
+        meta: &CommandMeta,
+    ) -> Result<Recorded<E>, AppendError> {
+        let (subject, headers, payload, envelope) =
+            self.encode_append(aggregate_id, expected_last_sequence, aggregate_version, event, meta)?;
+        let ack = self.publish(subject, headers, payload).await?;
         if ack.duplicate {
             let (headers, payload) = self.get_raw(ack.sequence).await?;
             let original = decode_as::<E>(E::upcasters(), &headers, &payload, ack.sequence)
@@ -242,6 +257,22 @@ impl EventStore {
             return Ok(original);
         }
         Ok(Recorded { envelope, stream_sequence: ack.sequence, event: event.clone() })
+    }
+
+    /// Classifies a failed publish the way `append` does.
+    pub fn classify_publish_error(
+        &self,
+        subject: &str,
+        e: &async_nats::jetstream::context::PublishError,
+    ) -> AppendError {
+        if is_conflict(e) {
+            return AppendError::Conflict { subject: subject.to_owned() };
+        }
+        match e.kind() {
+            PublishErrorKind::StreamNotFound => AppendError::StreamMissing(self.topology.stream.clone()),
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => AppendError::Unavailable(e.to_string()),
+            _ => AppendError::Refused(e.to_string()),
+        }
     }
 
     /// Publishes raw bytes with headers; used by append and by tools that
@@ -260,13 +291,7 @@ impl EventStore {
         .map_err(|_| AppendError::Unavailable("no acknowledgement in time".into()))?;
         match sent {
             Ok(ack) => Ok(ack),
-            Err(e) if is_conflict(&e) => Err(AppendError::Conflict { subject }),
-            Err(e) => Err(match e.kind() {
-                PublishErrorKind::StreamNotFound => AppendError::StreamMissing(self.topology.stream.clone()),
-                PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => AppendError::Unavailable(e.to_string()),
-                PublishErrorKind::MaxPayloadExceeded => AppendError::Refused(e.to_string()),
-                _ => AppendError::Refused(e.to_string()),
-            }),
+            Err(e) => Err(self.classify_publish_error(&subject, &e)),
         }
     }
 }

@@ -137,7 +137,12 @@ impl Intake {
             tracestate: None,
             idempotency_key: Some("register".to_owned()),
         };
-        match self.bus.execute(&id.to_string(), command, &meta).await {
+        let executed = if replayed {
+            self.bus.execute(&id.to_string(), command, &meta).await
+        } else {
+            self.bus.execute_new(&id.to_string(), command, &meta).await
+        };
+        match executed {
             Ok(_) => Ok(Accepted { id, replayed }),
             // A replayed key whose first attempt got as far as the stream.
             Err(CommandError::Rejected(SubscriptionError::AlreadyRegistered)) if replayed => {

@@ -3,8 +3,11 @@
 //! shared consumer runtime. The binary only parses arguments and calls in.
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod connect;
+pub mod import;
 pub mod intake;
+pub mod matcher;
 pub mod roles;
 pub mod telemetry;

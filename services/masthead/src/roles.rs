@@ -38,6 +38,50 @@ pub async fn run_api(config: &Config, shutdown: CancellationToken) -> Result<()>
     serve(listener, api::router(state), shutdown).await
 }
 
+pub async fn run_matcher(config: &Config, shutdown: CancellationToken) -> Result<()> {
+    let nats = connect(config, &config.nats_url_or_default()).await?;
+    let ops = ops_server(config, &nats, shutdown.clone()).await?;
+    let result = crate::matcher::run(&nats, config, crate::matcher::MatcherOptions::default(), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = ops.await;
+    result
+}
+
+pub async fn run_import(config: &Config, file: &std::path::Path, strict: bool) -> Result<()> {
+    let nats = connect(config, &config.nats_url_or_default()).await?;
+    let store = EventStore::new(nats.js.clone(), nats.topology.clone());
+    let options = crate::import::ImportOptions { strict, ..Default::default() };
+    let report = crate::import::import(&store, file, &options).await?;
+    println!(
+        "{} rows in {:.2} s ({:.0} rows/s): {} imported, {} already present, {} duplicate rows in the file, {} flagged for missing fields, {} skipped",
+        report.rows,
+        report.elapsed.as_secs_f64(),
+        report.rows as f64 / report.elapsed.as_secs_f64().max(1e-9),
+        report.imported,
+        report.already_present,
+        report.duplicates_in_file,
+        report.flagged,
+        report.skipped.len()
+    );
+    Ok(())
+}
+
+/// Health, readiness and metrics for roles without the full API.
+pub async fn ops_server(
+    config: &Config,
+    nats: &Nats,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let state = app_state(nats).await?;
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    let router = api::ops_routes().with_state(state);
+    Ok(tokio::spawn(async move {
+        let _ = serve(listener, router, shutdown).await;
+    }))
+}
+
 /// Cancels the token on Ctrl-C or SIGTERM.
 pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();

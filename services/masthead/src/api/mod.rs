@@ -30,7 +30,10 @@ pub struct AppState {
 
 /// Routes every role serves: health and readiness.
 pub fn ops_routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz))
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -14,3 +14,5 @@ pub fn init_logging(format: Option<&str>) {
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
 }
+
+pub mod metrics;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test of Masthead: formatting, lints, the Rust test suites
+# (unit, real nats-server, real SMTP, headless Chromium) and the deployment
+# checks (Helm lint/render/schema validation, compose and Dockerfile checks).
+# Installs what it can (nats-server 2.10 into infra/.tools; Chromium and
+# chromedriver from Debian when run as root) and says exactly what is missing
+# otherwise.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "nats-server >= 2.10"
+MASTHEAD_NATS_SERVER="$(infra/scripts/ensure-nats.sh)"
+export MASTHEAD_NATS_SERVER
+"$MASTHEAD_NATS_SERVER" --version
+
+step "headless Chromium for the browser tests"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "missing: chromium and chromedriver. Install them (Debian: sudo apt-get install chromium chromium-driver) and run again." >&2
+    exit 1
+  fi
+fi
+chromium --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test (workspace)"
+# Two test binaries at a time: each test starts its own nats-server, and CI
+# has two cores.
+cargo test --workspace --quiet -- --test-threads=4 2>&1 | tee target/test-output.txt
+passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
+
+step "deployment checks (Helm chart, compose, Dockerfile, dashboard)"
+infra/scripts/validate-deploy.sh
+
+echo
+echo "all checks passed: $passed Rust tests, plus deployment validation"

@@ -1,0 +1,171 @@
+//! `masthead bench intake`: subscriptions accepted per second over HTTP,
+//! beside the machine's HTTP ceiling (a bare axum handler under the same load
+//! generator) and raw JetStream publish-with-ack on the same server.
+
+use super::load::{self, print_row, LoadReport};
+use super::server::start_local;
+use crate::config::Config;
+use crate::connect::connect;
+use crate::roles::{app_state, serve};
+use anyhow::Result;
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub struct Options {
+    pub connections: usize,
+    pub duration: Duration,
+}
+
+/// Runs an HTTP server on its own runtime threads, as a separate server
+/// process would, so the load generator does not share its scheduler.
+fn spawn_server(router: axum::Router) -> Result<(String, CancellationToken)> {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    std_listener.set_nonblocking(true)?;
+    let addr = format!("http://{}", std_listener.local_addr()?);
+    let token = CancellationToken::new();
+    let t = token.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else { return };
+        rt.block_on(async move {
+            if let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) {
+                let _ = serve(listener, router, t).await;
+            }
+        });
+    });
+    Ok((addr, token))
+}
+
+async fn raw_publish(
+    js: &async_nats::jetstream::Context,
+    subject_prefix: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> LoadReport {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let js = js.clone();
+        let prefix = subject_prefix.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
+            let (mut ok, mut errors) = (0u64, 0u64);
+            let payload = bytes::Bytes::from(vec![b'x'; 400]);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let subject = format!("{prefix}.bench.{}", uuid::Uuid::new_v4());
+                match js.publish(subject, payload.clone()).await {
+                    Ok(ack) => match ack.await {
+                        Ok(_) => {
+                            ok += 1;
+                            let _ = hist.record(t.elapsed().as_micros() as u64);
+                        }
+                        Err(_) => errors += 1,
+                    },
+                    Err(_) => errors += 1,
+                }
+            }
+            let _ = c;
+            (hist, ok, errors)
+        }));
+    }
+    let mut total = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
+    let (mut ok, mut errors) = (0, 0);
+    for t in tasks {
+        if let Ok((h, o, e)) = t.await {
+            let _ = total.add(h);
+            ok += o;
+            errors += e;
+        }
+    }
+    LoadReport {
+        requests: ok + errors,
+        ok,
+        errors,
+        elapsed: started.elapsed(),
+        p50: Duration::from_micros(total.value_at_quantile(0.5)),
+        p99: Duration::from_micros(total.value_at_quantile(0.99)),
+        max: Duration::from_micros(total.max()),
+    }
+}
+
+pub async fn run(config: &Config, options: Options) -> Result<()> {
+    let local = match &config.nats_url {
+        Some(_) => None,
+        None => Some(start_local(0, None)?),
+    };
+    let url = local.as_ref().map(|l| l.url.clone()).unwrap_or_else(|| config.nats_url_or_default());
+    let mut config = config.clone();
+    config.stream = format!("BENCH{}", std::process::id());
+    let nats = connect(&config, &url).await?;
+    let state = app_state(&nats).await?;
+    println!("bench intake: {} connections, {:?} per measurement, nats {}", options.connections, options.duration, url);
+
+    // 1. The ceiling: the same router stack with a handler that does nothing.
+    let bare = axum::Router::new().route("/bare", axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }));
+    let (bare_addr, bare_stop) = spawn_server(bare)?;
+    let url_bare = format!("{bare_addr}/bare");
+    let bare_report = load::run(
+        options.connections,
+        options.duration,
+        202,
+        Arc::new(move |c: &reqwest::Client, _| c.post(&url_bare).header("content-type", "application/json").body("{}")),
+    )
+    .await;
+    bare_stop.cancel();
+
+    // 2. Intake: validate, seal, append, 202 after the ack.
+    let (addr, stop) = spawn_server(crate::api::router(state))?;
+    let url_intake = format!("{addr}/api/v1/subscriptions");
+    let intake_report = load::run(
+        options.connections,
+        options.duration,
+        202,
+        Arc::new(move |c: &reqwest::Client, i| {
+            let body = json!({
+                "name": format!("Bench Subscriber {i}"),
+                "email": format!("bench{i}@example.org"),
+                "street": format!("Kerkstraat {}", i % 500 + 1),
+                "postal_code": "3511 LX",
+                "city": "Utrecht",
+                "country": "NL"
+            });
+            c.post(&url_intake).json(&body)
+        }),
+    )
+    .await;
+    stop.cancel();
+
+    // 3. Raw JetStream publish-with-ack, same concurrency, same server.
+    let raw = raw_publish(&nats.js, &nats.topology.prefix, options.connections, options.duration).await;
+
+    println!();
+    print_row("bare axum handler (ceiling)", &bare_report);
+    print_row("intake POST /api/v1/subscriptions", &intake_report);
+    print_row("raw JetStream publish + ack", &raw);
+    println!();
+    println!(
+        "intake / bare handler = {:.1} %   (goal >= 20 %)",
+        100.0 * intake_report.per_second() / bare_report.per_second().max(1e-9)
+    );
+    println!(
+        "intake / raw publish  = {:.1} %   intake p99 {:.2} ms (goal <= 10 ms)",
+        100.0 * intake_report.per_second() / raw.per_second().max(1e-9),
+        intake_report.p99.as_secs_f64() * 1e3
+    );
+    // The bench stream is throw-away.
+    let _ = nats.js.delete_stream(&nats.topology.stream).await;
+    for bucket in [
+        nats.topology.keys_bucket(),
+        nats.topology.idempotency_bucket(),
+        nats.topology.leases_bucket(),
+        nats.topology.dead_letters_bucket(),
+        nats.topology.control_bucket(),
+    ] {
+        let _ = nats.js.delete_key_value(&bucket).await;
+    }
+    Ok(())
+}

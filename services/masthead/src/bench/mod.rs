@@ -1,0 +1,7 @@
+//! Bench commands that print figures. Each measures its subject beside a
+//! baseline in the same run, because these machines are shared and noisy:
+//! ratios are comparable across runs, absolute numbers are not.
+
+pub mod intake;
+pub mod load;
+pub mod server;

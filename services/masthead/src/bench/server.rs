@@ -1,0 +1,82 @@
+//! A nats-server for bench commands: the one in `MASTHEAD_NATS_URL`, or a
+//! throw-away local one with a temporary store.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct LocalNats {
+    child: Child,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for LocalNats {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds nats-server: `MASTHEAD_NATS_SERVER`, the project-local copy from
+/// `infra/scripts/ensure-nats.sh`, or PATH.
+pub fn find_nats_server() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("MASTHEAD_NATS_SERVER") {
+        return Ok(PathBuf::from(p));
+    }
+    let mut dir = std::env::current_dir().ok();
+    while let Some(d) = dir {
+        let candidate = d.join("infra/.tools/nats-server/usr/sbin/nats-server");
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        for d in std::env::split_paths(&path) {
+            if d.join("nats-server").exists() {
+                return Ok(d.join("nats-server"));
+            }
+        }
+    }
+    bail!("nats-server not found. Run infra/scripts/ensure-nats.sh (installs 2.10 into infra/.tools), put nats-server >= 2.10 on PATH, or set MASTHEAD_NATS_SERVER or MASTHEAD_NATS_URL")
+}
+
+/// Starts nats-server with JetStream on `port` (0: a free one) storing under
+/// `store_dir` (None: a temporary directory).
+pub fn start_local(port: u16, store_dir: Option<&Path>) -> Result<LocalNats> {
+    let binary = find_nats_server()?;
+    let port = if port == 0 { std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port() } else { port };
+    let (dir, temp) = match store_dir {
+        Some(d) => (d.to_path_buf(), None),
+        None => {
+            let t = tempfile::tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let child = Command::new(&binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nats-server did not start listening on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(LocalNats { child, url: format!("nats://127.0.0.1:{port}"), _dir: temp })
+}
