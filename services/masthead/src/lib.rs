@@ -9,5 +9,6 @@ pub mod connect;
 pub mod import;
 pub mod intake;
 pub mod matcher;
+pub mod projector;
 pub mod roles;
 pub mod telemetry;

@@ -18,7 +18,7 @@ pub async fn app_state(nats: &Nats) -> Result<AppState> {
         .await
         .context("opening idempotency records")?;
     let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
-    Ok(AppState { intake, store, vault, client: nats.client.clone(), topology: nats.topology.clone(), reads: None })
+    Ok(AppState { intake, store, vault, client: nats.client.clone(), topology: nats.topology.clone(), reads: None, book: None })
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shutdown: CancellationToken) -> Result<()> {

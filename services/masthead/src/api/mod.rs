@@ -14,7 +14,8 @@ use axum::Router;
 use masthead_events::key_vault::KeyVault;
 use masthead_events::store::EventStore;
 use masthead_events::topology::Topology;
-use masthead_projections::ProjectionStore;
+use crate::matcher::address_book::AddressBook;
+use crate::projector::generation::ProjectionReads;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -25,7 +26,9 @@ pub struct AppState {
     pub client: async_nats::Client,
     pub topology: Topology,
     /// The read models, when this process has them.
-    pub reads: Option<Arc<dyn ProjectionStore>>,
+    pub reads: Option<Arc<ProjectionReads>>,
+    /// The base-address index, for match previews.
+    pub book: Option<Arc<AddressBook>>,
 }
 
 /// Routes every role serves: health and readiness.

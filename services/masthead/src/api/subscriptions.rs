@@ -72,7 +72,7 @@ pub async fn view_from_events(state: &AppState, id: Uuid) -> Result<Option<Value
 pub async fn get_subscription(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
     if let Some(reads) = &state.reads {
-        let projected = reads.subscription(id).await;
+        let projected = reads.get().subscription(id).await;
         // The last event of this subscription in the stream says whether the
         // projection is current for it.
         let last = state.store.last_sequence_of("subscription", &id.to_string()).await;

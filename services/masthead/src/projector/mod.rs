@@ -1,0 +1,3 @@
+//! `masthead projector`: applies the event stream to the read models.
+
+pub mod generation;
