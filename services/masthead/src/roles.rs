@@ -18,7 +18,15 @@ pub async fn app_state(nats: &Nats) -> Result<AppState> {
         .await
         .context("opening idempotency records")?;
     let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
-    Ok(AppState { intake, store, vault, client: nats.client.clone(), topology: nats.topology.clone(), reads: None, book: None })
+    Ok(AppState {
+        intake,
+        store,
+        vault,
+        client: nats.client.clone(),
+        topology: nats.topology.clone(),
+        reads: None,
+        book: None,
+    })
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shutdown: CancellationToken) -> Result<()> {
@@ -30,7 +38,27 @@ pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shut
 
 pub async fn run_api(config: &Config, shutdown: CancellationToken) -> Result<()> {
     let nats = connect(config, &config.nats_url_or_default()).await?;
-    let state = app_state(&nats).await?;
+    let mut state = app_state(&nats).await?;
+    // The API reads the projections (MongoDB, or an embedded generation a
+    // pinned auditor view or a co-located projector does not lock) and keeps
+    // its own copy of the address index for match previews.
+    match crate::projector::open_reads(config, &nats).await {
+        Ok(reads) => {
+            tokio::spawn(crate::projector::follow_generations(
+                config.clone(),
+                nats.js.clone(),
+                nats.topology.clone(),
+                reads.clone(),
+                None,
+                shutdown.clone(),
+            ));
+            state.reads = Some(reads);
+        }
+        Err(e) => tracing::warn!(error = %e, "read models unavailable; read endpoints answer 503"),
+    }
+    let book = crate::matcher::load_address_book(&nats, crate::matcher::match_config(config)?, &shutdown).await?;
+    state.book = Some(book);
+    tokio::spawn(poll_lag_forever(connect(config, &config.nats_url_or_default()).await?, shutdown.clone()));
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
@@ -80,6 +108,39 @@ pub async fn ops_server(
     Ok(tokio::spawn(async move {
         let _ = serve(listener, router, shutdown).await;
     }))
+}
+
+pub async fn run_projector(config: &Config, shutdown: CancellationToken) -> Result<()> {
+    let nats = connect(config, &config.nats_url_or_default()).await?;
+    let ops = ops_server(config, &nats, shutdown.clone()).await?;
+    let reads = crate::projector::open_reads(config, &nats).await?;
+    tokio::spawn(poll_lag_forever(connect(config, &config.nats_url_or_default()).await?, shutdown.clone()));
+    let result = crate::projector::run(config, &nats, reads, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = ops.await;
+    result
+}
+
+pub async fn run_mailer(config: &Config, shutdown: CancellationToken) -> Result<()> {
+    let nats = connect(config, &config.nats_url_or_default()).await?;
+    let ops = ops_server(config, &nats, shutdown.clone()).await?;
+    let mailer =
+        masthead_mailer::Mailer::from_config(crate::mailer::mailer_config(config)?).context("mail transport")?;
+    let result = crate::mailer::run(&nats, mailer, std::time::Duration::from_secs(1), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = ops.await;
+    result
+}
+
+/// Keeps the consumer-lag gauges current (an interval, not per request).
+pub async fn poll_lag_forever(nats: Nats, shutdown: CancellationToken) -> Result<()> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        crate::telemetry::lag::poll(&nats.js, &nats.topology).await;
+    }
 }
 
 /// Cancels the token on Ctrl-C or SIGTERM.

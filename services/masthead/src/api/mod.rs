@@ -2,20 +2,27 @@
 //! metrics and the OpenAPI document. Every role serves the health and
 //! metrics routes; `masthead api` serves everything.
 
+pub mod addresses;
+pub mod dashboard;
 pub mod error;
 pub mod form;
 pub mod health;
 pub mod intake;
+pub mod list;
+pub mod match_preview;
+pub mod openapi;
+pub mod query;
+pub mod stats;
 pub mod subscriptions;
 
 use crate::intake::Intake;
+use crate::matcher::address_book::AddressBook;
+use crate::projector::generation::ProjectionReads;
 use axum::routing::{get, post};
 use axum::Router;
 use masthead_events::key_vault::KeyVault;
 use masthead_events::store::EventStore;
 use masthead_events::topology::Topology;
-use crate::matcher::address_book::AddressBook;
-use crate::projector::generation::ProjectionReads;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -46,6 +53,13 @@ pub fn router(state: AppState) -> Router {
         .route("/status/{id}", get(form::status_page))
         .route("/api/v1/subscriptions", post(intake::create_subscription))
         .route("/api/v1/subscriptions/{id}", get(subscriptions::get_subscription))
+        .route("/api/v1/subscriptions", get(list::list_subscriptions))
+        .route("/api/v1/addresses", get(addresses::list_addresses))
+        .route("/api/v1/addresses/{id}", get(addresses::get_address))
+        .route("/api/v1/stats", get(stats::get_stats))
+        .route("/api/v1/match", get(match_preview::preview))
+        .route("/dashboard", get(dashboard::dashboard))
+        .merge(openapi::swagger_ui())
         .merge(ops_routes())
         .fallback(error::fallback_not_found)
         .with_state(state)

@@ -63,6 +63,17 @@ impl Default for MatcherOptions {
 
 pub async fn run(nats: &Nats, config: &Config, options: MatcherOptions, shutdown: CancellationToken) -> Result<()> {
     let book = load_address_book(nats, match_config(config)?, &shutdown).await?;
+    run_with_book(nats, book, options, shutdown).await
+}
+
+/// Runs the matcher on an address book that is already loaded and followed
+/// (in `up`, the API's match preview shares it).
+pub async fn run_with_book(
+    nats: &Nats,
+    book: Arc<AddressBook>,
+    options: MatcherOptions,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let store = EventStore::new(nats.js.clone(), nats.topology.clone());
     let leading = Arc::new(AtomicBool::new(false));
     let handler = Arc::new(MatcherHandler {

@@ -42,7 +42,9 @@ impl ProjectionReads {
 /// Where generation `name` lives for this configuration.
 pub fn store_config(data_dir: &Path, mongodb_uri: Option<&str>, database: &str, name: &str) -> StoreConfig {
     match mongodb_uri {
-        Some(uri) => StoreConfig::Mongo { uri: uri.to_owned(), database: database.to_owned(), suffix: format!("_{name}") },
+        Some(uri) => {
+            StoreConfig::Mongo { uri: uri.to_owned(), database: database.to_owned(), suffix: format!("_{name}") }
+        }
         None => StoreConfig::Embedded { path: data_dir.join("projections").join(format!("{name}.redb")) },
     }
 }
