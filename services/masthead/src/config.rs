@@ -65,6 +65,14 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", global = true)]
     pub match_threshold: Option<f64>,
 
+    /// First mail retry delay in milliseconds; doubles per attempt.
+    #[arg(long, env = "MASTHEAD_MAIL_RETRY_BASE_MS", default_value_t = 1000, global = true)]
+    pub mail_retry_base_ms: u64,
+
+    /// Upper bound of one mail retry delay in milliseconds.
+    #[arg(long, env = "MASTHEAD_MAIL_RETRY_CAP_MS", default_value_t = 60_000, global = true)]
+    pub mail_retry_cap_ms: u64,
+
     /// `json` or `pretty`. Default: pretty on a terminal, json otherwise.
     #[arg(long, env = "MASTHEAD_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,

@@ -158,8 +158,11 @@ fn format_of(path: &Path) -> Result<Format, ImportError> {
     }
 }
 
+/// A row with its line number, or why that line is broken.
+pub type ParsedRow = Result<(u64, RawRow), LineError>;
+
 /// Reads every row with its line number; broken lines come back as errors.
-pub fn read_rows(path: &Path) -> Result<Vec<Result<(u64, RawRow), LineError>>, ImportError> {
+pub fn read_rows(path: &Path) -> Result<Vec<ParsedRow>, ImportError> {
     let io = |source| ImportError::Io { path: path.display().to_string(), source };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut out = Vec::new();

@@ -39,22 +39,26 @@ pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shut
 pub async fn run_api(config: &Config, shutdown: CancellationToken) -> Result<()> {
     let nats = connect(config, &config.nats_url_or_default()).await?;
     let mut state = app_state(&nats).await?;
-    // The API reads the projections (MongoDB, or an embedded generation a
-    // pinned auditor view or a co-located projector does not lock) and keeps
-    // its own copy of the address index for match previews.
-    match crate::projector::open_reads(config, &nats).await {
-        Ok(reads) => {
-            tokio::spawn(crate::projector::follow_generations(
-                config.clone(),
-                nats.js.clone(),
-                nats.topology.clone(),
-                reads.clone(),
-                None,
-                shutdown.clone(),
-            ));
-            state.reads = Some(reads);
-        }
-        Err(e) => tracing::warn!(error = %e, "read models unavailable; read endpoints answer 503"),
+    // The API reads the projections from MongoDB, or from an embedded
+    // generation pinned for an auditor. The live embedded file belongs to
+    // the projector's process (redb locks it, even for readers), so a
+    // standalone API on the embedded store answers single subscriptions from
+    // the event store and the list endpoints with 503; `masthead up` shares
+    // one handle between both roles instead.
+    let pinned = std::env::var("MASTHEAD_PROJECTION_GENERATION").is_ok();
+    if config.mongodb_uri.is_some() || pinned {
+        let reads = crate::projector::open_reads(config, &nats).await?;
+        tokio::spawn(crate::projector::follow_generations(
+            config.clone(),
+            nats.js.clone(),
+            nats.topology.clone(),
+            reads.clone(),
+            None,
+            shutdown.clone(),
+        ));
+        state.reads = Some(reads);
+    } else {
+        tracing::info!("embedded projection store: read models are served by `masthead up`, or use MongoDB");
     }
     let book = crate::matcher::load_address_book(&nats, crate::matcher::match_config(config)?, &shutdown).await?;
     state.book = Some(book);
@@ -134,13 +138,8 @@ pub async fn run_mailer(config: &Config, shutdown: CancellationToken) -> Result<
 
 /// Keeps the consumer-lag gauges current (an interval, not per request).
 pub async fn poll_lag_forever(nats: Nats, shutdown: CancellationToken) -> Result<()> {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-        }
-        crate::telemetry::lag::poll(&nats.js, &nats.topology).await;
-    }
+    crate::api::stats::run_lag_poller(nats.js, nats.topology, std::time::Duration::from_secs(5), shutdown).await;
+    Ok(())
 }
 
 /// Cancels the token on Ctrl-C or SIGTERM.

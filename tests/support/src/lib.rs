@@ -3,10 +3,17 @@
 //! `NatsServer` runs a real `nats-server -js` on a free port with its own
 //! store directory, and can be stopped (gracefully or with SIGKILL) and
 //! started again on the same port and directory, as nats.rs's own harness
-//! does. Tests never depend on a server already running on 4222.
+//! does. `TestSmtp` is a real SMTP server in the test process that can be
+//! told to fail. `System` runs the real `masthead` binary's roles as child
+//! processes. Tests never depend on a server already running on 4222.
 
+pub mod mime;
 pub mod nats;
+pub mod smtp;
+pub mod system;
 pub mod wait;
 
 pub use nats::NatsServer;
+pub use smtp::TestSmtp;
+pub use system::System;
 pub use wait::wait_until;

@@ -36,12 +36,20 @@ pub fn address_filter(params: &Params) -> Result<AddressFilter, ApiError> {
 
 /// Orders one page of a `q` search best match first.
 ///
-/// The store returns `q` matches in index order (by the matching word, then
-/// id), which keeps the cursor walk exact but puts `Kerkhof` before
-/// `Kerkstraat` for `kerkst`-like queries only by accident of the alphabet.
-/// Within a page we sort by fuzzy score summed over the query words; the
-/// set of items and `next_cursor` stay the store's, so walking the pages
-/// still returns every address exactly once.
+/// The store returns `q` matches in index order (by the matching street
+/// word, then id), which keeps the cursor walk exact: `kerkstraat` before
+/// `kerkstraatweg`, but `Oude Kerkstraat 9` and `Kerkstraat 2` in id order.
+/// Within a page we sort by the skim score (`rank_streets`) summed over the
+/// query words; the set of items and `next_cursor` stay the store's, so
+/// walking the pages still returns every address exactly once.
+///
+/// Measured on typical Dutch street lists: for a word that every candidate
+/// has as a prefix, skim scores tie except that a match at the start of the
+/// street scores above a match on a later word (`Kerkstraat 2` 211 vs
+/// `Oude Kerkstraat 9` 203 for `kerkstraat`). So ranking brings streets
+/// that *begin* with what was typed to the top and otherwise keeps the
+/// store's order (the sort is stable). Re-ranking beyond one page would need
+/// the store to order by score, which its index cannot do cheaply.
 pub fn rank_page(q: &str, items: &mut Vec<AddressView>) {
     let words = street_tokens(q);
     let streets: Vec<&str> = items.iter().map(|a| a.lines.street.as_str()).collect();
@@ -53,7 +61,7 @@ pub fn rank_page(q: &str, items: &mut Vec<AddressView>) {
     }
     let mut ranked: Vec<(i64, AddressView)> = score.into_iter().zip(items.drain(..)).collect();
     // Stable: equal scores keep the store's order.
-    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
     items.extend(ranked.into_iter().map(|(_, a)| a));
 }
 

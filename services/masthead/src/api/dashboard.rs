@@ -120,12 +120,17 @@ function short(v) {
   if (v >= 1e3) return (v / 1e3).toFixed(v >= 1e4 ? 0 : 1) + "k";
   return String(Math.round(v * 100) / 100);
 }
-// A round axis maximum at or above v: 1, 2 or 5 times a power of ten.
+// A round axis maximum at or above v with four whole-number ticks: the tick
+// step is 1, 2 or 5 times a power of ten (or 25 times one), never a fraction
+// since everything plotted is a count.
 function niceMax(v) {
-  if (v <= 1) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  const raw = Math.max(1, v) / 4;
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 2.5, 5, 10]) {
+    const step = m * p;
+    if (step >= raw && Number.isInteger(step)) return 4 * step;
+  }
+  return 40 * p;
 }
 function axes(svg, max, h) {
   const plot = (h || H) - T - B;
@@ -199,8 +204,13 @@ function lagHistory(svg, consumers) {
       pts.push(`${x.toFixed(1)},${(T + plot - plot * v / max).toFixed(1)}`);
     });
     points += pts.length;
-    if (pts.length) el("polyline", { points: pts.join(" "), fill: "none", stroke: COLORS[c.consumer] || "#111",
-                                    "stroke-width": 2, "data-consumer": c.consumer }, svg);
+    if (!pts.length) continue;
+    const color = COLORS[c.consumer] || "#111";
+    el("polyline", { points: pts.join(" "), fill: "none", stroke: color, "stroke-width": 2,
+                     "data-consumer": c.consumer }, svg);
+    // The latest value as a dot, visible even before there is a line.
+    const [x, y] = pts[pts.length - 1].split(",");
+    el("circle", { cx: x, cy: y, r: 3, fill: color }, svg);
   }
   label(svg, W - R, h - B + 15, "now", "axis", "end");
   label(svg, L, h - B + 15, "−5 min", "axis", "start");

@@ -62,5 +62,6 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::swagger_ui())
         .merge(ops_routes())
         .fallback(error::fallback_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
 }

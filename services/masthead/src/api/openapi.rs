@@ -119,3 +119,36 @@ fn submit_form() {}
 )]
 #[allow(dead_code)]
 fn status_page() {}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    /// utoipa registers schemas it can reach from `paths`; a type only
+    /// named by `value_type` or behind a generic could be left dangling.
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = serde_json::to_value(super::document()).expect("serialises");
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 10);
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected ref {r}"));
+            assert!(schemas.contains_key(name), "dangling {r}");
+        }
+    }
+}

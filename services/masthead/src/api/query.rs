@@ -1,4 +1,5 @@
-//! Query-string parsing shared by the read API.
+//! Query-string parsing shared by the read API, and the read-store
+//! plumbing every read handler needs ([`projection_store`], [`store_error`]).
 //!
 //! axum's `Query<T>` answers a malformed query with a plain-text 400 that
 //! does not say which parameter was wrong. [`Params`] instead collects the

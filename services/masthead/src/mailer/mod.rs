@@ -123,7 +123,13 @@ pub fn mailer_config(config: &Config) -> Result<MailerConfig> {
             _ => std::env::var(name).ok(),
         }
     };
-    MailerConfig::from_lookup(lookup, &config.data_dir).context("mail configuration")
+    let mut mail = MailerConfig::from_lookup(lookup, &config.data_dir).context("mail configuration")?;
+    mail.retry.base = Duration::from_millis(config.mail_retry_base_ms.max(1));
+    mail.retry.cap = Duration::from_millis(config.mail_retry_cap_ms.max(config.mail_retry_base_ms).max(1));
+    // JetStream stops redelivering at the consumer's max_deliver.
+    mail.retry.max_attempts =
+        u32::try_from(config.topology().consumer_config(ConsumerRole::Mailer).max_deliver).unwrap_or(8);
+    Ok(mail)
 }
 
 pub async fn run(nats: &Nats, mailer: Mailer, retry_delay: Duration, shutdown: CancellationToken) -> Result<()> {

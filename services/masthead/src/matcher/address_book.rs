@@ -71,8 +71,22 @@ impl AddressBook {
     }
 
     /// Adds one registered address; adding the same id again changes nothing.
+    ///
+    /// Uses the canonical form stored in the event: normalising a million
+    /// addresses again at every start would take tens of seconds, and the
+    /// stored form is the one the address's id was derived from.
     pub fn add(&self, e: &BaseAddressRegistered, sequence: u64) {
-        let canonical = canonical_of(&e.address);
+        let canonical = if e.canonical.key.is_empty() {
+            canonical_of(&e.address)
+        } else {
+            Canonical {
+                street: e.canonical.street.clone(),
+                house_number: e.canonical.house_number.clone(),
+                postal_code: e.canonical.postal_code.clone(),
+                city: e.canonical.city.clone(),
+                country: e.canonical.country.clone(),
+            }
+        };
         if let Ok(mut index) = self.index.write() {
             index.insert(e.base_address_id, canonical);
         }

@@ -73,6 +73,15 @@ impl Handler for ProjectorHandler {
 /// Opens a generation, waiting while another process (a rebuild that is
 /// finishing) still holds an embedded file.
 pub async fn open_generation(config: &Config, name: &str) -> Result<Arc<dyn ProjectionStore>> {
+    open_generation_waiting(config, name, 50).await
+}
+
+/// `attempts` × 200 ms of patience for a locked embedded file.
+pub async fn open_generation_waiting(
+    config: &Config,
+    name: &str,
+    max_attempts: u32,
+) -> Result<Arc<dyn ProjectionStore>> {
     let store_config = store_config(&config.data_dir, config.mongodb_uri.as_deref(), &config.mongodb_database, name);
     if let masthead_projections::StoreConfig::Embedded { path } = &store_config {
         if let Some(dir) = path.parent() {
@@ -83,7 +92,7 @@ pub async fn open_generation(config: &Config, name: &str) -> Result<Arc<dyn Proj
     loop {
         match masthead_projections::open(&store_config).await {
             Ok(s) => return Ok(s),
-            Err(StoreError::Locked(_)) if attempts < 50 => {
+            Err(StoreError::Locked(_)) if attempts < max_attempts => {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -15,5 +15,4 @@ pub fn init_logging(format: Option<&str>) {
     let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
 }
 
-pub mod lag;
 pub mod metrics;

@@ -1,0 +1,165 @@
+{{/* Chart name, truncated to the 63-char DNS label limit. */}}
+{{- define "masthead.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "masthead.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "masthead.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "masthead.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "masthead.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "masthead.labels" -}}
+helm.sh/chart: {{ include "masthead.chart" . }}
+{{ include "masthead.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: masthead
+{{- end -}}
+
+{{/* Call with (dict "root" $ "role" "api"). */}}
+{{- define "masthead.roleSelectorLabels" -}}
+{{ include "masthead.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .role }}
+{{- end -}}
+
+{{- define "masthead.roleLabels" -}}
+{{ include "masthead.labels" .root }}
+app.kubernetes.io/component: {{ .role }}
+{{- end -}}
+
+{{- define "masthead.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "masthead.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "masthead.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "masthead.secretName" -}}
+{{- default (include "masthead.fullname" .) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{- define "masthead.natsCredsEnabled" -}}
+{{- if or .Values.secrets.mountNatsCreds (and (not .Values.secrets.existingSecret) .Values.secrets.natsCreds) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Same naming rule the nats and bitnami charts use for their fullname. */}}
+{{- define "masthead.subchartFullname" -}}
+{{- if contains .name .root.Release.Name -}}
+{{- .root.Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .root.Release.Name .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "masthead.natsUrl" -}}
+{{- if .Values.config.natsUrl -}}
+{{- .Values.config.natsUrl -}}
+{{- else if .Values.nats.enabled -}}
+{{- printf "nats://%s:4222" (include "masthead.subchartFullname" (dict "root" . "name" "nats")) -}}
+{{- else -}}
+nats://nats:4222
+{{- end -}}
+{{- end -}}
+
+{{/*
+Non-secret environment shared by every role and the setup Job, as a YAML map.
+The ConfigMap renders it as data; the hook Job inlines it because hooks run
+before the ConfigMap exists.
+*/}}
+{{- define "masthead.configData" -}}
+MASTHEAD_NATS_URL: {{ include "masthead.natsUrl" . | quote }}
+MASTHEAD_HTTP_ADDR: "0.0.0.0:8080"
+MASTHEAD_DATA_DIR: "/var/lib/masthead"
+MASTHEAD_STREAM: {{ .Values.config.stream | quote }}
+MASTHEAD_STREAM_REPLICAS: {{ .Values.config.streamReplicas | toString | quote }}
+MASTHEAD_MONGODB_DATABASE: {{ .Values.config.mongodbDatabase | quote }}
+MASTHEAD_MAIL_FROM: {{ .Values.config.mailFrom | quote }}
+MASTHEAD_MAIL_CONTACT: {{ .Values.config.mailContact | quote }}
+MASTHEAD_LOG_FORMAT: "json"
+RUST_LOG: {{ .Values.config.logLevel | quote }}
+{{- with .Values.config.smtpUrl }}
+MASTHEAD_SMTP_URL: {{ . | quote }}
+{{- end }}
+{{- if ne (toString .Values.config.matchThreshold) "" }}
+MASTHEAD_MATCH_THRESHOLD: {{ .Values.config.matchThreshold | toString | quote }}
+{{- end }}
+{{- with .Values.config.otel.endpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- range $k, $v := .Values.config.extraEnv }}
+{{ $k }}: {{ $v | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Env entries that cannot live in the ConfigMap. Call with (dict "root" $ "extraEnv" map). */}}
+{{- define "masthead.env" -}}
+{{- $root := .root -}}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: K8S_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "k8s.pod.name=$(K8S_POD_NAME),k8s.namespace.name=$(K8S_NAMESPACE),service.version=%s%s" (default $root.Chart.AppVersion $root.Values.image.tag) (ternary (printf ",%s" $root.Values.config.otel.resourceAttributes) "" (ne $root.Values.config.otel.resourceAttributes "")) | quote }}
+{{- if $root.Values.mongodb.enabled }}
+- name: MASTHEAD_MONGODB_ROOT_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "masthead.subchartFullname" (dict "root" $root "name" "mongodb") }}
+      key: mongodb-root-password
+- name: MASTHEAD_MONGODB_URI
+  value: {{ printf "mongodb://root:$(MASTHEAD_MONGODB_ROOT_PASSWORD)@%s:27017/?authSource=admin" (include "masthead.subchartFullname" (dict "root" $root "name" "mongodb")) | quote }}
+{{- else }}
+- name: MASTHEAD_MONGODB_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "masthead.secretName" $root }}
+      key: {{ $root.Values.secrets.keys.mongodbUri }}
+      optional: true
+{{- end }}
+- name: MASTHEAD_SMTP_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "masthead.secretName" $root }}
+      key: {{ $root.Values.secrets.keys.smtpUsername }}
+      optional: true
+- name: MASTHEAD_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "masthead.secretName" $root }}
+      key: {{ $root.Values.secrets.keys.smtpPassword }}
+      optional: true
+{{- if include "masthead.natsCredsEnabled" $root }}
+- name: MASTHEAD_NATS_CREDS
+  value: /etc/masthead/nats/nats.creds
+{{- end }}
+{{- range $k, $v := .extraEnv }}
+- name: {{ $k }}
+  value: {{ $v | toString | quote }}
+{{- end }}
+{{- end -}}

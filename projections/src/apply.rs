@@ -1,0 +1,229 @@
+//! Applying a batch of events: the store-independent half.
+//!
+//! A store hands in a [`DocSource`] that loads documents (from a redb write
+//! transaction, or from a MongoDB prefetch); [`Batch`] folds every event into
+//! an in-memory working set, so a document touched by several events of the
+//! batch is read and written once, and collects the stats delta. The store
+//! then writes the dirty documents, their index changes, the stats and the
+//! checkpoint together.
+
+use crate::error::StoreError;
+use crate::fold::{score_bucket, AddressDoc, Effect, SubscriptionDoc, SubscriptionKeys};
+use crate::view::{ApplyReport, OutcomeKind, Rejected, Stats};
+use chrono::{DateTime, NaiveDate, Utc};
+use masthead_events::base_address::{AddressSource, BaseAddressEvent};
+use masthead_events::envelope::{AnyEvent, Recorded};
+use masthead_events::subscription::SubscriptionEvent;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+/// Where the batch reads documents it has not seen yet.
+pub(crate) trait DocSource {
+    fn load_subscription(&mut self, id: Uuid) -> Result<Option<SubscriptionDoc>, StoreError>;
+    fn load_address(&mut self, id: Uuid) -> Result<Option<AddressDoc>, StoreError>;
+}
+
+pub(crate) struct SubSlot {
+    pub doc: SubscriptionDoc,
+    /// Index keys as stored before this batch, to remove stale entries.
+    pub stored_keys: Option<SubscriptionKeys>,
+    pub dirty: bool,
+}
+
+pub(crate) struct AddrSlot {
+    pub doc: AddressDoc,
+    /// Whether the stored document was registered (indexed) before this batch.
+    pub was_registered: bool,
+    pub dirty: bool,
+}
+
+/// Changes to the stats, added to the stored stats in the same write.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct StatsDelta {
+    pub registrations: BTreeMap<NaiveDate, u64>,
+    pub matched: u64,
+    pub new: u64,
+    pub histogram: [u64; 10],
+    pub mail_sent: u64,
+    pub mail_failed: u64,
+    /// Highest sequence in the batch and when that event occurred.
+    pub last: Option<(u64, DateTime<Utc>)>,
+}
+
+impl StatsDelta {
+    pub fn merge_into(&self, stats: &mut Stats) {
+        for (day, n) in &self.registrations {
+            *stats.registrations_per_day.entry(*day).or_default() += n;
+        }
+        stats.matched += self.matched;
+        stats.new += self.new;
+        if stats.score_histogram.len() != 10 {
+            stats.score_histogram.resize(10, 0);
+        }
+        for (i, n) in self.histogram.iter().enumerate() {
+            stats.score_histogram[i] += n;
+        }
+        stats.mail_sent += self.mail_sent;
+        stats.mail_failed += self.mail_failed;
+        if let Some((seq, at)) = self.last {
+            if seq > stats.last_applied_seq {
+                stats.last_applied_seq = seq;
+                stats.last_applied_at = Some(at);
+            }
+        }
+    }
+}
+
+pub(crate) struct Batch {
+    pub subs: HashMap<Uuid, SubSlot>,
+    pub addrs: HashMap<Uuid, AddrSlot>,
+    pub stats: StatsDelta,
+    pub report: ApplyReport,
+}
+
+/// The subscription an event belongs to: the payload's id for the request,
+/// the envelope's aggregate id for the rest.
+pub(crate) fn subscription_id(r: &Recorded<AnyEvent>, e: &SubscriptionEvent) -> Option<Uuid> {
+    match e {
+        SubscriptionEvent::SubscriptionRequested(e) => Some(e.subscription_id),
+        _ => r.envelope.aggregate_id.parse().ok(),
+    }
+}
+
+impl Batch {
+    pub fn new(checkpoint: u64) -> Self {
+        Self {
+            subs: HashMap::new(),
+            addrs: HashMap::new(),
+            stats: StatsDelta::default(),
+            report: ApplyReport { checkpoint, ..ApplyReport::default() },
+        }
+    }
+
+    pub fn apply_all(&mut self, src: &mut impl DocSource, events: &[Recorded<AnyEvent>]) -> Result<(), StoreError> {
+        for r in events {
+            self.apply(src, r)?;
+        }
+        Ok(())
+    }
+
+    fn sub(&mut self, src: &mut impl DocSource, id: Uuid, create: bool) -> Result<Option<&mut SubSlot>, StoreError> {
+        use std::collections::hash_map::Entry;
+        match self.subs.entry(id) {
+            Entry::Occupied(e) => Ok(Some(e.into_mut())),
+            Entry::Vacant(e) => {
+                let slot = match src.load_subscription(id)? {
+                    Some(doc) => SubSlot { stored_keys: doc.keys(), doc, dirty: false },
+                    None if create => SubSlot { doc: SubscriptionDoc::new(id), stored_keys: None, dirty: false },
+                    None => return Ok(None),
+                };
+                Ok(Some(e.insert(slot)))
+            }
+        }
+    }
+
+    fn addr(&mut self, src: &mut impl DocSource, id: Uuid) -> Result<&mut AddrSlot, StoreError> {
+        use std::collections::hash_map::Entry;
+        match self.addrs.entry(id) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let slot = match src.load_address(id)? {
+                    Some(doc) => AddrSlot { was_registered: doc.live.registered, doc, dirty: false },
+                    None => AddrSlot { doc: AddressDoc::new(id), was_registered: false, dirty: false },
+                };
+                Ok(e.insert(slot))
+            }
+        }
+    }
+
+    pub fn apply(&mut self, src: &mut impl DocSource, r: &Recorded<AnyEvent>) -> Result<(), StoreError> {
+        let seq = r.stream_sequence;
+        if seq > self.report.checkpoint {
+            self.report.checkpoint = seq;
+        }
+        if self.stats.last.is_none_or(|(s, _)| s < seq) {
+            self.stats.last = Some((seq, r.envelope.occurred_at));
+        }
+        match &r.event {
+            AnyEvent::Subscription(e) => {
+                let Some(id) = subscription_id(r, e) else {
+                    self.report.rejected.push(Rejected {
+                        stream_sequence: seq,
+                        reason: format!("aggregate id {:?} is not a UUID", r.envelope.aggregate_id),
+                    });
+                    return Ok(());
+                };
+                let Some(slot) = self.sub(src, id, true)? else { return Ok(()) };
+                let Some(effects) = slot.doc.apply(seq, r.envelope.occurred_at, e) else {
+                    self.report.duplicates += 1;
+                    return Ok(());
+                };
+                slot.dirty = true;
+                self.report.applied += 1;
+                for effect in effects {
+                    self.carry_out(src, id, seq, effect)?;
+                }
+            }
+            AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(e)) => {
+                let slot = self.addr(src, e.base_address_id)?;
+                if !slot.doc.register(seq, e) {
+                    self.report.duplicates += 1;
+                    return Ok(());
+                }
+                slot.dirty = true;
+                self.report.applied += 1;
+                // A new address's subscription may have been resolved before
+                // this registration was applied: give it the ref now.
+                if let (AddressSource::Subscription { subscription_id }, Some(reference)) = (&e.source, &e.reference) {
+                    if let Some(sub) = self.sub(src, *subscription_id, false)? {
+                        if sub.doc.backfill_ref(e.base_address_id, Some(reference)) {
+                            sub.dirty = true;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn carry_out(
+        &mut self,
+        src: &mut impl DocSource,
+        sub_id: Uuid,
+        seq: u64,
+        effect: Effect,
+    ) -> Result<(), StoreError> {
+        match effect {
+            Effect::Registered { day } => *self.stats.registrations.entry(day).or_default() += 1,
+            Effect::MailSent => self.stats.mail_sent += 1,
+            Effect::MailFailed => self.stats.mail_failed += 1,
+            Effect::Resolved { base_address_id, kind, score } => {
+                match kind {
+                    OutcomeKind::Matched => {
+                        self.stats.matched += 1;
+                        if let Some(s) = score {
+                            self.stats.histogram[score_bucket(s)] += 1;
+                        }
+                    }
+                    OutcomeKind::New => self.stats.new += 1,
+                }
+                let addr = self.addr(src, base_address_id)?;
+                addr.doc.live.subscription_count += 1;
+                addr.doc.touch(seq);
+                addr.dirty = true;
+                let reference = addr.doc.live.reference.clone();
+                if let Some(sub) = self.subs.get_mut(&sub_id) {
+                    if sub.doc.backfill_ref(base_address_id, reference.as_deref()) {
+                        sub.dirty = true;
+                    }
+                }
+            }
+            Effect::Spelling { base_address_id, street, seq } => {
+                let addr = self.addr(src, base_address_id)?;
+                addr.doc.add_spelling(&street, seq);
+                addr.dirty = true;
+            }
+        }
+        Ok(())
+    }
+}

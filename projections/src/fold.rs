@@ -1,0 +1,484 @@
+//! The fold: how one event changes one read-model document.
+//!
+//! This is the only place that knows what events mean for the read models;
+//! every store persists these documents and replays the [`Effect`]s they
+//! report onto other documents and the stats, so stores cannot drift apart,
+//! and the API can fold a history itself when the projection lags
+//! ([`subscription_view_from_history`]).
+//!
+//! Documents are idempotent under redelivery *and* out-of-order replay: a
+//! subscription document remembers the stream sequence of every event applied
+//! to it (its timeline), so an event is applied exactly once whatever the
+//! order, where a plain "skip seq ≤ last_seq" guard would wrongly drop a
+//! dead-lettered event replayed after later ones. Effects on base addresses
+//! and stats are emitted only when the subscription document actually
+//! changed, which makes them exactly-once too.
+
+use crate::view::{
+    AddressView, Canonical, EnteredAddress, Flag, IntakeChannel, Lines, MailOutcome, MatchOutcome, Origin, OutcomeKind,
+    SubscriptionStatus, SubscriptionSummary, SubscriptionView, TimelineEntry,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use masthead_events::base_address::BaseAddressRegistered;
+use masthead_events::envelope::Recorded;
+use masthead_events::personal_data::SealedPersonalData;
+use masthead_events::schema::EventSchema;
+use masthead_events::subscription::SubscriptionEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// How many distinct spellings an address keeps (the most recent ones).
+pub const MAX_SPELLINGS: usize = 20;
+
+/// Builds a subscription's view straight from its history, for reads that
+/// must see a write the projection has not applied yet. The base address
+/// `ref` of a newly assigned address is absent here (it lives on the address).
+/// `None` until the history holds a `SubscriptionRequested`.
+pub fn subscription_view_from_history(events: &[Recorded<SubscriptionEvent>]) -> Option<SubscriptionView> {
+    let first = events.first()?;
+    let id = match &first.event {
+        SubscriptionEvent::SubscriptionRequested(e) => e.subscription_id,
+        _ => first.envelope.aggregate_id.parse().ok()?,
+    };
+    let mut doc = SubscriptionDoc::new(id);
+    for r in events {
+        doc.apply(r.stream_sequence, r.envelope.occurred_at, &r.event);
+    }
+    doc.view()
+}
+
+/// A consequence of a subscription event for other documents or the stats.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Effect {
+    /// A subscription was requested on this day.
+    Registered {
+        day: NaiveDate,
+    },
+    /// The subscription now delivers to this base address.
+    Resolved {
+        base_address_id: Uuid,
+        kind: OutcomeKind,
+        score: Option<f64>,
+    },
+    /// The subscriber's spelling matched this base address (at `seq`).
+    Spelling {
+        base_address_id: Uuid,
+        street: String,
+        seq: u64,
+    },
+    MailSent,
+    MailFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Requested {
+    // View types rather than event types: they deserialise without
+    // re-recognising the country, which matters when rebuilding.
+    pub entered: EnteredAddress,
+    pub channel: IntakeChannel,
+    pub requested_at: DateTime<Utc>,
+    pub subscriber: SealedPersonalData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Resolution {
+    pub kind: OutcomeKind,
+    pub base_address_id: Uuid,
+    pub base_address_ref: Option<String>,
+    pub delivery: Lines,
+    pub score: Option<f64>,
+    pub decided_at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Sent {
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Failure {
+    pub reason: String,
+    pub attempts: u32,
+    pub permanent: bool,
+    pub failed_at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+/// The stored subscription. It may be partial — an `AddressMatched` replayed
+/// before its `SubscriptionRequested` — in which case it is kept (so nothing
+/// is lost) but not visible to queries until the request arrives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SubscriptionDoc {
+    pub id: Uuid,
+    pub requested: Option<Requested>,
+    pub resolution: Option<Resolution>,
+    pub sent: Option<Sent>,
+    pub failure: Option<Failure>,
+    /// Sorted by stream sequence; doubles as the set of applied sequences.
+    pub timeline: Vec<Stamp>,
+    pub last_seq: u64,
+}
+
+/// A timeline entry as stored: (event kind, occurred at µs, stream
+/// sequence) — a tenth of the size of [`TimelineEntry`] in a document that
+/// is rewritten with every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stamp(pub u8, pub i64, pub u64);
+
+const KINDS: [&str; 5] = [
+    SubscriptionEvent::REQUESTED,
+    SubscriptionEvent::MATCHED,
+    SubscriptionEvent::ASSIGNED,
+    SubscriptionEvent::CONFIRMATION_SENT,
+    SubscriptionEvent::CONFIRMATION_FAILED,
+];
+
+fn kind_code(e: &SubscriptionEvent) -> u8 {
+    KINDS.iter().position(|k| *k == e.event_type()).map_or(u8::MAX, |i| i as u8)
+}
+
+impl Stamp {
+    fn entry(&self) -> TimelineEntry {
+        TimelineEntry {
+            event_type: KINDS.get(usize::from(self.0)).copied().unwrap_or("unknown").to_owned(),
+            occurred_at: DateTime::from_timestamp_micros(self.1).unwrap_or_default(),
+            stream_sequence: self.2,
+        }
+    }
+}
+
+/// What a subscription list index needs to know about a visible subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SubscriptionKeys {
+    pub created_us: i64,
+    pub status: SubscriptionStatus,
+    pub country: String,
+}
+
+impl SubscriptionDoc {
+    pub fn new(id: Uuid) -> Self {
+        Self { id, requested: None, resolution: None, sent: None, failure: None, timeline: Vec::new(), last_seq: 0 }
+    }
+
+    /// Applies one event at stream sequence `seq`. `None` if it was applied
+    /// before (nothing changed); otherwise the effects to carry out elsewhere.
+    pub fn apply(&mut self, seq: u64, occurred_at: DateTime<Utc>, event: &SubscriptionEvent) -> Option<Vec<Effect>> {
+        let at = match self.timeline.binary_search_by_key(&seq, |t| t.2) {
+            Ok(_) => return None,
+            Err(at) => at,
+        };
+        self.timeline.insert(at, Stamp(kind_code(event), occurred_at.timestamp_micros(), seq));
+        self.last_seq = self.last_seq.max(seq);
+        let mut effects = Vec::new();
+        match event {
+            SubscriptionEvent::SubscriptionRequested(e) => {
+                // Requested twice under different sequences cannot come from
+                // the aggregate; keep the first so the view stays stable.
+                if self.requested.is_none() {
+                    self.requested = Some(Requested {
+                        entered: EnteredAddress::new(&e.address, &e.country_as_typed),
+                        channel: IntakeChannel::from(e.channel),
+                        requested_at: e.requested_at,
+                        subscriber: e.subscriber.clone(),
+                    });
+                    effects.push(Effect::Registered { day: e.requested_at.date_naive() });
+                    // The match arrived first: its spelling could not be
+                    // recorded then, because the typed street was unknown.
+                    if let Some(r) = self.resolution.as_ref().filter(|r| r.kind == OutcomeKind::Matched) {
+                        effects.push(Effect::Spelling {
+                            base_address_id: r.base_address_id,
+                            street: e.address.street.clone(),
+                            seq: r.seq,
+                        });
+                    }
+                }
+            }
+            SubscriptionEvent::AddressMatched(e) => {
+                if self.resolution.is_none() {
+                    self.resolution = Some(Resolution {
+                        kind: OutcomeKind::Matched,
+                        base_address_id: e.base_address_id,
+                        base_address_ref: e.base_address_ref.clone(),
+                        delivery: Lines::from(&e.delivery_address),
+                        score: Some(e.score),
+                        decided_at: e.matched_at,
+                        seq,
+                    });
+                    effects.push(Effect::Resolved {
+                        base_address_id: e.base_address_id,
+                        kind: OutcomeKind::Matched,
+                        score: Some(e.score),
+                    });
+                    if let Some(req) = &self.requested {
+                        effects.push(Effect::Spelling {
+                            base_address_id: e.base_address_id,
+                            street: req.entered.street.clone(),
+                            seq,
+                        });
+                    }
+                }
+            }
+            SubscriptionEvent::AddressAssigned(e) => {
+                if self.resolution.is_none() {
+                    self.resolution = Some(Resolution {
+                        kind: OutcomeKind::New,
+                        base_address_id: e.base_address_id,
+                        base_address_ref: None,
+                        delivery: Lines::from(&e.delivery_address),
+                        score: e.best_rejected_score,
+                        decided_at: e.assigned_at,
+                        seq,
+                    });
+                    effects.push(Effect::Resolved {
+                        base_address_id: e.base_address_id,
+                        kind: OutcomeKind::New,
+                        score: e.best_rejected_score,
+                    });
+                }
+            }
+            SubscriptionEvent::ConfirmationSent(e) => {
+                if self.sent.is_none() {
+                    self.sent = Some(Sent { message_id: e.message_id.clone(), sent_at: e.sent_at });
+                    effects.push(Effect::MailSent);
+                }
+            }
+            SubscriptionEvent::ConfirmationFailed(e) => {
+                // Keep the latest failure by stream order, whatever the
+                // arrival order; every failure counts in the stats.
+                if self.failure.as_ref().is_none_or(|f| f.seq < seq) {
+                    self.failure = Some(Failure {
+                        reason: e.reason.clone(),
+                        attempts: e.attempts,
+                        permanent: e.permanent,
+                        failed_at: e.failed_at,
+                        seq,
+                    });
+                }
+                effects.push(Effect::MailFailed);
+            }
+        }
+        Some(effects)
+    }
+
+    /// Sets the base address `ref` learnt from the address itself (a newly
+    /// assigned address, or a match event without one). True if it changed.
+    pub fn backfill_ref(&mut self, base_address_id: Uuid, reference: Option<&str>) -> bool {
+        match (&mut self.resolution, reference) {
+            (Some(r), Some(reference)) if r.base_address_id == base_address_id && r.base_address_ref.is_none() => {
+                r.base_address_ref = Some(reference.to_owned());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn status(&self) -> SubscriptionStatus {
+        if self.sent.is_some() {
+            SubscriptionStatus::Confirmed
+        } else if self.failure.is_some() {
+            SubscriptionStatus::Failed
+        } else if self.resolution.is_some() {
+            SubscriptionStatus::Matched
+        } else {
+            SubscriptionStatus::Pending
+        }
+    }
+
+    /// Index keys, if the subscription is visible (its request is known).
+    pub fn keys(&self) -> Option<SubscriptionKeys> {
+        let req = self.requested.as_ref()?;
+        Some(SubscriptionKeys {
+            created_us: req.requested_at.timestamp_micros(),
+            status: self.status(),
+            country: req.entered.country.clone(),
+        })
+    }
+
+    pub fn summary(&self) -> Option<SubscriptionSummary> {
+        let req = self.requested.as_ref()?;
+        let mail = match (&self.sent, &self.failure) {
+            (Some(s), _) => Some(MailOutcome::Sent { message_id: s.message_id.clone(), sent_at: s.sent_at }),
+            (None, Some(f)) => Some(MailOutcome::Failed {
+                reason: f.reason.clone(),
+                attempts: f.attempts,
+                permanent: f.permanent,
+                failed_at: f.failed_at,
+            }),
+            (None, None) => None,
+        };
+        let r = self.resolution.as_ref();
+        Some(SubscriptionSummary {
+            id: self.id,
+            status: self.status(),
+            created_at: req.requested_at,
+            country: req.entered.country.clone(),
+            channel: req.channel,
+            entered: req.entered.clone(),
+            delivery: r.map(|r| r.delivery.clone()),
+            base_address_id: r.map(|r| r.base_address_id),
+            base_address_ref: r.and_then(|r| r.base_address_ref.clone()),
+            outcome: r.map(|r| MatchOutcome { kind: r.kind, score: r.score, decided_at: r.decided_at }),
+            mail,
+            last_seq: self.last_seq,
+        })
+    }
+
+    pub fn view(&self) -> Option<SubscriptionView> {
+        let summary = self.summary()?;
+        let subscriber = self.requested.as_ref()?.subscriber.clone();
+        let timeline = self.timeline.iter().map(Stamp::entry).collect();
+        Some(SubscriptionView { summary, timeline, subscriber })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Registration {
+    pub reference: Option<String>,
+    pub lines: Lines,
+    pub canonical: Canonical,
+    pub source: Origin,
+    pub flags: Vec<Flag>,
+    pub registered_at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Spelling {
+    pub street: String,
+    /// Sequence of the match that brought it; orders "most recent".
+    pub seq: u64,
+}
+
+/// The stored base address. Deliveries may be counted before the address's
+/// registration is applied (out-of-order replay); such a document is kept
+/// but hidden from queries until registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AddressDoc {
+    pub id: Uuid,
+    /// Written once.
+    pub registration: Option<Registration>,
+    /// Changes with every subscription delivered here; kept apart so a
+    /// store can rewrite it without rewriting the registration.
+    pub live: AddressLive,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AddressLive {
+    /// Whether the registration was applied; with `reference`, all a batch
+    /// needs of it, so applying a match never reads the registration.
+    pub registered: bool,
+    pub reference: Option<String>,
+    /// Most recent first, distinct, at most [`MAX_SPELLINGS`].
+    pub spellings: Vec<Spelling>,
+    pub subscription_count: u64,
+    pub last_seq: u64,
+}
+
+/// What the address list indexes hold for a registered address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AddressKeys {
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub reference: Option<String>,
+    pub tokens: Vec<String>,
+}
+
+impl AddressDoc {
+    pub fn new(id: Uuid) -> Self {
+        Self { id, registration: None, live: AddressLive::default() }
+    }
+
+    /// True if applied; false if the address was registered before (an
+    /// address is registered once; a repeat is a redelivery).
+    pub fn register(&mut self, seq: u64, e: &BaseAddressRegistered) -> bool {
+        if self.live.registered {
+            return false;
+        }
+        self.live.registered = true;
+        self.live.reference = e.reference.clone();
+        self.registration = Some(Registration {
+            reference: e.reference.clone(),
+            lines: Lines::from(&e.address),
+            canonical: Canonical::from(&e.canonical),
+            source: Origin::from(&e.source),
+            flags: e.flags.iter().map(Flag::from).collect(),
+            registered_at: e.registered_at,
+            seq,
+        });
+        self.touch(seq);
+        true
+    }
+
+    pub fn touch(&mut self, seq: u64) {
+        self.live.last_seq = self.live.last_seq.max(seq);
+    }
+
+    pub fn add_spelling(&mut self, street: &str, seq: u64) {
+        let street = street.trim();
+        if street.is_empty() {
+            return;
+        }
+        let spellings = &mut self.live.spellings;
+        match spellings.iter_mut().find(|s| s.street == street) {
+            Some(s) => s.seq = s.seq.max(seq),
+            None => spellings.push(Spelling { street: street.to_owned(), seq }),
+        }
+        spellings.sort_by_key(|s| std::cmp::Reverse(s.seq));
+        spellings.truncate(MAX_SPELLINGS);
+        self.touch(seq);
+    }
+
+    pub fn keys(&self) -> Option<AddressKeys> {
+        use crate::query::{normalize_city, normalize_country, normalize_postal_code, street_tokens};
+        let r = self.registration.as_ref()?;
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        let postal = if r.canonical.postal_code.is_empty() {
+            r.lines.postal_code.clone()
+        } else {
+            Some(r.canonical.postal_code.clone())
+        };
+        let city = if r.canonical.city.is_empty() { r.lines.city.clone() } else { Some(r.canonical.city.clone()) };
+        let country =
+            if r.canonical.country.is_empty() { r.lines.country.clone() } else { Some(r.canonical.country.clone()) };
+        let mut tokens = street_tokens(&r.canonical.street);
+        for t in street_tokens(&r.lines.street) {
+            if !tokens.contains(&t) {
+                tokens.push(t);
+            }
+        }
+        Some(AddressKeys {
+            postal_code: postal.map(|p| normalize_postal_code(&p)).and_then(non_empty),
+            city: city.map(|c| normalize_city(&c)).and_then(non_empty),
+            country: country.map(|c| normalize_country(&c)).and_then(non_empty),
+            reference: r.reference.clone().and_then(non_empty),
+            tokens,
+        })
+    }
+
+    pub fn view(&self) -> Option<AddressView> {
+        let r = self.registration.as_ref()?;
+        Some(AddressView {
+            id: self.id,
+            reference: r.reference.clone(),
+            lines: r.lines.clone(),
+            canonical: r.canonical.clone(),
+            spellings: self.live.spellings.iter().map(|s| s.street.clone()).collect(),
+            subscription_count: self.live.subscription_count,
+            created_at: r.registered_at,
+            source: r.source.clone(),
+            flags: r.flags.clone(),
+            last_seq: self.live.last_seq,
+        })
+    }
+}
+
+/// Which of the ten histogram buckets a 0–100 score falls in.
+pub(crate) fn score_bucket(score: f64) -> usize {
+    if score.is_nan() {
+        return 0;
+    }
+    ((score / 10.0).floor().clamp(0.0, 9.0)) as usize
+}

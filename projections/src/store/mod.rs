@@ -1,0 +1,64 @@
+//! Where the read models live: the store contract and how to pick one.
+
+pub mod mongo;
+pub mod redb;
+
+use crate::error::StoreError;
+use crate::query::{AddressFilter, PageRequest, SubscriptionFilter};
+use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
+use async_trait::async_trait;
+use masthead_events::envelope::{AnyEvent, Recorded};
+use std::path::PathBuf;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A store of the three read models plus their checkpoint.
+///
+/// One writer (the consumer runtime) calls [`apply_batch`](Self::apply_batch);
+/// any number of readers query concurrently.
+#[async_trait]
+pub trait ProjectionStore: Send + Sync {
+    /// Applies events in order, together with the checkpoint: after an error
+    /// nothing of the batch is visible (see the MongoDB store for its
+    /// weaker mode on servers without transactions). Events applied before are
+    /// skipped, so redelivered or replayed batches are harmless.
+    async fn apply_batch(&self, events: &[Recorded<AnyEvent>]) -> Result<ApplyReport, StoreError>;
+    /// The highest stream sequence applied; 0 for an empty store.
+    async fn checkpoint(&self) -> Result<u64, StoreError>;
+    async fn subscription(&self, id: Uuid) -> Result<Option<SubscriptionView>, StoreError>;
+    /// Newest first (by `created_at`, then id).
+    async fn subscriptions(
+        &self,
+        filter: &SubscriptionFilter,
+        page: PageRequest,
+    ) -> Result<Page<SubscriptionSummary>, StoreError>;
+    async fn address(&self, id: Uuid) -> Result<Option<AddressView>, StoreError>;
+    /// By id for exact filters and no filter; for a `q` search alone, the
+    /// embedded store orders by matching street word, then id.
+    async fn addresses(&self, filter: &AddressFilter, page: PageRequest) -> Result<Page<AddressView>, StoreError>;
+    async fn stats(&self) -> Result<Stats, StoreError>;
+}
+
+/// Which store to use, chosen at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// A redb file (one per projection generation).
+    Embedded { path: PathBuf },
+    /// A MongoDB database; `suffix` is appended to every collection name so
+    /// that generations can live side by side in one database.
+    Mongo { uri: String, database: String, suffix: String },
+}
+
+/// Opens the configured store.
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn ProjectionStore>, StoreError> {
+    match config {
+        StoreConfig::Embedded { path } => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || redb::RedbStore::open(&path)).await??;
+            Ok(Arc::new(store))
+        }
+        StoreConfig::Mongo { uri, database, suffix } => {
+            Ok(Arc::new(mongo::MongoStore::connect(uri, database, suffix).await?))
+        }
+    }
+}

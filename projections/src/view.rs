@@ -1,0 +1,336 @@
+//! The read models as the API returns them.
+//!
+//! These types are deliberately separate from the event payloads: the JSON a
+//! client sees must not change shape because an event gained a field, and
+//! they carry OpenAPI schemas, which the event types do not. Personal data
+//! appears only as the sealed blob, and only on [`SubscriptionView`] (one
+//! subscription at a time), never in list results.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use masthead_events::base_address::{AddressFlag, AddressSource};
+use masthead_events::personal_data::SealedPersonalData;
+use masthead_events::subscription::Channel;
+use masthead_events::{AddressLines, CanonicalAddress, PostalAddress};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where a subscription stands. Derived from which facts are known, not from
+/// the last event, so that events replayed out of order give the same answer:
+/// `confirmed` if a confirmation was sent, else `failed` if one failed, else
+/// `matched` once an address is resolved, else `pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Pending,
+    Matched,
+    Confirmed,
+    Failed,
+}
+
+impl SubscriptionStatus {
+    pub const ALL: [SubscriptionStatus; 4] = [Self::Pending, Self::Matched, Self::Confirmed, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Matched => "matched",
+            Self::Confirmed => "confirmed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the API's query value (`?status=matched`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// A stable one-byte code for index keys.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Pending => 1,
+            Self::Matched => 2,
+            Self::Confirmed => 3,
+            Self::Failed => 4,
+        }
+    }
+}
+
+/// How the subscription came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntakeChannel {
+    Api,
+    Form,
+}
+
+impl From<Channel> for IntakeChannel {
+    fn from(c: Channel) -> Self {
+        match c {
+            Channel::Api => Self::Api,
+            Channel::Form => Self::Form,
+        }
+    }
+}
+
+/// The address exactly as the subscriber entered it (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EnteredAddress {
+    pub street: String,
+    pub postal_code: String,
+    pub city: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// The country as typed, before it became a code.
+    pub country_as_typed: String,
+}
+
+impl EnteredAddress {
+    pub(crate) fn new(a: &PostalAddress, country_as_typed: &str) -> Self {
+        Self {
+            street: a.street.clone(),
+            postal_code: a.postal_code.clone(),
+            city: a.city.clone(),
+            country: a.country.code().to_owned(),
+            country_as_typed: country_as_typed.to_owned(),
+        }
+    }
+}
+
+/// The lines of a base address (delivery lines). Legacy imports may lack fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Lines {
+    pub street: String,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+}
+
+impl From<&AddressLines> for Lines {
+    fn from(a: &AddressLines) -> Self {
+        Self {
+            street: a.street.clone(),
+            postal_code: a.postal_code.clone(),
+            city: a.city.clone(),
+            country: a.country.as_ref().map(|c| c.code().to_owned()),
+        }
+    }
+}
+
+/// The normalised form of a base address the matching engine works on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Canonical {
+    pub key: String,
+    pub street: String,
+    pub house_number: String,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+}
+
+impl From<&CanonicalAddress> for Canonical {
+    fn from(c: &CanonicalAddress) -> Self {
+        Self {
+            key: c.key.clone(),
+            street: c.street.clone(),
+            house_number: c.house_number.clone(),
+            postal_code: c.postal_code.clone(),
+            city: c.city.clone(),
+            country: c.country.clone(),
+        }
+    }
+}
+
+/// Where a base address came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// A bulk import; `line` is the 1-based line in the file.
+    Import { file: String, line: u64 },
+    /// Entered by the address team.
+    Curation,
+    /// Created because a subscription matched nothing.
+    Subscription { subscription_id: Uuid },
+}
+
+impl From<&AddressSource> for Origin {
+    fn from(s: &AddressSource) -> Self {
+        match s {
+            AddressSource::Import { file, line } => Self::Import { file: file.clone(), line: *line },
+            AddressSource::Curation => Self::Curation,
+            AddressSource::Subscription { subscription_id } => Self::Subscription { subscription_id: *subscription_id },
+        }
+    }
+}
+
+/// Something about a base address the address team should look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    MissingPostalCode,
+    MissingCity,
+    MissingCountry,
+    MissingHouseNumber,
+}
+
+impl From<&AddressFlag> for Flag {
+    fn from(f: &AddressFlag) -> Self {
+        match f {
+            AddressFlag::MissingPostalCode => Self::MissingPostalCode,
+            AddressFlag::MissingCity => Self::MissingCity,
+            AddressFlag::MissingCountry => Self::MissingCountry,
+            AddressFlag::MissingHouseNumber => Self::MissingHouseNumber,
+        }
+    }
+}
+
+/// Whether the entered address matched an existing base address or became a
+/// new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Matched,
+    New,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MatchOutcome {
+    pub kind: OutcomeKind,
+    /// 0–100. For `matched` the match score; for `new` the best rejected
+    /// candidate's score, if any candidate was considered.
+    pub score: Option<f64>,
+    /// When the matcher decided.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// What happened to the confirmation mail. A success wins over earlier failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MailOutcome {
+    Sent {
+        message_id: String,
+        sent_at: DateTime<Utc>,
+    },
+    /// The latest failure (by stream sequence).
+    Failed {
+        reason: String,
+        attempts: u32,
+        permanent: bool,
+        failed_at: DateTime<Utc>,
+    },
+}
+
+/// One event of a subscription's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub stream_sequence: u64,
+}
+
+/// A subscription as listed: everything but its history and personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SubscriptionSummary {
+    pub id: Uuid,
+    pub status: SubscriptionStatus,
+    pub created_at: DateTime<Utc>,
+    /// ISO 3166-1 alpha-2 of the entered address.
+    pub country: String,
+    pub channel: IntakeChannel,
+    pub entered: EnteredAddress,
+    /// Where the magazine goes, once an address is resolved.
+    pub delivery: Option<Lines>,
+    pub base_address_id: Option<Uuid>,
+    /// The publisher's reference of the base address, when it has one.
+    pub base_address_ref: Option<String>,
+    pub outcome: Option<MatchOutcome>,
+    pub mail: Option<MailOutcome>,
+    /// Stream sequence of the last event applied to this subscription.
+    pub last_seq: u64,
+}
+
+/// One subscription with its history and sealed personal data. The API opens
+/// `subscriber` with the subscription's data key; once that key is deleted
+/// the blob is unreadable here too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SubscriptionView {
+    #[serde(flatten)]
+    pub summary: SubscriptionSummary,
+    /// Events applied, in stream order.
+    pub timeline: Vec<TimelineEntry>,
+    #[schema(value_type = Object)]
+    pub subscriber: SealedPersonalData,
+}
+
+/// A base address with what the stream taught us about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AddressView {
+    pub id: Uuid,
+    /// The publisher's own id for the address.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub lines: Lines,
+    pub canonical: Canonical,
+    /// Distinct street lines subscribers typed that matched this address,
+    /// most recent first, at most [`crate::fold::MAX_SPELLINGS`].
+    pub spellings: Vec<String>,
+    /// Subscriptions delivered here (matched plus newly assigned).
+    pub subscription_count: u64,
+    pub created_at: DateTime<Utc>,
+    pub source: Origin,
+    pub flags: Vec<Flag>,
+    /// Stream sequence of the last event applied to this address.
+    pub last_seq: u64,
+}
+
+/// Figures for dashboards.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Stats {
+    /// Subscriptions requested per UTC day (`YYYY-MM-DD`).
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub registrations_per_day: BTreeMap<NaiveDate, u64>,
+    /// Subscriptions that matched an existing base address.
+    pub matched: u64,
+    /// Subscriptions that became a new base address.
+    pub new: u64,
+    /// Match scores of `matched` outcomes in ten buckets: `[0,10)`, `[10,20)`,
+    /// …, `[90,100]`.
+    pub score_histogram: Vec<u64>,
+    pub mail_sent: u64,
+    /// Failure events (a subscription may fail more than once).
+    pub mail_failed: u64,
+    /// The projection's checkpoint: highest stream sequence applied.
+    pub last_applied_seq: u64,
+    /// When the event at `last_applied_seq` occurred.
+    pub last_applied_at: Option<DateTime<Utc>>,
+}
+
+/// A page of a list. `next_cursor` is absent on the last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// What [`crate::ProjectionStore::apply_batch`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyReport {
+    /// Events that changed a document.
+    pub applied: u64,
+    /// Events already applied before (redelivery, replay): nothing changed.
+    pub duplicates: u64,
+    /// Events that cannot be applied (e.g. an aggregate id that is not a
+    /// UUID). The rest of the batch was applied; the consumer runtime should
+    /// dead-letter these.
+    pub rejected: Vec<Rejected>,
+    /// The checkpoint after this batch.
+    pub checkpoint: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub stream_sequence: u64,
+    pub reason: String,
+}

@@ -1,0 +1,102 @@
+//! The mailer: composes and sends one confirmation, and says what the
+//! consumer should do next.
+
+use crate::config::{ConfigError, MailerConfig};
+use crate::decision::{Confirmation, SendOutcome};
+use crate::error::SendError;
+use crate::message::{compose, ComposeError, OutgoingMail, Sender};
+use crate::retry::{Attempt, RetryPolicy};
+use crate::transport::{build_transport, MailTransport};
+use chrono::{DateTime, Utc};
+use masthead_events::personal_data::PersonalData;
+use std::sync::Arc;
+
+/// Cheap to clone; share one between concurrent handlers.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Arc<dyn MailTransport>,
+    sender: Sender,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("transport", &self.transport.describe())
+            .field("sender", &self.sender)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// Builds the configured transport.
+    pub fn from_config(config: MailerConfig) -> Result<Self, ConfigError> {
+        let transport = build_transport(&config.transport)?;
+        Ok(Self::new(transport, config.sender, config.retry))
+    }
+
+    pub fn new(transport: Arc<dyn MailTransport>, sender: Sender, retry: RetryPolicy) -> Self {
+        Mailer { transport, sender, retry }
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    pub fn transport(&self) -> &Arc<dyn MailTransport> {
+        &self.transport
+    }
+
+    /// Composes the confirmation, dated `now`.
+    pub fn compose(
+        &self,
+        confirmation: &Confirmation,
+        subscriber: &PersonalData,
+        now: DateTime<Utc>,
+    ) -> Result<OutgoingMail, ComposeError> {
+        compose(confirmation.subscription_id, &confirmation.delivery_address, subscriber, &self.sender, now)
+    }
+
+    /// Sends a composed mail once.
+    pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SendError> {
+        self.transport.send(mail).await
+    }
+
+    /// One delivery attempt: compose, send, classify. Never panics and
+    /// never returns an error: every failure is an outcome for the
+    /// consumer to act on.
+    pub async fn deliver(
+        &self,
+        confirmation: &Confirmation,
+        subscriber: &PersonalData,
+        attempt: Attempt,
+    ) -> SendOutcome {
+        let subscription_id = confirmation.subscription_id;
+        let mail = match self.compose(confirmation, subscriber, Utc::now()) {
+            Ok(mail) => mail,
+            Err(e) => {
+                tracing::warn!(%subscription_id, error = %e, "confirmation cannot be composed");
+                return SendOutcome::permanent_failure(e.to_string(), attempt, Utc::now());
+            }
+        };
+        let result = self.send(&mail).await;
+        let outcome = SendOutcome::classify(result, &mail.message_id, attempt, &self.retry, Utc::now());
+        match &outcome {
+            SendOutcome::Sent { .. } => {
+                tracing::info!(%subscription_id, attempt = attempt.number, language = mail.language.tag(), "confirmation sent")
+            }
+            SendOutcome::RetryLater { delay, reason } => {
+                tracing::warn!(%subscription_id, attempt = attempt.number, ?delay, %reason, "confirmation will be retried")
+            }
+            SendOutcome::Failed { reason, permanent, .. } => {
+                tracing::error!(%subscription_id, attempt = attempt.number, permanent, %reason, "confirmation failed")
+            }
+        }
+        outcome
+    }
+}

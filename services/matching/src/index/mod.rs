@@ -1,0 +1,581 @@
+//! Candidate index: finds the few base addresses worth scoring without
+//! scanning the list.
+//!
+//! Base addresses are grouped into *street blocks* (same country, town,
+//! street name and type). A probe reaches blocks two ways, so a missing or
+//! mistyped postal code still finds its street:
+//! - postal-code area → blocks with an address in that area;
+//! - town → street-name trigrams → blocks sharing enough trigrams
+//!   (town typos fall back to a trigram lookup of the town itself).
+//!
+//! Inside a block only entries with the probe's house number can match
+//! (the number is a veto), so scoring is a handful of integer compares
+//! plus one edit-distance computation per candidate street.
+
+mod intern;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::MatchConfig;
+use crate::normalize::{make_key, postcode_area, split_street, type_name, Canonical};
+use crate::score::{Agreement, Candidate, Explanation, ProbeScorer, Scored, Side};
+use intern::{hash_str, FastMap, Interner, Postings};
+
+use intern::mix;
+
+/// Outcome of matching a probe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The probe is this base address.
+    Match(Candidate),
+    /// The probe is a new base address. `best_rejected` is the closest
+    /// base address that was not accepted (below threshold or vetoed), for
+    /// review tooling.
+    New { best_rejected: Option<Candidate> },
+}
+
+struct Entry {
+    id: Uuid,
+    block: u32,
+    house_number: u32,
+    postal_code: u32,
+}
+
+struct Block {
+    name: u32,
+    city: u32,
+    country: u32,
+    street_type: u8,
+    entries: Vec<u32>,
+}
+
+const TOMBSTONE: u32 = u32::MAX;
+const PROBE_STEP: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Namespace of town-name trigrams in `grams` (street trigrams use the town id).
+const CITY_NAMESPACE: u64 = u32::MAX as u64;
+/// Vetoed candidates collected by `decide` to report a `best_rejected`.
+const REJECTED_BUDGET: usize = 4;
+
+/// The live base-address index. `Send + Sync`: share it behind an
+/// `RwLock`/`ArcSwap`; reads never mutate.
+pub struct MatchIndex {
+    config: MatchConfig,
+    entries: Vec<Entry>,
+    by_id: FastMap<Uuid, u32>,
+    /// Open addressing over the key hash (see `key_lookup`): the key
+    /// string itself is rebuilt from the entry instead of being stored.
+    keys: FastMap<u64, u32>,
+    blocks: Vec<Block>,
+    block_slots: FastMap<u64, u32>,
+    names: Interner,
+    cities: Interner,
+    countries: Interner,
+    postal_codes: Interner,
+    areas: Interner,
+    house_numbers: Interner,
+    area_blocks: Postings,
+    /// Postal code id → town ids using it (see `ProbeScorer`).
+    postcode_towns: Postings,
+    grams: Postings,
+}
+
+impl MatchIndex {
+    pub fn new(config: MatchConfig) -> Self {
+        MatchIndex {
+            config,
+            entries: Vec::new(),
+            by_id: FastMap::default(),
+            keys: FastMap::default(),
+            blocks: Vec::new(),
+            block_slots: FastMap::default(),
+            names: Interner::default(),
+            cities: Interner::default(),
+            countries: Interner::default(),
+            postal_codes: Interner::default(),
+            areas: Interner::default(),
+            house_numbers: Interner::default(),
+            area_blocks: Postings::default(),
+            postcode_towns: Postings::default(),
+            grams: Postings::default(),
+        }
+    }
+
+    /// Builds an index from many addresses at once (startup, replay).
+    pub fn bulk_build(config: MatchConfig, items: impl IntoIterator<Item = (Uuid, Canonical)>) -> Self {
+        let items = items.into_iter();
+        let mut index = MatchIndex::new(config);
+        let (lower, _) = items.size_hint();
+        index.entries.reserve(lower);
+        index.by_id.reserve(lower);
+        index.keys.reserve(lower);
+        for (id, canonical) in items {
+            index.insert(id, canonical);
+        }
+        index.shrink_to_fit();
+        index
+    }
+
+    pub fn config(&self) -> &MatchConfig {
+        &self.config
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Number of street blocks (distinct country/town/street).
+    pub fn street_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Adds or replaces a base address. Inserting the same id again with
+    /// the same address is a no-op; with a different address it moves.
+    pub fn insert(&mut self, id: Uuid, canonical: Canonical) {
+        if let Some(&slot) = self.by_id.get(&id) {
+            if self.entry_key(slot) == canonical.key() {
+                return;
+            }
+            self.detach(slot);
+            self.attach(slot, &canonical);
+            return;
+        }
+        let slot = self.entries.len() as u32;
+        self.entries.push(Entry { id, block: 0, house_number: 0, postal_code: 0 });
+        self.by_id.insert(id, slot);
+        self.attach(slot, &canonical);
+    }
+
+    /// Exact canonical-key lookup. With several ids under one key (a base
+    /// list that already held duplicates) the first inserted is returned.
+    pub fn contains_key(&self, key: &str) -> Option<Uuid> {
+        self.key_lookup(key).map(|slot| self.entries[slot as usize].id)
+    }
+
+    /// Best candidate against the threshold.
+    pub fn decide(&self, probe: &Canonical) -> Decision {
+        if let Some(slot) = self.key_lookup(&probe.key()) {
+            return Decision::Match(self.exact_candidate(probe, slot));
+        }
+        let scored = self.evaluate(probe, REJECTED_BUDGET);
+        let best = scored.into_iter().min_by(|(sa, a), (sb, b)| rank(a, b).then(sa.cmp(sb)));
+        match best {
+            Some((slot, s)) if s.veto.is_none() && s.score >= self.config.match_threshold => {
+                Decision::Match(self.candidate(slot, s))
+            }
+            Some((slot, s)) => Decision::New { best_rejected: Some(self.candidate(slot, s)) },
+            None => Decision::New { best_rejected: None },
+        }
+    }
+
+    /// Top `limit` candidates (including vetoed ones, score 0, ranked
+    /// after the others) for a dry-run preview.
+    pub fn candidates(&self, probe: &Canonical, limit: usize) -> Vec<Candidate> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let exact = self.key_lookup(&probe.key());
+        let mut scored = self.evaluate(probe, limit.saturating_mul(4));
+        scored.sort_by(|(sa, a), (sb, b)| rank(a, b).then(sa.cmp(sb)));
+        let mut out: Vec<Candidate> = Vec::with_capacity(limit);
+        if let Some(slot) = exact {
+            out.push(self.exact_candidate(probe, slot));
+        }
+        for (slot, s) in scored {
+            if out.len() >= limit {
+                break;
+            }
+            if Some(slot) != exact {
+                out.push(self.candidate(slot, s));
+            }
+        }
+        out
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+        self.blocks.shrink_to_fit();
+        for b in &mut self.blocks {
+            b.entries.shrink_to_fit();
+        }
+        for i in [
+            &mut self.names,
+            &mut self.cities,
+            &mut self.countries,
+            &mut self.postal_codes,
+            &mut self.areas,
+            &mut self.house_numbers,
+        ] {
+            i.shrink_to_fit();
+        }
+        self.area_blocks.shrink_to_fit();
+        self.postcode_towns.shrink_to_fit();
+        self.grams.shrink_to_fit();
+    }
+
+    fn attach(&mut self, slot: u32, c: &Canonical) {
+        let (name, street_type) = split_street(&c.street);
+        let (name_id, _) = self.names.intern(name);
+        let (city, city_new) = self.cities.intern(&c.city);
+        if city_new && !c.city.is_empty() {
+            for g in trigrams(&c.city) {
+                self.grams.push(CITY_NAMESPACE << 24 | u64::from(g), city);
+            }
+        }
+        let (country, _) = self.countries.intern(&c.country);
+        let block = self.block_for(name_id, city, country, street_type, name, !c.city.is_empty());
+        let area = postcode_area(&c.postal_code, &c.country);
+        if !area.is_empty() {
+            let (area_id, _) = self.areas.intern(area);
+            if !self.area_blocks.contains(u64::from(area_id), block) {
+                self.area_blocks.push(u64::from(area_id), block);
+            }
+        }
+        let (postal_code, _) = self.postal_codes.intern(&c.postal_code);
+        if !self.postcode_towns.contains(u64::from(postal_code), city) {
+            self.postcode_towns.push(u64::from(postal_code), city);
+        }
+        let (house_number, _) = self.house_numbers.intern(&c.house_number);
+        let e = &mut self.entries[slot as usize];
+        e.block = block;
+        e.house_number = house_number;
+        e.postal_code = postal_code;
+        self.blocks[block as usize].entries.push(slot);
+        self.key_insert(&c.key(), slot);
+    }
+
+    fn detach(&mut self, slot: u32) {
+        let key = self.entry_key(slot);
+        let mut h = hash_str(&key);
+        while let Some(&s) = self.keys.get(&h) {
+            if s == slot {
+                self.keys.insert(h, TOMBSTONE);
+                break;
+            }
+            h = h.wrapping_add(PROBE_STEP);
+        }
+        let block = self.entries[slot as usize].block as usize;
+        if let Some(b) = self.blocks.get_mut(block) {
+            b.entries.retain(|&s| s != slot);
+        }
+    }
+
+    fn block_for(
+        &mut self,
+        name: u32,
+        city: u32,
+        country: u32,
+        street_type: u8,
+        name_text: &str,
+        city_known: bool,
+    ) -> u32 {
+        let mut h =
+            mix(u64::from(name) << 32 | u64::from(city)) ^ mix(u64::from(country) << 8 | u64::from(street_type));
+        loop {
+            match self.block_slots.get(&h) {
+                Some(&b) => {
+                    let blk = &self.blocks[b as usize];
+                    if blk.name == name && blk.city == city && blk.country == country && blk.street_type == street_type
+                    {
+                        return b;
+                    }
+                    h = h.wrapping_add(PROBE_STEP);
+                }
+                None => {
+                    let b = self.blocks.len() as u32;
+                    self.blocks.push(Block { name, city, country, street_type, entries: Vec::new() });
+                    self.block_slots.insert(h, b);
+                    if city_known {
+                        let text = if name_text.is_empty() { type_name(street_type) } else { name_text };
+                        for g in trigrams(text) {
+                            self.grams.push(u64::from(city) << 24 | u64::from(g), b);
+                        }
+                    }
+                    return b;
+                }
+            }
+        }
+    }
+
+    fn key_insert(&mut self, key: &str, slot: u32) {
+        let mut h = hash_str(key);
+        loop {
+            match self.keys.get(&h) {
+                None => {
+                    self.keys.insert(h, slot);
+                    return;
+                }
+                Some(&s) if s != TOMBSTONE && self.entry_key(s) == key => return,
+                Some(_) => h = h.wrapping_add(PROBE_STEP),
+            }
+        }
+    }
+
+    fn key_lookup(&self, key: &str) -> Option<u32> {
+        let mut h = hash_str(key);
+        loop {
+            let s = *self.keys.get(&h)?;
+            if s != TOMBSTONE && self.entry_key(s) == key {
+                return Some(s);
+            }
+            h = h.wrapping_add(PROBE_STEP);
+        }
+    }
+
+    fn side(&self, slot: u32) -> Side<'_> {
+        let e = &self.entries[slot as usize];
+        let b = &self.blocks[e.block as usize];
+        Side {
+            name: self.names.resolve(b.name),
+            street_type: b.street_type,
+            house_number: self.house_numbers.resolve(e.house_number),
+            postal_code: self.postal_codes.resolve(e.postal_code),
+            city: self.cities.resolve(b.city),
+            country: self.countries.resolve(b.country),
+        }
+    }
+
+    fn entry_key(&self, slot: u32) -> String {
+        let s = self.side(slot);
+        let ty = type_name(s.street_type);
+        let street = match (s.name.is_empty(), ty.is_empty()) {
+            (_, true) => s.name.to_owned(),
+            (true, false) => ty.to_owned(),
+            (false, false) => format!("{} {}", s.name, ty),
+        };
+        make_key(s.country, s.postal_code, s.city, &street, s.house_number)
+    }
+
+    fn candidate(&self, slot: u32, s: Scored) -> Candidate {
+        Candidate { id: self.entries[slot as usize].id, score: s.score, explanation: s.explanation, veto: s.veto }
+    }
+
+    /// Equal keys are the same address by definition, even when the key
+    /// itself is under-specified (no town, no postal code).
+    fn exact_candidate(&self, probe: &Canonical, slot: u32) -> Candidate {
+        let field = |v: &str| if v.is_empty() { Agreement::Missing } else { Agreement::Exact };
+        Candidate {
+            id: self.entries[slot as usize].id,
+            score: 100.0,
+            explanation: Explanation {
+                street_similarity: 1.0,
+                street: field(&probe.street),
+                house_number: Agreement::Exact,
+                postal_code: field(&probe.postal_code),
+                city: field(&probe.city),
+                country: field(&probe.country),
+            },
+            veto: None,
+        }
+    }
+
+    /// Scores the entries of candidate blocks. Entries without the
+    /// probe's house number are vetoed anyway; at most `vetoed_budget` of
+    /// them (from the most similar streets first) are scored and returned.
+    fn evaluate(&self, probe: &Canonical, vetoed_budget: usize) -> Vec<(u32, Scored)> {
+        let towns: Vec<&str> = match self.postal_codes.get(&probe.postal_code) {
+            Some(pc) if !probe.postal_code.is_empty() => {
+                self.postcode_towns.iter(u64::from(pc)).map(|c| self.cities.resolve(c)).collect()
+            }
+            _ => Vec::new(),
+        };
+        let scorer = ProbeScorer::new(Side::of(probe), towns, &self.config);
+        let probe_hn = self.house_numbers.get(&probe.house_number);
+        let probe_country = if probe.country.is_empty() { None } else { Some(self.countries.get(&probe.country)) };
+        let empty_country = self.countries.get("");
+        let mut streets: Vec<(u32, f64)> = Vec::new();
+        for b in self.candidate_blocks(probe, scorer.side().name, scorer.side().street_type) {
+            let blk = &self.blocks[b as usize];
+            if blk.entries.is_empty() {
+                continue;
+            }
+            if let Some(pc) = probe_country {
+                if pc != Some(blk.country) && empty_country != Some(blk.country) {
+                    continue;
+                }
+            }
+            let sim = scorer.name_similarity(self.names.resolve(blk.name));
+            if sim >= self.config.min_street_similarity {
+                streets.push((b, sim));
+            }
+        }
+        streets.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out = Vec::new();
+        let mut budget = vetoed_budget;
+        for (b, sim) in streets {
+            for &slot in &self.blocks[b as usize].entries {
+                let same_number = Some(self.entries[slot as usize].house_number) == probe_hn;
+                if !same_number && budget == 0 {
+                    continue;
+                }
+                let s = scorer.score(&self.side(slot), Some(sim));
+                if s.veto.is_some() {
+                    if budget == 0 {
+                        continue;
+                    }
+                    budget -= 1;
+                }
+                out.push((slot, s));
+            }
+        }
+        out
+    }
+
+    fn candidate_blocks(&self, probe: &Canonical, name: &str, street_type: u8) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        let area = postcode_area(&probe.postal_code, &probe.country);
+        if !area.is_empty() {
+            if let Some(a) = self.areas.get(area) {
+                out.extend(self.area_blocks.iter(u64::from(a)));
+            }
+        }
+        if let Some(city) = self.city_id(&probe.city) {
+            let text = if name.is_empty() { type_name(street_type) } else { name };
+            let grams = trigrams(text);
+            let ranked = ranked_hits(
+                grams.iter().map(|g| u64::from(city) << 24 | u64::from(*g)),
+                &self.grams,
+                grams.len(),
+                self.config.max_street_candidates,
+            );
+            out.extend(ranked);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The town's id; a town not in the index is looked up by trigrams so
+    /// a typo (`Utrect`) still reaches the town's streets.
+    fn city_id(&self, city: &str) -> Option<u32> {
+        if city.is_empty() {
+            return None;
+        }
+        if let Some(id) = self.cities.get(city) {
+            return Some(id);
+        }
+        let grams = trigrams(city);
+        let hits = ranked_hits(grams.iter().map(|g| CITY_NAMESPACE << 24 | u64::from(*g)), &self.grams, grams.len(), 8);
+        hits.into_iter()
+            .map(|id| {
+                let sim =
+                    rapidfuzz::distance::osa::normalized_similarity(city.bytes(), self.cities.resolve(id).bytes());
+                (id, sim)
+            })
+            .filter(|(_, sim)| *sim >= self.config.city_similarity)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(id, _)| id)
+    }
+}
+
+/// Non-vetoed first, then higher score, then more similar street.
+fn rank(a: &Scored, b: &Scored) -> std::cmp::Ordering {
+    a.veto
+        .is_some()
+        .cmp(&b.veto.is_some())
+        .then(b.score.total_cmp(&a.score))
+        .then(b.explanation.street_similarity.total_cmp(&a.explanation.street_similarity))
+}
+
+/// Values posted under at least a third of the keys, most shared first.
+fn ranked_hits(keys: impl Iterator<Item = u64>, postings: &Postings, n_keys: usize, limit: usize) -> Vec<u32> {
+    let mut hits: Vec<u32> = Vec::new();
+    for k in keys {
+        hits.extend(postings.iter(k));
+    }
+    hits.sort_unstable();
+    let mut counted: Vec<(u32, u32)> = Vec::new();
+    for run in hits.chunk_by(|a, b| a == b) {
+        counted.push((run.len() as u32, run[0]));
+    }
+    let min_shared = n_keys.div_ceil(3).max(1) as u32;
+    counted.retain(|(c, _)| *c >= min_shared);
+    counted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    counted.truncate(limit);
+    counted.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Distinct space-padded trigrams of the text with spaces removed, packed
+/// into 24 bits (the text is folded ASCII).
+fn trigrams(text: &str) -> Vec<u32> {
+    let mut bytes: Vec<u8> = Vec::with_capacity(text.len() + 2);
+    bytes.push(b' ');
+    bytes.extend(text.bytes().filter(|b| *b != b' '));
+    bytes.push(b' ');
+    if bytes.len() == 2 {
+        return Vec::new();
+    }
+    let mut grams: Vec<u32> =
+        bytes.windows(3).map(|w| u32::from(w[0]) << 16 | u32::from(w[1]) << 8 | u32::from(w[2])).collect();
+    grams.sort_unstable();
+    grams.dedup();
+    grams
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::{normalize, AddressInput};
+
+    fn canon(street: &str, pc: &str, city: &str, country: &str) -> Canonical {
+        normalize(&AddressInput { street, postal_code: pc, city, country })
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn insert_is_idempotent_and_moves() {
+        let mut ix = MatchIndex::new(MatchConfig::default());
+        let a = canon("Kerkstraat 12", "3511LX", "Utrecht", "NL");
+        ix.insert(id(1), a.clone());
+        ix.insert(id(1), a.clone());
+        assert_eq!(ix.len(), 1);
+        assert_eq!(ix.contains_key(&a.key()), Some(id(1)));
+        let b = canon("Kerkstraat 14", "3511LX", "Utrecht", "NL");
+        ix.insert(id(1), b.clone());
+        assert_eq!(ix.len(), 1);
+        assert_eq!(ix.contains_key(&a.key()), None);
+        assert_eq!(ix.contains_key(&b.key()), Some(id(1)));
+        assert!(matches!(ix.decide(&a), Decision::New { .. }));
+    }
+
+    #[test]
+    fn finds_street_without_postcode_and_with_typo_town() {
+        let mut ix = MatchIndex::new(MatchConfig::default());
+        ix.insert(id(1), canon("Kerkstraat 12", "3511LX", "Utrecht", "NL"));
+        ix.insert(id(2), canon("Kerkstraat 12", "2311AB", "Leiden", "NL"));
+        let probe = canon("Kerkstr 12", "", "Utrect", "NL");
+        match ix.decide(&probe) {
+            Decision::Match(c) => assert_eq!(c.id, id(1)),
+            other => panic!("expected match, got {other:?}"),
+        }
+        let probe = canon("Kerkstraat 12", "", "Amersfoort", "NL");
+        assert!(matches!(ix.decide(&probe), Decision::New { .. }));
+    }
+
+    #[test]
+    fn candidates_preview_lists_vetoed_last() {
+        let mut ix = MatchIndex::new(MatchConfig::default());
+        ix.insert(id(1), canon("Kerkstraat 12", "3511LX", "Utrecht", "NL"));
+        ix.insert(id(2), canon("Kerkstraat 21", "3511LX", "Utrecht", "NL"));
+        let probe = canon("Kerkstraat 12", "3511 LX", "Utrecht", "NL");
+        let c = ix.candidates(&probe, 5);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].id, id(1));
+        assert!(c[0].veto.is_none());
+        assert!(c[1].veto.is_some());
+    }
+
+    #[test]
+    fn index_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<MatchIndex>();
+    }
+}

@@ -1,0 +1,151 @@
+//! The real `masthead` binary's roles as child processes, against a real
+//! nats-server and (optionally) the in-process SMTP server.
+
+use crate::nats::{free_port, NatsServer};
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct System {
+    pub nats: NatsServer,
+    pub data_dir: tempfile::TempDir,
+    pub stream: String,
+    pub http_port: u16,
+    pub smtp_url: Option<String>,
+    pub extra_env: Vec<(String, String)>,
+    children: HashMap<String, Child>,
+    binary: PathBuf,
+}
+
+impl System {
+    /// A nats-server and a data directory; no role runs yet. `binary` is
+    /// the `masthead` executable under test (`env!("CARGO_BIN_EXE_masthead")`).
+    pub fn new(binary: impl Into<PathBuf>, smtp_url: Option<String>) -> Result<Self> {
+        Ok(Self {
+            nats: NatsServer::start()?,
+            data_dir: tempfile::tempdir()?,
+            stream: "E2E".to_owned(),
+            http_port: free_port()?,
+            smtp_url,
+            extra_env: vec![
+                ("MASTHEAD_MAIL_RETRY_BASE_MS".into(), "100".into()),
+                ("MASTHEAD_MAIL_RETRY_CAP_MS".into(), "800".into()),
+            ],
+            children: HashMap::new(),
+            binary: binary.into(),
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    fn command(&self, args: &[&str], http_port: u16) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.args(args)
+            .env("MASTHEAD_NATS_URL", self.nats.url())
+            .env("MASTHEAD_STREAM", &self.stream)
+            .env("MASTHEAD_DATA_DIR", self.data_dir.path())
+            .env("MASTHEAD_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("MASTHEAD_LOG_FORMAT", "json")
+            .env("RUST_LOG", std::env::var("MASTHEAD_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        match &self.smtp_url {
+            Some(u) => c.env("MASTHEAD_SMTP_URL", u),
+            None => c.env_remove("MASTHEAD_SMTP_URL"),
+        };
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Starts a long-running role (`up`, `api`, `matcher`, …) under `name`.
+    /// Only the api-serving roles get the public HTTP port.
+    pub fn start(&mut self, name: &str, args: &[&str]) -> Result<()> {
+        let port = if matches!(args.first(), Some(&"up") | Some(&"api")) { self.http_port } else { free_port()? };
+        let log = std::fs::File::create(self.data_dir.path().join(format!("{name}.log")))?;
+        let child = self
+            .command(args, port)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting masthead {}", args.join(" ")))?;
+        self.children.insert(name.to_owned(), child);
+        Ok(())
+    }
+
+    /// SIGKILL: a crash in the middle of whatever it was doing.
+    pub fn kill9(&mut self, name: &str) {
+        if let Some(mut c) = self.children.remove(name) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        let mut c = self.children.remove(name)?;
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        for _ in 0..400 {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// Runs a one-shot command (`addresses import …`, `dlq list`) to completion.
+    pub fn run(&self, args: &[&str]) -> Result<std::process::Output> {
+        let port = free_port()?;
+        self.command(args, port).output().with_context(|| format!("running masthead {}", args.join(" ")))
+    }
+
+    /// The log a role wrote (stderr).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.data_dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Waits until the HTTP port answers /healthz.
+    pub async fn wait_http(&self) -> Result<()> {
+        let url = format!("{}/healthz", self.base_url());
+        crate::wait_until("masthead HTTP", Duration::from_secs(60), || async {
+            reqwest_lite(&url).await.then_some(())
+        })
+        .await
+    }
+}
+
+/// A dependency-free GET for readiness checks.
+async fn reqwest_lite(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(mut s) = tokio::net::TcpStream::connect(host).await else { return false };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if s.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf).await, Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for (_, mut c) in self.children.drain() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            // Keep the role logs of a failed test for whoever debugs it.
+            let kept = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap_or_else(|_| std::process::abort()));
+            eprintln!("test failed: role logs kept in {}", kept.keep().display());
+        }
+    }
+}
