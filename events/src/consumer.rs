@@ -7,15 +7,19 @@
 //! message is either fully handled and acked, or not acked and redelivered.
 
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::envelope::{decode_any, header, AnyEvent, Recorded};
+use crate::envelope::{decode_any, header, trace, AnyEvent, Recorded};
 use crate::schema::SchemaError;
 use crate::topology::{ConsumerRole, Topology};
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use chrono::Utc;
 use futures::StreamExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// One delivered message.
 #[derive(Debug)]
@@ -37,6 +41,14 @@ impl Delivery {
     /// After this attempt JetStream will not deliver the message again.
     pub fn is_last_attempt(&self) -> bool {
         self.replay || self.delivered >= self.max_deliver
+    }
+
+    /// Exponential backoff for this delivery: `base` after the first
+    /// failure, doubling per delivery, never above `cap`, so a failing
+    /// message cannot cause a retry storm.
+    pub fn backoff(&self, base: Duration, cap: Duration) -> Duration {
+        let doublings = self.delivered.saturating_sub(1).min(16) as u32;
+        base.saturating_mul(1u32 << doublings).min(cap)
     }
 }
 
@@ -93,6 +105,110 @@ fn decode_message(
 ) -> Result<Recorded<AnyEvent>, SchemaError> {
     let headers = headers.ok_or(SchemaError::Header(header::EVENT_TYPE))?;
     decode_any(headers, payload, sequence)
+}
+
+/// The producer's span context, from the `traceparent`/`tracestate` headers
+/// the event store wrote (read from the headers rather than the envelope so
+/// that an undecodable message is still traced).
+fn producer_context(headers: Option<&async_nats::HeaderMap>) -> Option<SpanContext> {
+    let headers = headers?;
+    let traceparent = headers.get(header::TRACEPARENT)?;
+    trace::remote_span_context(traceparent.as_str(), headers.get(header::TRACESTATE).map(|v| v.as_str()))
+}
+
+/// The `process {consumer}` span a batch is handled and settled in,
+/// following the OpenTelemetry messaging conventions.
+///
+/// One message (the usual case below saturation): the span links to the
+/// producer's `publish` span *and* has it as parent, so one trace shows the
+/// whole path from the HTTP request to the last consumer. The conventions
+/// prefer a link alone (a message may be processed long after, or many
+/// times), but with one message per process span the parent costs nothing
+/// and gives the single end-to-end trace operators ask for; the link stays
+/// so tools that follow links still work.
+///
+/// Several messages: handlers see whole batches (the projector writes one
+/// transaction), so there is no per-message span to be "in" while the
+/// handler runs. The span is then a new trace with one link per message,
+/// the conventions' batch-processing shape; each message's trace continues
+/// through that link. Follow-up appends are children of this span either
+/// way (`CommandMeta::caused_by` takes the current span's context).
+fn process_span(consumer: &'static str, batch: &[(&Delivery, Option<SpanContext>)], replay: bool) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "process",
+        otel.name = %format!("process {consumer}"),
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.consumer.group.name = consumer,
+        messaging.destination.name = Empty,
+        messaging.message.id = Empty,
+        messaging.batch.message_count = Empty,
+        masthead.stream.sequence = Empty,
+        masthead.delivery.attempt = Empty,
+        masthead.event.type = Empty,
+        masthead.replay = replay,
+        masthead.outcome = Empty,
+        correlation_id = Empty,
+        trace_id = Empty,
+    );
+    match batch {
+        [(d, producer)] => {
+            span.record("messaging.destination.name", d.subject.as_str());
+            span.record("masthead.stream.sequence", d.stream_sequence);
+            span.record("masthead.delivery.attempt", d.delivered);
+            if let Ok(r) = &d.event {
+                span.record("messaging.message.id", tracing::field::display(r.envelope.event_id));
+                span.record("masthead.event.type", r.envelope.event_type.as_str());
+                span.record("correlation_id", r.envelope.correlation_id.as_str());
+            }
+            if let Some(producer) = producer {
+                let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(producer.clone()));
+                span.add_link(producer.clone());
+            }
+        }
+        _ => {
+            span.record("messaging.batch.message_count", batch.len());
+            // A batch from one flow (a subscription's events close
+            // together) still names it in its log lines.
+            let mut correlations =
+                batch.iter().filter_map(|(d, _)| d.event.as_ref().ok()).map(|r| &r.envelope.correlation_id);
+            if let Some(first) = correlations.next() {
+                if correlations.all(|c| c == first) {
+                    span.record("correlation_id", first.as_str());
+                }
+            }
+            for (_, producer) in batch {
+                if let Some(producer) = producer {
+                    span.add_link(producer.clone());
+                }
+            }
+        }
+    }
+    // Log lines inside carry the trace id through this span's fields.
+    if let Some(id) = trace::trace_id(&span) {
+        span.record("trace_id", id.as_str());
+    }
+    span
+}
+
+/// Records how a batch ended on its span.
+fn record_outcomes(span: &tracing::Span, outcomes: &[Outcome]) {
+    let failed = outcomes.iter().filter(|o| **o != Outcome::Done).count();
+    let outcome = match outcomes {
+        [Outcome::Done] => "done",
+        [Outcome::Retry { .. }] => "retry",
+        [Outcome::DeadLetter { .. }] => "dead_letter",
+        _ if failed == 0 => "done",
+        _ => "partial",
+    };
+    span.record("masthead.outcome", outcome);
+    if failed > 0 {
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 impl ConsumerRuntime {
@@ -173,7 +289,9 @@ impl ConsumerRuntime {
                 }
             }
             let mut deliveries = Vec::with_capacity(messages.len());
+            let mut producers = Vec::with_capacity(messages.len());
             for m in &messages {
+                producers.push(producer_context(m.headers.as_ref()));
                 let info = m.info().map_err(|e| e.to_string())?;
                 deliveries.push(Delivery {
                     stream_sequence: info.stream_sequence,
@@ -186,10 +304,19 @@ impl ConsumerRuntime {
                 });
             }
             if !deliveries.is_empty() {
-                let outcomes = handler.handle_batch(&deliveries).await;
-                for ((m, d), outcome) in messages.iter().zip(&deliveries).zip(outcomes) {
-                    self.settle(m, d, outcome, dead_letters).await;
+                let traced: Vec<_> = deliveries.iter().zip(producers).collect();
+                let span = process_span(self.role.durable_name(), &traced, false);
+                let outcomes = handler.handle_batch(&deliveries).instrument(span.clone()).await;
+                record_outcomes(&span, &outcomes);
+                // Settled inside the span too: retry and dead-letter log
+                // lines then carry the trace id.
+                async {
+                    for ((m, d), outcome) in messages.iter().zip(&deliveries).zip(outcomes) {
+                        self.settle(m, d, outcome, dead_letters).await;
+                    }
                 }
+                .instrument(span)
+                .await;
             }
             if let Some(e) = failure {
                 return Err(e);
@@ -270,8 +397,10 @@ async fn replay_loop(
                 continue;
             }
             let store = crate::store::EventStore::new(js.clone(), topology.clone());
-            let event = match store.get_raw(letter.stream_sequence).await {
-                Ok((headers, payload)) => decode_any(&headers, &payload, letter.stream_sequence),
+            let (event, producer) = match store.get_raw(letter.stream_sequence).await {
+                Ok((headers, payload)) => {
+                    (decode_any(&headers, &payload, letter.stream_sequence), producer_context(Some(&headers)))
+                }
                 Err(e) => {
                     tracing::warn!(consumer, seq = letter.stream_sequence, error = %e, "cannot read dead letter for replay");
                     continue;
@@ -286,20 +415,57 @@ async fn replay_loop(
                 event,
                 replay: true,
             };
-            let outcome = handler.handle_batch(std::slice::from_ref(&delivery)).await.into_iter().next();
-            match outcome {
-                Some(Outcome::Done) => {
-                    tracing::info!(consumer, seq = letter.stream_sequence, "dead letter replayed");
-                    let _ = dead_letters.resolve(consumer, letter.stream_sequence).await;
+            let span = process_span(consumer, &[(&delivery, producer)], true);
+            let outcomes = handler.handle_batch(std::slice::from_ref(&delivery)).instrument(span.clone()).await;
+            record_outcomes(&span, &outcomes);
+            let settle = async {
+                match outcomes.into_iter().next() {
+                    Some(Outcome::Done) => {
+                        tracing::info!(consumer, seq = letter.stream_sequence, "dead letter replayed");
+                        let _ = dead_letters.resolve(consumer, letter.stream_sequence).await;
+                    }
+                    Some(Outcome::Retry { reason, .. } | Outcome::DeadLetter { reason }) => {
+                        letter.replay_requested = false;
+                        letter.replays += 1;
+                        letter.error = reason;
+                        let _ = dead_letters.record(&letter).await;
+                    }
+                    None => {}
                 }
-                Some(Outcome::Retry { reason, .. } | Outcome::DeadLetter { reason }) => {
-                    letter.replay_requested = false;
-                    letter.replays += 1;
-                    letter.error = reason;
-                    let _ = dead_letters.record(&letter).await;
-                }
-                None => {}
-            }
+            };
+            settle.instrument(span).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    fn delivery(delivered: u64) -> Delivery {
+        Delivery {
+            stream_sequence: 1,
+            subject: "s".into(),
+            delivered,
+            max_deliver: 5,
+            pending: 0,
+            event: Err(SchemaError::Header("test")),
+            replay: false,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_per_delivery_up_to_the_cap() {
+        let (base, cap) = (Duration::from_millis(100), Duration::from_secs(1));
+        let delays: Vec<_> = (1..=6).map(|n| delivery(n).backoff(base, cap).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(delivery(u64::MAX).backoff(base, cap), cap, "no overflow on absurd counts");
+    }
+
+    #[test]
+    fn the_last_delivery_and_replays_are_last_attempts() {
+        assert!(!delivery(4).is_last_attempt());
+        assert!(delivery(5).is_last_attempt());
+        assert!(Delivery { replay: true, ..delivery(1) }.is_last_attempt());
     }
 }

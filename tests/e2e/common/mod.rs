@@ -44,11 +44,14 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
 /// Waits until the API reports `status` for a subscription.
 pub async fn wait_status(http: &reqwest::Client, base: &str, id: Uuid, status: &str) -> Value {
     let url = format!("{base}/api/v1/subscriptions/{id}");
-    wait_until(&format!("subscription {id} {status}"), Duration::from_secs(60), || async {
+    let reached = wait_until(&format!("subscription {id} {status}"), Duration::from_secs(60), || async {
         get_json(http, &url).await.filter(|v| v["status"] == status)
     })
-    .await
-    .expect("status reached")
+    .await;
+    match reached {
+        Ok(v) => v,
+        Err(e) => panic!("{e}; last seen: {}", get_json(http, &url).await.unwrap_or_default()),
+    }
 }
 
 /// Reads the event store directly, to check invariants the API cannot show.

@@ -157,6 +157,11 @@ impl TestSmtp {
         lock(&self.state.rejected_recipients).insert(recipient.to_ascii_lowercase());
     }
 
+    /// Accept this address again.
+    pub fn accept(&self, recipient: &str) {
+        lock(&self.state.rejected_recipients).remove(&recipient.to_ascii_lowercase());
+    }
+
     /// While down, every new session is answered `421` and closed.
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);

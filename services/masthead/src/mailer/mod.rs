@@ -71,12 +71,20 @@ impl MailerHandler {
             Err(e) => return self.retry(format!("opening personal data: {e}")),
         };
         if let Some(event) = outcome.to_event() {
-            let command = match event {
-                SubscriptionEvent::ConfirmationSent(e) => SubscriptionCommand::RecordConfirmationSent(e),
-                SubscriptionEvent::ConfirmationFailed(e) => SubscriptionCommand::RecordConfirmationFailed(e),
+            // The dedup key names the outcome (and, for a failure, the
+            // attempt): a success recorded after a failure for the same
+            // trigger must not be mistaken for a retry of that failure.
+            let (command, purpose) = match event {
+                SubscriptionEvent::ConfirmationSent(e) => {
+                    (SubscriptionCommand::RecordConfirmationSent(e), "confirmation-sent".to_owned())
+                }
+                SubscriptionEvent::ConfirmationFailed(e) => (
+                    SubscriptionCommand::RecordConfirmationFailed(e),
+                    format!("confirmation-failed-{}-{}", d.delivered, if d.replay { "replay" } else { "delivery" }),
+                ),
                 _ => return Outcome::Done,
             };
-            let meta = CommandMeta::caused_by(&recorded.envelope, "confirmation");
+            let meta = CommandMeta::caused_by(&recorded.envelope, &purpose);
             if let Err(e) = self.bus.execute(&id, command, &meta).await {
                 // The mail may be out already; the Message-ID is the same on
                 // the retry, so the outbox overwrites and mail clients thread it.

@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Longest pause between two attempts at one event.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
 pub struct ProjectorHandler {
     pub reads: Arc<ProjectionReads>,
     /// Held for reading while a batch is applied; a generation switch takes
@@ -50,7 +53,10 @@ impl Handler for ProjectorHandler {
             Ok(report) => {
                 for rejected in &report.rejected {
                     if let Some(i) = batch.iter().position(|d| d.stream_sequence == rejected.stream_sequence) {
-                        outcomes[i] = Outcome::Retry { delay: self.retry_delay, reason: rejected.reason.clone() };
+                        outcomes[i] = Outcome::Retry {
+                            delay: batch[i].backoff(self.retry_delay, MAX_RETRY_DELAY),
+                            reason: rejected.reason.clone(),
+                        };
                     }
                 }
                 let failed = outcomes.iter().filter(|o| **o != Outcome::Done).count() as u64;
@@ -61,7 +67,10 @@ impl Handler for ProjectorHandler {
                 crate::telemetry::metrics::record_processed("projector", 0, batch.len() as u64);
                 for (o, d) in outcomes.iter_mut().zip(batch) {
                     if d.event.is_ok() {
-                        *o = Outcome::Retry { delay: self.retry_delay, reason: e.to_string() };
+                        *o = Outcome::Retry {
+                            delay: d.backoff(self.retry_delay, MAX_RETRY_DELAY),
+                            reason: e.to_string(),
+                        };
                     }
                 }
             }
