@@ -46,14 +46,87 @@ pub struct CommandMeta {
 impl CommandMeta {
     /// Metadata for a command caused by a recorded event: same correlation,
     /// caused by that event, idempotent per (cause, purpose).
+    ///
+    /// The trace context is the *current* span's (the consumer's `process`
+    /// span when called from a handler), so the follow-up publish is a child
+    /// of the processing that decided it rather than a sibling of it. Without
+    /// an OpenTelemetry layer there is no current context, and the producer's
+    /// context is passed on unchanged so the chain is not lost.
     pub fn caused_by(envelope: &Envelope, purpose: &str) -> Self {
+        let (traceparent, tracestate) = match trace::current() {
+            Some(current) => (Some(current.traceparent), current.tracestate),
+            None => (envelope.traceparent.clone(), None),
+        };
         Self {
             correlation_id: Some(envelope.correlation_id.clone()),
             causation_id: Some(envelope.event_id.to_string()),
-            traceparent: envelope.traceparent.clone(),
-            tracestate: None,
+            traceparent,
+            tracestate,
             idempotency_key: Some(format!("{purpose}:{}", envelope.event_id)),
         }
+    }
+}
+
+/// W3C trace context (`traceparent`/`tracestate`) to and from the
+/// OpenTelemetry context of `tracing` spans. The event store injects it into
+/// NATS headers on publish; the consumer runtime extracts it on delivery.
+pub mod trace {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::{SpanContext, TraceContextExt};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use std::collections::HashMap;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    /// A span's context as W3C headers.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TraceHeaders {
+        pub traceparent: String,
+        pub tracestate: Option<String>,
+    }
+
+    /// The W3C headers of a span, or `None` when it has no valid
+    /// OpenTelemetry context (no OpenTelemetry layer, or a disabled span).
+    pub fn of(span: &tracing::Span) -> Option<TraceHeaders> {
+        let cx = span.context();
+        if !cx.span().span_context().is_valid() {
+            return None;
+        }
+        let mut carrier = HashMap::new();
+        TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+        let traceparent = carrier.remove("traceparent")?;
+        let tracestate = carrier.remove("tracestate").filter(|s| !s.is_empty());
+        Some(TraceHeaders { traceparent, tracestate })
+    }
+
+    /// The current span's W3C headers.
+    pub fn current() -> Option<TraceHeaders> {
+        of(&tracing::Span::current())
+    }
+
+    /// The remote context a `traceparent` describes; invalid (an empty
+    /// context) when the header is malformed, which callers treat as "no
+    /// parent" rather than an error: a broken header must not fail a request.
+    pub fn remote(traceparent: &str, tracestate: Option<&str>) -> opentelemetry::Context {
+        let mut carrier = HashMap::with_capacity(2);
+        carrier.insert("traceparent".to_owned(), traceparent.to_owned());
+        if let Some(ts) = tracestate {
+            carrier.insert("tracestate".to_owned(), ts.to_owned());
+        }
+        TraceContextPropagator::new().extract(&carrier)
+    }
+
+    /// The span context a `traceparent` describes, if it is valid.
+    pub fn remote_span_context(traceparent: &str, tracestate: Option<&str>) -> Option<SpanContext> {
+        let cx = remote(traceparent, tracestate);
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then_some(sc)
+    }
+
+    /// The trace id of a span as 32 hex digits, for log lines.
+    pub fn trace_id(span: &tracing::Span) -> Option<String> {
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then(|| sc.trace_id().to_string())
     }
 }
 

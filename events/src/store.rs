@@ -7,14 +7,84 @@
 //! retried append a no-op within the server's dedup window; a duplicate ack is
 //! answered with the event that was stored the first time.
 
-use crate::envelope::{decode_any, decode_as, header, AnyEvent, CommandMeta, Envelope, HasUpcasters, Recorded};
+use crate::envelope::{decode_any, decode_as, header, trace, AnyEvent, CommandMeta, Envelope, HasUpcasters, Recorded};
 use crate::schema::SchemaError;
 use crate::topology::Topology;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream::DirectGetErrorKind};
 use async_nats::HeaderMap;
 use chrono::Utc;
+use opentelemetry::trace::TraceContextExt;
+use std::sync::OnceLock;
 use std::time::Duration;
+use tracing::field::Empty;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
+
+/// Told about every event an `append` stored (not about deduplicated
+/// retries, which stored nothing new).
+pub type AppendObserver = fn(&Envelope);
+
+static APPEND_OBSERVER: OnceLock<AppendObserver> = OnceLock::new();
+
+/// Installs the process-wide append observer (the binary counts appended
+/// events per type with it). Process-wide rather than per store because every
+/// role builds its own `EventStore`s in many places, and this crate cannot
+/// depend on the binary's metrics. Returns false if one was installed before.
+pub fn observe_appends(observer: AppendObserver) -> bool {
+    APPEND_OBSERVER.set(observer).is_ok()
+}
+
+/// The `publish` span of one append, following the OpenTelemetry messaging
+/// conventions. Its name uses the subject *template*: the subject itself
+/// carries the aggregate id, and span names must have low cardinality. The
+/// full subject is the `messaging.destination.name` attribute.
+fn publish_span(topology: &Topology, aggregate_type: &str, subject: &str, meta: &CommandMeta) -> tracing::Span {
+    let template = topology.aggregate_filter(aggregate_type);
+    let span = tracing::info_span!(
+        "publish",
+        otel.name = %format!("publish {template}"),
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.system = "nats",
+        messaging.operation.type = "publish",
+        messaging.operation.name = "publish",
+        messaging.destination.name = %subject,
+        messaging.destination.template = %template,
+        messaging.message.id = Empty,
+        masthead.event.type = Empty,
+        masthead.stream.sequence = Empty,
+        masthead.duplicate = Empty,
+        error.type = Empty,
+        correlation_id = meta.correlation_id.as_deref(),
+    );
+    // The caller's context, when it names one, is the parent: the intake
+    // passes its HTTP span's, a consumer its `process` span's (see
+    // `CommandMeta::caused_by`). When it is already the current span, the
+    // span inherits it anyway, and keeping the local parent keeps the
+    // sampler's "local parent" rules in force.
+    if let Some(tp) = &meta.traceparent {
+        let current = trace::current().map(|c| c.traceparent);
+        if current.as_deref() != Some(tp.as_str()) {
+            let parent = trace::remote(tp, meta.tracestate.as_deref());
+            if parent.span().span_context().is_valid() {
+                let _ = span.set_parent(parent);
+            }
+        }
+    }
+    span
+}
+
+fn error_type(e: &AppendError) -> &'static str {
+    match e {
+        AppendError::Conflict { .. } => "conflict",
+        AppendError::Unavailable(_) => "unavailable",
+        AppendError::StreamMissing(_) => "stream_missing",
+        AppendError::Encode(_) => "encode",
+        AppendError::Refused(_) => "refused",
+        AppendError::Read(_) => "read",
+    }
+}
 
 /// How long an append or read may take before the store reports the server
 /// unavailable. The intake API promises an answer within 2 s.
@@ -209,6 +279,13 @@ impl EventStore {
         meta: &CommandMeta,
     ) -> Result<(String, HeaderMap, bytes::Bytes, Envelope), AppendError> {
         let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
+        // The current span's context travels with the event (inside `append`
+        // that is the `publish` span, so consumers link to the publish);
+        // without one, whatever context the caller passed is kept as it is.
+        let (traceparent, tracestate) = match trace::current() {
+            Some(current) => (Some(current.traceparent), current.tracestate),
+            None => (meta.traceparent.clone(), meta.tracestate.clone()),
+        };
         let envelope = Envelope {
             event_id: Uuid::now_v7(),
             event_type: event.event_type().to_owned(),
@@ -219,12 +296,12 @@ impl EventStore {
             occurred_at: Utc::now(),
             correlation_id: meta.correlation_id.clone().unwrap_or_else(|| aggregate_id.to_owned()),
             causation_id: meta.causation_id.clone(),
-            traceparent: meta.traceparent.clone(),
+            traceparent,
         };
         let payload = serde_json::to_vec(&event.to_payload()?)?;
         let mut headers = HeaderMap::new();
         envelope.to_headers(&mut headers);
-        if let Some(ts) = &meta.tracestate {
+        if let Some(ts) = &tracestate {
             headers.insert(header::TRACESTATE, ts.as_str());
         }
         headers.insert(header::EXPECTED_LAST_SUBJECT_SEQUENCE, expected_last_sequence.to_string().as_str());
@@ -247,14 +324,47 @@ impl EventStore {
         event: &E,
         meta: &CommandMeta,
     ) -> Result<Recorded<E>, AppendError> {
+        let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
+        let span = publish_span(&self.topology, E::AGGREGATE_TYPE, &subject, meta);
+        let result = self
+            .append_in_span(aggregate_id, expected_last_sequence, aggregate_version, event, meta, &span)
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(recorded) => {
+                span.record("masthead.stream.sequence", recorded.stream_sequence);
+            }
+            Err(e) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", error_type(e));
+            }
+        }
+        result
+    }
+
+    async fn append_in_span<E: HasUpcasters>(
+        &self,
+        aggregate_id: &str,
+        expected_last_sequence: u64,
+        aggregate_version: u64,
+        event: &E,
+        meta: &CommandMeta,
+        span: &tracing::Span,
+    ) -> Result<Recorded<E>, AppendError> {
         let (subject, headers, payload, envelope) =
             self.encode_append(aggregate_id, expected_last_sequence, aggregate_version, event, meta)?;
+        span.record("messaging.message.id", tracing::field::display(envelope.event_id));
+        span.record("masthead.event.type", envelope.event_type.as_str());
         let ack = self.publish(subject, headers, payload).await?;
         if ack.duplicate {
+            span.record("masthead.duplicate", true);
             let (headers, payload) = self.get_raw(ack.sequence).await?;
             let original = decode_as::<E>(E::upcasters(), &headers, &payload, ack.sequence)
                 .map_err(|source| ReadError::Undecodable { sequence: ack.sequence, source })?;
             return Ok(original);
+        }
+        if let Some(observe) = APPEND_OBSERVER.get() {
+            observe(&envelope);
         }
         Ok(Recorded { envelope, stream_sequence: ack.sequence, event: event.clone() })
     }

@@ -1,5 +1,6 @@
 //! Where the read models live: the store contract and how to pick one.
 
+mod codec;
 pub mod mongo;
 pub mod redb;
 
@@ -37,6 +38,30 @@ pub trait ProjectionStore: Send + Sync {
     /// embedded store orders by matching street word, then id.
     async fn addresses(&self, filter: &AddressFilter, page: PageRequest) -> Result<Page<AddressView>, StoreError>;
     async fn stats(&self) -> Result<Stats, StoreError>;
+
+    /// [`apply_batch`](Self::apply_batch) for a caller that no longer needs
+    /// the events: a store that applies on another thread can take them
+    /// instead of copying the batch (for a rebuild's large batches, a deep
+    /// copy of every event).
+    async fn apply_batch_owned(&self, events: Vec<Recorded<AnyEvent>>) -> Result<ApplyReport, StoreError> {
+        self.apply_batch(&events).await
+    }
+
+    /// Announces a replay of the stream into this store while nothing reads
+    /// it (a fresh generation). The store may then give up per-batch
+    /// durability for speed: each batch still commits atomically with its
+    /// checkpoint, but a crash may lose the latest batches, *together with
+    /// that checkpoint*, so the store stays consistent and a replay resumes
+    /// from the checkpoint it finds. The default changes nothing.
+    async fn begin_rebuild(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Ends [`begin_rebuild`](Self::begin_rebuild): everything applied so far
+    /// is durable when this returns, and later batches are durable again.
+    async fn finish_rebuild(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Which store to use, chosen at start-up.

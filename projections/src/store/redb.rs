@@ -5,9 +5,9 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `checkpoint`, `stats`, `format` | u64 / stats JSON / format version |
-//! | `subscriptions` | id (u128) | document JSON |
+//! | `subscriptions` | id (u128) | document, binary (see `codec`; JSON in older files) |
 //! | `addresses` | id (u128) | registration JSON (written once) |
-//! | `address_live` | id (u128) | count, spellings, last_seq JSON (rewritten per match) |
+//! | `address_live` | id (u128) | count, spellings, last_seq, binary like documents (rewritten per match) |
 //! | `sub_by_created` | `desc(created) ‖ id` | – |
 //! | `sub_by_status` | `status ‖ desc(created) ‖ id` | `country` |
 //! | `sub_by_country` | `country ‖ 0 ‖ desc(created) ‖ id` | – |
@@ -27,7 +27,7 @@ use crate::query::{
     normalize_city, normalize_country, normalize_postal_code, tokens_match, AddressFilter, PageRequest,
     SubscriptionFilter, MAX_SCAN,
 };
-use crate::store::ProjectionStore;
+use crate::store::{codec, ProjectionStore};
 use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
 use async_trait::async_trait;
 use masthead_events::envelope::{AnyEvent, Recorded};
@@ -64,13 +64,17 @@ pub struct RedbStore {
     path: PathBuf,
     /// See [`RedbStore::set_durable`].
     durable: Arc<AtomicBool>,
-    commits: Arc<AtomicU64>,
+    /// Commits and events since the last durable commit.
+    since_durable: Arc<(AtomicU64, AtomicU64)>,
 }
 
-/// In non-durable mode every this many commits is made durable anyway: redb
-/// can only reuse pages freed since the last durable commit, so without
-/// these the file (and the cache misses) would grow with the whole rebuild.
+/// In non-durable mode a commit is made durable anyway after this many
+/// commits or this many events since the last durable one: redb can only
+/// reuse pages freed before the last durable commit, so without these the
+/// file (and the cache misses) would grow with the whole rebuild. Counting
+/// events too keeps that bound when a rebuild uses large batches.
 const DURABLE_EVERY: u64 = 64;
+const DURABLE_EVERY_EVENTS: u64 = 250_000;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,8 +119,14 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Worker(format!("serialise: {e}")))
 }
 
+/// Serialises into `buf` (cleared first), so a batch reuses one buffer.
+fn encode_json<T: serde::Serialize>(buf: &mut Vec<u8>, v: &T) -> Result<(), StoreError> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, v).map_err(|e| StoreError::Worker(format!("serialise: {e}")))
+}
+
 fn sub_from(bytes: &[u8]) -> Result<SubscriptionDoc, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| corrupt("subscription document", e))
+    codec::decode_subscription(bytes)
 }
 
 fn registration_from(bytes: &[u8]) -> Result<Registration, StoreError> {
@@ -124,7 +134,7 @@ fn registration_from(bytes: &[u8]) -> Result<Registration, StoreError> {
 }
 
 fn live_from(bytes: &[u8]) -> Result<AddressLive, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| corrupt("address counters", e))
+    codec::decode_live(bytes)
 }
 
 /// An address from its two rows; `None` if neither exists.
@@ -230,6 +240,73 @@ fn sub_index_keys(k: &SubscriptionKeys, id: Uuid) -> [Vec<u8>; 3] {
     [created, status, country]
 }
 
+/// A batch's changes to the three subscription indexes, collected so each
+/// table is written once, in key order.
+#[derive(Default)]
+struct SubIndexChanges {
+    /// (key, value) to insert and key to remove, per index.
+    created: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+    status: (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>),
+    country: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+}
+
+impl SubIndexChanges {
+    /// Records what moving a subscription from `old` keys to `new` changes.
+    fn add(&mut self, id: Uuid, old: Option<&SubscriptionKeys>, new: Option<&SubscriptionKeys>) {
+        if old == new {
+            return;
+        }
+        let old = old.map(|k| sub_index_keys(k, id));
+        let new_keys = new.map(|k| (k, sub_index_keys(k, id)));
+        if let Some([c, s, n]) = &old {
+            self.status.1.push(s.clone());
+            // Creation time and country never change once visible.
+            if new_keys.as_ref().is_none_or(|(_, [c2, _, n2])| c2 != c || n2 != n) {
+                self.created.1.push(c.clone());
+                self.country.1.push(n.clone());
+            }
+        }
+        if let Some((k, [c, s, n])) = new_keys {
+            self.status.0.push((s, k.country.as_bytes().to_vec()));
+            if old.as_ref().is_none_or(|[c0, _, n0]| *c0 != c || *n0 != n) {
+                self.created.0.push(c);
+                self.country.0.push(n);
+            }
+        }
+    }
+
+    /// Removals first: a key removed and re-inserted in one batch (a status
+    /// that went and came back) must end up present.
+    fn write(mut self, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+        for (def, (mut insert, mut remove)) in [(SUB_BY_CREATED, self.created), (SUB_BY_COUNTRY, self.country)] {
+            if insert.is_empty() && remove.is_empty() {
+                continue;
+            }
+            let mut table = txn.open_table(def)?;
+            remove.sort_unstable();
+            for k in &remove {
+                table.remove(k.as_slice())?;
+            }
+            insert.sort_unstable();
+            for k in &insert {
+                table.insert(k.as_slice(), [].as_slice())?;
+            }
+        }
+        if !self.status.0.is_empty() || !self.status.1.is_empty() {
+            let mut table = txn.open_table(SUB_BY_STATUS)?;
+            self.status.1.sort_unstable();
+            for k in &self.status.1 {
+                table.remove(k.as_slice())?;
+            }
+            self.status.0.sort_unstable();
+            for (k, v) in &self.status.0 {
+                table.insert(k.as_slice(), v.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}
+
 type AddrIndex = TableDefinition<'static, &'static [u8], ()>;
 
 /// The address indexes, in the order [`addr_index_entries`] refers to them.
@@ -259,7 +336,9 @@ impl RedbStore {
         }
         let db = Database::builder()
             // Index pages of a million addresses stay hot for paging.
-            .set_cache_size(512 * 1024 * 1024)
+            .set_cache_size(
+                std::env::var("CACHE_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(512) * 1024 * 1024,
+            )
             .create(path)?;
         let txn = db.begin_write()?;
         {
@@ -293,7 +372,7 @@ impl RedbStore {
             db: Arc::new(db),
             path: path.to_owned(),
             durable: Arc::new(AtomicBool::new(true)),
-            commits: Arc::new(AtomicU64::new(0)),
+            since_durable: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
         })
     }
 
@@ -330,8 +409,18 @@ impl RedbStore {
     /// loops that already run on a blocking thread.
     pub fn apply_batch_blocking(&self, events: &[Recorded<AnyEvent>]) -> Result<ApplyReport, StoreError> {
         let mut txn = self.db.begin_write()?;
-        let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if !self.durable.load(Ordering::Relaxed) && !n.is_multiple_of(DURABLE_EVERY) {
+        // One writer at a time (redb serialises write transactions), so
+        // these counters need no stronger ordering.
+        let (commits, applied) = &*self.since_durable;
+        let commits_since = commits.fetch_add(1, Ordering::Relaxed) + 1;
+        let events_since = applied.fetch_add(events.len() as u64, Ordering::Relaxed) + events.len() as u64;
+        if self.durable.load(Ordering::Relaxed)
+            || commits_since >= DURABLE_EVERY
+            || events_since >= std::env::var("DEE").ok().and_then(|v| v.parse().ok()).unwrap_or(DURABLE_EVERY_EVENTS)
+        {
+            commits.store(0, Ordering::Relaxed);
+            applied.store(0, Ordering::Relaxed);
+        } else {
             txn.set_durability(Durability::None)?;
         }
         let report;
@@ -344,39 +433,28 @@ impl RedbStore {
             let mut batch = Batch::new(checkpoint);
             batch.apply_all(&mut TxnSource { subs: &subs, live: &live }, events)?;
 
-            let mut by_created = txn.open_table(SUB_BY_CREATED)?;
-            let mut by_status = txn.open_table(SUB_BY_STATUS)?;
-            let mut by_country = txn.open_table(SUB_BY_COUNTRY)?;
-            for (id, slot) in batch.subs.iter().filter(|(_, s)| s.dirty) {
-                subs.insert(id.as_u128(), to_json(&slot.doc)?.as_slice())?;
-                let new_keys = slot.doc.keys();
-                if new_keys == slot.stored_keys {
-                    continue;
-                }
-                let old = slot.stored_keys.as_ref().map(|k| (k, sub_index_keys(k, *id)));
-                let new = new_keys.as_ref().map(|k| (k, sub_index_keys(k, *id)));
-                if let Some((_, [c, s, n])) = &old {
-                    by_status.remove(s.as_slice())?;
-                    // Creation time and country never change once visible.
-                    if new.as_ref().is_none_or(|(_, [c2, _, n2])| c2 != c || n2 != n) {
-                        by_created.remove(c.as_slice())?;
-                        by_country.remove(n.as_slice())?;
-                    }
-                }
-                if let Some((k, [c, s, n])) = &new {
-                    by_status.insert(s.as_slice(), k.country.as_bytes())?;
-                    if old.as_ref().is_none_or(|(_, [c0, _, n0])| c0 != c || n0 != n) {
-                        by_created.insert(c.as_slice(), [].as_slice())?;
-                        by_country.insert(n.as_slice(), [].as_slice())?;
-                    }
-                }
+            // Writes go in key order, table by table: consecutive inserts
+            // then land in the leaf the previous one already copied, instead
+            // of hopping across the tree (the batch's maps iterate randomly).
+            let mut buf = Vec::with_capacity(1024);
+            let mut dirty: Vec<_> = batch.subs.iter().filter(|(_, s)| s.dirty).collect();
+            dirty.sort_unstable_by_key(|(id, _)| id.as_u128());
+            let mut index = SubIndexChanges::default();
+            for (id, slot) in dirty {
+                codec::encode_subscription(&mut buf, &slot.doc);
+                subs.insert(id.as_u128(), buf.as_slice())?;
+                index.add(*id, slot.stored_keys.as_ref(), slot.doc.keys().as_ref());
             }
-            let mut indexes = Vec::with_capacity(ADDR_INDEXES.len());
-            for def in ADDR_INDEXES {
-                indexes.push(txn.open_table(def)?);
+            index.write(&txn)?;
+
+            let mut dirty: Vec<_> = batch.addrs.iter().filter(|(_, s)| s.dirty).collect();
+            dirty.sort_unstable_by_key(|(id, _)| id.as_u128());
+            let mut new_entries: [Vec<Vec<u8>>; ADDR_INDEXES.len()] = Default::default();
+            for (id, slot) in &dirty {
+                codec::encode_live(&mut buf, &slot.doc.live);
+                live.insert(id.as_u128(), buf.as_slice())?;
             }
-            for (id, slot) in batch.addrs.iter().filter(|(_, s)| s.dirty) {
-                live.insert(id.as_u128(), to_json(&slot.doc.live)?.as_slice())?;
+            for (id, slot) in &dirty {
                 // Registration never changes, so it and its index entries
                 // are written once, when it first appears.
                 if slot.was_registered {
@@ -385,9 +463,20 @@ impl RedbStore {
                 let (Some(registration), Some(keys)) = (&slot.doc.registration, slot.doc.keys()) else {
                     continue;
                 };
-                addrs.insert(id.as_u128(), to_json(registration)?.as_slice())?;
-                for (i, key) in addr_index_entries(&keys, *id) {
-                    indexes[i].insert(key.as_slice(), ())?;
+                encode_json(&mut buf, registration)?;
+                addrs.insert(id.as_u128(), buf.as_slice())?;
+                for (i, key) in addr_index_entries(&keys, **id) {
+                    new_entries[i].push(key);
+                }
+            }
+            for (def, mut keys) in ADDR_INDEXES.into_iter().zip(new_entries) {
+                if keys.is_empty() {
+                    continue;
+                }
+                keys.sort_unstable();
+                let mut table = txn.open_table(def)?;
+                for key in &keys {
+                    table.insert(key.as_slice(), ())?;
                 }
             }
 
@@ -738,6 +827,22 @@ impl ProjectionStore for RedbStore {
         let store = self.clone();
         let events = events.to_vec();
         blocking(move || store.apply_batch_blocking(&events)).await
+    }
+
+    async fn apply_batch_owned(&self, events: Vec<Recorded<AnyEvent>>) -> Result<ApplyReport, StoreError> {
+        let store = self.clone();
+        blocking(move || store.apply_batch_blocking(&events)).await
+    }
+
+    async fn begin_rebuild(&self) -> Result<(), StoreError> {
+        self.set_durable(false);
+        Ok(())
+    }
+
+    async fn finish_rebuild(&self) -> Result<(), StoreError> {
+        self.set_durable(true);
+        let store = self.clone();
+        blocking(move || store.flush()).await
     }
 
     async fn checkpoint(&self) -> Result<u64, StoreError> {

@@ -10,6 +10,7 @@ use crate::transport::{build_transport, MailTransport};
 use chrono::{DateTime, Utc};
 use masthead_events::personal_data::PersonalData;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Cheap to clone; share one between concurrent handlers.
 #[derive(Clone)]
@@ -84,7 +85,24 @@ impl Mailer {
                 return SendOutcome::permanent_failure(e.to_string(), attempt, Utc::now());
             }
         };
-        let result = self.send(&mail).await;
+        // A client span around the hand-over, child of the consumer's
+        // `process` span. Its attributes name the transport and the
+        // subscription, never the recipient.
+        let span = tracing::info_span!(
+            "send mail",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            masthead.mail.transport = %self.transport.describe(),
+            masthead.mail.attempt = attempt.number,
+            correlation_id = %subscription_id,
+        );
+        let result = self.send(&mail).instrument(span.clone()).await;
+        if let Err(e) = &result {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", if e.is_permanent() { "permanent" } else { "transient" });
+        }
+        drop(span);
         let outcome = SendOutcome::classify(result, &mail.message_id, attempt, &self.retry, Utc::now());
         match &outcome {
             SendOutcome::Sent { .. } => {

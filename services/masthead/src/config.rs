@@ -4,7 +4,7 @@
 use clap::Args;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Clone)]
 pub struct Config {
@@ -100,7 +100,26 @@ impl fmt::Debug for Config {
     }
 }
 
+/// Parses the configuration the way the binary does: flags absent, so
+/// `MASTHEAD_*` variables or the defaults.
+#[derive(clap::Parser)]
+struct Defaults {
+    #[command(flatten)]
+    config: Config,
+}
+
 impl Config {
+    /// The configuration for one NATS server, data directory and stream,
+    /// everything else as the binary would have it. For tests and tools.
+    pub fn for_nats(nats_url: &str, data_dir: &Path, stream: &str) -> Self {
+        use clap::Parser;
+        let mut c = Defaults::parse_from(["masthead"]).config;
+        c.nats_url = Some(nats_url.to_owned());
+        c.data_dir = data_dir.to_owned();
+        c.stream = stream.to_owned();
+        c
+    }
+
     pub fn nats_url_or_default(&self) -> String {
         self.nats_url.clone().unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned())
     }

@@ -66,6 +66,10 @@ impl Intake {
 
     /// Validates, seals and appends. Returns only after JetStream acknowledged
     /// the event.
+    ///
+    /// `traceparent` is the caller's W3C trace context. When the current span
+    /// (the HTTP server span) has one, that is passed on instead: it already
+    /// descends from the caller's, and the event's publish must be its child.
     pub async fn submit(
         &self,
         form: &SubscriptionForm,
@@ -130,11 +134,18 @@ impl Intake {
             channel,
             requested_at: chrono::Utc::now(),
         });
+        // The HTTP span declares `correlation_id`, so its log lines (and
+        // trace) name the subscription from here on.
+        tracing::Span::current().record("correlation_id", tracing::field::display(id));
+        let (traceparent, tracestate) = match masthead_events::envelope::trace::current() {
+            Some(current) => (Some(current.traceparent), current.tracestate),
+            None => (traceparent, None),
+        };
         let meta = CommandMeta {
             correlation_id: Some(id.to_string()),
             causation_id: None,
             traceparent,
-            tracestate: None,
+            tracestate,
             idempotency_key: Some("register".to_owned()),
         };
         let executed = if replayed {

@@ -116,12 +116,62 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The whole system in-process: import, then HTTP submit to confirmation mail at a fixed rate, then the ceiling.
+    E2e {
+        /// Base addresses to generate and import.
+        #[arg(long, default_value_t = 90_000)]
+        base: usize,
+        /// Subscriptions per phase.
+        #[arg(long, default_value_t = 10_000)]
+        subscriptions: usize,
+        /// Offered subscriptions per second in the steady phase.
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        /// Offered subscriptions per second in the ceiling phase (0: skip it).
+        #[arg(long, default_value_t = 5_000.0)]
+        ceiling_rate: f64,
+        /// Requests awaiting their answer at once.
+        #[arg(long, default_value_t = 1024)]
+        max_in_flight: usize,
+        /// Seconds a phase waits for its last confirmations.
+        #[arg(long, default_value_t = 120)]
+        drain_seconds: u64,
+        /// Seed of the generated addresses.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+impl Command {
+    /// The role in the default OpenTelemetry service name, `masthead-<role>`.
+    fn role(&self) -> &'static str {
+        match self {
+            Command::Up => "up",
+            Command::Api => "api",
+            Command::Matcher => "matcher",
+            Command::Projector => "projector",
+            Command::Mailer => "mailer",
+            Command::Setup => "setup",
+            Command::Addresses(_) => "addresses",
+            Command::Projections(_) => "projections",
+            Command::Dlq(_) => "dlq",
+            Command::Mail(_) => "mail",
+            Command::Bench(_) => "bench",
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    masthead::telemetry::init_logging(cli.config.log_format.as_deref());
+    let telemetry = masthead::telemetry::init(cli.command.role(), cli.config.log_format.as_deref());
+    let result = run(cli).await;
+    // Buffered spans are exported before the process ends, error or not.
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(cli: Cli) -> Result<()> {
     let shutdown = roles::shutdown_on_signals();
     let config = &cli.config;
     let nats = || async { connect(config, &config.nats_url_or_default()).await };
@@ -165,6 +215,26 @@ async fn main() -> Result<()> {
                 masthead::bench::intake::Options { connections, duration: std::time::Duration::from_secs(seconds) },
             )
             .await
+        }
+        Command::Bench(BenchCommand::E2e {
+            base,
+            subscriptions,
+            rate,
+            ceiling_rate,
+            max_in_flight,
+            drain_seconds,
+            seed,
+        }) => {
+            let options = masthead::bench::e2e::Options {
+                base,
+                subscriptions,
+                rate,
+                ceiling_rate,
+                max_in_flight,
+                drain: std::time::Duration::from_secs(drain_seconds),
+                seed,
+            };
+            masthead::bench::e2e::run(config, options).await
         }
     }
 }

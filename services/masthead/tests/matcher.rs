@@ -17,16 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 fn config(url: &str) -> Config {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct W {
-        #[command(flatten)]
-        c: Config,
-    }
-    let mut c = W::parse_from(["masthead"]).c;
-    c.nats_url = Some(url.to_owned());
-    c.stream = "MATCHTEST".into();
-    c
+    Config::for_nats(url, &std::env::temp_dir(), "MATCHTEST")
 }
 
 struct Env {

@@ -2,8 +2,6 @@
 //! (unfolded, RFC 2047 decoded), multipart splitting, and quoted-printable
 //! and base64 bodies.
 
-
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 

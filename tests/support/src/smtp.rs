@@ -6,8 +6,6 @@
 //! test process ends; "stopping" is done with the 421 switch, and "not yet
 //! started" by reserving a port and starting on it later.
 
-
-
 use mailin_embedded::response::{INTERNAL_ERROR, NO_MAILBOX, OK};
 use mailin_embedded::{Handler, Response, Server, SslConfig};
 use std::collections::HashSet;

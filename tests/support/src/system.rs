@@ -116,10 +116,8 @@ impl System {
     /// Waits until the HTTP port answers /healthz.
     pub async fn wait_http(&self) -> Result<()> {
         let url = format!("{}/healthz", self.base_url());
-        crate::wait_until("masthead HTTP", Duration::from_secs(60), || async {
-            reqwest_lite(&url).await.then_some(())
-        })
-        .await
+        crate::wait_until("masthead HTTP", Duration::from_secs(60), || async { reqwest_lite(&url).await.then_some(()) })
+            .await
     }
 }
 
@@ -144,7 +142,8 @@ impl Drop for System {
         }
         if std::thread::panicking() {
             // Keep the role logs of a failed test for whoever debugs it.
-            let kept = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap_or_else(|_| std::process::abort()));
+            let kept =
+                std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap_or_else(|_| std::process::abort()));
             eprintln!("test failed: role logs kept in {}", kept.keep().display());
         }
     }

@@ -1,7 +1,8 @@
 #![allow(dead_code)]
 
-pub mod mime;
-pub mod smtp;
+// The SMTP server and MIME reader are shared with the end-to-end suites.
+#[allow(unused_imports)]
+pub use masthead_test_support::{mime, smtp};
 
 use chrono::{TimeZone, Utc};
 use masthead_events::personal_data::{PersonalData, SealedPersonalData};

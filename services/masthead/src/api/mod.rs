@@ -64,4 +64,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::fallback_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
+        // Outermost, so it times everything; added with `layer` (per route)
+        // so it sees the matched route for span names and metric labels.
+        .layer(axum::middleware::from_fn(crate::telemetry::http::trace_requests))
 }

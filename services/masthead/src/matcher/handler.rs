@@ -202,6 +202,8 @@ impl Handler for MatcherHandler {
         for d in batch {
             outcomes.push(self.handle_one(d).await);
         }
+        let failed = outcomes.iter().filter(|o| **o != Outcome::Done).count() as u64;
+        crate::telemetry::metrics::record_processed("matcher", batch.len() as u64 - failed, failed);
         outcomes
     }
 }

@@ -46,17 +46,7 @@ impl Drop for ReadApp {
 }
 
 fn test_config(nats_url: &str, data_dir: &std::path::Path) -> Config {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        config: Config,
-    }
-    let mut c = Wrapper::parse_from(["masthead"]).config;
-    c.nats_url = Some(nats_url.to_owned());
-    c.data_dir = data_dir.to_owned();
-    c.stream = "READTEST".to_owned();
-    c
+    Config::for_nats(nats_url, data_dir, "READTEST")
 }
 
 /// The full read API: projections and the match book present.
