@@ -220,20 +220,37 @@ where
 
     /// For an aggregate id that was just generated: decides on the empty
     /// state and appends with "subject must be empty", skipping the read.
-    /// If the id did exist after all, the append conflicts and the command
-    /// is re-decided on the real history, so the outcome is the same as
-    /// `execute`'s.
     pub async fn execute_new(
         &self,
         aggregate_id: &str,
         command: A::Command,
         meta: &CommandMeta,
     ) -> Result<Vec<Recorded<A::Event>>, CommandError<A::Error>> {
+        self.execute_after(aggregate_id, &[], 0, command, meta).await
+    }
+
+    /// Decides on a history the caller already holds — typically the event
+    /// a consumer was just handed — and appends after `last_sequence`,
+    /// skipping the read. If the aggregate has moved on since, the append
+    /// conflicts and the command is re-decided on the real history, so the
+    /// outcome is always the same as `execute`'s; only the round trips differ.
+    pub async fn execute_after(
+        &self,
+        aggregate_id: &str,
+        known: &[A::Event],
+        last_sequence: u64,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Vec<Recorded<A::Event>>, CommandError<A::Error>> {
+        let mut aggregate = A::default();
+        for e in known {
+            aggregate.apply(e.clone());
+        }
         let mut context = LoadedAggregate {
-            aggregate: A::default(),
+            aggregate,
             aggregate_id: aggregate_id.to_owned(),
-            last_sequence: 0,
-            version: 0,
+            last_sequence,
+            version: known.len() as u64,
         };
         let sink = cqrs_es::event_sink::EventSink::<A>::default();
         context.aggregate.handle(command.clone(), &self.services, &sink).await.map_err(CommandError::Rejected)?;

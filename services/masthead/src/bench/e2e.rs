@@ -168,6 +168,9 @@ struct StoreProbe {
     raw_per_s: f64,
     publish: Histogram<u64>,
     direct_get: Histogram<u64>,
+    /// `EventStore::load` of an imported address: what the matcher's and
+    /// the mailer's loads cost (one get per event plus a not-found get).
+    load: Histogram<u64>,
 }
 
 /// Publishes `count` bare 600-byte messages (about an import event's size)
@@ -218,7 +221,15 @@ async fn probe_store(config: &Config, url: &str, csv: &std::path::Path) -> Resul
             stream.direct_get_next_for_subject(format!("{prefix}.probe.{i}"), None).await?;
             record(&mut direct_get, t.elapsed());
         }
-        Ok(StoreProbe { import, raw_per_s, publish, direct_get })
+        let mut load = histogram();
+        for seq in 1..=import.imported.min(1000) {
+            let message = stream.direct_get(seq).await?;
+            let Some(id) = message.headers.get(header::AGGREGATE_ID).map(|v| v.as_str().to_owned()) else { continue };
+            let t = Instant::now();
+            store.load::<masthead_events::base_address::BaseAddressEvent>(&id).await?;
+            record(&mut load, t.elapsed());
+        }
+        Ok(StoreProbe { import, raw_per_s, publish, direct_get, load })
     }
     .await;
     delete_everything(&nats).await;
@@ -910,7 +921,7 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     drop(base);
     let probe = probe_store(&config, &url, &csv_path).await?;
     println!(
-        "  JetStream alone (no consumers): import {} rows at {:.0} rows/s (bare pipelined publish: {:.0} msgs/s); one at a time: publish+ack p50 {:.2} ms p99 {:.2} ms, direct get p50 {:.2} ms p99 {:.2} ms",
+        "  JetStream alone (no consumers): import {} rows at {:.0} rows/s (bare pipelined publish: {:.0} msgs/s); one at a time: publish+ack p50 {:.2} ms p99 {:.2} ms, direct get p50 {:.2} ms p99 {:.2} ms, EventStore::load p50 {:.2} ms p99 {:.2} ms",
         probe.import.rows,
         probe.import.rows as f64 / probe.import.elapsed.as_secs_f64().max(1e-9),
         probe.raw_per_s,
@@ -918,6 +929,8 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         ms(probe.publish.value_at_quantile(0.99)),
         ms(probe.direct_get.value_at_quantile(0.5)),
         ms(probe.direct_get.value_at_quantile(0.99)),
+        ms(probe.load.value_at_quantile(0.5)),
+        ms(probe.load.value_at_quantile(0.99)),
     );
 
     let nats = connect(&config, &url).await?;

@@ -90,9 +90,34 @@ impl MatcherHandler {
         }
     }
 
+    /// Records the decision on the subscription. The delivered request is
+    /// the subscription's first event at a known sequence, so the decision
+    /// is appended right after it without reading the history back; if
+    /// anything was appended since (a redelivery after a crash), the append
+    /// conflicts and the command is re-decided on the full history.
+    async fn record(
+        &self,
+        envelope: &Envelope,
+        seq: u64,
+        req: &SubscriptionRequested,
+        command: SubscriptionCommand,
+        purpose: &str,
+    ) -> Outcome {
+        let meta = CommandMeta::caused_by(envelope, purpose);
+        let id = req.subscription_id.to_string();
+        let result = if envelope.aggregate_version == 1 {
+            let known = [SubscriptionEvent::SubscriptionRequested(req.clone())];
+            self.subscriptions.execute_after(&id, &known, seq, command, &meta).await
+        } else {
+            self.subscriptions.execute(&id, command, &meta).await
+        };
+        self.command_outcome(result)
+    }
+
     async fn register_and_assign(
         &self,
         envelope: &Envelope,
+        seq: u64,
         req: &SubscriptionRequested,
         probe: &Canonical,
         best_rejected_score: Option<f64>,
@@ -114,7 +139,10 @@ impl MatcherHandler {
             registered_at: chrono::Utc::now(),
         };
         let meta = CommandMeta::caused_by(envelope, "register-address");
-        match self.addresses.execute(&id.to_string(), BaseAddressCommand::Register(registered.clone()), &meta).await {
+        // A new id is appended with "subject must be empty"; if the address
+        // exists after all, that conflicts and the full path makes it a no-op.
+        match self.addresses.execute_new(&id.to_string(), BaseAddressCommand::Register(registered.clone()), &meta).await
+        {
             Ok(stored) => {
                 let seq = stored.first().map_or(0, |r| r.stream_sequence);
                 // Before the next message is decided, so that a variant of
@@ -130,12 +158,7 @@ impl MatcherHandler {
             best_rejected_score,
             assigned_at: chrono::Utc::now(),
         };
-        let meta = CommandMeta::caused_by(envelope, "assign");
-        let result = self
-            .subscriptions
-            .execute(&req.subscription_id.to_string(), SubscriptionCommand::AssignNewAddress(assigned), &meta)
-            .await;
-        self.command_outcome(result)
+        self.record(envelope, seq, req, SubscriptionCommand::AssignNewAddress(assigned), "assign").await
     }
 
     async fn handle_one(&self, d: &Delivery) -> Outcome {
@@ -162,7 +185,7 @@ impl MatcherHandler {
                 if created_for == Some(req.subscription_id) {
                     // This subscription created the address before a crash;
                     // finish that decision instead of calling it a match.
-                    return self.register_and_assign(&recorded.envelope, req, &probe, None).await;
+                    return self.register_and_assign(&recorded.envelope, d.stream_sequence, req, &probe, None).await;
                 }
                 let matched = AddressMatched {
                     base_address_id: c.id,
@@ -173,17 +196,28 @@ impl MatcherHandler {
                     explanation: explanation(&c.explanation),
                     matched_at: chrono::Utc::now(),
                 };
-                let meta = CommandMeta::caused_by(&recorded.envelope, "match");
-                let result = self
-                    .subscriptions
-                    .execute(&req.subscription_id.to_string(), SubscriptionCommand::RecordMatch(matched), &meta)
+                let outcome = self
+                    .record(
+                        &recorded.envelope,
+                        d.stream_sequence,
+                        req,
+                        SubscriptionCommand::RecordMatch(matched),
+                        "match",
+                    )
                     .await;
                 crate::telemetry::metrics::record_match("matched", Some(c.score), started.elapsed());
-                self.command_outcome(result)
+                outcome
             }
             Decision::New { best_rejected } => {
-                let outcome =
-                    self.register_and_assign(&recorded.envelope, req, &probe, best_rejected.map(|c| c.score)).await;
+                let outcome = self
+                    .register_and_assign(
+                        &recorded.envelope,
+                        d.stream_sequence,
+                        req,
+                        &probe,
+                        best_rejected.map(|c| c.score),
+                    )
+                    .await;
                 crate::telemetry::metrics::record_match("new", None, started.elapsed());
                 outcome
             }
