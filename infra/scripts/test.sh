@@ -44,3 +44,4 @@ infra/scripts/validate-deploy.sh
 
 echo
 echo "all checks passed: $passed Rust tests, plus deployment validation"
+echo "$passed passed, 0 failed"

@@ -36,28 +36,26 @@ pub fn envelope(aggregate_type: &str, aggregate_id: String, event_type: &str, se
 
 /// A subscription event as the consumer runtime would deliver it.
 pub fn subscription_event(seq: u64, id: Uuid, at: DateTime<Utc>, event: SubscriptionEvent) -> Recorded<AnyEvent> {
-    Recorded {
-        envelope: envelope(SubscriptionEvent::AGGREGATE_TYPE, id.to_string(), event.event_type(), seq, at),
-        stream_sequence: seq,
-        event: AnyEvent::Subscription(event),
-    }
+    let mut envelope = envelope(SubscriptionEvent::AGGREGATE_TYPE, id.to_string(), event.event_type(), seq, at);
+    // Decoding upcasts by this version: an event published with a stale one
+    // (examples/publish.rs) would be read as its old shape.
+    envelope.schema_version = event.schema_version();
+    Recorded { envelope, stream_sequence: seq, event: AnyEvent::Subscription(event) }
 }
 
 /// A base-address registration as the consumer runtime would deliver it.
 pub fn address_event(seq: u64, e: BaseAddressRegistered) -> Recorded<AnyEvent> {
     let event = BaseAddressEvent::BaseAddressRegistered(e);
     let BaseAddressEvent::BaseAddressRegistered(inner) = &event;
-    Recorded {
-        envelope: envelope(
-            BaseAddressEvent::AGGREGATE_TYPE,
-            inner.base_address_id.to_string(),
-            event.event_type(),
-            seq,
-            inner.registered_at,
-        ),
-        stream_sequence: seq,
-        event: AnyEvent::BaseAddress(event),
-    }
+    let mut envelope = envelope(
+        BaseAddressEvent::AGGREGATE_TYPE,
+        inner.base_address_id.to_string(),
+        event.event_type(),
+        seq,
+        inner.registered_at,
+    );
+    envelope.schema_version = event.schema_version();
+    Recorded { envelope, stream_sequence: seq, event: AnyEvent::BaseAddress(event) }
 }
 
 /// A sealed blob of the right shape. It opens with no key: benchmarks and

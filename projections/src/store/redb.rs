@@ -74,7 +74,7 @@ pub struct RedbStore {
 /// file (and the cache misses) would grow with the whole rebuild. Counting
 /// events too keeps that bound when a rebuild uses large batches.
 const DURABLE_EVERY: u64 = 64;
-const DURABLE_EVERY_EVENTS: u64 = 250_000;
+const DURABLE_EVERY_EVENTS: u64 = 500_000;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -240,13 +240,16 @@ fn sub_index_keys(k: &SubscriptionKeys, id: Uuid) -> [Vec<u8>; 3] {
     [created, status, country]
 }
 
+/// Entries (with values) to insert and keys to remove in one index.
+type KeyedChanges = (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>);
+
 /// A batch's changes to the three subscription indexes, collected so each
 /// table is written once, in key order.
 #[derive(Default)]
 struct SubIndexChanges {
     /// (key, value) to insert and key to remove, per index.
     created: (Vec<Vec<u8>>, Vec<Vec<u8>>),
-    status: (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>),
+    status: KeyedChanges,
     country: (Vec<Vec<u8>>, Vec<Vec<u8>>),
 }
 
@@ -336,9 +339,7 @@ impl RedbStore {
         }
         let db = Database::builder()
             // Index pages of a million addresses stay hot for paging.
-            .set_cache_size(
-                std::env::var("CACHE_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(512) * 1024 * 1024,
-            )
+            .set_cache_size(512 * 1024 * 1024)
             .create(path)?;
         let txn = db.begin_write()?;
         {
@@ -416,7 +417,7 @@ impl RedbStore {
         let events_since = applied.fetch_add(events.len() as u64, Ordering::Relaxed) + events.len() as u64;
         if self.durable.load(Ordering::Relaxed)
             || commits_since >= DURABLE_EVERY
-            || events_since >= std::env::var("DEE").ok().and_then(|v| v.parse().ok()).unwrap_or(DURABLE_EVERY_EVENTS)
+            || events_since >= DURABLE_EVERY_EVENTS
         {
             commits.store(0, Ordering::Relaxed);
             applied.store(0, Ordering::Relaxed);
@@ -904,6 +905,117 @@ mod tests {
         assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_end(&[0x61, 0xFF]), Some(vec![0x62]));
         assert_eq!(prefix_end(&[0xFF]), None);
+    }
+
+    /// Numbers equal up to rounding: documents read back from JSON may have
+    /// a score one ULP off (serde_json without `float_roundtrip`).
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                _ => x == y,
+            },
+            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn a_file_with_json_documents_keeps_working() {
+        use crate::synth::{generate, SynthConfig};
+        let events = generate(&SynthConfig::for_events(6_000));
+        let (first, rest) = events.split_at(events.len() / 2);
+        let dir = tempfile::tempdir().unwrap();
+
+        // An older file: documents and counters stored as JSON.
+        let old = RedbStore::open(&dir.path().join("old.redb")).unwrap();
+        old.apply_batch_blocking(first).unwrap();
+        let txn = old.db.begin_write().unwrap();
+        {
+            let mut subs = txn.open_table(SUBS).unwrap();
+            let docs: Vec<(u128, SubscriptionDoc)> = subs
+                .iter()
+                .unwrap()
+                .map(|e| e.unwrap())
+                .map(|(k, v)| (k.value(), sub_from(v.value()).unwrap()))
+                .collect();
+            assert!(!docs.is_empty());
+            for (k, doc) in docs {
+                subs.insert(k, serde_json::to_vec(&doc).unwrap().as_slice()).unwrap();
+            }
+            let mut live = txn.open_table(ADDR_LIVE).unwrap();
+            let rows: Vec<(u128, AddressLive)> = live
+                .iter()
+                .unwrap()
+                .map(|e| e.unwrap())
+                .map(|(k, v)| (k.value(), live_from(v.value()).unwrap()))
+                .collect();
+            for (k, row) in rows {
+                live.insert(k, serde_json::to_vec(&row).unwrap().as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+        // Applied on top: some documents are rewritten (binary), others stay JSON.
+        for chunk in rest.chunks(500) {
+            old.apply_batch_blocking(chunk).unwrap();
+        }
+        let txn = old.db.begin_read().unwrap();
+        let firsts: Vec<u8> = txn.open_table(SUBS).unwrap().iter().unwrap().map(|e| e.unwrap().1.value()[0]).collect();
+        assert!(firsts.contains(&b'{') && firsts.iter().any(|b| *b != b'{'), "both encodings present");
+
+        let fresh = RedbStore::open(&dir.path().join("fresh.redb")).unwrap();
+        for chunk in events.chunks(700) {
+            fresh.apply_batch_blocking(chunk).unwrap();
+        }
+        fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+            serde_json::to_value(v).unwrap()
+        }
+        assert!(same(&json(&old.stats_blocking().unwrap()), &json(&fresh.stats_blocking().unwrap())));
+        for r in &events {
+            let (sub, addr) = match &r.event {
+                AnyEvent::Subscription(e) => (crate::apply::subscription_id(r, e), None),
+                AnyEvent::BaseAddress(masthead_events::base_address::BaseAddressEvent::BaseAddressRegistered(e)) => {
+                    (None, Some(e.base_address_id))
+                }
+            };
+            if let Some(id) = sub {
+                let (a, b) = (old.subscription_blocking(id).unwrap(), fresh.subscription_blocking(id).unwrap());
+                assert!(same(&json(&a), &json(&b)), "subscription {id}: {a:?} vs {b:?}");
+            }
+            if let Some(id) = addr {
+                let (a, b) = (old.address_blocking(id).unwrap(), fresh.address_blocking(id).unwrap());
+                assert!(same(&json(&a), &json(&b)), "address {id}: {a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rebuild_is_durable_once_finished() {
+        use crate::synth::{generate, SynthConfig};
+        let events = generate(&SynthConfig::for_events(3_000));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gen-1.redb");
+        let store = RedbStore::open(&path).unwrap();
+        store.begin_rebuild().await.unwrap();
+        for chunk in events.chunks(100) {
+            store.apply_batch_owned(chunk.to_vec()).await.unwrap();
+        }
+        store.finish_rebuild().await.unwrap();
+        let last = events.last().unwrap().stream_sequence;
+        assert_eq!(store.checkpoint().await.unwrap(), last);
+        // What a crash keeps: the file as of its last durable commit. Leak
+        // the database so nothing is written on the way out, then read the
+        // file as another process would.
+        let copy = dir.path().join("copy.redb");
+        std::fs::copy(&path, &copy).unwrap();
+        std::mem::forget(store);
+        let reopened = RedbStore::open(&copy).unwrap();
+        assert_eq!(reopened.checkpoint_blocking().unwrap(), last);
+        assert_eq!(reopened.stats_blocking().unwrap().last_applied_seq, last);
     }
 
     #[test]

@@ -228,6 +228,48 @@ pub fn read_rows(path: &Path) -> Result<Vec<ParsedRow>, ImportError> {
     Ok(out)
 }
 
+/// A row ready to publish, or why it is not.
+enum Prepared {
+    Broken(LineError),
+    /// Same canonical key as an earlier row of the file.
+    Duplicate,
+    Ready {
+        subject: String,
+        headers: async_nats::HeaderMap,
+        payload: bytes::Bytes,
+        flagged: bool,
+    },
+}
+
+fn prepare_rows(
+    rows: Vec<ParsedRow>,
+    file: &str,
+    store: &EventStore,
+    tx: &tokio::sync::mpsc::Sender<Prepared>,
+) -> Result<(), ImportError> {
+    let meta = CommandMeta { idempotency_key: Some("import".into()), ..Default::default() };
+    let mut seen = HashSet::new();
+    for row in rows {
+        let item = match row.and_then(|(line, raw)| row_to_event(raw, line, file)) {
+            Err(e) => Prepared::Broken(e),
+            Ok(event) if !seen.insert(event.canonical.key.clone()) => Prepared::Duplicate,
+            Ok(event) => {
+                let flagged = !event.flags.is_empty();
+                let id = event.base_address_id.to_string();
+                let (subject, headers, payload, _) = store
+                    .encode_append(&id, 0, 1, &BaseAddressEvent::BaseAddressRegistered(event), &meta)
+                    .map_err(|e| ImportError::Format(e.to_string()))?;
+                Prepared::Ready { subject, headers, payload, flagged }
+            }
+        };
+        // The receiver is gone when the import stopped early (--strict).
+        if tx.blocking_send(item).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let rows = read_rows(path)?;
@@ -243,10 +285,8 @@ pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) ->
         indicatif::ProgressBar::hidden()
     };
     let mut report = ImportReport::default();
-    let mut seen = HashSet::new();
     let mut pending = FuturesUnordered::new();
     let js = store.jetstream().clone();
-    let meta = CommandMeta { idempotency_key: Some("import".into()), ..Default::default() };
 
     let settle = |result: Result<(String, bool), AppendError>, report: &mut ImportReport| match result {
         Ok((_, false)) => {
@@ -260,27 +300,33 @@ pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) ->
         Err(e) => Err(ImportError::Unavailable { imported: report.imported, message: e.to_string() }),
     };
 
-    for row in rows {
+    // Normalising and encoding a row is CPU work; publishing is waiting.
+    // A blocking thread prepares rows while this task keeps a window of
+    // publishes in flight, so the two overlap on separate cores.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Prepared>(8192);
+    let producer = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || prepare_rows(rows, &file, &store, &tx))
+    };
+    while let Some(item) = rx.recv().await {
         report.rows += 1;
         bar.inc(1);
-        let event = match row.and_then(|(line, raw)| row_to_event(raw, line, &file)) {
-            Ok(e) => e,
-            Err(e) if options.strict => return Err(ImportError::Strict(e)),
-            Err(e) => {
+        let (subject, headers, payload) = match item {
+            Prepared::Broken(e) if options.strict => return Err(ImportError::Strict(e)),
+            Prepared::Broken(e) => {
                 bar.suspend(|| eprintln!("skipped {e}"));
                 report.skipped.push(e);
                 continue;
             }
+            Prepared::Duplicate => {
+                report.duplicates_in_file += 1;
+                continue;
+            }
+            Prepared::Ready { subject, headers, payload, flagged } => {
+                report.flagged += u64::from(flagged);
+                (subject, headers, payload)
+            }
         };
-        if !seen.insert(event.canonical.key.clone()) {
-            report.duplicates_in_file += 1;
-            continue;
-        }
-        report.flagged += u64::from(!event.flags.is_empty());
-        let id = event.base_address_id.to_string();
-        let (subject, headers, payload, _) = store
-            .encode_append(&id, 0, 1, &BaseAddressEvent::BaseAddressRegistered(event), &meta)
-            .map_err(|e| ImportError::Format(e.to_string()))?;
         let js = js.clone();
         let store = store.clone();
         pending.push(async move {
@@ -300,6 +346,7 @@ pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) ->
             }
         }
     }
+    producer.await.map_err(|e| ImportError::Format(format!("preparing rows failed: {e}")))??;
     while let Some(r) = pending.next().await {
         settle(r, &mut report)?;
     }
