@@ -93,8 +93,8 @@ impl MailerHandler {
         }
         match outcome {
             SendOutcome::Sent { .. } => {
+                // The mailer crate already logged the send with its attempt.
                 crate::telemetry::metrics::record_mail(true, "");
-                tracing::info!(subscription = %id, "confirmation sent");
                 Outcome::Done
             }
             SendOutcome::RetryLater { delay, reason } => {
