@@ -36,8 +36,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test (workspace)"
 # Two test binaries at a time: each test starts its own nats-server, and CI
 # has two cores.
-cargo test --workspace --quiet -- --test-threads=4 2>&1 | tee target/test-output.txt
-passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+cargo test --workspace --quiet -- --test-threads=4 2>&1 | tee "$results"
+passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "$results" | awk '{s+=$4} END {print s+0}')
 
 step "deployment checks (Helm chart, compose, Dockerfile, dashboard)"
 infra/scripts/validate-deploy.sh
