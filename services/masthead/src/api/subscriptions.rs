@@ -9,6 +9,7 @@ use masthead_events::key_vault::VaultError;
 use masthead_events::personal_data::SealedPersonalData;
 use masthead_events::store::ReadError;
 use masthead_events::subscription::SubscriptionEvent;
+use masthead_projections::SubscriptionView;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -39,19 +40,22 @@ pub async fn view_from_events(state: &AppState, id: Uuid) -> Result<Option<Value
         }
     })?;
     let Some(view) = masthead_projections::subscription_view_from_history(&history.events) else { return Ok(None) };
+    body_of(state, &view, "event_store", history.last_sequence).await.map(Some)
+}
+
+/// The response body: the view with its sealed blob replaced by the opened
+/// name and email, and where it came from and how current it is.
+async fn body_of(state: &AppState, view: &SubscriptionView, source: &str, as_of: u64) -> Result<Value, ApiError> {
     let personal = personal_fields(state, &view.subscriber).await;
-    let mut body = serde_json::to_value(&view).map_err(|_| ApiError::internal())?;
+    let mut body = serde_json::to_value(view).map_err(|_| ApiError::internal())?;
     if let Value::Object(ref mut m) = body {
         m.remove("subscriber");
         if let Value::Object(p) = personal {
             m.extend(p);
         }
-        m.insert(
-            "freshness".into(),
-            json!({"source": "event_store", "as_of_sequence": history.last_sequence, "behind_by_events": 0}),
-        );
+        m.insert("freshness".into(), json!({"source": source, "as_of_sequence": as_of, "behind_by_events": 0}));
     }
-    Ok(Some(body))
+    Ok(body)
 }
 
 /// One subscription: the projection's view, or — while the projection has not
@@ -78,19 +82,7 @@ pub async fn get_subscription(State(state): State<AppState>, Path(raw): Path<Str
         let last = state.store.last_sequence_of("subscription", &id.to_string()).await;
         if let (Ok(Some(view)), Ok(last)) = (&projected, &last) {
             if view.summary.last_seq >= *last {
-                let personal = personal_fields(&state, &view.subscriber).await;
-                let mut body = serde_json::to_value(view).map_err(|_| ApiError::internal())?;
-                if let Value::Object(ref mut m) = body {
-                    m.remove("subscriber");
-                    if let Value::Object(p) = personal {
-                        m.extend(p);
-                    }
-                    m.insert(
-                        "freshness".into(),
-                        json!({"source": "projection", "as_of_sequence": view.summary.last_seq, "behind_by_events": 0}),
-                    );
-                }
-                return Ok(Json(body));
+                return body_of(&state, view, "projection", view.summary.last_seq).await.map(Json);
             }
         }
     }
