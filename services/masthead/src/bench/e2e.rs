@@ -232,7 +232,7 @@ async fn probe_store(config: &Config, url: &str, csv: &std::path::Path) -> Resul
         Ok(StoreProbe { import, raw_per_s, publish, direct_get, load })
     }
     .await;
-    delete_everything(&nats).await;
+    super::server::delete_everything(&nats).await;
     result
 }
 
@@ -856,21 +856,6 @@ async fn wait_caught_up(
     bail!("the system did not catch up with the import within {timeout:?} (projector done: {projector_done}, address index done: {index_done})")
 }
 
-async fn delete_everything(nats: &Nats) {
-    // The stream and buckets are throw-away (they matter when the server is
-    // a shared one from MASTHEAD_NATS_URL).
-    let _ = nats.js.delete_stream(&nats.topology.stream).await;
-    for bucket in [
-        nats.topology.keys_bucket(),
-        nats.topology.idempotency_bucket(),
-        nats.topology.leases_bucket(),
-        nats.topology.dead_letters_bucket(),
-        nats.topology.control_bucket(),
-    ] {
-        let _ = nats.js.delete_key_value(&bucket).await;
-    }
-}
-
 pub async fn run(config: &Config, options: Options) -> Result<()> {
     anyhow::ensure!(options.base > 0, "--base must be at least 1");
     anyhow::ensure!(options.subscriptions > 0, "--subscriptions must be at least 1");
@@ -943,7 +928,7 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         outcome
     }
     .await;
-    delete_everything(&nats).await;
+    super::server::delete_everything(&nats).await;
     drop(local);
     drop(data);
     result

@@ -47,7 +47,7 @@ async fn raw_publish(
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
-    for c in 0..concurrency {
+    for _ in 0..concurrency {
         let js = js.clone();
         let prefix = subject_prefix.to_owned();
         tasks.push(tokio::spawn(async move {
@@ -68,28 +68,10 @@ async fn raw_publish(
                     Err(_) => errors += 1,
                 }
             }
-            let _ = c;
             (hist, ok, errors)
         }));
     }
-    let mut total = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        if let Ok((h, o, e)) = t.await {
-            let _ = total.add(h);
-            ok += o;
-            errors += e;
-        }
-    }
-    LoadReport {
-        requests: ok + errors,
-        ok,
-        errors,
-        elapsed: started.elapsed(),
-        p50: Duration::from_micros(total.value_at_quantile(0.5)),
-        p99: Duration::from_micros(total.value_at_quantile(0.99)),
-        max: Duration::from_micros(total.max()),
-    }
+    load::collect(tasks, started).await
 }
 
 pub async fn run(config: &Config, options: Options) -> Result<()> {
@@ -156,16 +138,6 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         100.0 * intake_report.per_second() / raw.per_second().max(1e-9),
         intake_report.p99.as_secs_f64() * 1e3
     );
-    // The bench stream is throw-away.
-    let _ = nats.js.delete_stream(&nats.topology.stream).await;
-    for bucket in [
-        nats.topology.keys_bucket(),
-        nats.topology.idempotency_bucket(),
-        nats.topology.leases_bucket(),
-        nats.topology.dead_letters_bucket(),
-        nats.topology.control_bucket(),
-    ] {
-        let _ = nats.js.delete_key_value(&bucket).await;
-    }
+    super::server::delete_everything(&nats).await;
     Ok(())
 }

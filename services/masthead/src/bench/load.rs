@@ -52,6 +52,14 @@ pub async fn run(connections: usize, duration: Duration, ok_status: u16, make: R
             (hist, ok, errors)
         }));
     }
+    collect(tasks, started).await
+}
+
+/// One worker's latencies (µs) and its ok/error counts.
+pub type WorkerResult = (Histogram<u64>, u64, u64);
+
+/// Merges the workers' results into one report.
+pub async fn collect(tasks: Vec<tokio::task::JoinHandle<WorkerResult>>, started: Instant) -> LoadReport {
     let mut total = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!());
     let (mut ok, mut errors) = (0, 0);
     for t in tasks {
@@ -61,12 +69,11 @@ pub async fn run(connections: usize, duration: Duration, ok_status: u16, make: R
             errors += e;
         }
     }
-    let elapsed = started.elapsed();
     LoadReport {
         requests: ok + errors,
         ok,
         errors,
-        elapsed,
+        elapsed: started.elapsed(),
         p50: Duration::from_micros(total.value_at_quantile(0.5)),
         p99: Duration::from_micros(total.value_at_quantile(0.99)),
         max: Duration::from_micros(total.max()),

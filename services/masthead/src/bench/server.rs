@@ -80,3 +80,12 @@ pub fn start_local(port: u16, store_dir: Option<&Path>) -> Result<LocalNats> {
     }
     Ok(LocalNats { child, url: format!("nats://127.0.0.1:{port}"), _dir: temp })
 }
+
+/// Deletes a bench's stream and buckets: they are throw-away, and matter
+/// when the server is a shared one from `MASTHEAD_NATS_URL`.
+pub async fn delete_everything(nats: &crate::connect::Nats) {
+    let _ = nats.js.delete_stream(&nats.topology.stream).await;
+    for bucket in nats.topology.bucket_configs() {
+        let _ = nats.js.delete_key_value(&bucket.bucket).await;
+    }
+}
