@@ -49,7 +49,7 @@ impl Handler for ProjectorHandler {
         if events.is_empty() {
             return outcomes;
         }
-        match store.apply_batch(&events).await {
+        match store.apply_batch_owned(events).await {
             Ok(report) => {
                 for rejected in &report.rejected {
                     if let Some(i) = batch.iter().position(|d| d.stream_sequence == rejected.stream_sequence) {
