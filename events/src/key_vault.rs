@@ -8,7 +8,10 @@ use crate::personal_data::{DataKey, PersonalData, PersonalDataError, SealedPerso
 use async_nats::jetstream::{self, kv};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Why the vault could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -89,5 +92,145 @@ impl KeyVault {
     /// Destroys the key, making every sealed record under it unreadable.
     pub async fn erase(&self, key_id: &str) -> Result<(), VaultError> {
         self.bounded(self.kv.purge(key_id)).await
+    }
+}
+
+/// Data keys written to the vault ahead of use.
+///
+/// Sealing used to create the subscription's key on the request path: two
+/// acknowledged JetStream writes per intake (the key, then the event), the
+/// first costing as much server and client work as the second. The pool
+/// writes keys in pipelined bursts in the background, so a request takes one
+/// that has already landed and makes one write. The invariant is unchanged:
+/// a key is durable before any event sealed under it is written.
+///
+/// A key taken for an append that then fails, or left in the pool at
+/// shutdown, seals nothing; it stays in the bucket as a few unreferenced
+/// bytes. Keys are random, never derived from the subscription: the sealed
+/// record names its key (`key_id`), and erasing a subscriber means purging
+/// the key its events name.
+#[derive(Clone)]
+pub struct KeyPool {
+    inner: Arc<PoolHandle>,
+}
+
+struct PoolHandle {
+    shared: Arc<PoolShared>,
+    // Stops the refiller when the last `KeyPool` clone is dropped.
+    _stop: tokio_util::sync::DropGuard,
+}
+
+struct PoolShared {
+    vault: KeyVault,
+    ready: Mutex<VecDeque<(String, DataKey)>>,
+    low: Notify,
+    target: usize,
+}
+
+/// How many keys the pool keeps ready by default: enough for a burst of
+/// several hundred requests between refills, few enough that a restart
+/// leaves little behind.
+pub const DEFAULT_POOL_SIZE: usize = 256;
+
+fn new_key_id() -> String {
+    // Prefixed so a key id is never mistaken for a subscription id.
+    format!("dk-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl KeyPool {
+    /// Starts the background refiller on the current Tokio runtime.
+    pub fn start(vault: KeyVault, target: usize) -> Self {
+        let shared = Arc::new(PoolShared {
+            vault,
+            ready: Mutex::new(VecDeque::with_capacity(target)),
+            low: Notify::new(),
+            target: target.max(1),
+        });
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(refill(shared.clone(), stop.clone()));
+        shared.low.notify_one();
+        Self { inner: Arc::new(PoolHandle { shared, _stop: stop.drop_guard() }) }
+    }
+
+    /// How many durable keys are waiting to be used.
+    pub fn ready(&self) -> usize {
+        self.inner.shared.lock_ready().len()
+    }
+
+    /// Seals `data` under a fresh key that is already durable in the vault.
+    /// When the pool has run dry (a burst, or the vault was unreachable), a
+    /// key is written inline, as without a pool.
+    pub async fn seal(&self, data: &PersonalData) -> Result<SealedPersonalData, VaultError> {
+        let (key_id, key) = match self.take() {
+            Some(ready) => ready,
+            None => {
+                let key_id = new_key_id();
+                let key = self.inner.shared.vault.key_for(&key_id).await?;
+                (key_id, key)
+            }
+        };
+        Ok(SealedPersonalData::seal(data, &key_id, &key)?)
+    }
+
+    fn take(&self) -> Option<(String, DataKey)> {
+        let shared = &self.inner.shared;
+        let mut ready = shared.lock_ready();
+        let taken = ready.pop_front();
+        if ready.len() <= shared.target / 2 {
+            shared.low.notify_one();
+        }
+        taken
+    }
+}
+
+impl PoolShared {
+    fn lock_ready(&self) -> std::sync::MutexGuard<'_, VecDeque<(String, DataKey)>> {
+        // The queue holds plain data; a panic elsewhere cannot leave it
+        // half-updated, so a poisoned lock is still usable.
+        self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn refill(shared: Arc<PoolShared>, stop: tokio_util::sync::CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = shared.low.notified() => {}
+        }
+        loop {
+            let missing = shared.target.saturating_sub(shared.lock_ready().len());
+            if missing == 0 {
+                break;
+            }
+            // All creates go out before any ack is awaited: one burst on the
+            // connection instead of `missing` round trips.
+            let created = futures::future::join_all((0..missing).map(|_| async {
+                let key_id = new_key_id();
+                let key = shared.vault.key_for(&key_id).await?;
+                Ok::<_, VaultError>((key_id, key))
+            }))
+            .await;
+            let mut failed = false;
+            {
+                let mut ready = shared.lock_ready();
+                for result in created {
+                    match result {
+                        Ok(key) => ready.push_back(key),
+                        Err(_) => failed = true,
+                    }
+                }
+            }
+            if failed {
+                tracing::warn!("key vault unreachable; data keys will be written on the request path until it is back");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            } else {
+                backoff = Duration::from_millis(100);
+            }
+        }
     }
 }

@@ -62,7 +62,8 @@ impl DataKey {
 pub struct SealedPersonalData {
     /// Algorithm tag, so the scheme can change without breaking old events.
     pub alg: String,
-    /// Which data key sealed this: the subscription id.
+    /// Which data key in the vault sealed this. Each subscription gets its
+    /// own key; purging it erases the subscriber.
     pub key_id: String,
     /// Base64 of the 24-byte nonce.
     pub nonce: String,

@@ -6,10 +6,11 @@ use common::*;
 use masthead_events::address::*;
 use masthead_events::command_bus::{CommandBus, CommandError};
 use masthead_events::envelope::{header, CommandMeta};
-use masthead_events::key_vault::{KeyVault, VaultError};
+use masthead_events::key_vault::{KeyPool, KeyVault, VaultError};
 use masthead_events::personal_data::PersonalData;
 use masthead_events::store::AppendError;
 use masthead_events::subscription::*;
+use std::time::Duration;
 use uuid::Uuid;
 
 fn requested(id: Uuid) -> SubscriptionEvent {
@@ -157,9 +158,10 @@ async fn a_v1_event_in_the_stream_is_read_as_v2() {
 async fn personal_data_is_unreadable_in_the_raw_stream_and_after_its_key_is_deleted() {
     let env = env().await;
     let vault = KeyVault::open(&env.js, &env.topology.keys_bucket()).await.expect("vault");
+    let pool = KeyPool::start(vault.clone(), 4);
     let id = Uuid::new_v4();
     let person = PersonalData { name: "Grace Hopper".into(), email: "grace@example.org".into() };
-    let sealed = vault.seal(&id.to_string(), &person).await.expect("seal");
+    let sealed = pool.seal(&person).await.expect("seal");
     let bus: CommandBus<Subscription> = CommandBus::new(env.store.clone(), ());
     let stored = bus
         .execute(&id.to_string(), SubscriptionCommand::Register(register(id, sealed)), &CommandMeta::default())
@@ -174,10 +176,61 @@ async fn personal_data_is_unreadable_in_the_raw_stream_and_after_its_key_is_dele
     let SubscriptionEvent::SubscriptionRequested(e) = &history.events[0].event else { panic!("wrong event") };
     assert_eq!(vault.open_sealed(&e.subscriber).await.expect("opens"), person);
 
-    vault.erase(&id.to_string()).await.expect("erase");
+    // Erasure purges the key the event names.
+    vault.erase(&e.subscriber.key_id).await.expect("erase");
     assert!(matches!(vault.open_sealed(&e.subscriber).await, Err(VaultError::Erased(_))));
     // The rest of the history still loads.
     assert_eq!(env.store.load::<SubscriptionEvent>(&id.to_string()).await.expect("load").events.len(), 1);
+}
+
+#[tokio::test]
+async fn pooled_keys_are_durable_before_use_distinct_and_refilled() {
+    let env = env().await;
+    let vault = KeyVault::open(&env.js, &env.topology.keys_bucket()).await.expect("vault");
+    let pool = KeyPool::start(vault.clone(), 8);
+    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
+        (pool.ready() == 8).then_some(())
+    })
+    .await
+    .expect("the pool fills up to its target");
+    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
+    let mut key_ids = std::collections::HashSet::new();
+    // More seals than the pool holds: the refill (or the inline fallback)
+    // must keep up, and no key may be handed out twice.
+    for _ in 0..20 {
+        let sealed = pool.seal(&person).await.expect("seal");
+        assert!(vault.get(&sealed.key_id).await.expect("vault answers").is_some(), "key stored before use");
+        assert_eq!(vault.open_sealed(&sealed).await.expect("opens"), person);
+        assert!(key_ids.insert(sealed.key_id.clone()), "key {} handed out twice", sealed.key_id);
+    }
+    masthead_test_support::wait_until("pool refilled", Duration::from_secs(10), || async {
+        (pool.ready() == 8).then_some(())
+    })
+    .await
+    .expect("the pool refills after being drained");
+}
+
+#[tokio::test]
+async fn a_drained_pool_without_a_vault_refuses_to_seal() {
+    let mut env = env().await;
+    let vault = KeyVault::open(&env.js, &env.topology.keys_bucket()).await.expect("vault");
+    let pool = KeyPool::start(vault, 2);
+    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
+        (pool.ready() == 2).then_some(())
+    })
+    .await
+    .expect("filled");
+    env.server.stop();
+    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
+    // Keys that already landed may still be used (the event append is what
+    // then fails); once they are gone, sealing must fail, not invent a key
+    // that was never stored.
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        results.push(pool.seal(&person).await);
+    }
+    assert!(results[..2].iter().all(Result::is_ok), "stored keys are still usable");
+    assert!(matches!(results[2], Err(VaultError::Unavailable(_))), "got {:?}", results[2].as_ref().map(|s| &s.key_id));
 }
 
 #[tokio::test]

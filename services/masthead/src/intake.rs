@@ -5,7 +5,7 @@
 use masthead_events::command_bus::{CommandBus, CommandError};
 use masthead_events::envelope::CommandMeta;
 use masthead_events::idempotency::{fingerprint, Claim, IdempotencyRecords};
-use masthead_events::key_vault::{KeyVault, VaultError};
+use masthead_events::key_vault::{KeyPool, KeyVault, VaultError, DEFAULT_POOL_SIZE};
 use masthead_events::store::EventStore;
 use masthead_events::subscription::{
     Channel, FieldError, RegisterSubscription, Subscription, SubscriptionCommand, SubscriptionError, SubscriptionForm,
@@ -42,7 +42,7 @@ pub enum IntakeError {
 #[derive(Clone)]
 pub struct Intake {
     bus: Arc<CommandBus<Subscription>>,
-    vault: KeyVault,
+    keys: KeyPool,
     records: IdempotencyRecords,
     client: async_nats::Client,
 }
@@ -60,8 +60,11 @@ pub fn valid_idempotency_key(key: &str) -> bool {
 }
 
 impl Intake {
+    /// Must be called inside a Tokio runtime: the data-key pool refills
+    /// itself on it.
     pub fn new(store: EventStore, vault: KeyVault, records: IdempotencyRecords, client: async_nats::Client) -> Self {
-        Self { bus: Arc::new(CommandBus::new(store, ())), vault, records, client }
+        let keys = KeyPool::start(vault, DEFAULT_POOL_SIZE);
+        Self { bus: Arc::new(CommandBus::new(store, ())), keys, records, client }
     }
 
     /// Validates, seals and appends. Returns only after JetStream acknowledged
@@ -122,7 +125,7 @@ impl Intake {
                 }
             }
         };
-        let subscriber = self.vault.seal(&id.to_string(), &valid.personal).await.map_err(|e| match e {
+        let subscriber = self.keys.seal(&valid.personal).await.map_err(|e| match e {
             VaultError::Unavailable(_) => IntakeError::Unavailable,
             other => IntakeError::Internal(other.to_string()),
         })?;

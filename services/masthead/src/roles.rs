@@ -108,7 +108,7 @@ pub async fn ops_server(
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
-    let router = api::ops_routes().with_state(state);
+    let router = api::ops_routes().with_state(api::SharedState::from(state));
     Ok(tokio::spawn(async move {
         let _ = serve(listener, router, shutdown).await;
     }))

@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use super::query::{projection_store, store_error, Params};
 use super::subscriptions::parse_id;
-use super::AppState;
+use super::SharedState;
 use axum::extract::{Path, State};
 use axum::Json;
 use masthead_projections::query::street_tokens;
@@ -93,7 +93,7 @@ pub fn rank_page(q: &str, items: &mut Vec<AddressView>) {
     )
 )]
 pub async fn list_addresses(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     params: Params,
 ) -> Result<Json<Page<AddressView>>, ApiError> {
     params.allow_only(PARAMS)?;
@@ -121,7 +121,7 @@ pub async fn list_addresses(
     )
 )]
 pub async fn get_address(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Path(raw): Path<String>,
 ) -> Result<Json<AddressView>, ApiError> {
     let id = parse_id(&raw)?;

@@ -5,7 +5,7 @@
 //! page adds a small script that polls the JSON API.
 
 use super::intake::{intake_error, read_limited};
-use super::AppState;
+use super::SharedState;
 use crate::intake::IntakeError;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -94,7 +94,7 @@ pub async fn form_page() -> Html<String> {
     Html(render_form(&SubscriptionForm::default(), &[], None))
 }
 
-pub async fn submit_form(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn submit_form(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let bytes = match read_limited(&headers, body).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),

@@ -1,6 +1,6 @@
 //! Liveness and readiness, for Kubernetes probes and `masthead up`.
 
-use super::AppState;
+use super::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -13,7 +13,7 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// JetStream is reachable and the stream exists.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn readyz(State(state): State<SharedState>) -> (StatusCode, Json<Value>) {
     if state.client.connection_state() != async_nats::connection::State::Connected {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

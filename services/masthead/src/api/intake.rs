@@ -1,7 +1,7 @@
 //! `POST /api/v1/subscriptions`: the JSON intake.
 
 use super::error::ApiError;
-use super::AppState;
+use super::SharedState;
 use crate::intake::IntakeError;
 use axum::body::Body;
 use axum::extract::State;
@@ -139,7 +139,7 @@ pub fn traceparent(headers: &HeaderMap) -> Option<String> {
     )
 )]
 pub async fn create_subscription(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {

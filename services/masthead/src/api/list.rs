@@ -6,7 +6,7 @@
 
 use super::error::ApiError;
 use super::query::{projection_store, store_error, Params};
-use super::AppState;
+use super::SharedState;
 use axum::extract::State;
 use axum::Json;
 use masthead_projections::{Page, SubscriptionFilter, SubscriptionStatus, SubscriptionSummary};
@@ -60,7 +60,7 @@ pub fn subscription_filter(params: &Params) -> Result<SubscriptionFilter, ApiErr
     )
 )]
 pub async fn list_subscriptions(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     params: Params,
 ) -> Result<Json<Page<SubscriptionSummary>>, ApiError> {
     params.allow_only(PARAMS)?;

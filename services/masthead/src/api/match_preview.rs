@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use super::query::Params;
-use super::AppState;
+use super::SharedState;
 use crate::matcher::handler::{canonical_address, explanation};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -105,7 +105,7 @@ fn book_unavailable() -> ApiError {
         (status = 503, description = "No base-address index in this process", body = super::error::ErrorBody),
     )
 )]
-pub async fn preview(State(state): State<AppState>, params: Params) -> Result<Json<PreviewBody>, ApiError> {
+pub async fn preview(State(state): State<SharedState>, params: Params) -> Result<Json<PreviewBody>, ApiError> {
     params.allow_only(PARAMS)?;
     let street = params.required("street")?;
     for name in ["street", "postal_code", "city"] {

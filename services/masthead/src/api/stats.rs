@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::query::{projection_store, store_error, Params};
-use super::AppState;
+use super::SharedState;
 use async_nats::jetstream;
 use axum::extract::State;
 use axum::Json;
@@ -152,7 +152,7 @@ pub async fn run_lag_poller(js: jetstream::Context, topology: Topology, every: D
         (status = 503, description = "No read models in this process, or the store is unavailable", body = super::error::ErrorBody),
     )
 )]
-pub async fn get_stats(State(state): State<AppState>, params: Params) -> Result<Json<StatsBody>, ApiError> {
+pub async fn get_stats(State(state): State<SharedState>, params: Params) -> Result<Json<StatsBody>, ApiError> {
     params.allow_only(&[])?;
     let store = projection_store(&state)?;
     let generation = state.reads.as_ref().map(|r| r.generation()).unwrap_or_default();

@@ -2,7 +2,7 @@
 //! data opened for the holder of its unguessable id.
 
 use super::error::ApiError;
-use super::AppState;
+use super::{AppState, SharedState};
 use axum::extract::{Path, State};
 use axum::Json;
 use masthead_events::key_vault::VaultError;
@@ -73,7 +73,10 @@ async fn body_of(state: &AppState, view: &SubscriptionView, source: &str, as_of:
         (status = 503, description = "Event store unavailable", body = super::error::ErrorBody),
     )
 )]
-pub async fn get_subscription(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_subscription(
+    State(state): State<SharedState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
     if let Some(reads) = &state.reads {
         let projected = reads.get().subscription(id).await;
