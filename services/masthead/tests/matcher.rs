@@ -158,6 +158,41 @@ async fn a_new_address_becomes_one_base_address_and_later_variants_match_it() {
 }
 
 #[tokio::test]
+async fn variants_decided_in_one_batch_share_the_address_the_batch_registers() {
+    let env = env().await;
+    // Everything is waiting before the matcher starts, so its first batch
+    // holds the new address, its variants and its hard negatives together:
+    // the variants must match the address registered earlier in the same
+    // batch, before that registration is even stored.
+    let first = env.subscribe("Kerkstraat 12", "3511 LX", "Utrecht", "NL").await;
+    let variants = [
+        env.subscribe("Kerk straat 12", "3511LX", "Utrecht", "NL").await,
+        env.subscribe("kerkstraat12", "3511 lx", "UTRECHT", "Nederland").await,
+    ];
+    let other_number = env.subscribe("Kerkstraat 21", "3511 LX", "Utrecht", "NL").await;
+    let other_town = env.subscribe("Kerkstraat 12", "2311 AB", "Leiden", "NL").await;
+    env.start_matcher().await;
+
+    let SubscriptionEvent::AddressAssigned(a) = env.outcome(first).await else { panic!("expected a new address") };
+    assert_eq!(a.delivery_address.street, "Kerkstraat 12");
+    for id in variants {
+        let outcome = env.outcome(id).await;
+        let SubscriptionEvent::AddressMatched(m) = &outcome else { panic!("expected a match, got {outcome:?}") };
+        assert_eq!(m.base_address_id, a.base_address_id);
+        assert_eq!(m.delivery_address.street, "Kerkstraat 12", "delivered to the registered spelling");
+        assert_eq!(env.outcomes_of(id).await, 1);
+    }
+    for id in [other_number, other_town] {
+        let o = env.outcome(id).await;
+        assert!(matches!(o, SubscriptionEvent::AddressAssigned(_)), "{o:?}");
+        assert_ne!(base_of(&o), a.base_address_id);
+    }
+    let bases = env.base_addresses().await;
+    assert_eq!(bases.len(), 3, "{bases:?}");
+    assert!(bases.values().all(|n| *n == 1), "each base address has exactly one event: {bases:?}");
+}
+
+#[tokio::test]
 async fn importing_the_same_file_twice_adds_nothing() {
     let env = env().await;
     let csv = "ref,street,postal_code,city,country\nA1,Kerkstraat 12,3511 LX,Utrecht,NL\nA2,Main Street 1,12345,Springfield,US\nB9,,3511 LX,Utrecht,NL\nA3,Hauptstraße 5,10115,Berlin,Deutschland\nA4,Dorpsweg 3,,,\nA5,Kerkstraat 12,3511LX,Utrecht,Nederland\n";
