@@ -238,6 +238,11 @@ async fn probe_store(config: &Config, url: &str, csv: &std::path::Path) -> Resul
 
 // ---------------------------------------------------------------- SMTP sink
 
+/// SMTP connections the mailer keeps open to the local sink. A relay on the
+/// same host takes this many; the default (8) is sized for remote relays
+/// that throttle concurrent sessions.
+const BENCH_SMTP_POOL: u32 = 32;
+
 /// Accepts every mail and notes, per recipient, when it arrived.
 #[derive(Default)]
 struct SinkState {
@@ -867,7 +872,8 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     let url = local.as_ref().map(|l| l.url.clone()).unwrap_or_else(|| config.nats_url_or_default());
     let data = tempfile::tempdir().context("temporary data directory")?;
     // Enough sessions for the mailer's pool and a reconnect or two.
-    let (smtp_url, sink) = start_sink(32)?;
+    let (smtp_url, sink) = start_sink(2 * BENCH_SMTP_POOL)?;
+    let smtp_url = format!("{smtp_url}?pool={BENCH_SMTP_POOL}");
 
     let mut config = config.clone();
     config.nats_url = Some(url.clone());

@@ -50,7 +50,9 @@ impl MailerHandler {
             Ok(h) => h,
             Err(e) => return self.retry(format!("loading subscription: {e}")),
         };
-        let mut events: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
+        let last_sequence = history.last_sequence;
+        let known: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
+        let mut events = known.clone();
         if d.replay {
             // An operator asked to resend: earlier failures do not stop it.
             events.retain(|e| !matches!(e, SubscriptionEvent::ConfirmationFailed(_)));
@@ -85,7 +87,10 @@ impl MailerHandler {
                 _ => return Outcome::Done,
             };
             let meta = CommandMeta::caused_by(&recorded.envelope, &purpose);
-            if let Err(e) = self.bus.execute(&id, command, &meta).await {
+            // Appended right after the history just read, without reading it
+            // again; anything appended meanwhile conflicts, and the command
+            // is then re-decided on the full history.
+            if let Err(e) = self.bus.execute_after(&id, &known, last_sequence, command, &meta).await {
                 // The mail may be out already; the Message-ID is the same on
                 // the retry, so the outbox overwrites and mail clients thread it.
                 return self.retry(format!("recording the mail outcome: {e}"));
