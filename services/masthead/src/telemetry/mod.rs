@@ -155,20 +155,31 @@ pub struct LogSpanFields;
 struct Collect<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
 
 impl Collect<'_> {
+    fn wanted(field: &Field) -> bool {
+        SPAN_FIELDS_IN_LOGS.contains(&field.name())
+    }
+
     fn put(&mut self, field: &Field, value: String) {
-        if SPAN_FIELDS_IN_LOGS.contains(&field.name()) && !value.is_empty() {
+        if !value.is_empty() {
             self.0.insert(field.name().to_owned(), serde_json::Value::String(value));
         }
     }
 }
 
+// Every span field passes through here on every span of every request;
+// formatting the ones logs never show cost more than the request's JSON
+// parsing, so the name is checked before anything is formatted.
 impl Visit for Collect<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, value.to_owned());
+        if Self::wanted(field) {
+            self.put(field, value.to_owned());
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.put(field, format!("{value:?}"));
+        if Self::wanted(field) {
+            self.put(field, format!("{value:?}"));
+        }
     }
 }
 
@@ -184,9 +195,15 @@ impl<'writer> FormatFields<'writer> for LogSpanFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> std::fmt::Result {
+        let mut recorded = serde_json::Map::new();
+        fields.record(&mut Collect(&mut recorded));
+        // Most records (status codes, sequences) are for traces only.
+        if recorded.is_empty() {
+            return Ok(());
+        }
         let mut map =
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&current.fields).unwrap_or_default();
-        fields.record(&mut Collect(&mut map));
+        map.extend(recorded);
         current.fields = serde_json::Value::Object(map).to_string();
         Ok(())
     }
