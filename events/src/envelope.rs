@@ -26,6 +26,13 @@ pub mod header {
     pub const TRACESTATE: &str = "tracestate";
     pub const MSG_ID: &str = "Nats-Msg-Id";
     pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+
+    /// One of the names above as a header name that borrows the static
+    /// text: inserting by `&str` copies the name into a new allocation for
+    /// every message.
+    pub fn name(name: &'static str) -> async_nats::HeaderName {
+        async_nats::HeaderName::from_static(name)
+    }
 }
 
 /// Who caused a command and how to trace it. Passed with every command and
@@ -151,19 +158,20 @@ fn text<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Schem
 
 impl Envelope {
     pub fn to_headers(&self, headers: &mut HeaderMap) {
-        headers.insert(header::EVENT_TYPE, self.event_type.as_str());
-        headers.insert(header::SCHEMA_VERSION, self.schema_version.to_string().as_str());
-        headers.insert(header::AGGREGATE_TYPE, self.aggregate_type.as_str());
-        headers.insert(header::AGGREGATE_ID, self.aggregate_id.as_str());
-        headers.insert(header::AGGREGATE_VERSION, self.aggregate_version.to_string().as_str());
-        headers.insert(header::EVENT_ID, self.event_id.to_string().as_str());
-        headers.insert(header::OCCURRED_AT, self.occurred_at.to_rfc3339().as_str());
-        headers.insert(header::CORRELATION_ID, self.correlation_id.as_str());
+        use header::name;
+        headers.insert(name(header::EVENT_TYPE), self.event_type.clone());
+        headers.insert(name(header::SCHEMA_VERSION), self.schema_version.to_string());
+        headers.insert(name(header::AGGREGATE_TYPE), self.aggregate_type.clone());
+        headers.insert(name(header::AGGREGATE_ID), self.aggregate_id.clone());
+        headers.insert(name(header::AGGREGATE_VERSION), self.aggregate_version.to_string());
+        headers.insert(name(header::EVENT_ID), self.event_id.to_string());
+        headers.insert(name(header::OCCURRED_AT), self.occurred_at.to_rfc3339());
+        headers.insert(name(header::CORRELATION_ID), self.correlation_id.clone());
         if let Some(c) = &self.causation_id {
-            headers.insert(header::CAUSATION_ID, c.as_str());
+            headers.insert(name(header::CAUSATION_ID), c.clone());
         }
         if let Some(t) = &self.traceparent {
-            headers.insert(header::TRACEPARENT, t.as_str());
+            headers.insert(name(header::TRACEPARENT), t.clone());
         }
     }
 

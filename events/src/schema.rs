@@ -22,6 +22,13 @@ pub trait EventSchema: Sized + Clone + Send + Sync + 'static {
     /// JSON payload of this variant.
     fn to_payload(&self) -> Result<Value, serde_json::Error>;
 
+    /// The payload as the bytes an append stores. The default goes through
+    /// `to_payload`; an event written in bulk overrides it to serialise its
+    /// struct directly, skipping the intermediate `Value` tree.
+    fn payload_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&self.to_payload()?)
+    }
+
     /// Builds the variant from a payload already upcast to the current version.
     fn from_payload(event_type: &str, payload: Value) -> Result<Self, SchemaError>;
 

@@ -158,7 +158,9 @@ pub struct EventStore {
     timeout: Duration,
 }
 
-fn is_conflict(err: &async_nats::jetstream::context::PublishError) -> bool {
+/// Whether a failed publish means "someone wrote to this subject since you
+/// read it" (for callers that classify errors without the subject).
+pub fn is_conflict(err: &async_nats::jetstream::context::PublishError) -> bool {
     if err.kind() == PublishErrorKind::WrongLastSequence {
         return true;
     }
@@ -298,17 +300,17 @@ impl EventStore {
             causation_id: meta.causation_id.clone(),
             traceparent,
         };
-        let payload = serde_json::to_vec(&event.to_payload()?)?;
+        let payload = event.payload_bytes()?;
         let mut headers = HeaderMap::new();
         envelope.to_headers(&mut headers);
         if let Some(ts) = &tracestate {
             headers.insert(header::TRACESTATE, ts.as_str());
         }
-        headers.insert(header::EXPECTED_LAST_SUBJECT_SEQUENCE, expected_last_sequence.to_string().as_str());
+        headers.insert(header::name(header::EXPECTED_LAST_SUBJECT_SEQUENCE), expected_last_sequence.to_string());
         if let Some(key) = &meta.idempotency_key {
             // Scope the key to the aggregate so two aggregates can reuse a
             // caller's key without colliding in the dedup window.
-            headers.insert(header::MSG_ID, format!("{}:{}", subject, key).as_str());
+            headers.insert(header::name(header::MSG_ID), format!("{}:{}", subject, key));
         }
         Ok((subject, headers, payload.into(), envelope))
     }

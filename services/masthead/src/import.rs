@@ -4,15 +4,18 @@
 //! Idempotent by construction: each address's id derives from its canonical
 //! key, and it is appended with "subject must be empty", so a second run
 //! (or an address a subscription created meanwhile) is reported as already
-//! present instead of stored twice. Appends are pipelined: acks are awaited
-//! in a window, not one by one.
+//! present instead of stored twice. Rows are normalised and encoded on
+//! worker threads and come back in file order; appends are pipelined: acks
+//! are awaited in a window, not one by one.
 
 use crate::matcher::handler::canonical_address;
+use async_nats::jetstream::context::PublishError;
+use async_nats::jetstream::publish::PublishAck;
 use futures::stream::{FuturesUnordered, StreamExt};
 use masthead_events::base_address::{self, AddressFlag, AddressSource, BaseAddressEvent, BaseAddressRegistered};
 use masthead_events::country::Country;
 use masthead_events::envelope::CommandMeta;
-use masthead_events::store::{AppendError, EventStore};
+use masthead_events::store::{is_conflict, EventStore};
 use masthead_events::AddressLines;
 use masthead_matching::{normalize, AddressInput};
 use serde::Deserialize;
@@ -27,12 +30,14 @@ pub struct ImportOptions {
     pub strict: bool,
     /// Appends awaiting their ack at once.
     pub in_flight: usize,
+    /// Threads normalising and encoding rows.
+    pub workers: usize,
     pub progress: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        Self { strict: false, in_flight: 1024, progress: true }
+        Self { strict: false, in_flight: 1024, workers: workers_default(), progress: true }
     }
 }
 
@@ -228,54 +233,160 @@ pub fn read_rows(path: &Path) -> Result<Vec<ParsedRow>, ImportError> {
     Ok(out)
 }
 
+/// A message exactly as the import publishes it.
+pub struct Outgoing {
+    pub subject: String,
+    pub headers: async_nats::HeaderMap,
+    pub payload: bytes::Bytes,
+}
+
 /// A row ready to publish, or why it is not.
 enum Prepared {
     Broken(LineError),
-    /// Same canonical key as an earlier row of the file.
-    Duplicate,
     Ready {
-        subject: String,
-        headers: async_nats::HeaderMap,
-        payload: bytes::Bytes,
+        /// Derived from the canonical key: equal ids are the same address.
+        id: uuid::Uuid,
+        message: Outgoing,
         flagged: bool,
     },
 }
 
-fn prepare_rows(
-    rows: Vec<ParsedRow>,
-    file: &str,
-    store: &EventStore,
-    tx: &tokio::sync::mpsc::Sender<Prepared>,
-) -> Result<(), ImportError> {
-    let meta = CommandMeta { idempotency_key: Some("import".into()), ..Default::default() };
-    let mut seen = HashSet::new();
-    for row in rows {
-        let item = match row.and_then(|(line, raw)| row_to_event(raw, line, file)) {
-            Err(e) => Prepared::Broken(e),
-            Ok(event) if !seen.insert(event.canonical.key.clone()) => Prepared::Duplicate,
-            Ok(event) => {
-                let flagged = !event.flags.is_empty();
-                let id = event.base_address_id.to_string();
-                let (subject, headers, payload, _) = store
-                    .encode_append(&id, 0, 1, &BaseAddressEvent::BaseAddressRegistered(event), &meta)
-                    .map_err(|e| ImportError::Format(e.to_string()))?;
-                Prepared::Ready { subject, headers, payload, flagged }
+/// Normalises one row and encodes its event as `EventStore::append` would,
+/// after "subject must be empty".
+fn prepare_row(row: ParsedRow, file: &str, store: &EventStore, meta: &CommandMeta) -> Result<Prepared, ImportError> {
+    let event = match row.and_then(|(line, raw)| row_to_event(raw, line, file)) {
+        Ok(event) => event,
+        Err(e) => return Ok(Prepared::Broken(e)),
+    };
+    let id = event.base_address_id;
+    let flagged = !event.flags.is_empty();
+    let (subject, headers, payload, _) = store
+        .encode_append(&id.to_string(), 0, 1, &BaseAddressEvent::BaseAddressRegistered(event), meta)
+        .map_err(|e| ImportError::Format(e.to_string()))?;
+    Ok(Prepared::Ready { id, message: Outgoing { subject, headers, payload }, flagged })
+}
+
+/// No idempotency key, so no `Nats-Msg-Id`: "subject must be empty"
+/// already makes every append idempotent, for good rather than for the
+/// server's two-minute dedup window, and a million-row import would
+/// otherwise fill that window with a million ids.
+fn import_meta() -> CommandMeta {
+    CommandMeta::default()
+}
+
+/// Rows prepared together: one channel message and one progress step, so
+/// that neither costs anything per row.
+const CHUNK_ROWS: usize = 512;
+/// Prepared chunks each worker may run ahead of the publisher.
+const CHUNKS_AHEAD: usize = 4;
+
+/// Prepared chunks in file order, from workers that prepare in parallel.
+///
+/// Chunk `i` goes to worker `i % workers` and comes back on that worker's
+/// channel, so reading the channels in turn restores file order with no
+/// reorder buffer, and each worker runs at most `CHUNKS_AHEAD` chunks ahead.
+/// In-file dedup ("first row wins"), line-numbered errors and `--strict`
+/// all rely on that order.
+struct InOrder<T> {
+    channels: Vec<tokio::sync::mpsc::Receiver<Result<Vec<T>, ImportError>>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    next: usize,
+    chunks: usize,
+}
+
+impl<T: Send + 'static> InOrder<T> {
+    fn spawn<F>(rows: Vec<ParsedRow>, workers: usize, chunk_rows: usize, prepare: F) -> Self
+    where
+        F: Fn(ParsedRow) -> Result<T, ImportError> + Send + Sync + 'static,
+    {
+        let workers = workers.max(1);
+        let chunk_rows = chunk_rows.max(1);
+        let chunks = rows.len().div_ceil(chunk_rows);
+        let mut dealt: Vec<Vec<Vec<ParsedRow>>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut rows = rows.into_iter();
+        for i in 0..chunks {
+            dealt[i % workers].push(rows.by_ref().take(chunk_rows).collect());
+        }
+        let prepare = std::sync::Arc::new(prepare);
+        let mut channels = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for mine in dealt {
+            let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+            let prepare = prepare.clone();
+            handles.push(tokio::task::spawn_blocking(move || {
+                for chunk in mine {
+                    let prepared: Result<Vec<T>, ImportError> = chunk.into_iter().map(&*prepare).collect();
+                    let failed = prepared.is_err();
+                    // The receiver is gone when the import stopped early
+                    // (--strict, store unavailable): stop preparing.
+                    if tx.blocking_send(prepared).is_err() || failed {
+                        return;
+                    }
+                }
+            }));
+            channels.push(rx);
+        }
+        Self { channels, workers: handles, next: 0, chunks }
+    }
+
+    /// The next chunk in file order; `None` after the last one.
+    async fn next(&mut self) -> Option<Result<Vec<T>, ImportError>> {
+        if self.next >= self.chunks {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        let channel = self.channels.len();
+        if let Some(chunk) = self.channels[i % channel].recv().await {
+            return Some(chunk);
+        }
+        // A worker hung up before delivering its chunk: it panicked. Hang
+        // up on the others first, or one blocked on a full channel would
+        // never finish.
+        self.channels.clear();
+        self.chunks = 0;
+        for handle in std::mem::take(&mut self.workers) {
+            if let Err(e) = handle.await {
+                return Some(Err(ImportError::Format(format!("preparing rows failed: {e}"))));
             }
-        };
-        // The receiver is gone when the import stopped early (--strict).
-        if tx.blocking_send(item).is_err() {
-            return Ok(());
+        }
+        Some(Err(ImportError::Format(format!("preparing rows stopped before chunk {i} of {}", self.chunks))))
+    }
+}
+
+fn workers_default() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Encodes every importable row of a file as the import would publish it
+/// (broken rows and repeats within the file left out): the bench publishes
+/// these to measure the ceiling the import is compared with.
+pub fn encode_file(store: &EventStore, path: &Path) -> Result<Vec<Outgoing>, ImportError> {
+    let rows = read_rows(path)?;
+    let file = file_label(path);
+    let meta = import_meta();
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Prepared::Ready { id, message, .. } = prepare_row(row, &file, store, &meta)? {
+            if seen.insert(id) {
+                out.push(message);
+            }
         }
     }
-    Ok(())
+    Ok(out)
+}
+
+fn file_label(path: &Path) -> String {
+    path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let rows = read_rows(path)?;
-    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let total = rows.len();
     let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(rows.len() as u64);
+        let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -284,73 +395,156 @@ pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) ->
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut report = ImportReport::default();
-    let mut pending = FuturesUnordered::new();
-    let js = store.jetstream().clone();
 
-    let settle = |result: Result<(String, bool), AppendError>, report: &mut ImportReport| match result {
-        Ok((_, false)) => {
+    // Normalising and encoding is CPU work; publishing is mostly waiting on
+    // acks. Workers prepare chunks in parallel while this task keeps a
+    // window of publishes in flight.
+    let mut chunks = {
+        let (file, store, meta) = (file_label(path), store.clone(), import_meta());
+        InOrder::spawn(rows, options.workers, CHUNK_ROWS, move |row| prepare_row(row, &file, &store, &meta))
+    };
+    let mut report = ImportReport::default();
+    let js = store.jetstream();
+    let settle = |subject: String, result: Result<PublishAck, PublishError>, report: &mut ImportReport| match result {
+        Ok(ack) if !ack.duplicate => {
             report.imported += 1;
             Ok(())
         }
-        Ok((_, true)) | Err(AppendError::Conflict { .. }) => {
+        // Stored before: by an earlier run or by the matcher (a conflict
+        // below; a duplicate ack only if a caller gave the message an id).
+        Ok(_) => {
             report.already_present += 1;
             Ok(())
         }
-        Err(e) => Err(ImportError::Unavailable { imported: report.imported, message: e.to_string() }),
+        Err(e) if is_conflict(&e) => {
+            report.already_present += 1;
+            Ok(())
+        }
+        Err(e) => Err(ImportError::Unavailable {
+            imported: report.imported,
+            message: store.classify_publish_error(&subject, &e).to_string(),
+        }),
     };
-
-    // Normalising and encoding a row is CPU work; publishing is waiting.
-    // A blocking thread prepares rows while this task keeps a window of
-    // publishes in flight, so the two overlap on separate cores.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Prepared>(8192);
-    let producer = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || prepare_rows(rows, &file, &store, &tx))
-    };
-    while let Some(item) = rx.recv().await {
-        report.rows += 1;
-        bar.inc(1);
-        let (subject, headers, payload) = match item {
-            Prepared::Broken(e) if options.strict => return Err(ImportError::Strict(e)),
-            Prepared::Broken(e) => {
-                bar.suspend(|| eprintln!("skipped {e}"));
-                report.skipped.push(e);
-                continue;
+    let mut pending = FuturesUnordered::new();
+    // Ids, not keys: an id is derived from the canonical key alone.
+    let mut seen = HashSet::with_capacity(total);
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        let rows_in_chunk = chunk.len() as u64;
+        for item in chunk {
+            report.rows += 1;
+            let (message, flagged) = match item {
+                Prepared::Broken(e) if options.strict => {
+                    bar.abandon();
+                    return Err(ImportError::Strict(e));
+                }
+                Prepared::Broken(e) => {
+                    bar.suspend(|| eprintln!("skipped {e}"));
+                    report.skipped.push(e);
+                    continue;
+                }
+                Prepared::Ready { id, .. } if !seen.insert(id) => {
+                    report.duplicates_in_file += 1;
+                    continue;
+                }
+                Prepared::Ready { message, flagged, .. } => (message, flagged),
+            };
+            report.flagged += u64::from(flagged);
+            let Outgoing { subject, headers, payload } = message;
+            match js.publish_with_headers(subject.clone(), headers, payload).await {
+                // The ack future has its own timeout (the context's).
+                Ok(ack) => pending.push(async move { (subject, ack.await) }),
+                Err(e) => settle(subject, Err(e), &mut report)?,
             }
-            Prepared::Duplicate => {
-                report.duplicates_in_file += 1;
-                continue;
-            }
-            Prepared::Ready { subject, headers, payload, flagged } => {
-                report.flagged += u64::from(flagged);
-                (subject, headers, payload)
-            }
-        };
-        let js = js.clone();
-        let store = store.clone();
-        pending.push(async move {
-            let sent = tokio::time::timeout(Duration::from_secs(10), async {
-                js.publish_with_headers(subject.clone(), headers, payload).await?.await
-            })
-            .await;
-            match sent {
-                Err(_) => Err(AppendError::Unavailable("no acknowledgement within 10 s".into())),
-                Ok(Ok(ack)) => Ok((subject, ack.duplicate)),
-                Ok(Err(e)) => Err(store.classify_publish_error(&subject, &e)),
-            }
-        });
-        while pending.len() >= options.in_flight {
-            if let Some(r) = pending.next().await {
-                settle(r, &mut report)?;
+            while pending.len() >= options.in_flight {
+                if let Some((subject, result)) = pending.next().await {
+                    settle(subject, result, &mut report)?;
+                }
             }
         }
+        bar.inc(rows_in_chunk);
     }
-    producer.await.map_err(|e| ImportError::Format(format!("preparing rows failed: {e}")))??;
-    while let Some(r) = pending.next().await {
-        settle(r, &mut report)?;
+    while let Some((subject, result)) = pending.next().await {
+        settle(subject, result, &mut report)?;
     }
     bar.finish_and_clear();
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: u64) -> Vec<ParsedRow> {
+        (1..=n).map(|line| Ok((line, RawRow::default()))).collect()
+    }
+
+    fn line_of(row: ParsedRow) -> Result<u64, ImportError> {
+        let (line, _) = row.map_err(|e| ImportError::Format(e.to_string()))?;
+        // Uneven work, so that workers finish their chunks out of order.
+        if line % 7 == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(line)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_preparation_delivers_rows_in_file_order() {
+        for (workers, chunk) in [(1, 5), (3, 1), (3, 7), (4, 64), (8, 1000)] {
+            let mut chunks = InOrder::spawn(rows(1000), workers, chunk, line_of);
+            let mut seen = Vec::new();
+            while let Some(c) = chunks.next().await {
+                seen.extend(c.expect("chunk"));
+            }
+            assert_eq!(seen, (1..=1000).collect::<Vec<_>>(), "{workers} workers, chunks of {chunk}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_stop_when_the_import_stops_early() {
+        let mut chunks = InOrder::spawn(rows(100_000), 3, 10, line_of);
+        let first = chunks.next().await.expect("a chunk").expect("prepared");
+        assert_eq!(first, (1..=10).collect::<Vec<_>>());
+        let workers = std::mem::take(&mut chunks.workers);
+        drop(chunks);
+        let all = futures::future::join_all(workers);
+        tokio::time::timeout(Duration::from_secs(10), all).await.expect("workers stopped");
+    }
+
+    /// The lines delivered before the first error, and that error.
+    async fn until_error(mut chunks: InOrder<u64>) -> (Vec<u64>, ImportError) {
+        let mut got = Vec::new();
+        loop {
+            match chunks.next().await.expect("an error before the end") {
+                Ok(c) => got.extend(c),
+                Err(e) => return (got, e),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_panicking_worker_is_an_error_not_a_short_import() {
+        let chunks = InOrder::spawn(rows(100), 2, 10, |row: ParsedRow| {
+            let line = line_of(row)?;
+            if line == 55 {
+                return Err(ImportError::Format("cannot encode".into()));
+            }
+            Ok(line)
+        });
+        let (got, error) = until_error(chunks).await;
+        assert_eq!(got, (1..=50).collect::<Vec<_>>());
+        assert!(error.to_string().contains("cannot encode"), "{error}");
+
+        // Many rows: the other worker fills its channel and must be told to
+        // stop, or waiting for it would hang.
+        let chunks = InOrder::spawn(rows(100_000), 2, 10, |row: ParsedRow| {
+            let line = line_of(row)?;
+            assert_ne!(line, 35, "a bug in preparation");
+            Ok(line)
+        });
+        let (got, error) = tokio::time::timeout(Duration::from_secs(20), until_error(chunks)).await.expect("no hang");
+        assert_eq!(got, (1..=30).collect::<Vec<_>>());
+        assert!(error.to_string().contains("preparing rows"), "{error}");
+    }
 }

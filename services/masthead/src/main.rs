@@ -122,6 +122,30 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// `addresses import` of a generated base list beside publishing the same messages pre-encoded.
+    Import {
+        /// Rows to generate.
+        #[arg(long, default_value_t = 90_000)]
+        rows: usize,
+        /// Import this CSV or JSONL file instead of generated rows.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// Seed of the generated rows.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Acks awaited at once, by the import and the ceiling alike.
+        #[arg(long, default_value_t = masthead::import::ImportOptions::default().in_flight)]
+        in_flight: usize,
+        /// Threads preparing rows in the import.
+        #[arg(long, default_value_t = masthead::import::ImportOptions::default().workers)]
+        workers: usize,
+        /// Rounds (fresh streams each); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Also publish stripped variants of the messages (what each header costs the server).
+        #[arg(long)]
+        breakdown: bool,
+    },
     /// The whole system in-process: import, then HTTP submit to confirmation mail at a fixed rate, then the ceiling.
     E2e {
         /// Base addresses to generate and import.
@@ -221,6 +245,10 @@ async fn run(cli: Cli) -> Result<()> {
                 masthead::bench::intake::Options { connections, duration: std::time::Duration::from_secs(seconds) },
             )
             .await
+        }
+        Command::Bench(BenchCommand::Import { rows, file, seed, in_flight, workers, rounds, breakdown }) => {
+            let options = masthead::bench::import::Options { rows, file, seed, in_flight, workers, rounds, breakdown };
+            masthead::bench::import::run(config, options).await
         }
         Command::Bench(BenchCommand::E2e {
             base,

@@ -209,6 +209,39 @@ async fn importing_the_same_file_twice_adds_nothing() {
     assert_eq!(env.base_addresses().await.len(), 4);
 }
 
+/// Rows spread over many chunks (prepared by parallel workers), repeats in
+/// other chunks, an import cut short and rerun, and an address the matcher
+/// registered first: every address is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_and_rerun_import_stores_each_address_once() {
+    let env = env().await;
+    env.start_matcher().await;
+    let subscribed = env.subscribe("Kerkstraat 12", "3511 LX", "Utrecht", "NL").await;
+    let outcome = env.outcome(subscribed).await;
+    assert!(matches!(outcome, SubscriptionEvent::AddressAssigned(_)), "{outcome:?}");
+
+    let mut csv = String::from("ref,street,postal_code,city,country\n");
+    for i in 1..=3000 {
+        csv.push_str(&format!("R{i},Dorpsweg {i},1234 AB,Leiden,NL\n"));
+    }
+    csv.push_str("X1,kerk straat 12,3511LX,UTRECHT,NL\n");
+    for i in (1..=3000).step_by(100) {
+        csv.push_str(&format!("D{i},Dorpsweg{i},1234AB,leiden,Nederland\n"));
+    }
+    // The import stopped after its first 1,000 rows.
+    let head: String = csv.lines().take(1001).map(|l| format!("{l}\n")).collect();
+    assert_eq!(env.import_csv(&head).await.imported, 1000);
+
+    let rerun = env.import_csv(&csv).await;
+    assert_eq!(rerun.rows, 3031);
+    assert_eq!(rerun.imported, 2000);
+    assert_eq!(rerun.already_present, 1001, "the first 1,000 rows and the matcher's address");
+    assert_eq!(rerun.duplicates_in_file, 30, "the D rows respell R rows");
+    let bases = env.base_addresses().await;
+    assert_eq!(bases.len(), 3001);
+    assert!(bases.values().all(|n| *n == 1), "each base address has exactly one event");
+}
+
 #[tokio::test]
 async fn two_matchers_and_concurrent_variants_never_duplicate_an_address() {
     let env = env().await;

@@ -3,6 +3,7 @@
 //! ratios are comparable across runs, absolute numbers are not.
 
 pub mod e2e;
+pub mod import;
 pub mod intake;
 pub mod load;
 pub mod server;

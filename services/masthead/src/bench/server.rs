@@ -12,6 +12,12 @@ pub struct LocalNats {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl LocalNats {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for LocalNats {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
