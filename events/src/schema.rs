@@ -32,6 +32,16 @@ pub trait EventSchema: Sized + Clone + Send + Sync + 'static {
     /// Builds the variant from a payload already upcast to the current version.
     fn from_payload(event_type: &str, payload: Value) -> Result<Self, SchemaError>;
 
+    /// Builds the variant straight from the stored JSON of a payload at the
+    /// current version. Must accept exactly what `from_payload` accepts; the
+    /// default goes through `Value`, implementations skip that tree (a
+    /// replay spent a fifth of its time building it).
+    fn from_payload_json(event_type: &str, payload: &[u8]) -> Result<Self, SchemaError> {
+        let value = serde_json::from_slice(payload)
+            .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })?;
+        Self::from_payload(event_type, value)
+    }
+
     /// Current schema version for an event type, if the type is known.
     fn current_version(event_type: &str) -> Option<u32>;
 }
@@ -57,6 +67,26 @@ pub enum SchemaError {
     /// A required envelope header is missing or malformed. Poison: dead-letter it.
     #[error("envelope header {0} is missing or malformed")]
     Header(&'static str),
+}
+
+/// A payload in one of the two forms events are built from: the JSON tree
+/// upcasters produce, or the stored JSON text of a current payload.
+pub trait PayloadSource {
+    fn parse<T: serde::de::DeserializeOwned>(self, event_type: &str) -> Result<T, SchemaError>;
+}
+
+impl PayloadSource for Value {
+    fn parse<T: serde::de::DeserializeOwned>(self, event_type: &str) -> Result<T, SchemaError> {
+        serde_json::from_value(self)
+            .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })
+    }
+}
+
+impl PayloadSource for &[u8] {
+    fn parse<T: serde::de::DeserializeOwned>(self, event_type: &str) -> Result<T, SchemaError> {
+        serde_json::from_slice(self)
+            .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })
+    }
 }
 
 /// Lifts a payload of `event_type` from `from_version` to `from_version + 1`.
@@ -97,6 +127,11 @@ pub fn decode<E: EventSchema>(
     version: u32,
     payload: &[u8],
 ) -> Result<E, SchemaError> {
+    // Nearly every stored event is current: only old ones need the JSON tree
+    // the upcasters work on.
+    if E::current_version(event_type) == Some(version) {
+        return E::from_payload_json(event_type, payload);
+    }
     let value: Value = serde_json::from_slice(payload)
         .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })?;
     let value = upcast::<E>(upcasters, event_type, version, value)?;

@@ -2,6 +2,9 @@
 //! list requests the read API makes.
 //!
 //! `cargo run -p masthead-projections --release --example paging -- --addresses 1000000`
+//!
+//! With `--keep <file>` it only loads, into that file, and stops: the store
+//! `infra/bench/read-api.sh` serves over HTTP.
 
 use masthead_events::base_address::AddressSource;
 use masthead_projections::synth::{address_event, random_address, Rng};
@@ -44,8 +47,12 @@ fn time_pages(store: &RedbStore, name: &str, requests: &[(AddressFilter, PageReq
 fn main() -> anyhow::Result<()> {
     let n = arg("--addresses", 1_000_000);
     let rounds = arg("--requests", 2000);
+    let keep = std::env::args().skip_while(|a| a != "--keep").nth(1);
     let dir = tempfile::tempdir()?;
-    let (_, store) = RedbStore::create_generation(dir.path())?;
+    let store = match &keep {
+        Some(path) => RedbStore::open(std::path::Path::new(path))?,
+        None => RedbStore::create_generation(dir.path())?.1,
+    };
     store.set_durable(false);
 
     let mut rng = Rng::new(99);
@@ -70,6 +77,9 @@ fn main() -> anyhow::Result<()> {
         t.elapsed(),
         std::fs::metadata(store.path())?.len() as f64 / (1024.0 * 1024.0)
     );
+    if keep.is_some() {
+        return Ok(());
+    }
 
     let all = AddressFilter::default();
     // Walk to a deep position once, remembering cursors along the way.

@@ -6,7 +6,7 @@
 //! server refuses the second, whatever the timing.
 
 use crate::address::{AddressLines, CanonicalAddress};
-use crate::schema::{EventSchema, SchemaError, Upcaster};
+use crate::schema::{EventSchema, PayloadSource, SchemaError, Upcaster};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,10 +102,17 @@ impl EventSchema for BaseAddressEvent {
         Ok(out)
     }
     fn from_payload(event_type: &str, v: Value) -> Result<Self, SchemaError> {
+        Self::from_source(event_type, v)
+    }
+    fn from_payload_json(event_type: &str, json: &[u8]) -> Result<Self, SchemaError> {
+        Self::from_source(event_type, json)
+    }
+}
+
+impl BaseAddressEvent {
+    fn from_source(event_type: &str, payload: impl PayloadSource) -> Result<Self, SchemaError> {
         match event_type {
-            Self::REGISTERED => serde_json::from_value(v)
-                .map(Self::BaseAddressRegistered)
-                .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source }),
+            Self::REGISTERED => payload.parse(event_type).map(Self::BaseAddressRegistered),
             other => Err(SchemaError::UnknownType(other.to_owned())),
         }
     }

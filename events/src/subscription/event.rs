@@ -10,7 +10,7 @@
 
 use crate::address::{AddressLines, CanonicalAddress, MatchExplanation, PostalAddress};
 use crate::personal_data::SealedPersonalData;
-use crate::schema::{EventSchema, SchemaError, Upcaster};
+use crate::schema::{EventSchema, PayloadSource, SchemaError, Upcaster};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,8 +102,17 @@ impl SubscriptionEvent {
     pub const CONFIRMATION_FAILED: &'static str = "ConfirmationFailed";
 }
 
-fn payload<T: serde::de::DeserializeOwned>(event_type: &str, v: Value) -> Result<T, SchemaError> {
-    serde_json::from_value(v).map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })
+impl SubscriptionEvent {
+    fn from_source(event_type: &str, payload: impl PayloadSource) -> Result<Self, SchemaError> {
+        Ok(match event_type {
+            Self::REQUESTED => Self::SubscriptionRequested(payload.parse(event_type)?),
+            Self::MATCHED => Self::AddressMatched(payload.parse(event_type)?),
+            Self::ASSIGNED => Self::AddressAssigned(payload.parse(event_type)?),
+            Self::CONFIRMATION_SENT => Self::ConfirmationSent(payload.parse(event_type)?),
+            Self::CONFIRMATION_FAILED => Self::ConfirmationFailed(payload.parse(event_type)?),
+            other => return Err(SchemaError::UnknownType(other.to_owned())),
+        })
+    }
 }
 
 impl EventSchema for SubscriptionEvent {
@@ -142,14 +151,11 @@ impl EventSchema for SubscriptionEvent {
     }
 
     fn from_payload(event_type: &str, v: Value) -> Result<Self, SchemaError> {
-        Ok(match event_type {
-            Self::REQUESTED => Self::SubscriptionRequested(payload(event_type, v)?),
-            Self::MATCHED => Self::AddressMatched(payload(event_type, v)?),
-            Self::ASSIGNED => Self::AddressAssigned(payload(event_type, v)?),
-            Self::CONFIRMATION_SENT => Self::ConfirmationSent(payload(event_type, v)?),
-            Self::CONFIRMATION_FAILED => Self::ConfirmationFailed(payload(event_type, v)?),
-            other => return Err(SchemaError::UnknownType(other.to_owned())),
-        })
+        Self::from_source(event_type, v)
+    }
+
+    fn from_payload_json(event_type: &str, json: &[u8]) -> Result<Self, SchemaError> {
+        Self::from_source(event_type, json)
     }
 }
 
@@ -208,6 +214,34 @@ mod tests {
         assert_eq!(e.address.country.code(), "NL");
         assert_eq!(e.country_as_typed, "Nederland");
         assert_eq!(e.channel, Channel::Api);
+    }
+
+    #[test]
+    fn a_current_payload_decodes_as_through_the_json_tree() {
+        let v2 = serde_json::json!({
+            "subscription_id": "6f1c2a52-4c1e-4a53-9d0b-6f0f7e0f1a01",
+            "subscriber": {"alg": "xchacha20poly1305", "key_id": "k", "nonce": "n", "ciphertext": "c"},
+            "address": {"street": "Kerkstraat 12", "postal_code": "3511 LX", "city": "Utrecht", "country": "NL"},
+            "country_as_typed": "Nederland",
+            "channel": "form",
+            "requested_at": "2024-03-01T10:00:00.123456789Z"
+        });
+        let bytes = serde_json::to_vec(&v2).expect("json");
+        let direct: SubscriptionEvent = decode(UPCASTERS, SubscriptionEvent::REQUESTED, 2, &bytes).expect("decodes");
+        let via_tree = SubscriptionEvent::from_payload(SubscriptionEvent::REQUESTED, v2).expect("decodes");
+        assert_eq!(direct, via_tree);
+        let sent = br#"{"message_id": "m-1", "sent_at": "2024-03-01T10:00:01Z"}"#;
+        let direct: SubscriptionEvent =
+            decode(UPCASTERS, SubscriptionEvent::CONFIRMATION_SENT, 1, sent).expect("decodes");
+        let tree = serde_json::from_slice(sent).expect("json");
+        assert_eq!(
+            direct,
+            SubscriptionEvent::from_payload(SubscriptionEvent::CONFIRMATION_SENT, tree).expect("decodes")
+        );
+        // Poison stays poison on the direct path.
+        let err =
+            decode::<SubscriptionEvent>(UPCASTERS, SubscriptionEvent::CONFIRMATION_SENT, 1, b"{\"message_id\": 5}");
+        assert!(matches!(err, Err(SchemaError::Payload { .. })));
     }
 
     #[test]

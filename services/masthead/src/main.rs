@@ -82,6 +82,9 @@ enum ProjectionsCommand {
         /// Name of the new generation (default: r<timestamp>).
         #[arg(long)]
         generation: Option<String>,
+        /// NATS connections reading the stream at once (default: one per core, at most 4).
+        #[arg(long)]
+        readers: Option<usize>,
     },
 }
 
@@ -217,7 +220,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Addresses(AddressesCommand::Import { file, strict }) => roles::run_import(config, &file, strict).await,
-        Command::Projections(ProjectionsCommand::Rebuild { projection, until_seq, as_of, generation }) => {
+        Command::Projections(ProjectionsCommand::Rebuild { projection, until_seq, as_of, generation, readers }) => {
             if projection != "read-models" {
                 eprintln!(
                     "note: {projection} shares its checkpoint with the other read models; rebuilding all of them"
@@ -227,6 +230,7 @@ async fn run(cli: Cli) -> Result<()> {
                 generation,
                 until: masthead::projector::replay::Until { sequence: until_seq, time: as_of },
                 progress: true,
+                readers: readers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)),
             };
             masthead::projector::rebuild(config, &nats().await?, options).await
         }

@@ -17,7 +17,7 @@ use generation::{store_config, ProjectionReads, ACTIVE_KEY, DEFAULT_GENERATION};
 use masthead_events::consumer::{ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
 use masthead_events::topology::ConsumerRole;
 use masthead_projections::{ProjectionStore, StoreError};
-use replay::{replay, Until};
+use replay::{replay, ReplayOptions, Until};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -179,8 +179,14 @@ pub async fn follow_generations(
             };
             if handler.is_some() {
                 let from = store.checkpoint().await.unwrap_or(0) + 1;
-                if let Err(e) = replay(&nats_js, &topology, from, Until::default(), Some(&store), 1000, |_, _| {}).await
-                {
+                let options = ReplayOptions {
+                    from,
+                    until: Until::default(),
+                    batch_size: 1000,
+                    readers: std::slice::from_ref(&nats_js),
+                    chunk: replay::CHUNK,
+                };
+                if let Err(e) = replay(&topology, options, Some(&store), |_, _| {}).await {
                     tracing::error!(error = %e, "catching up the new generation failed; staying on the old one");
                     continue;
                 }
@@ -226,6 +232,8 @@ pub struct RebuildOptions {
     pub generation: Option<String>,
     pub until: Until,
     pub progress: bool,
+    /// Connections reading the stream at once; see `replay`.
+    pub readers: usize,
 }
 
 /// Replays the whole stream into a fresh generation. Without a stopping
@@ -251,9 +259,21 @@ pub async fn rebuild(config: &Config, nats: &Nats, options: RebuildOptions) -> R
         );
         bar
     };
-    // The raw replay rate of the same stream, as the baseline of the rebuild rate.
+    let mut readers = vec![nats.js.clone()];
+    for _ in 1..options.readers {
+        readers.push(async_nats::jetstream::new(crate::connect::reader_connection(config).await?));
+    }
+    let replay_options = ReplayOptions {
+        from: 1,
+        until: options.until,
+        batch_size: REBUILD_BATCH,
+        readers: &readers,
+        chunk: replay::CHUNK,
+    };
+    // The raw replay rate of the same stream, as the baseline of the rebuild
+    // rate: the same readers, chunks and decoding, without a store.
     let raw_bar = bar("read");
-    let raw = replay(&nats.js, &nats.topology, 1, options.until, None, REBUILD_BATCH, |n, total| {
+    let raw = replay(&nats.topology, replay_options, None, |n, total| {
         raw_bar.set_length(total);
         raw_bar.set_position(n);
     })
@@ -264,7 +284,7 @@ pub async fn rebuild(config: &Config, nats: &Nats, options: RebuildOptions) -> R
     // under a new name, so the store may skip per-batch fsyncs; everything
     // is made durable before the generation is switched to.
     store.begin_rebuild().await?;
-    let built = replay(&nats.js, &nats.topology, 1, options.until, Some(&store), REBUILD_BATCH, |n, total| {
+    let built = replay(&nats.topology, replay_options, Some(&store), |n, total| {
         apply_bar.set_length(total);
         apply_bar.set_position(n);
     })
@@ -274,18 +294,24 @@ pub async fn rebuild(config: &Config, nats: &Nats, options: RebuildOptions) -> R
     let built = built?;
     flushed?;
     apply_bar.finish_and_clear();
+    let cpu = |r: &replay::ReplayReport| {
+        r.cpu_micros_per_event().map_or(String::new(), |us| format!(", {us:.1} µs CPU per event"))
+    };
     println!(
-        "raw replay: {} events in {:.2} s = {:.0} events/s",
+        "raw replay: {} events in {:.2} s = {:.0} events/s ({} readers{})",
         raw.events,
         raw.elapsed.as_secs_f64(),
-        raw.per_second()
+        raw.per_second(),
+        readers.len(),
+        cpu(&raw)
     );
     println!(
-        "rebuild:    {} events in {:.2} s = {:.0} events/s ({:.0} % of raw), {} undecodable skipped, generation {name} at sequence {}",
+        "rebuild:    {} events in {:.2} s = {:.0} events/s ({:.0} % of raw{}), {} undecodable skipped, generation {name} at sequence {}",
         built.events,
         built.elapsed.as_secs_f64(),
         built.per_second(),
         100.0 * built.per_second() / raw.per_second().max(1e-9),
+        cpu(&built),
         built.undecodable,
         built.last_sequence
     );

@@ -1,5 +1,12 @@
 //! Replaying the stream into a projection store: the catch-up of a new
 //! generation, and `masthead projections rebuild`.
+//!
+//! The stream is cut into chunks of consecutive sequences. Readers, each on
+//! its own NATS connection, take the chunks in turn (of `n` readers, reader
+//! `k` reads chunks `k`, `k + n`, …) and decode them; the applying side takes
+//! the chunks back in stream order. A connection parses its messages (about
+//! ten envelope headers each) on its own task, so with one connection the
+//! reading side could use one core at most, however idle the others were.
 
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
@@ -28,12 +35,31 @@ pub struct ReplayReport {
     pub undecodable: u64,
     pub last_sequence: u64,
     pub elapsed: Duration,
+    /// CPU time the whole process spent meanwhile (Linux only). On a shared
+    /// machine it moves far less between runs than `elapsed`.
+    pub cpu: Option<Duration>,
 }
 
 impl ReplayReport {
     pub fn per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// Process CPU time per event, in microseconds.
+    pub fn cpu_micros_per_event(&self) -> Option<f64> {
+        self.cpu.map(|c| c.as_secs_f64() * 1e6 / self.events.max(1) as f64)
+    }
+}
+
+/// User plus system time of this process so far, from `/proc/self/stat`
+/// (in the kernel's fixed 100 Hz `USER_HZ` ticks); `None` elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
 }
 
 /// Why a replay failed.
@@ -53,38 +79,105 @@ fn stream_err(e: impl std::fmt::Display) -> ReplayError {
     ReplayError::Stream(e.to_string())
 }
 
+/// What a replay reads, and how.
+#[derive(Clone, Copy)]
+pub struct ReplayOptions<'a> {
+    /// First stream sequence to read.
+    pub from: u64,
+    pub until: Until,
+    /// Events per batch handed to the store (one transaction each).
+    pub batch_size: usize,
+    /// One JetStream context per connection to read over. More than one
+    /// only pays when the stream spans several chunks.
+    pub readers: &'a [jetstream::Context],
+    /// Sequences per chunk ([`CHUNK`]; at least `batch_size`).
+    pub chunk: u64,
+}
+
 /// The time a stored message carries, as chrono.
 fn published(info: &jetstream::message::Info<'_>) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp(info.published.unix_timestamp(), info.published.nanosecond())
 }
 
-/// How many messages are taken off the consumer at a time. Independent of
-/// the apply batch: `ready_chunks` allocates a vector of its full capacity
-/// for every chunk, however few messages are ready.
-const READ_CHUNK: usize = 1000;
+/// Sequences per chunk, at least. A chunk costs one ephemeral consumer
+/// (created and deleted, ~1 ms), and a reader that is ahead holds up to two
+/// chunks of decoded events (~1.7 KB each) until the store gets to them.
+pub const CHUNK: u64 = 20_000;
 
-/// Reads the stream from `from` (inclusive) to its current end, or to
-/// `until`. `apply` receives decoded batches; with `None` the events are only
-/// read and decoded (the raw replay rate).
+/// Messages asked for in one pull. Large enough that the round trip
+/// between two pulls is lost in the time spent on the messages.
+const FETCH: u64 = 2_000;
+
+/// Longest wait for the next message of a pull the server already answers.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Consecutive stream sequences one reader reads into order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Chunk {
+    first: u64,
+    /// `None`: to the end of the stream, as it is when the chunk gets there.
+    last: Option<u64>,
+}
+
+/// Cuts `from..=end` (the stream as far as it is known) into chunks of
+/// `len`. The last one runs on to `until` (or the end of the stream, which
+/// may have grown meanwhile).
+fn chunks(from: u64, end: u64, len: u64, until: Option<u64>) -> Vec<Chunk> {
+    let len = len.max(1);
+    let mut out = Vec::new();
+    let mut first = from;
+    while end >= first && end - first >= len {
+        out.push(Chunk { first, last: Some(first + len - 1) });
+        first += len;
+    }
+    out.push(Chunk { first, last: until });
+    out
+}
+
+/// How a chunk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Its last sequence was reached: go on with the next chunk.
+    Chunk,
+    /// The replay ends here: the stream ended, or `until` was reached.
+    Replay,
+}
+
+/// Part of a chunk, decoded, in stream order.
+struct Piece {
+    events: Vec<Recorded<AnyEvent>>,
+    read: u64,
+    undecodable: u64,
+    last_sequence: u64,
+    /// Set on a chunk's last piece.
+    end: Option<End>,
+}
+
+impl Piece {
+    fn new(capacity: usize) -> Self {
+        Self { events: Vec::with_capacity(capacity), read: 0, undecodable: 0, last_sequence: 0, end: None }
+    }
+}
+
+type Pieces = tokio::sync::mpsc::Sender<Result<Piece, ReplayError>>;
+
+/// Reads the stream from `options.from` (inclusive) to its current end, or
+/// to `until`. `store` receives the events in stream order, in batches;
+/// with `None` they are only read and decoded (the raw replay rate).
 ///
-/// Reading and applying overlap: the stream is read and decoded into the
-/// next batch while the store applies the previous one (at most one more
-/// batch waits between them), so the JetStream read and the store's write
-/// run on different cores and a rebuild's rate approaches the slower of the
-/// two instead of their sum.
+/// Reading and applying overlap: the readers decode the next batches while
+/// the store applies the previous one, so a rebuild's rate approaches the
+/// slower of the two instead of their sum.
 pub async fn replay(
-    js: &jetstream::Context,
     topology: &Topology,
-    from: u64,
-    until: Until,
+    options: ReplayOptions<'_>,
     store: Option<&Arc<dyn ProjectionStore>>,
-    batch_size: usize,
     progress: impl FnMut(u64, u64),
 ) -> Result<ReplayReport, ReplayError> {
     let started = Instant::now();
-    let batch_size = batch_size.max(1);
+    let cpu_before = process_cpu();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recorded<AnyEvent>>>(1);
-    let read = read_batches(js, topology, from, until, batch_size, store.is_some().then_some(tx), progress);
+    let read = merge_chunks(topology, options, store.is_some().then_some(tx), progress);
     let apply = async {
         let mut applied = 0;
         if let Some(store) = store {
@@ -94,89 +187,350 @@ pub async fn replay(
         }
         Ok::<_, ReplayError>(applied)
     };
-    // If either side fails the other is dropped: the reader then stops at
+    // If either side fails the other is dropped: the readers then stop at
     // once, and a batch already handed to the store still commits whole.
     let (mut report, applied) = futures::future::try_join(read, apply).await?;
     report.applied = applied;
     report.elapsed = started.elapsed();
+    report.cpu = process_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     Ok(report)
 }
 
-/// The reading half of [`replay`]: decodes messages into batches of
-/// `batch_size` and hands them to `out` (dropped when `None`). Closes `out`
-/// when done.
-async fn read_batches(
-    js: &jetstream::Context,
+/// The reading half of [`replay`]: starts the readers, takes their chunks
+/// in stream order and hands the batches to `out` (dropped when `None`).
+/// Closes `out` when done.
+async fn merge_chunks(
     topology: &Topology,
-    from: u64,
-    until: Until,
-    batch_size: usize,
+    options: ReplayOptions<'_>,
     out: Option<tokio::sync::mpsc::Sender<Vec<Recorded<AnyEvent>>>>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ReplayReport, ReplayError> {
     let mut report = ReplayReport::default();
-    let stream = js.get_stream(&topology.stream).await.map_err(stream_err)?;
-    let mut consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: topology.all_subjects(),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from.max(1) },
+    let Some(first_reader) = options.readers.first() else {
+        return Err(ReplayError::Stream("no connection to read the stream over".into()));
+    };
+    let from = options.from.max(1);
+    let batch_size = options.batch_size.max(1);
+    let stream = first_reader.get_stream(&topology.stream).await.map_err(stream_err)?;
+    let known_end = stream.cached_info().state.last_sequence;
+    let end = options.until.sequence.map_or(known_end, |s| s.min(known_end));
+    if end < from {
+        return Ok(report);
+    }
+    let total = end - from + 1;
+    let plan = chunks(from, end, options.chunk.max(batch_size as u64), options.until.sequence);
+    let readers = options.readers.len().min(plan.len());
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut receivers = Vec::with_capacity(readers);
+    for (k, js) in options.readers.iter().take(readers).enumerate() {
+        // Two pieces: a reader that is ahead finishes the chunk it reads,
+        // then waits.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        receivers.push(rx);
+        let mine: Vec<Chunk> = plan.iter().skip(k).step_by(readers).copied().collect();
+        tasks.spawn(read_chunks(js.clone(), topology.clone(), mine, options.until.time, batch_size, tx));
+    }
+    'chunks: for i in 0..plan.len() {
+        let rx = &mut receivers[i % readers];
+        loop {
+            let piece = rx
+                .recv()
+                .await
+                .ok_or_else(|| ReplayError::Stream("a stream reader stopped before its chunk ended".into()))??;
+            report.events += piece.read;
+            report.undecodable += piece.undecodable;
+            report.last_sequence = report.last_sequence.max(piece.last_sequence);
+            if let Some(out) = &out {
+                if !piece.events.is_empty() && out.send(piece.events).await.is_err() {
+                    // The applying side stopped; `replay` reports its error.
+                    break 'chunks;
+                }
+            }
+            progress(report.events, total);
+            match piece.end {
+                None => {}
+                Some(End::Chunk) => break,
+                Some(End::Replay) => break 'chunks,
+            }
+        }
+    }
+    // Readers still busy (past a stop) see their channel closed and clean up.
+    drop(receivers);
+    while tasks.join_next().await.is_some() {}
+    Ok(report)
+}
+
+/// One reader: reads `chunks` in turn into `out`, and stops at the first
+/// error (which it sends) or at the end of the replay.
+async fn read_chunks(
+    js: jetstream::Context,
+    topology: Topology,
+    chunks: Vec<Chunk>,
+    until_time: Option<DateTime<Utc>>,
+    batch_size: usize,
+    out: Pieces,
+) {
+    let stream = match js.get_stream(&topology.stream).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = out.send(Err(stream_err(e))).await;
+            return;
+        }
+    };
+    // A filter equal to the stream's only subject selects every message, but
+    // makes the server count a new consumer's pending messages subject by
+    // subject: with a consumer per chunk that doubled its CPU time.
+    let filter = topology.all_subjects();
+    let filter = if stream.cached_info().config.subjects == [filter.as_str()] { String::new() } else { filter };
+    for chunk in chunks {
+        match read_chunk(&stream, &filter, chunk, until_time, batch_size, &out).await {
+            Ok(End::Chunk) => {}
+            Ok(End::Replay) => return,
+            Err(e) => {
+                let _ = out.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one chunk through an ephemeral pull consumer that starts at its
+/// first sequence, and deletes the consumer afterwards.
+async fn read_chunk(
+    stream: &jetstream::stream::Stream,
+    filter: &str,
+    chunk: Chunk,
+    until_time: Option<DateTime<Utc>>,
+    batch_size: usize,
+    out: &Pieces,
+) -> Result<End, ReplayError> {
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: filter.to_owned(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: chunk.first },
+            ack_policy: consumer::AckPolicy::None,
+            memory_storage: true,
+            // Outlives the wait of a reader that is ahead; if the process
+            // dies the server removes the consumer after this.
+            inactive_threshold: Duration::from_secs(120),
             ..Default::default()
         })
         .await
         .map_err(stream_err)?;
-    let pending = consumer.info().await.map_err(stream_err)?.num_pending;
-    if pending == 0 {
-        return Ok(report);
-    }
-    let messages = consumer.messages().await.map_err(stream_err)?;
-    let mut chunks = messages.ready_chunks(READ_CHUNK.min(batch_size));
-    let mut batch: Vec<Recorded<AnyEvent>> = Vec::with_capacity(batch_size);
-    let mut done = false;
-    while !done {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), chunks.next())
+    let name = consumer.cached_info().name.clone();
+    let read = read_consumer(&consumer, chunk, until_time, batch_size, out).await;
+    // Best effort: an ephemeral consumer also expires on its own.
+    let _ = stream.delete_consumer(&name).await;
+    read
+}
+
+async fn read_consumer(
+    consumer: &consumer::PullConsumer,
+    chunk: Chunk,
+    until_time: Option<DateTime<Utc>>,
+    batch_size: usize,
+    out: &Pieces,
+) -> Result<End, ReplayError> {
+    let mut piece = Piece::new(batch_size);
+    let mut next = chunk.first;
+    // The consumer numbers its deliveries 1, 2, …: a gap would be a lost
+    // message, which must fail the replay rather than skip an event.
+    let mut delivered = 0;
+    let end = 'read: loop {
+        let want = chunk.last.map_or(FETCH, |last| (last + 1 - next).min(FETCH));
+        let mut messages = consumer.fetch().max_messages(want as usize).messages().await.map_err(stream_err)?;
+        let mut got = 0;
+        while let Some(m) = tokio::time::timeout(MESSAGE_TIMEOUT, messages.next())
             .await
-            .map_err(|_| ReplayError::Stream("no message for 10 s while events were pending".into()))?;
-        let Some(chunk) = chunk else { break };
-        for m in chunk {
+            .map_err(|_| ReplayError::Stream("no message for 10 s while events were pending".into()))?
+        {
             let m = m.map_err(stream_err)?;
+            got += 1;
             let info = m.info().map_err(stream_err)?;
-            let (seq, left) = (info.stream_sequence, info.pending);
-            let past_seq = until.sequence.is_some_and(|s| seq > s);
-            let past_time = until.time.is_some_and(|t| published(&info).is_some_and(|p| p > t));
-            if past_seq || past_time {
-                done = true;
-                break;
+            delivered += 1;
+            if info.consumer_sequence != delivered {
+                return Err(ReplayError::Stream(format!(
+                    "a message was lost: delivery {} arrived as {delivered}",
+                    info.consumer_sequence
+                )));
             }
-            report.events += 1;
-            report.last_sequence = seq;
+            let (seq, left) = (info.stream_sequence, info.pending);
+            if chunk.last.is_some_and(|last| seq > last) {
+                break 'read End::Chunk; // the next chunk's
+            }
+            if until_time.is_some_and(|t| published(&info).is_some_and(|p| p > t)) {
+                break 'read End::Replay;
+            }
+            piece.read += 1;
+            piece.last_sequence = seq;
             match m.headers.as_ref().map(|h| decode_any(h, &m.payload, seq)) {
-                Some(Ok(r)) => batch.push(r),
+                Some(Ok(r)) => piece.events.push(r),
                 // Poison is the live consumers' business (dead letters); a
                 // replay skips it and says how many it skipped.
-                _ => report.undecodable += 1,
+                _ => piece.undecodable += 1,
             }
-            if left == 0 || until.sequence.is_some_and(|s| seq >= s) {
-                done = true;
-                break;
+            if left == 0 {
+                break 'read End::Replay;
             }
+            if chunk.last == Some(seq) {
+                break 'read End::Chunk;
+            }
+            if piece.events.len() >= batch_size {
+                let full = std::mem::replace(&mut piece, Piece::new(batch_size));
+                send(out, full).await?;
+            }
+            next = seq + 1;
         }
-        if batch.len() >= batch_size || done {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-            if let Some(out) = &out {
-                if !full.is_empty() && out.send(full).await.is_err() {
-                    // The applying side stopped; `replay` reports its error.
-                    break;
+        if got == 0 {
+            // Nothing more is stored: deleted messages, or sequences the
+            // filter leaves out, ran to the end of the stream.
+            break End::Replay;
+        }
+    };
+    piece.end = Some(end);
+    send(out, piece).await?;
+    Ok(end)
+}
+
+async fn send(out: &Pieces, piece: Piece) -> Result<(), ReplayError> {
+    // A closed channel means the merging side is done or failed, and says why.
+    out.send(Ok(piece)).await.map_err(|_| ReplayError::Stream("the replay stopped".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_spent_some_cpu_time() {
+        if cfg!(target_os = "linux") {
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_millis(30) {}
+            assert!(process_cpu().is_some_and(|c| c >= Duration::from_millis(20)));
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_known_stream_and_the_last_runs_on() {
+        assert_eq!(
+            chunks(1, 25, 10, None),
+            vec![
+                Chunk { first: 1, last: Some(10) },
+                Chunk { first: 11, last: Some(20) },
+                Chunk { first: 21, last: None }
+            ]
+        );
+        assert_eq!(
+            chunks(5, 24, 10, Some(24)),
+            vec![Chunk { first: 5, last: Some(14) }, Chunk { first: 15, last: Some(24) }]
+        );
+        assert_eq!(chunks(3, 3, 10, Some(3)), vec![Chunk { first: 3, last: Some(3) }]);
+    }
+
+    /// Against a real server: chunks read by several readers come back in
+    /// stream order, complete, and stop where they should.
+    mod against_a_server {
+        use super::*;
+        use async_nats::HeaderMap;
+        use masthead_events::schema::EventSchema;
+        use masthead_events::topology::setup;
+        use masthead_projections::synth::{generate, SynthConfig};
+        use masthead_projections::RedbStore;
+        use masthead_test_support::NatsServer;
+
+        async fn publish(js: &jetstream::Context, topology: &Topology, events: &[Recorded<AnyEvent>]) {
+            for r in events {
+                let payload = match &r.event {
+                    AnyEvent::Subscription(e) => e.to_payload(),
+                    AnyEvent::BaseAddress(e) => e.to_payload(),
                 }
+                .expect("payload");
+                let mut headers = HeaderMap::new();
+                r.envelope.to_headers(&mut headers);
+                let subject = topology.subject(&r.envelope.aggregate_type, &r.envelope.aggregate_id);
+                let body = serde_json::to_vec(&payload).expect("json");
+                let ack = js.publish_with_headers(subject, headers, body.into()).await.expect("publish");
+                assert_eq!(ack.await.expect("ack").sequence, r.stream_sequence);
             }
-            progress(report.events, pending);
+        }
+
+        /// Reads like `replay` without a store, keeping each event's sequence.
+        async fn sequences(
+            topology: &Topology,
+            options: ReplayOptions<'_>,
+        ) -> (Result<ReplayReport, ReplayError>, Vec<u64>) {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recorded<AnyEvent>>>(1);
+            let take = async {
+                let mut seqs = Vec::new();
+                while let Some(batch) = rx.recv().await {
+                    seqs.extend(batch.iter().map(|r| r.stream_sequence));
+                }
+                seqs
+            };
+            tokio::join!(merge_chunks(topology, options, Some(tx), |_, _| {}), take)
+        }
+
+        #[tokio::test]
+        async fn parallel_chunks_keep_stream_order_and_every_stopping_point() {
+            let server = NatsServer::start().expect("nats");
+            let mut readers = Vec::new();
+            for _ in 0..3 {
+                readers.push(jetstream::new(server.client().await.expect("client")));
+            }
+            let topology = Topology::new("REPLAY");
+            setup(&readers[0], &topology).await.expect("setup");
+            let events = generate(&SynthConfig::for_events(3000));
+            let (early, late) = events.split_at(events.len() / 2);
+            publish(&readers[0], &topology, early).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let between = Utc::now();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            publish(&readers[0], &topology, late).await;
+            // Poison at the end: read, counted, skipped.
+            let poison = readers[0].publish(topology.subject("subscription", "x"), "{".into()).await.expect("publish");
+            let poison = poison.await.expect("ack").sequence;
+            let n = events.len() as u64;
+            assert_eq!(poison, n + 1);
+
+            let options =
+                ReplayOptions { from: 1, until: Until::default(), batch_size: 100, readers: &readers, chunk: 250 };
+            let (report, seqs) = sequences(&topology, options).await;
+            let report = report.expect("replay");
+            assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "every event once, in stream order");
+            assert_eq!((report.events, report.undecodable, report.last_sequence), (n + 1, 1, n + 1));
+
+            let one = ReplayOptions { readers: &readers[..1], chunk: CHUNK, ..options };
+            assert_eq!(sequences(&topology, one).await.1, (1..=n).collect::<Vec<_>>());
+
+            // Stopping inside a chunk, starting inside another.
+            let until = Until { sequence: Some(777), time: None };
+            let (report, seqs) = sequences(&topology, ReplayOptions { from: 130, until, ..options }).await;
+            assert_eq!(seqs, (130..=777).collect::<Vec<_>>());
+            assert_eq!(report.expect("replay").last_sequence, 777);
+
+            // `--as-of`: the stream as it was between the two halves.
+            let until = Until { sequence: None, time: Some(between) };
+            let (_, seqs) = sequences(&topology, ReplayOptions { until, ..options }).await;
+            assert_eq!(seqs, (1..=early.len() as u64).collect::<Vec<_>>());
+
+            // Past the end: nothing, at once.
+            let (report, seqs) = sequences(&topology, ReplayOptions { from: n + 5, ..options }).await;
+            assert!(seqs.is_empty() && report.expect("replay").events == 0);
+
+            // Into a store: the same documents as applying the events directly.
+            let (direct_dir, replayed_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+            let (_, direct) = RedbStore::create_generation(direct_dir.path()).expect("store");
+            for batch in events.chunks(100) {
+                direct.apply_batch_blocking(batch).expect("apply");
+            }
+            let (_, replayed) = RedbStore::create_generation(replayed_dir.path()).expect("store");
+            let store: Arc<dyn ProjectionStore> = Arc::new(replayed.clone());
+            let report = replay(&topology, options, Some(&store), |_, _| {}).await.expect("replay");
+            assert_eq!(report.applied, n);
+            let stats = replayed.stats_blocking().expect("stats");
+            assert_eq!(stats.last_applied_seq, n);
+            assert_eq!(stats, direct.stats_blocking().expect("stats"));
         }
     }
-    if let Some(out) = &out {
-        if !batch.is_empty() {
-            // An error here means the applying side stopped and reports why.
-            let _ = out.send(batch).await;
-        }
-    }
-    progress(report.events, pending);
-    Ok(report)
 }
