@@ -194,25 +194,56 @@ impl EventStore {
             .map_err(|e| ReadError::Unavailable(e.to_string()))
     }
 
+    async fn within<T>(&self, read: impl std::future::Future<Output = T>) -> Result<T, ReadError> {
+        tokio::time::timeout(self.timeout, read)
+            .await
+            .map_err(|_| ReadError::Unavailable("timed out reading history".into()))
+    }
+
     /// Reads an aggregate's whole history, upcasting old events.
+    ///
+    /// The first and the last event of the subject are fetched together.
+    /// When their aggregate versions are adjacent (or they are the same
+    /// event) that is the whole history: one round trip for the common
+    /// short history (a subscription's request and its match, read by the
+    /// mailer) instead of one per event plus a final "not found". Anything
+    /// else is read event by event after the first, as before.
     pub async fn load<E: HasUpcasters>(&self, aggregate_id: &str) -> Result<History<E>, ReadError> {
         let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
         let stream = self.stream().await?;
-        let mut events = Vec::new();
-        let mut next_from = 0u64;
-        // Histories are short (a subscription has at most a handful of
-        // events), so a direct get per event beats creating a consumer.
+        let (first, last) = tokio::join!(
+            self.within(stream.direct_get_next_for_subject(subject.as_str(), Some(1))),
+            self.within(stream.direct_get_last_for_subject(subject.as_str())),
+        );
+        let decode = |msg: &jetstream::message::StreamMessage| {
+            decode_as::<E>(E::upcasters(), &msg.headers, &msg.payload, msg.sequence)
+                .map_err(|source| ReadError::Undecodable { sequence: msg.sequence, source })
+        };
+        let first = match first? {
+            Ok(msg) => decode(&msg)?,
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => {
+                return Ok(History { events: Vec::new(), last_sequence: 0 })
+            }
+            Err(e) => return Err(ReadError::Unavailable(e.to_string())),
+        };
+        let mut events = vec![first];
+        if let Ok(Ok(msg)) = &last {
+            if msg.sequence == events[0].stream_sequence {
+                return Ok(History { last_sequence: msg.sequence, events });
+            }
+            let last = decode(msg)?;
+            if last.envelope.aggregate_version == events[0].envelope.aggregate_version + 1 {
+                let last_sequence = last.stream_sequence;
+                events.push(last);
+                return Ok(History { events, last_sequence });
+            }
+        }
+        let mut next_from = events[0].stream_sequence + 1;
         loop {
-            let got = tokio::time::timeout(
-                self.timeout,
-                stream.direct_get_next_for_subject(subject.as_str(), Some(next_from.max(1))),
-            )
-            .await
-            .map_err(|_| ReadError::Unavailable("timed out reading history".into()))?;
+            let got = self.within(stream.direct_get_next_for_subject(subject.as_str(), Some(next_from))).await?;
             match got {
                 Ok(msg) => {
-                    let recorded = decode_as::<E>(E::upcasters(), &msg.headers, &msg.payload, msg.sequence)
-                        .map_err(|source| ReadError::Undecodable { sequence: msg.sequence, source })?;
+                    let recorded = decode(&msg)?;
                     next_from = msg.sequence + 1;
                     events.push(recorded);
                 }

@@ -80,6 +80,35 @@ async fn appended_events_load_back_with_their_envelope() {
 }
 
 #[tokio::test]
+async fn histories_of_every_length_load_whole_and_in_order() {
+    // One, two (the first-and-last shortcut) and several events, with
+    // another aggregate's events interleaved on the stream.
+    let env = env().await;
+    let id = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let meta = CommandMeta::default();
+    let sid = id.to_string();
+    let mut last = 0;
+    let mut expected = Vec::new();
+    for version in 1..=5u64 {
+        let event =
+            if version == 1 { requested(id) } else { SubscriptionEvent::AddressMatched(matched(Uuid::new_v4())) };
+        let stored = env.store.append(&sid, last, version, &event, &meta).await.expect("append");
+        last = stored.stream_sequence;
+        expected.push(event);
+        env.store.append(&other.to_string(), 0, 1, &requested(other), &meta).await.ok();
+        let history = env.store.load::<SubscriptionEvent>(&sid).await.expect("load");
+        let versions: Vec<u64> = history.events.iter().map(|r| r.envelope.aggregate_version).collect();
+        assert_eq!(versions, (1..=version).collect::<Vec<_>>(), "after {version} appends");
+        let events: Vec<_> = history.events.into_iter().map(|r| r.event).collect();
+        assert_eq!(events, expected);
+        assert_eq!(history.last_sequence, last);
+    }
+    let empty = env.store.load::<SubscriptionEvent>(&Uuid::new_v4().to_string()).await.expect("load");
+    assert!(empty.events.is_empty() && empty.last_sequence == 0);
+}
+
+#[tokio::test]
 async fn two_concurrent_appends_at_the_same_position_have_exactly_one_winner() {
     let env = env().await;
     let id = Uuid::new_v4();
