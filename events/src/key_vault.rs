@@ -79,11 +79,6 @@ impl KeyVault {
         }
     }
 
-    pub async fn seal(&self, key_id: &str, data: &PersonalData) -> Result<SealedPersonalData, VaultError> {
-        let key = self.key_for(key_id).await?;
-        Ok(SealedPersonalData::seal(data, key_id, &key)?)
-    }
-
     pub async fn open_sealed(&self, sealed: &SealedPersonalData) -> Result<PersonalData, VaultError> {
         let key = self.get(&sealed.key_id).await?.ok_or_else(|| VaultError::Erased(sealed.key_id.clone()))?;
         Ok(sealed.open(&key)?)
@@ -168,11 +163,7 @@ impl KeyPool {
     pub async fn seal(&self, data: &PersonalData) -> Result<SealedPersonalData, VaultError> {
         let (key_id, key) = match self.take() {
             Some(ready) => ready,
-            None => {
-                let key_id = new_key_id();
-                let key = self.inner.shared.vault.key_for(&key_id).await?;
-                (key_id, key)
-            }
+            None => self.inner.shared.create_key().await?,
         };
         Ok(SealedPersonalData::seal(data, &key_id, &key)?)
     }
@@ -189,6 +180,13 @@ impl KeyPool {
 }
 
 impl PoolShared {
+    /// Writes a new random key to the vault; returns it once stored.
+    async fn create_key(&self) -> Result<(String, DataKey), VaultError> {
+        let key_id = new_key_id();
+        let key = self.vault.key_for(&key_id).await?;
+        Ok((key_id, key))
+    }
+
     /// Keys per refill burst; a small pool refills at half.
     fn burst(&self) -> usize {
         REFILL_BURST.min(self.target / 2).max(1)
@@ -215,12 +213,7 @@ async fn refill(shared: Arc<PoolShared>, stop: tokio_util::sync::CancellationTok
             }
             // A burst's creates all go out before any ack is awaited: one
             // round trip for the burst instead of one per key.
-            let created = futures::future::join_all((0..missing).map(|_| async {
-                let key_id = new_key_id();
-                let key = shared.vault.key_for(&key_id).await?;
-                Ok::<_, VaultError>((key_id, key))
-            }))
-            .await;
+            let created = futures::future::join_all((0..missing).map(|_| shared.create_key())).await;
             let mut failed = false;
             {
                 let mut ready = shared.lock_ready();

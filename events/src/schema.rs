@@ -37,9 +37,7 @@ pub trait EventSchema: Sized + Clone + Send + Sync + 'static {
     /// default goes through `Value`, implementations skip that tree (a
     /// replay spent a fifth of its time building it).
     fn from_payload_json(event_type: &str, payload: &[u8]) -> Result<Self, SchemaError> {
-        let value = serde_json::from_slice(payload)
-            .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })?;
-        Self::from_payload(event_type, value)
+        Self::from_payload(event_type, payload.parse(event_type)?)
     }
 
     /// Current schema version for an event type, if the type is known.
@@ -132,8 +130,7 @@ pub fn decode<E: EventSchema>(
     if E::current_version(event_type) == Some(version) {
         return E::from_payload_json(event_type, payload);
     }
-    let value: Value = serde_json::from_slice(payload)
-        .map_err(|source| SchemaError::Payload { event_type: event_type.to_owned(), source })?;
+    let value: Value = payload.parse(event_type)?;
     let value = upcast::<E>(upcasters, event_type, version, value)?;
     E::from_payload(event_type, value)
 }

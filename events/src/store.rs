@@ -90,6 +90,9 @@ fn error_type(e: &AppendError) -> &'static str {
 /// unavailable. The intake API promises an answer within 2 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// What a history read that got no answer reports.
+const HISTORY_TIMEOUT: &str = "timed out reading history";
+
 /// Error codes that mean "someone wrote to this subject since you read it".
 /// 10071 is the classic one; newer clustered servers answer 10164.
 const CONFLICT_CODES: [u64; 2] = [10071, 10164];
@@ -187,17 +190,20 @@ impl EventStore {
         &self.js
     }
 
-    async fn stream(&self) -> Result<jetstream::stream::Stream<()>, ReadError> {
-        tokio::time::timeout(self.timeout, self.js.get_stream_no_info(&self.topology.stream))
-            .await
-            .map_err(|_| ReadError::Unavailable("timed out".into()))?
-            .map_err(|e| ReadError::Unavailable(e.to_string()))
+    /// `read`, or `Unavailable(on_timeout)` when the server does not answer
+    /// within the store's timeout.
+    async fn within<T>(
+        &self,
+        on_timeout: &'static str,
+        read: impl std::future::Future<Output = T>,
+    ) -> Result<T, ReadError> {
+        tokio::time::timeout(self.timeout, read).await.map_err(|_| ReadError::Unavailable(on_timeout.into()))
     }
 
-    async fn within<T>(&self, read: impl std::future::Future<Output = T>) -> Result<T, ReadError> {
-        tokio::time::timeout(self.timeout, read)
-            .await
-            .map_err(|_| ReadError::Unavailable("timed out reading history".into()))
+    async fn stream(&self) -> Result<jetstream::stream::Stream<()>, ReadError> {
+        self.within("timed out", self.js.get_stream_no_info(&self.topology.stream))
+            .await?
+            .map_err(|e| ReadError::Unavailable(e.to_string()))
     }
 
     /// Reads an aggregate's whole history, upcasting old events.
@@ -212,8 +218,8 @@ impl EventStore {
         let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
         let stream = self.stream().await?;
         let (first, last) = tokio::join!(
-            self.within(stream.direct_get_next_for_subject(subject.as_str(), Some(1))),
-            self.within(stream.direct_get_last_for_subject(subject.as_str())),
+            self.within(HISTORY_TIMEOUT, stream.direct_get_next_for_subject(subject.as_str(), Some(1))),
+            self.within(HISTORY_TIMEOUT, stream.direct_get_last_for_subject(subject.as_str())),
         );
         let decode = |msg: &jetstream::message::StreamMessage| {
             decode_as::<E>(E::upcasters(), &msg.headers, &msg.payload, msg.sequence)
@@ -240,7 +246,9 @@ impl EventStore {
         }
         let mut next_from = events[0].stream_sequence + 1;
         loop {
-            let got = self.within(stream.direct_get_next_for_subject(subject.as_str(), Some(next_from))).await?;
+            let got = self
+                .within(HISTORY_TIMEOUT, stream.direct_get_next_for_subject(subject.as_str(), Some(next_from)))
+                .await?;
             match got {
                 Ok(msg) => {
                     let recorded = decode(&msg)?;
@@ -264,9 +272,7 @@ impl EventStore {
     /// Reads one stored message without decoding it.
     pub async fn get_raw(&self, sequence: u64) -> Result<(HeaderMap, bytes::Bytes), ReadError> {
         let stream = self.stream().await?;
-        let got = tokio::time::timeout(self.timeout, stream.direct_get(sequence))
-            .await
-            .map_err(|_| ReadError::Unavailable("timed out".into()))?;
+        let got = self.within("timed out", stream.direct_get(sequence)).await?;
         match got {
             Ok(msg) => Ok((msg.headers, msg.payload)),
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Err(ReadError::NotFound(sequence)),
@@ -278,9 +284,7 @@ impl EventStore {
     pub async fn last_sequence_of(&self, aggregate_type: &str, aggregate_id: &str) -> Result<u64, ReadError> {
         let subject = self.topology.subject(aggregate_type, aggregate_id);
         let stream = self.stream().await?;
-        let got = tokio::time::timeout(self.timeout, stream.direct_get_last_for_subject(subject))
-            .await
-            .map_err(|_| ReadError::Unavailable("timed out".into()))?;
+        let got = self.within("timed out", stream.direct_get_last_for_subject(subject)).await?;
         match got {
             Ok(msg) => Ok(msg.sequence),
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(0),
@@ -290,14 +294,11 @@ impl EventStore {
 
     /// The stream's last sequence: how far the event store has got.
     pub async fn last_sequence(&self) -> Result<u64, ReadError> {
-        let mut stream = tokio::time::timeout(self.timeout, self.js.get_stream(&self.topology.stream))
-            .await
-            .map_err(|_| ReadError::Unavailable("timed out".into()))?
+        let mut stream = self
+            .within("timed out", self.js.get_stream(&self.topology.stream))
+            .await?
             .map_err(|e| ReadError::Unavailable(e.to_string()))?;
-        let info = tokio::time::timeout(self.timeout, stream.info())
-            .await
-            .map_err(|_| ReadError::Unavailable("timed out".into()))?
-            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let info = self.within("timed out", stream.info()).await?.map_err(|e| ReadError::Unavailable(e.to_string()))?;
         Ok(info.state.last_sequence)
     }
 
