@@ -99,19 +99,13 @@ impl MatcherHandler {
     /// is appended right after it without reading the history back; if
     /// anything was appended since (a redelivery after a crash), the append
     /// conflicts and the command is re-decided on the full history.
-    async fn record(
-        &self,
-        envelope: &Envelope,
-        seq: u64,
-        req: &SubscriptionRequested,
-        command: SubscriptionCommand,
-        purpose: &str,
-    ) -> Outcome {
+    async fn record(&self, request: &Request<'_>, command: SubscriptionCommand, purpose: &str) -> Outcome {
+        let Request { req, envelope, seq } = request;
         let meta = CommandMeta::caused_by(envelope, purpose);
         let id = req.subscription_id.to_string();
         let result = if envelope.aggregate_version == 1 {
-            let known = [SubscriptionEvent::SubscriptionRequested(req.clone())];
-            self.subscriptions.execute_after(&id, &known, seq, command, &meta).await
+            let known = [SubscriptionEvent::SubscriptionRequested((*req).clone())];
+            self.subscriptions.execute_after(&id, &known, *seq, command, &meta).await
         } else {
             self.subscriptions.execute(&id, command, &meta).await
         };
@@ -120,7 +114,7 @@ impl MatcherHandler {
 
     /// Decides one delivery in memory. `local` holds the addresses this
     /// batch registers (not yet acknowledged, so not in the shared book).
-    fn plan(&self, i: usize, d: &Delivery, local: &mut BatchAddresses) -> Plan {
+    fn plan<'a>(&self, i: usize, d: &'a Delivery, local: &mut BatchAddresses) -> Plan<'a> {
         let recorded = match &d.event {
             Ok(r) => r,
             Err(e) => return Plan::Settled(Outcome::DeadLetter { reason: format!("undecodable event: {e}") }),
@@ -131,6 +125,7 @@ impl MatcherHandler {
         if !self.leading.load(Ordering::SeqCst) {
             return Plan::Settled(self.retry("not the active matcher"));
         }
+        let request = Request { req, envelope: &recorded.envelope, seq: d.stream_sequence };
         let probe = entered_canonical(req);
         let Some(shared) = self.book.with_index(|index| index.decide(&probe)) else {
             return Plan::Settled(self.retry("address index unavailable"));
@@ -162,7 +157,7 @@ impl MatcherHandler {
                 explanation: explanation(&c.explanation),
                 matched_at: chrono::Utc::now(),
             };
-            return Plan::Match { delivery: i, matched, after: Some(registration) };
+            return Plan::Match { request, matched, after: Some(registration) };
         }
         match shared {
             Decision::Match(c) => {
@@ -172,7 +167,7 @@ impl MatcherHandler {
                 if created_for == Some(req.subscription_id) {
                     // This subscription created the address before a crash;
                     // finish that decision instead of calling it a match.
-                    return local.register(i, req, &probe, None);
+                    return local.register(i, request, &probe, None);
                 }
                 let matched = AddressMatched {
                     base_address_id: c.id,
@@ -183,16 +178,15 @@ impl MatcherHandler {
                     explanation: explanation(&c.explanation),
                     matched_at: chrono::Utc::now(),
                 };
-                Plan::Match { delivery: i, matched, after: None }
+                Plan::Match { request, matched, after: None }
             }
-            Decision::New { best_rejected } => local.register(i, req, &probe, best_rejected.map(|c| c.score)),
+            Decision::New { best_rejected } => local.register(i, request, &probe, best_rejected.map(|c| c.score)),
         }
     }
 
-    /// Appends a registration planned by this batch; true when it is stored.
-    async fn register(&self, d: &Delivery, registered: &BaseAddressRegistered) -> Result<(), String> {
-        let Ok(recorded) = &d.event else { return Err("undecodable".into()) };
-        let meta = CommandMeta::caused_by(&recorded.envelope, "register-address");
+    /// Appends a registration planned by this batch.
+    async fn register(&self, request: &Request<'_>, registered: &BaseAddressRegistered) -> Result<(), String> {
+        let meta = CommandMeta::caused_by(request.envelope, "register-address");
         let id = registered.base_address_id.to_string();
         // A new id is appended with "subject must be empty"; if the address
         // exists after all, that conflicts and the full path makes it a no-op.
@@ -206,36 +200,21 @@ impl MatcherHandler {
         }
     }
 
-    /// Records a planned decision on its subscription.
-    async fn settle_plan(&self, batch: &[Delivery], plan: &Plan, registered_ok: &[Option<bool>]) -> Outcome {
+    /// Records the `i`-th planned decision on its subscription.
+    async fn settle_plan(&self, i: usize, plan: &Plan<'_>, registered_ok: &[Option<bool>]) -> Outcome {
         let failed = |at: usize| registered_ok.get(at).copied().flatten() != Some(true);
         match plan {
             Plan::Settled(outcome) => outcome.clone(),
-            Plan::Match { delivery, matched, after } => {
+            Plan::Match { request, matched, after } => {
                 if after.is_some_and(failed) {
                     return self.retry("the address it matched was not registered");
                 }
-                let (d, req, envelope) = match request_of(&batch[*delivery]) {
-                    Some(found) => found,
-                    None => return Outcome::Done,
-                };
-                self.record(
-                    envelope,
-                    d.stream_sequence,
-                    req,
-                    SubscriptionCommand::RecordMatch(matched.clone()),
-                    "match",
-                )
-                .await
+                self.record(request, SubscriptionCommand::RecordMatch(matched.clone()), "match").await
             }
-            Plan::Register { delivery, registered, entered, best_rejected_score } => {
-                if failed(*delivery) {
+            Plan::Register { request, registered, entered, best_rejected_score } => {
+                if failed(i) {
                     return self.retry("registering the new base address failed");
                 }
-                let (d, req, envelope) = match request_of(&batch[*delivery]) {
-                    Some(found) => found,
-                    None => return Outcome::Done,
-                };
                 let assigned = AddressAssigned {
                     base_address_id: registered.base_address_id,
                     delivery_address: registered.address.clone(),
@@ -243,21 +222,19 @@ impl MatcherHandler {
                     best_rejected_score: *best_rejected_score,
                     assigned_at: chrono::Utc::now(),
                 };
-                self.record(envelope, d.stream_sequence, req, SubscriptionCommand::AssignNewAddress(assigned), "assign")
-                    .await
+                self.record(request, SubscriptionCommand::AssignNewAddress(assigned), "assign").await
             }
         }
     }
 }
 
-fn request_of(d: &Delivery) -> Option<(&Delivery, &SubscriptionRequested, &Envelope)> {
-    match &d.event {
-        Ok(r) => match &r.event {
-            AnyEvent::Subscription(SubscriptionEvent::SubscriptionRequested(req)) => Some((d, req, &r.envelope)),
-            _ => None,
-        },
-        Err(_) => None,
-    }
+/// A delivered `SubscriptionRequested`, with what recording its outcome needs.
+#[derive(Debug, Clone, Copy)]
+struct Request<'a> {
+    req: &'a SubscriptionRequested,
+    envelope: &'a Envelope,
+    /// Its stream sequence.
+    seq: u64,
 }
 
 /// Whether `a` is the better match: higher score, then the more similar
@@ -271,15 +248,15 @@ fn ranks_above(a: &Candidate, b: &Candidate) -> bool {
 
 /// What the batch's in-memory decision left to write for one delivery.
 #[derive(Debug)]
-enum Plan {
+enum Plan<'a> {
     /// Nothing to append.
     Settled(Outcome),
     /// Resolved to an existing base address, or (`after`) to one this
     /// batch registers in the plan at that index.
-    Match { delivery: usize, matched: AddressMatched, after: Option<usize> },
+    Match { request: Request<'a>, matched: AddressMatched, after: Option<usize> },
     /// A new base address, then the subscription assigned to it.
     Register {
-        delivery: usize,
+        request: Request<'a>,
         registered: BaseAddressRegistered,
         entered: CanonicalAddress,
         best_rejected_score: Option<f64>,
@@ -313,13 +290,14 @@ impl BatchAddresses {
 
     /// Plans the registration of `probe` for delivery `i`, and makes it
     /// visible to the rest of the batch.
-    fn register(
+    fn register<'a>(
         &mut self,
         i: usize,
-        req: &SubscriptionRequested,
+        request: Request<'a>,
         probe: &Canonical,
         best_rejected_score: Option<f64>,
-    ) -> Plan {
+    ) -> Plan<'a> {
+        let req = request.req;
         let key = probe.key();
         let id = base_address::id_for_key(&key);
         let mut flags = Vec::new();
@@ -341,7 +319,7 @@ impl BatchAddresses {
             owner: req.subscription_id,
             lines: registered.address.clone(),
         });
-        Plan::Register { delivery: i, registered, entered: canonical_address(probe), best_rejected_score }
+        Plan::Register { request, registered, entered: canonical_address(probe), best_rejected_score }
     }
 }
 
@@ -364,8 +342,8 @@ impl Handler for MatcherHandler {
 
         let registrations = plans.iter().map(|plan| async move {
             match plan {
-                Plan::Register { delivery, registered, .. } => {
-                    let stored = self.register(&batch[*delivery], registered).await;
+                Plan::Register { request, registered, .. } => {
+                    let stored = self.register(request, registered).await;
                     if let Err(e) = &stored {
                         tracing::info!(error = %e, "registration failed; its decisions will be retried");
                     }
@@ -376,8 +354,10 @@ impl Handler for MatcherHandler {
         });
         let registered_ok: Vec<Option<bool>> = futures::future::join_all(registrations).await;
 
-        let outcomes: Vec<Outcome> =
-            futures::future::join_all(plans.iter().map(|plan| self.settle_plan(batch, plan, &registered_ok))).await;
+        let outcomes: Vec<Outcome> = futures::future::join_all(
+            plans.iter().enumerate().map(|(i, plan)| self.settle_plan(i, plan, &registered_ok)),
+        )
+        .await;
 
         for (plan, outcome) in plans.iter().zip(&outcomes) {
             if *outcome != Outcome::Done {
