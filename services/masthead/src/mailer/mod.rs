@@ -52,12 +52,16 @@ impl MailerHandler {
         };
         let last_sequence = history.last_sequence;
         let known: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
-        let mut events = known.clone();
-        if d.replay {
+        let without_failures: Vec<SubscriptionEvent>;
+        let events: &[SubscriptionEvent] = if d.replay {
             // An operator asked to resend: earlier failures do not stop it.
-            events.retain(|e| !matches!(e, SubscriptionEvent::ConfirmationFailed(_)));
-        }
-        let confirmation = match decide(&events) {
+            without_failures =
+                known.iter().filter(|e| !matches!(e, SubscriptionEvent::ConfirmationFailed(_))).cloned().collect();
+            &without_failures
+        } else {
+            &known
+        };
+        let confirmation = match decide(events) {
             MailDecision::Send(c) => c,
             MailDecision::Skip(SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed) => {
                 return Outcome::Done
