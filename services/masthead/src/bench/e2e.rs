@@ -17,6 +17,7 @@
 //! from the events' `occurred_at` headers (wall clock of the same machine).
 
 use super::server::start_local;
+use super::write_base_csv;
 use crate::api::stats::{poll_lag, LAG_TIMEOUT};
 use crate::config::Config;
 use crate::connect::{connect, Nats};
@@ -128,16 +129,6 @@ fn workload(base: usize, count: usize, seed: u64) -> (Vec<BaseAddress>, Vec<Plan
         plan.push(planned);
     }
     (data.base, plan)
-}
-
-fn write_base_csv(path: &std::path::Path, rows: &[BaseAddress]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
-    w.write_record(["ref", "street", "postal_code", "city", "country"])?;
-    for (i, BaseAddress { address: a, .. }) in rows.iter().enumerate() {
-        w.write_record([&format!("PUB-{:07}", i + 1), &a.street, &a.postal_code, &a.city, &a.country])?;
-    }
-    w.flush()?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------- probes

@@ -34,16 +34,9 @@ pub struct Options {
     pub breakdown: bool,
 }
 
-/// CPU seconds (user + system) a process has used so far, from
-/// `/proc/<pid>/stat`; None where that is unavailable.
+/// CPU seconds a process has used so far; None where that is unavailable.
 fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields of the line, in clock ticks (100 per second on Linux).
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    crate::telemetry::cpu::process_cpu(pid).map(|d| d.as_secs_f64())
 }
 
 /// CPU used by this process and by the local nats-server during a phase.
@@ -90,13 +83,7 @@ fn load_average() -> String {
 /// several countries, typed variants of street types, house-number forms.
 fn write_generated(path: &Path, rows: usize, seed: u64) -> Result<usize> {
     let data = generate(&GeneratorConfig { base_size: rows, queries: 0, negative_share: 0.0, seed });
-    let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
-    w.write_record(["ref", "street", "postal_code", "city", "country"])?;
-    for (i, b) in data.base.iter().enumerate() {
-        let a = &b.address;
-        w.write_record([&format!("PUB-{:07}", i + 1), &a.street, &a.postal_code, &a.city, &a.country])?;
-    }
-    w.flush()?;
+    super::write_base_csv(path, &data.base)?;
     Ok(data.base.len())
 }
 

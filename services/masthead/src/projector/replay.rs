@@ -8,6 +8,7 @@
 //! ten envelope headers each) on its own task, so with one connection the
 //! reading side could use one core at most, however idle the others were.
 
+use crate::telemetry::cpu::process_cpu;
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -49,17 +50,6 @@ impl ReplayReport {
     pub fn cpu_micros_per_event(&self) -> Option<f64> {
         self.cpu.map(|c| c.as_secs_f64() * 1e6 / self.events.max(1) as f64)
     }
-}
-
-/// User plus system time of this process so far, from `/proc/self/stat`
-/// (in the kernel's fixed 100 Hz `USER_HZ` ticks); `None` elsewhere.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name, in parentheses, may hold spaces: count from after it.
-    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((user + system) * 10))
 }
 
 /// Why a replay failed.
@@ -175,7 +165,7 @@ pub async fn replay(
     progress: impl FnMut(u64, u64),
 ) -> Result<ReplayReport, ReplayError> {
     let started = Instant::now();
-    let cpu_before = process_cpu();
+    let cpu_before = process_cpu("self");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recorded<AnyEvent>>>(1);
     let read = merge_chunks(topology, options, store.is_some().then_some(tx), progress);
     let apply = async {
@@ -192,7 +182,7 @@ pub async fn replay(
     let (mut report, applied) = futures::future::try_join(read, apply).await?;
     report.applied = applied;
     report.elapsed = started.elapsed();
-    report.cpu = process_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+    report.cpu = process_cpu("self").zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     Ok(report)
 }
 
@@ -401,15 +391,6 @@ async fn send(out: &Pieces, piece: Piece) -> Result<(), ReplayError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn this_process_has_spent_some_cpu_time() {
-        if cfg!(target_os = "linux") {
-            let spin = Instant::now();
-            while spin.elapsed() < Duration::from_millis(30) {}
-            assert!(process_cpu().is_some_and(|c| c >= Duration::from_millis(20)));
-        }
-    }
 
     #[test]
     fn chunks_cover_the_known_stream_and_the_last_runs_on() {

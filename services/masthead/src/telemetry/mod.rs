@@ -10,6 +10,7 @@
 //!   the `traceparent` handed on to other roles, but nothing is exported.
 //! - Metrics: Prometheus, see [`metrics`].
 
+pub mod cpu;
 pub mod http;
 pub mod metrics;
 
