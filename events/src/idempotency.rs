@@ -68,7 +68,10 @@ impl IdempotencyRecords {
     /// was used for before.
     pub async fn claim(&self, scope: &str, client_key: &str, fingerprint: &str) -> Result<Claim, IdempotencyError> {
         let key = record_key(scope, client_key);
-        let fresh = Reservation { subscription_id: Uuid::new_v4(), fingerprint: fingerprint.to_owned() };
+        let fresh = Reservation {
+            subscription_id: crate::subscription::new_subscription_id(),
+            fingerprint: fingerprint.to_owned(),
+        };
         let body = serde_json::to_vec(&fresh).unwrap_or_default();
         let created = tokio::time::timeout(self.timeout, self.kv.create(&key, body.into()))
             .await

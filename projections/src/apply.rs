@@ -101,6 +101,10 @@ impl Batch {
     }
 
     pub fn apply_all(&mut self, src: &mut impl DocSource, events: &[Recorded<AnyEvent>]) -> Result<(), StoreError> {
+        // A subscription has about three events and touches one address:
+        // sized once, the maps are not rehashed while the batch grows.
+        self.subs.reserve(events.len() / 3);
+        self.addrs.reserve(events.len() / 3);
         for r in events {
             self.apply(src, r)?;
         }

@@ -72,9 +72,11 @@ pub struct RedbStore {
 /// commits or this many events since the last durable one: redb can only
 /// reuse pages freed before the last durable commit, so without these the
 /// file (and the cache misses) would grow with the whole rebuild. Counting
-/// events too keeps that bound when a rebuild uses large batches.
+/// events too keeps that bound when a rebuild uses large batches: at
+/// 120 000 rather than 500 000 a 1M-event rebuild peaked at ~760 MB instead
+/// of ~880 MB, at the same rate.
 const DURABLE_EVERY: u64 = 64;
-const DURABLE_EVERY_EVENTS: u64 = 500_000;
+const DURABLE_EVERY_EVENTS: u64 = 120_000;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -105,7 +105,7 @@ impl Intake {
         traceparent: Option<String>,
     ) -> Result<Accepted, IntakeError> {
         let (id, replayed) = match idempotency_key {
-            None => (Uuid::new_v4(), false),
+            None => (masthead_events::subscription::new_subscription_id(), false),
             Some(key) => {
                 // The fingerprint covers what the subscriber typed (trimmed),
                 // so whitespace-only differences count as the same request.

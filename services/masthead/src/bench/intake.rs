@@ -7,7 +7,7 @@ use super::server::start_local;
 use crate::config::Config;
 use crate::connect::connect;
 use crate::roles::{app_state, serve};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use std::sync::Arc;
@@ -21,20 +21,48 @@ pub struct Options {
 
 /// Runs an HTTP server on its own runtime threads, as a separate server
 /// process would, so the load generator does not share its scheduler.
-fn spawn_server(router: axum::Router) -> Result<(String, CancellationToken)> {
+/// `make` builds the router on that runtime: whatever it starts (the NATS
+/// connection and its tasks, the key pool's refills) runs there too, as in
+/// `masthead api`, instead of queueing behind the load generator's tasks.
+async fn spawn_server<F, Fut>(make: F) -> Result<(String, CancellationToken)>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<axum::Router>>,
+{
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let addr = format!("http://{}", std_listener.local_addr()?);
     let token = CancellationToken::new();
     let t = token.clone();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel::<Result<()>>();
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else { return };
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-server")
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e.into()));
+                return;
+            }
+        };
         rt.block_on(async move {
+            let router = match make().await {
+                Ok(router) => router,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
             if let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) {
                 let _ = serve(listener, router, t).await;
             }
         });
     });
+    ready.await.context("the bench server thread stopped")??;
     Ok((addr, token))
 }
 
@@ -83,12 +111,11 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     let mut config = config.clone();
     config.stream = format!("BENCH{}", std::process::id());
     let nats = connect(&config, &url).await?;
-    let state = app_state(&nats).await?;
     println!("bench intake: {} connections, {:?} per measurement, nats {}", options.connections, options.duration, url);
 
     // 1. The ceiling: the same router stack with a handler that does nothing.
     let bare = axum::Router::new().route("/bare", axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }));
-    let (bare_addr, bare_stop) = spawn_server(bare)?;
+    let (bare_addr, bare_stop) = spawn_server(|| async { Ok(bare) }).await?;
     let url_bare = format!("{bare_addr}/bare");
     let bare_report = load::run(
         options.connections,
@@ -100,7 +127,12 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     bare_stop.cancel();
 
     // 2. Intake: validate, seal, append, 202 after the ack.
-    let (addr, stop) = spawn_server(crate::api::router(state))?;
+    let server_config = config.clone();
+    let (addr, stop) = spawn_server(move || async move {
+        let nats = connect(&server_config, &url).await?;
+        Ok(crate::api::router(app_state(&nats).await?))
+    })
+    .await?;
     let url_intake = format!("{addr}/api/v1/subscriptions");
     let intake_report = load::run(
         options.connections,

@@ -80,7 +80,7 @@ pub struct ReplayOptions<'a> {
     /// One JetStream context per connection to read over. More than one
     /// only pays when the stream spans several chunks.
     pub readers: &'a [jetstream::Context],
-    /// Sequences per chunk ([`CHUNK`]; at least `batch_size`).
+    /// Sequences per chunk ([`CHUNK`]; at least a reader's piece).
     pub chunk: u64,
 }
 
@@ -97,6 +97,12 @@ pub const CHUNK: u64 = 20_000;
 /// Messages asked for in one pull. Large enough that the round trip
 /// between two pulls is lost in the time spent on the messages.
 const FETCH: u64 = 2_000;
+
+/// Events per piece a reader hands over, at most. The store's batches are
+/// larger (a rebuild's are 60 000): pieces are gathered into a batch in
+/// stream order, so what readers hold ahead stays small however large a
+/// batch is.
+const PIECE: usize = 5_000;
 
 /// Longest wait for the next message of a pull the server already answers.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -201,6 +207,7 @@ async fn merge_chunks(
     };
     let from = options.from.max(1);
     let batch_size = options.batch_size.max(1);
+    let piece_size = batch_size.min(PIECE);
     let stream = first_reader.get_stream(&topology.stream).await.map_err(stream_err)?;
     let known_end = stream.cached_info().state.last_sequence;
     let end = options.until.sequence.map_or(known_end, |s| s.min(known_end));
@@ -208,19 +215,21 @@ async fn merge_chunks(
         return Ok(report);
     }
     let total = end - from + 1;
-    let plan = chunks(from, end, options.chunk.max(batch_size as u64), options.until.sequence);
+    let plan = chunks(from, end, options.chunk.max(piece_size as u64), options.until.sequence);
     let readers = options.readers.len().min(plan.len());
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut receivers = Vec::with_capacity(readers);
     for (k, js) in options.readers.iter().take(readers).enumerate() {
-        // Two pieces: a reader that is ahead finishes the chunk it reads,
-        // then waits.
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        // Room for a whole chunk: a reader that is ahead finishes the chunk
+        // it reads, then waits.
+        let chunk_pieces = options.chunk.max(piece_size as u64).div_ceil(piece_size as u64);
+        let (tx, rx) = tokio::sync::mpsc::channel(usize::try_from(chunk_pieces).unwrap_or(1).max(1) + 1);
         receivers.push(rx);
         let mine: Vec<Chunk> = plan.iter().skip(k).step_by(readers).copied().collect();
-        tasks.spawn(read_chunks(js.clone(), topology.clone(), mine, options.until.time, batch_size, tx));
+        tasks.spawn(read_chunks(js.clone(), topology.clone(), mine, options.until.time, piece_size, tx));
     }
+    let mut batch: Vec<Recorded<AnyEvent>> = Vec::new();
     'chunks: for i in 0..plan.len() {
         let rx = &mut receivers[i % readers];
         loop {
@@ -232,7 +241,11 @@ async fn merge_chunks(
             report.undecodable += piece.undecodable;
             report.last_sequence = report.last_sequence.max(piece.last_sequence);
             if let Some(out) = &out {
-                if !piece.events.is_empty() && out.send(piece.events).await.is_err() {
+                if batch.capacity() == 0 {
+                    batch.reserve_exact(batch_size);
+                }
+                batch.extend(piece.events);
+                if batch.len() >= batch_size && out.send(std::mem::take(&mut batch)).await.is_err() {
                     // The applying side stopped; `replay` reports its error.
                     break 'chunks;
                 }
@@ -243,6 +256,12 @@ async fn merge_chunks(
                 Some(End::Chunk) => break,
                 Some(End::Replay) => break 'chunks,
             }
+        }
+    }
+    if let Some(out) = &out {
+        if !batch.is_empty() {
+            // An error here is the applying side's, which `replay` reports.
+            let _ = out.send(batch).await;
         }
     }
     // Readers still busy (past a stop) see their channel closed and clean up.
@@ -258,7 +277,7 @@ async fn read_chunks(
     topology: Topology,
     chunks: Vec<Chunk>,
     until_time: Option<DateTime<Utc>>,
-    batch_size: usize,
+    piece_size: usize,
     out: Pieces,
 ) {
     let stream = match js.get_stream(&topology.stream).await {
@@ -274,7 +293,7 @@ async fn read_chunks(
     let filter = topology.all_subjects();
     let filter = if stream.cached_info().config.subjects == [filter.as_str()] { String::new() } else { filter };
     for chunk in chunks {
-        match read_chunk(&stream, &filter, chunk, until_time, batch_size, &out).await {
+        match read_chunk(&stream, &filter, chunk, until_time, piece_size, &out).await {
             Ok(End::Chunk) => {}
             Ok(End::Replay) => return,
             Err(e) => {
@@ -292,7 +311,7 @@ async fn read_chunk(
     filter: &str,
     chunk: Chunk,
     until_time: Option<DateTime<Utc>>,
-    batch_size: usize,
+    piece_size: usize,
     out: &Pieces,
 ) -> Result<End, ReplayError> {
     let consumer: consumer::PullConsumer = stream
@@ -309,7 +328,7 @@ async fn read_chunk(
         .await
         .map_err(stream_err)?;
     let name = consumer.cached_info().name.clone();
-    let read = read_consumer(&consumer, chunk, until_time, batch_size, out).await;
+    let read = read_consumer(&consumer, chunk, until_time, piece_size, out).await;
     // Best effort: an ephemeral consumer also expires on its own.
     let _ = stream.delete_consumer(&name).await;
     read
@@ -319,10 +338,10 @@ async fn read_consumer(
     consumer: &consumer::PullConsumer,
     chunk: Chunk,
     until_time: Option<DateTime<Utc>>,
-    batch_size: usize,
+    piece_size: usize,
     out: &Pieces,
 ) -> Result<End, ReplayError> {
-    let mut piece = Piece::new(batch_size);
+    let mut piece = Piece::new(piece_size);
     let mut next = chunk.first;
     // The consumer numbers its deliveries 1, 2, …: a gap would be a lost
     // message, which must fail the replay rather than skip an event.
@@ -366,8 +385,8 @@ async fn read_consumer(
             if chunk.last == Some(seq) {
                 break 'read End::Chunk;
             }
-            if piece.events.len() >= batch_size {
-                let full = std::mem::replace(&mut piece, Piece::new(batch_size));
+            if piece.events.len() >= piece_size {
+                let full = std::mem::replace(&mut piece, Piece::new(piece_size));
                 send(out, full).await?;
             }
             next = seq + 1;
