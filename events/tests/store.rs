@@ -226,11 +226,14 @@ async fn pooled_keys_are_durable_before_use_distinct_and_refilled() {
     let mut key_ids = std::collections::HashSet::new();
     // More seals than the pool holds: the refill (or the inline fallback)
     // must keep up, and no key may be handed out twice.
-    for _ in 0..20 {
+    for n in 0..20 {
         let sealed = pool.seal(&person).await.expect("seal");
         assert!(vault.get(&sealed.key_id).await.expect("vault answers").is_some(), "key stored before use");
         assert_eq!(vault.open_sealed(&sealed).await.expect("opens"), person);
         assert!(key_ids.insert(sealed.key_id.clone()), "key {} handed out twice", sealed.key_id);
+        if n < 8 {
+            assert_eq!(pool.misses(), 0, "a full pool of 8 serves 8 seals without writing a key inline");
+        }
     }
     masthead_test_support::wait_until("pool refilled", Duration::from_secs(10), || async {
         (pool.ready() == 8).then_some(())
@@ -260,6 +263,7 @@ async fn a_drained_pool_without_a_vault_refuses_to_seal() {
     }
     assert!(results[..2].iter().all(Result::is_ok), "stored keys are still usable");
     assert!(matches!(results[2], Err(VaultError::Unavailable(_))), "got {:?}", results[2].as_ref().map(|s| &s.key_id));
+    assert_eq!(pool.misses(), 1, "only the third seal found the pool empty");
 }
 
 #[tokio::test]

@@ -67,6 +67,12 @@ impl Intake {
         Self { bus: Arc::new(CommandBus::new(store, ())), keys, records, client }
     }
 
+    /// Requests so far that found the data-key pool empty and wrote their
+    /// key on the request path (see `KeyPool::misses`).
+    pub fn keys_written_inline(&self) -> u64 {
+        self.keys.misses()
+    }
+
     /// Validates, seals and appends. Returns only after JetStream acknowledged
     /// the event.
     ///

@@ -128,9 +128,13 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
 
     // 2. Intake: validate, seal, append, 202 after the ack.
     let server_config = config.clone();
+    let intake = Arc::new(std::sync::OnceLock::new());
+    let intake_slot = intake.clone();
     let (addr, stop) = spawn_server(move || async move {
         let nats = connect(&server_config, &url).await?;
-        Ok(crate::api::router(app_state(&nats).await?))
+        let state = app_state(&nats).await?;
+        let _ = intake_slot.set(state.intake.clone());
+        Ok(crate::api::router(state))
     })
     .await?;
     let url_intake = format!("{addr}/api/v1/subscriptions");
@@ -160,6 +164,9 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     print_row("bare axum handler (ceiling)", &bare_report);
     print_row("intake POST /api/v1/subscriptions", &intake_report);
     print_row("raw JetStream publish + ack", &raw);
+    // Each of these paid an extra round trip: the pool did not keep up.
+    let inline = intake.get().map_or(0, crate::intake::Intake::keys_written_inline);
+    println!("data keys written on the request path (pool empty): {inline} of {} requests", intake_report.requests);
     println!();
     println!(
         "intake / bare handler = {:.1} %   (goal >= 20 %)",
