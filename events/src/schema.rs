@@ -19,15 +19,10 @@ pub trait EventSchema: Sized + Clone + Send + Sync + 'static {
     /// Current schema version of this variant.
     fn schema_version(&self) -> u32;
 
-    /// JSON payload of this variant.
-    fn to_payload(&self) -> Result<Value, serde_json::Error>;
-
-    /// The payload as the bytes an append stores. The default goes through
-    /// `to_payload`; an event written in bulk overrides it to serialise its
-    /// struct directly, skipping the intermediate `Value` tree.
-    fn payload_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&self.to_payload()?)
-    }
+    /// The JSON payload of this variant, as the bytes an append stores:
+    /// serialised straight from the variant's struct, without a `Value`
+    /// tree in between (every append, intake's included, makes one).
+    fn payload_bytes(&self) -> Result<Vec<u8>, serde_json::Error>;
 
     /// Builds the variant from a payload already upcast to the current version.
     fn from_payload(event_type: &str, payload: Value) -> Result<Self, SchemaError>;

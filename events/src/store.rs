@@ -336,7 +336,7 @@ impl EventStore {
         let mut headers = HeaderMap::new();
         envelope.to_headers(&mut headers);
         if let Some(ts) = &tracestate {
-            headers.insert(header::TRACESTATE, ts.as_str());
+            headers.insert(header::name(header::TRACESTATE), ts.clone());
         }
         headers.insert(header::name(header::EXPECTED_LAST_SUBJECT_SEQUENCE), expected_last_sequence.to_string());
         if let Some(key) = &meta.idempotency_key {

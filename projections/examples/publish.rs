@@ -48,12 +48,11 @@ async fn main() -> anyhow::Result<()> {
     let mut acks = futures::stream::FuturesOrdered::new();
     for (i, r) in events.iter().enumerate() {
         let payload = match &r.event {
-            AnyEvent::Subscription(e) => e.to_payload()?,
-            AnyEvent::BaseAddress(e) => e.to_payload()?,
+            AnyEvent::Subscription(e) => e.payload_bytes()?,
+            AnyEvent::BaseAddress(e) => e.payload_bytes()?,
         };
         let mut headers = HeaderMap::new();
         r.envelope.to_headers(&mut headers);
-        let payload = serde_json::to_vec(&payload)?;
         // What the rebuild will read must decode, as the same event. (Not
         // compared field by field: serde_json, without its `float_roundtrip`
         // feature, may read a score back one ULP off.)

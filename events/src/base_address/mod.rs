@@ -87,11 +87,6 @@ impl EventSchema for BaseAddressEvent {
     fn current_version(event_type: &str) -> Option<u32> {
         (event_type == Self::REGISTERED).then_some(1)
     }
-    fn to_payload(&self) -> Result<Value, serde_json::Error> {
-        match self {
-            Self::BaseAddressRegistered(e) => serde_json::to_value(e),
-        }
-    }
     // Imports append these by the million. 640 bytes holds a typical one
     // without regrowing the buffer.
     fn payload_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {

@@ -140,13 +140,13 @@ impl EventSchema for SubscriptionEvent {
         }
     }
 
-    fn to_payload(&self) -> Result<Value, serde_json::Error> {
+    fn payload_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         match self {
-            Self::SubscriptionRequested(e) => serde_json::to_value(e),
-            Self::AddressMatched(e) => serde_json::to_value(e),
-            Self::AddressAssigned(e) => serde_json::to_value(e),
-            Self::ConfirmationSent(e) => serde_json::to_value(e),
-            Self::ConfirmationFailed(e) => serde_json::to_value(e),
+            Self::SubscriptionRequested(e) => serde_json::to_vec(e),
+            Self::AddressMatched(e) => serde_json::to_vec(e),
+            Self::AddressAssigned(e) => serde_json::to_vec(e),
+            Self::ConfirmationSent(e) => serde_json::to_vec(e),
+            Self::ConfirmationFailed(e) => serde_json::to_vec(e),
         }
     }
 

@@ -441,15 +441,14 @@ mod tests {
 
         async fn publish(js: &jetstream::Context, topology: &Topology, events: &[Recorded<AnyEvent>]) {
             for r in events {
-                let payload = match &r.event {
-                    AnyEvent::Subscription(e) => e.to_payload(),
-                    AnyEvent::BaseAddress(e) => e.to_payload(),
+                let body = match &r.event {
+                    AnyEvent::Subscription(e) => e.payload_bytes(),
+                    AnyEvent::BaseAddress(e) => e.payload_bytes(),
                 }
                 .expect("payload");
                 let mut headers = HeaderMap::new();
                 r.envelope.to_headers(&mut headers);
                 let subject = topology.subject(&r.envelope.aggregate_type, &r.envelope.aggregate_id);
-                let body = serde_json::to_vec(&payload).expect("json");
                 let ack = js.publish_with_headers(subject, headers, body.into()).await.expect("publish");
                 assert_eq!(ack.await.expect("ack").sequence, r.stream_sequence);
             }
