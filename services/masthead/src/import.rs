@@ -343,14 +343,14 @@ impl<T: Send + 'static> InOrder<T> {
         // A worker hung up before delivering its chunk: it panicked. Hang
         // up on the others first, or one blocked on a full channel would
         // never finish.
+        let chunks = std::mem::take(&mut self.chunks);
         self.channels.clear();
-        self.chunks = 0;
         for handle in std::mem::take(&mut self.workers) {
             if let Err(e) = handle.await {
                 return Some(Err(ImportError::Format(format!("preparing rows failed: {e}"))));
             }
         }
-        Some(Err(ImportError::Format(format!("preparing rows stopped before chunk {i} of {}", self.chunks))))
+        Some(Err(ImportError::Format(format!("preparing rows stopped before chunk {i} of {chunks}"))))
     }
 }
 
