@@ -147,17 +147,8 @@ impl MatcherHandler {
                 // the first copy): the first copy decides.
                 return Plan::Settled(self.retry("delivered twice in one batch"));
             }
-            let registration = planned.plan;
-            let matched = AddressMatched {
-                base_address_id: c.id,
-                base_address_ref: None,
-                delivery_address: planned.lines.clone(),
-                entered: canonical_address(&probe),
-                score: c.score,
-                explanation: explanation(&c.explanation),
-                matched_at: chrono::Utc::now(),
-            };
-            return Plan::Match { request, matched, after: Some(registration) };
+            let matched = address_matched(&c, &probe, None, planned.lines.clone());
+            return Plan::Match { request, matched, after: Some(planned.plan) };
         }
         match shared {
             Decision::Match(c) => {
@@ -169,16 +160,7 @@ impl MatcherHandler {
                     // finish that decision instead of calling it a match.
                     return local.register(i, request, &probe, None);
                 }
-                let matched = AddressMatched {
-                    base_address_id: c.id,
-                    base_address_ref: reference,
-                    delivery_address: lines,
-                    entered: canonical_address(&probe),
-                    score: c.score,
-                    explanation: explanation(&c.explanation),
-                    matched_at: chrono::Utc::now(),
-                };
-                Plan::Match { request, matched, after: None }
+                Plan::Match { request, matched: address_matched(&c, &probe, reference, lines), after: None }
             }
             Decision::New { best_rejected } => local.register(i, request, &probe, best_rejected.map(|c| c.score)),
         }
@@ -211,14 +193,14 @@ impl MatcherHandler {
                 }
                 self.record(request, SubscriptionCommand::RecordMatch(matched.clone()), "match").await
             }
-            Plan::Register { request, registered, entered, best_rejected_score } => {
+            Plan::Register { request, registered, best_rejected_score } => {
                 if failed(i) {
                     return self.retry("registering the new base address failed");
                 }
                 let assigned = AddressAssigned {
                     base_address_id: registered.base_address_id,
                     delivery_address: registered.address.clone(),
-                    entered: entered.clone(),
+                    entered: registered.canonical.clone(),
                     best_rejected_score: *best_rejected_score,
                     assigned_at: chrono::Utc::now(),
                 };
@@ -235,6 +217,19 @@ struct Request<'a> {
     envelope: &'a Envelope,
     /// Its stream sequence.
     seq: u64,
+}
+
+/// The event resolving `probe` to candidate `c`, delivered to `lines`.
+fn address_matched(c: &Candidate, probe: &Canonical, reference: Option<String>, lines: AddressLines) -> AddressMatched {
+    AddressMatched {
+        base_address_id: c.id,
+        base_address_ref: reference,
+        delivery_address: lines,
+        entered: canonical_address(probe),
+        score: c.score,
+        explanation: explanation(&c.explanation),
+        matched_at: chrono::Utc::now(),
+    }
 }
 
 /// Whether `a` is the better match: higher score, then the more similar
@@ -255,12 +250,7 @@ enum Plan<'a> {
     /// batch registers in the plan at that index.
     Match { request: Request<'a>, matched: AddressMatched, after: Option<usize> },
     /// A new base address, then the subscription assigned to it.
-    Register {
-        request: Request<'a>,
-        registered: BaseAddressRegistered,
-        entered: CanonicalAddress,
-        best_rejected_score: Option<f64>,
-    },
+    Register { request: Request<'a>, registered: BaseAddressRegistered, best_rejected_score: Option<f64> },
 }
 
 /// The new base addresses a batch decided on, indexed so that a variant
@@ -319,7 +309,7 @@ impl BatchAddresses {
             owner: req.subscription_id,
             lines: registered.address.clone(),
         });
-        Plan::Register { request, registered, entered: canonical_address(probe), best_rejected_score }
+        Plan::Register { request, registered, best_rejected_score }
     }
 }
 
