@@ -226,30 +226,16 @@ async fn breakdown(config: &Config, url: &str, csv: &Path, window: usize, server
         header::OCCURRED_AT,
         header::CORRELATION_ID,
     ];
+    let every_header = [&all_envelope[..], &[header::MSG_ID, header::EXPECTED_LAST_SUBJECT_SEQUENCE]].concat();
     let cases: Vec<(&str, Vec<&str>, bool, bool)> = vec![
         ("as imported", vec![], false, false),
         ("without Nats-Msg-Id", vec![header::MSG_ID], false, false),
         ("without expected sequence", vec![header::EXPECTED_LAST_SUBJECT_SEQUENCE], false, false),
         ("without both", vec![header::MSG_ID, header::EXPECTED_LAST_SUBJECT_SEQUENCE], false, false),
         ("envelope headers only dropped", all_envelope.to_vec(), false, false),
-        (
-            "no headers",
-            [&all_envelope[..], &[header::MSG_ID, header::EXPECTED_LAST_SUBJECT_SEQUENCE]].concat(),
-            false,
-            false,
-        ),
-        (
-            "no headers, one subject",
-            [&all_envelope[..], &[header::MSG_ID, header::EXPECTED_LAST_SUBJECT_SEQUENCE]].concat(),
-            true,
-            false,
-        ),
-        (
-            "no headers, payload {}",
-            [&all_envelope[..], &[header::MSG_ID, header::EXPECTED_LAST_SUBJECT_SEQUENCE]].concat(),
-            false,
-            true,
-        ),
+        ("no headers", every_header.clone(), false, false),
+        ("no headers, one subject", every_header.clone(), true, false),
+        ("no headers, payload {}", every_header, false, true),
     ];
     for (i, (name, drop, one, tiny)) in cases.into_iter().enumerate() {
         let (nats, store) = fresh(config, url, &format!("BENCHIMPB{pid}V{i}")).await?;

@@ -218,13 +218,14 @@ async fn merge_chunks(
     let plan = chunks(from, end, options.chunk.max(piece_size as u64), options.until.sequence);
     let readers = options.readers.len().min(plan.len());
 
+    // Room for a whole chunk: a reader that is ahead finishes the chunk it
+    // reads, then waits.
+    let chunk_pieces = options.chunk.max(piece_size as u64).div_ceil(piece_size as u64);
+    let queue = usize::try_from(chunk_pieces).unwrap_or(1).max(1) + 1;
     let mut tasks = tokio::task::JoinSet::new();
     let mut receivers = Vec::with_capacity(readers);
     for (k, js) in options.readers.iter().take(readers).enumerate() {
-        // Room for a whole chunk: a reader that is ahead finishes the chunk
-        // it reads, then waits.
-        let chunk_pieces = options.chunk.max(piece_size as u64).div_ceil(piece_size as u64);
-        let (tx, rx) = tokio::sync::mpsc::channel(usize::try_from(chunk_pieces).unwrap_or(1).max(1) + 1);
+        let (tx, rx) = tokio::sync::mpsc::channel(queue);
         receivers.push(rx);
         let mine: Vec<Chunk> = plan.iter().skip(k).step_by(readers).copied().collect();
         tasks.spawn(read_chunks(js.clone(), topology.clone(), mine, options.until.time, piece_size, tx));
