@@ -116,6 +116,13 @@ pub mod trace {
         of(&tracing::Span::current())
     }
 
+    /// Whether the current span has an OpenTelemetry context, so that spans
+    /// started now descend from it; cheaper than [`current`], which also
+    /// formats the headers.
+    pub fn current_is_traced() -> bool {
+        tracing::Span::current().context().span().span_context().is_valid()
+    }
+
     /// The remote context a `traceparent` describes; invalid (an empty
     /// context) when the header is malformed, which callers treat as "no
     /// parent" rather than an error: a broken header must not fail a request.

@@ -1,13 +1,24 @@
 //! Per-subscription data keys in a JetStream KV bucket.
 //!
-//! Erasing a subscriber = purging their key. The bucket keeps one revision
-//! per key and `purge` removes that too, so no copy of the key survives in
-//! the bucket's own stream.
+//! Every subscription's personal data is sealed under a key of its own.
+//! Keys are stored [`KEYS_PER_PAGE`] to a bucket entry, a *key page*: each
+//! entry is a JetStream message the server stores and acknowledges, and one
+//! entry per subscription cost the server as much work per intake as the
+//! event itself. The sealed record names its key as `<page>.<slot>`.
+//!
+//! Erasing a subscriber removes their key from its page. The page is
+//! rewritten without it, compare-and-set on the entry's revision so that two
+//! erasures cannot undo each other, and the bucket keeps one revision per
+//! entry: the server drops the previous revision, the only other copy of
+//! the key, just as a purge would. A page whose keys are all erased is
+//! purged. Keys stored one per entry (`dk-<uuid>`, by earlier versions) are
+//! still read, and erased by purging their entry.
 
 use crate::personal_data::{DataKey, PersonalData, PersonalDataError, SealedPersonalData};
 use async_nats::jetstream::{self, kv};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +37,65 @@ pub enum VaultError {
     /// The key or the sealed data is damaged. Alert an operator.
     #[error(transparent)]
     Corrupt(#[from] PersonalDataError),
+}
+
+/// Keys per bucket entry. A page is written once, so the pool gets this
+/// many keys per acknowledged write; erasing one key rewrites ~1.5 KB.
+pub const KEYS_PER_PAGE: usize = 32;
+
+/// Prefix of key-page entries, so their ids are told apart from the older
+/// one-key entries (`dk-`) and never mistaken for a subscription id.
+const PAGE_PREFIX: &str = "dkp-";
+
+/// An erasure re-reads and rewrites its page when another erasure of the
+/// same page got in first; this many times at most.
+const MAX_ERASE_ATTEMPTS: usize = 16;
+
+/// A key page as stored: base64 keys by slot, `null` where erased.
+#[derive(Serialize, Deserialize)]
+struct KeyPage {
+    /// Format version, for a reader to refuse what it does not know.
+    v: u32,
+    keys: Vec<Option<String>>,
+}
+
+impl KeyPage {
+    const VERSION: u32 = 1;
+
+    fn decode(bytes: &[u8]) -> Result<Self, PersonalDataError> {
+        let page: Self = serde_json::from_slice(bytes).map_err(|_| PersonalDataError::MalformedKey)?;
+        if page.v != Self::VERSION {
+            return Err(PersonalDataError::Unsupported(format!("key page version {}", page.v)));
+        }
+        Ok(page)
+    }
+
+    fn encode(&self) -> bytes::Bytes {
+        // A struct of strings always serialises.
+        serde_json::to_vec(self).unwrap_or_default().into()
+    }
+}
+
+/// Where a key id points: a slot of a key page, or a one-key entry.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyRef<'a> {
+    Slot { page: &'a str, slot: usize },
+    Single(&'a str),
+}
+
+fn key_ref(key_id: &str) -> KeyRef<'_> {
+    match key_id.rsplit_once('.') {
+        Some((page, slot)) if page.starts_with(PAGE_PREFIX) => match slot.parse::<usize>() {
+            Ok(slot) if slot < KEYS_PER_PAGE => KeyRef::Slot { page, slot },
+            _ => KeyRef::Single(key_id),
+        },
+        _ => KeyRef::Single(key_id),
+    }
+}
+
+fn decode_key(encoded: &[u8]) -> Result<DataKey, VaultError> {
+    let raw = B64.decode(encoded).map_err(|_| PersonalDataError::MalformedKey)?;
+    Ok(DataKey::from_bytes(&raw)?)
 }
 
 #[derive(Clone)]
@@ -50,32 +120,32 @@ impl KeyVault {
             .map_err(|e| VaultError::Unavailable(e.to_string()))
     }
 
-    /// Returns the key for `key_id`, creating it if it does not exist. Two
-    /// racing creators end up with the same key: the loser reads the winner's.
-    ///
-    /// Creating first (not reading first) costs one round trip for the common
-    /// case, a new subscription, and the same two as before otherwise.
-    pub async fn key_for(&self, key_id: &str) -> Result<DataKey, VaultError> {
-        let key = DataKey::generate();
-        let encoded = B64.encode(key.as_bytes());
-        match tokio::time::timeout(self.timeout, self.kv.create(key_id, encoded.into())).await {
-            Err(_) => Err(VaultError::Unavailable("timed out".into())),
-            Ok(Ok(_)) => Ok(key),
-            Ok(Err(e)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                self.get(key_id).await?.ok_or_else(|| VaultError::Erased(key_id.to_owned()))
-            }
-            Ok(Err(e)) => Err(VaultError::Unavailable(e.to_string())),
-        }
+    /// Writes a page of fresh random keys and returns them with their ids,
+    /// once the page is durable.
+    pub async fn write_page(&self) -> Result<Vec<(String, DataKey)>, VaultError> {
+        let page_id = format!("{PAGE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+        let keys: Vec<DataKey> = (0..KEYS_PER_PAGE).map(|_| DataKey::generate()).collect();
+        let page = KeyPage { v: KeyPage::VERSION, keys: keys.iter().map(|k| Some(B64.encode(k.as_bytes()))).collect() };
+        // A plain put: the id is 122 random bits, so "must not exist yet"
+        // would cost the server a check per page that can never fail.
+        self.bounded(self.kv.put(&page_id, page.encode())).await?;
+        Ok(keys.into_iter().enumerate().map(|(slot, key)| (format!("{page_id}.{slot}"), key)).collect())
     }
 
+    /// The key `key_id` names; `None` when it was erased or never written.
     pub async fn get(&self, key_id: &str) -> Result<Option<DataKey>, VaultError> {
-        let value = self.bounded(self.kv.get(key_id)).await?;
-        match value {
-            None => Ok(None),
-            Some(bytes) => {
-                let raw = B64.decode(&bytes).map_err(|_| PersonalDataError::MalformedKey)?;
-                Ok(Some(DataKey::from_bytes(&raw)?))
-            }
+        match key_ref(key_id) {
+            KeyRef::Single(entry) => match self.bounded(self.kv.get(entry)).await? {
+                None => Ok(None),
+                Some(bytes) => Ok(Some(decode_key(&bytes)?)),
+            },
+            KeyRef::Slot { page, slot } => match self.bounded(self.kv.get(page)).await? {
+                None => Ok(None),
+                Some(bytes) => match KeyPage::decode(&bytes)?.keys.get(slot) {
+                    Some(Some(encoded)) => Ok(Some(decode_key(encoded.as_bytes())?)),
+                    _ => Ok(None),
+                },
+            },
         }
     }
 
@@ -85,24 +155,54 @@ impl KeyVault {
     }
 
     /// Destroys the key, making every sealed record under it unreadable.
+    /// Erasing a key that is already gone succeeds.
     pub async fn erase(&self, key_id: &str) -> Result<(), VaultError> {
-        self.bounded(self.kv.purge(key_id)).await
+        let (page_id, slot) = match key_ref(key_id) {
+            KeyRef::Single(entry) => return self.bounded(self.kv.purge(entry)).await,
+            KeyRef::Slot { page, slot } => (page, slot),
+        };
+        for _ in 0..MAX_ERASE_ATTEMPTS {
+            let Some(entry) = self.bounded(self.kv.entry(page_id)).await? else { return Ok(()) };
+            if entry.operation != kv::Operation::Put {
+                return Ok(());
+            }
+            let mut page = KeyPage::decode(&entry.value)?;
+            match page.keys.get_mut(slot) {
+                Some(key @ Some(_)) => *key = None,
+                _ => return Ok(()),
+            }
+            // Both writes name the revision read: if another erasure of this
+            // page landed meanwhile, read again and redo it on top.
+            let write = async {
+                if page.keys.iter().all(Option::is_none) {
+                    self.kv.purge_expect_revision(page_id, Some(entry.revision)).await
+                } else {
+                    self.kv.update(page_id, page.encode(), entry.revision).await.map(|_| ())
+                }
+            };
+            match tokio::time::timeout(self.timeout, write).await {
+                Err(_) => return Err(VaultError::Unavailable("timed out".into())),
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Ok(Err(e)) => return Err(VaultError::Unavailable(e.to_string())),
+            }
+        }
+        Err(VaultError::Unavailable(format!("key page {page_id} kept changing during the erasure")))
     }
 }
 
 /// Data keys written to the vault ahead of use.
 ///
 /// Sealing used to create the subscription's key on the request path: two
-/// acknowledged JetStream writes per intake (the key, then the event), the
-/// first costing as much server and client work as the second. The pool
-/// writes keys, pipelined, in the background, so a request takes one
-/// that has already landed and makes one write. The invariant is unchanged:
-/// a key is durable before any event sealed under it is written.
+/// acknowledged JetStream writes per intake (the key, then the event). The
+/// pool writes key pages in the background, so a request takes a key that
+/// has already landed and makes one write, its event. The invariant is
+/// unchanged: a key is durable before any event sealed under it is written.
 ///
 /// A key taken for an append that then fails, or left in the pool at
-/// shutdown, seals nothing; it stays in the bucket as a few unreferenced
+/// shutdown, seals nothing; it stays in its page as a few unreferenced
 /// bytes. Keys are random, never derived from the subscription: the sealed
-/// record names its key (`key_id`), and erasing a subscriber means purging
+/// record names its key (`key_id`), and erasing a subscriber means erasing
 /// the key its events name.
 #[derive(Clone)]
 pub struct KeyPool {
@@ -120,7 +220,7 @@ struct PoolShared {
     ready: Mutex<VecDeque<(String, DataKey)>>,
     low: Notify,
     target: usize,
-    /// Seals that found the pool empty and wrote their key inline.
+    /// Seals that found the pool empty and wrote a page inline.
     misses: std::sync::atomic::AtomicU64,
 }
 
@@ -129,25 +229,20 @@ struct PoolShared {
 /// leaves little behind.
 pub const DEFAULT_POOL_SIZE: usize = 256;
 
-/// Key writes the refiller keeps in flight, at most. It writes continuously
+/// Page writes the refiller keeps in flight, at most. It writes continuously
 /// while the pool is below its target instead of in bursts awaited one at a
-/// time: at ~14k intakes/s bursts of 32 per round trip fell behind, and ~3 %
-/// of requests wrote their key inline, an extra round trip each that made
-/// up intake's p99. Bounded so a refill cannot flood the connection ahead of
-/// the requests' own appends.
-const MAX_IN_FLIGHT: usize = 64;
-
-fn new_key_id() -> String {
-    // Prefixed so a key id is never mistaken for a subscription id.
-    format!("dk-{}", uuid::Uuid::new_v4().simple())
-}
+/// time, which at ~14k intakes/s fell behind and sent ~3 % of requests to
+/// write their key inline, an extra round trip each. Bounded so a refill
+/// cannot flood the connection ahead of the requests' own appends.
+const MAX_PAGES_IN_FLIGHT: usize = 4;
 
 impl KeyPool {
-    /// Starts the background refiller on the current Tokio runtime.
+    /// Starts the background refiller on the current Tokio runtime. The pool
+    /// keeps at least `target` keys ready, in whole pages.
     pub fn start(vault: KeyVault, target: usize) -> Self {
         let shared = Arc::new(PoolShared {
             vault,
-            ready: Mutex::new(VecDeque::with_capacity(target)),
+            ready: Mutex::new(VecDeque::with_capacity(target + KEYS_PER_PAGE)),
             low: Notify::new(),
             target: target.max(1),
             misses: std::sync::atomic::AtomicU64::new(0),
@@ -163,22 +258,26 @@ impl KeyPool {
         self.inner.shared.lock_ready().len()
     }
 
-    /// How many seals so far found the pool empty and wrote their key
-    /// inline, one extra round trip each: under a steady load this stays
-    /// near zero, or the pool is too small for it.
+    /// How many seals so far found the pool empty and wrote a page inline,
+    /// one extra round trip each: under a steady load this stays near zero,
+    /// or the pool is too small for it.
     pub fn misses(&self) -> u64 {
         self.inner.shared.misses.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Seals `data` under a fresh key that is already durable in the vault.
     /// When the pool has run dry (a burst, or the vault was unreachable), a
-    /// key is written inline, as without a pool.
+    /// page is written inline and the rest of it goes to the pool.
     pub async fn seal(&self, data: &PersonalData) -> Result<SealedPersonalData, VaultError> {
         let (key_id, key) = match self.take() {
             Some(ready) => ready,
             None => {
-                self.inner.shared.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.inner.shared.create_key().await?
+                let shared = &self.inner.shared;
+                shared.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut page = shared.vault.write_page().await?.into_iter();
+                let first = page.next().ok_or_else(|| VaultError::Unavailable("an empty key page".into()))?;
+                shared.lock_ready().extend(page);
+                first
             }
         };
         Ok(SealedPersonalData::seal(data, &key_id, &key)?)
@@ -196,13 +295,6 @@ impl KeyPool {
 }
 
 impl PoolShared {
-    /// Writes a new random key to the vault; returns it once stored.
-    async fn create_key(&self) -> Result<(String, DataKey), VaultError> {
-        let key_id = new_key_id();
-        let key = self.vault.key_for(&key_id).await?;
-        Ok((key_id, key))
-    }
-
     fn lock_ready(&self) -> std::sync::MutexGuard<'_, VecDeque<(String, DataKey)>> {
         // The queue holds plain data; a panic elsewhere cannot leave it
         // half-updated, so a poisoned lock is still usable.
@@ -223,11 +315,11 @@ async fn refill(shared: Arc<PoolShared>, stop: tokio_util::sync::CancellationTok
         loop {
             // After a failure no new writes start; the ones out are awaited.
             if !failed {
-                let ready = shared.lock_ready().len();
-                let room = MAX_IN_FLIGHT.saturating_sub(writes.len());
-                let missing = shared.target.saturating_sub(ready + writes.len()).min(room);
+                let coming = shared.lock_ready().len() + writes.len() * KEYS_PER_PAGE;
+                let room = MAX_PAGES_IN_FLIGHT.saturating_sub(writes.len());
+                let missing = shared.target.saturating_sub(coming).div_ceil(KEYS_PER_PAGE).min(room);
                 for _ in 0..missing {
-                    writes.push(shared.create_key());
+                    writes.push(shared.vault.write_page());
                 }
             }
             let written = tokio::select! {
@@ -236,7 +328,7 @@ async fn refill(shared: Arc<PoolShared>, stop: tokio_util::sync::CancellationTok
             };
             match written {
                 None => break,
-                Some(Ok(key)) => shared.lock_ready().push_back(key),
+                Some(Ok(page)) => shared.lock_ready().extend(page),
                 Some(Err(_)) => failed = true,
             }
         }
@@ -252,5 +344,28 @@ async fn refill(shared: Arc<PoolShared>, stop: tokio_util::sync::CancellationTok
         } else {
             backoff = Duration::from_millis(100);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_name_a_page_slot_or_a_single_entry() {
+        assert_eq!(key_ref("dkp-0a1b.0"), KeyRef::Slot { page: "dkp-0a1b", slot: 0 });
+        assert_eq!(key_ref("dkp-0a1b.31"), KeyRef::Slot { page: "dkp-0a1b", slot: 31 });
+        // Older one-key entries, and anything that is not a valid slot.
+        assert_eq!(key_ref("dk-0a1b"), KeyRef::Single("dk-0a1b"));
+        assert_eq!(key_ref("dkp-0a1b.32"), KeyRef::Single("dkp-0a1b.32"));
+        assert_eq!(key_ref("dkp-0a1b.x"), KeyRef::Single("dkp-0a1b.x"));
+        assert_eq!(key_ref("other.3"), KeyRef::Single("other.3"));
+    }
+
+    #[test]
+    fn a_page_of_another_version_is_refused_not_misread() {
+        let page = br#"{"v":2,"keys":[]}"#;
+        assert!(matches!(KeyPage::decode(page), Err(PersonalDataError::Unsupported(_))));
+        assert!(matches!(KeyPage::decode(b"not json"), Err(PersonalDataError::MalformedKey)));
     }
 }

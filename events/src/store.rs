@@ -39,20 +39,29 @@ pub fn observe_appends(observer: AppendObserver) -> bool {
 /// conventions. Its name uses the subject *template*: the subject itself
 /// carries the aggregate id, and span names must have low cardinality. The
 /// full subject is the `messaging.destination.name` attribute.
-fn publish_span(topology: &Topology, aggregate_type: &str, subject: &str, meta: &CommandMeta) -> tracing::Span {
+fn publish_span(
+    topology: &Topology,
+    aggregate_type: &str,
+    subject: &str,
+    event: (Uuid, &str),
+    meta: &CommandMeta,
+) -> tracing::Span {
     let template = topology.aggregate_filter(aggregate_type);
+    let name = format!("publish {template}");
+    // Strings are passed as `&str`, not `%`: Display would format each one
+    // again, for every layer, on every append.
     let span = tracing::info_span!(
         "publish",
-        otel.name = %format!("publish {template}"),
+        otel.name = name.as_str(),
         otel.kind = "producer",
         otel.status_code = Empty,
         messaging.system = "nats",
         messaging.operation.type = "publish",
         messaging.operation.name = "publish",
-        messaging.destination.name = %subject,
-        messaging.destination.template = %template,
-        messaging.message.id = Empty,
-        masthead.event.type = Empty,
+        messaging.destination.name = subject,
+        messaging.destination.template = template.as_str(),
+        messaging.message.id = %event.0,
+        masthead.event.type = event.1,
         masthead.stream.sequence = Empty,
         masthead.duplicate = Empty,
         error.type = Empty,
@@ -313,6 +322,30 @@ impl EventStore {
         meta: &CommandMeta,
     ) -> Result<(String, HeaderMap, bytes::Bytes, Envelope), AppendError> {
         let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
+        let (headers, payload, envelope) = self.encode_with(
+            &subject,
+            Uuid::now_v7(),
+            aggregate_id,
+            expected_last_sequence,
+            aggregate_version,
+            event,
+            meta,
+        )?;
+        Ok((subject, headers, payload, envelope))
+    }
+
+    /// `encode_append` for a subject and event id the caller already has.
+    #[allow(clippy::too_many_arguments)]
+    fn encode_with<E: HasUpcasters>(
+        &self,
+        subject: &str,
+        event_id: Uuid,
+        aggregate_id: &str,
+        expected_last_sequence: u64,
+        aggregate_version: u64,
+        event: &E,
+        meta: &CommandMeta,
+    ) -> Result<(HeaderMap, bytes::Bytes, Envelope), AppendError> {
         // The current span's context travels with the event (inside `append`
         // that is the `publish` span, so consumers link to the publish);
         // without one, whatever context the caller passed is kept as it is.
@@ -321,7 +354,7 @@ impl EventStore {
             None => (meta.traceparent.clone(), meta.tracestate.clone()),
         };
         let envelope = Envelope {
-            event_id: Uuid::now_v7(),
+            event_id,
             event_type: event.event_type().to_owned(),
             schema_version: event.schema_version(),
             aggregate_type: E::AGGREGATE_TYPE.to_owned(),
@@ -344,7 +377,7 @@ impl EventStore {
             // caller's key without colliding in the dedup window.
             headers.insert(header::name(header::MSG_ID), format!("{}:{}", subject, key));
         }
-        Ok((subject, headers, payload.into(), envelope))
+        Ok((headers, payload.into(), envelope))
     }
 
     /// Appends one event after `expected_last_sequence` (0: the aggregate must
@@ -359,11 +392,20 @@ impl EventStore {
         meta: &CommandMeta,
     ) -> Result<Recorded<E>, AppendError> {
         let subject = self.topology.subject(E::AGGREGATE_TYPE, aggregate_id);
-        let span = publish_span(&self.topology, E::AGGREGATE_TYPE, &subject, meta);
-        let result = self
-            .append_in_span(aggregate_id, expected_last_sequence, aggregate_version, event, meta, &span)
-            .instrument(span.clone())
-            .await;
+        // The event id and type are known up front, so the span is born with
+        // them instead of being updated in every layer afterwards.
+        let event_id = Uuid::now_v7();
+        let span = publish_span(&self.topology, E::AGGREGATE_TYPE, &subject, (event_id, event.event_type()), meta);
+        // Encoded inside the span, so the envelope carries its context.
+        let encoded = span.in_scope(|| {
+            self.encode_with(&subject, event_id, aggregate_id, expected_last_sequence, aggregate_version, event, meta)
+        });
+        let result = match encoded {
+            Ok((headers, payload, envelope)) => {
+                self.publish_encoded(subject, headers, payload, envelope, event).instrument(span.clone()).await
+            }
+            Err(e) => Err(e),
+        };
         match &result {
             Ok(recorded) => {
                 span.record("masthead.stream.sequence", recorded.stream_sequence);
@@ -376,22 +418,17 @@ impl EventStore {
         result
     }
 
-    async fn append_in_span<E: HasUpcasters>(
+    async fn publish_encoded<E: HasUpcasters>(
         &self,
-        aggregate_id: &str,
-        expected_last_sequence: u64,
-        aggregate_version: u64,
+        subject: String,
+        headers: HeaderMap,
+        payload: bytes::Bytes,
+        envelope: Envelope,
         event: &E,
-        meta: &CommandMeta,
-        span: &tracing::Span,
     ) -> Result<Recorded<E>, AppendError> {
-        let (subject, headers, payload, envelope) =
-            self.encode_append(aggregate_id, expected_last_sequence, aggregate_version, event, meta)?;
-        span.record("messaging.message.id", tracing::field::display(envelope.event_id));
-        span.record("masthead.event.type", envelope.event_type.as_str());
         let ack = self.publish(subject, headers, payload).await?;
         if ack.duplicate {
-            span.record("masthead.duplicate", true);
+            tracing::Span::current().record("masthead.duplicate", true);
             let (headers, payload) = self.get_raw(ack.sequence).await?;
             let original = decode_as::<E>(E::upcasters(), &headers, &payload, ack.sequence)
                 .map_err(|source| ReadError::Undecodable { sequence: ack.sequence, source })?;

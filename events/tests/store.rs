@@ -10,7 +10,6 @@ use masthead_events::key_vault::{KeyPool, KeyVault, VaultError};
 use masthead_events::personal_data::PersonalData;
 use masthead_events::store::AppendError;
 use masthead_events::subscription::*;
-use std::time::Duration;
 use uuid::Uuid;
 
 fn requested(id: Uuid) -> SubscriptionEvent {
@@ -205,65 +204,11 @@ async fn personal_data_is_unreadable_in_the_raw_stream_and_after_its_key_is_dele
     let SubscriptionEvent::SubscriptionRequested(e) = &history.events[0].event else { panic!("wrong event") };
     assert_eq!(vault.open_sealed(&e.subscriber).await.expect("opens"), person);
 
-    // Erasure purges the key the event names.
+    // Erasure destroys the key the event names.
     vault.erase(&e.subscriber.key_id).await.expect("erase");
     assert!(matches!(vault.open_sealed(&e.subscriber).await, Err(VaultError::Erased(_))));
     // The rest of the history still loads.
     assert_eq!(env.store.load::<SubscriptionEvent>(&id.to_string()).await.expect("load").events.len(), 1);
-}
-
-#[tokio::test]
-async fn pooled_keys_are_durable_before_use_distinct_and_refilled() {
-    let env = env().await;
-    let vault = KeyVault::open(&env.js, &env.topology.keys_bucket()).await.expect("vault");
-    let pool = KeyPool::start(vault.clone(), 8);
-    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
-        (pool.ready() == 8).then_some(())
-    })
-    .await
-    .expect("the pool fills up to its target");
-    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
-    let mut key_ids = std::collections::HashSet::new();
-    // More seals than the pool holds: the refill (or the inline fallback)
-    // must keep up, and no key may be handed out twice.
-    for n in 0..20 {
-        let sealed = pool.seal(&person).await.expect("seal");
-        assert!(vault.get(&sealed.key_id).await.expect("vault answers").is_some(), "key stored before use");
-        assert_eq!(vault.open_sealed(&sealed).await.expect("opens"), person);
-        assert!(key_ids.insert(sealed.key_id.clone()), "key {} handed out twice", sealed.key_id);
-        if n < 8 {
-            assert_eq!(pool.misses(), 0, "a full pool of 8 serves 8 seals without writing a key inline");
-        }
-    }
-    masthead_test_support::wait_until("pool refilled", Duration::from_secs(10), || async {
-        (pool.ready() == 8).then_some(())
-    })
-    .await
-    .expect("the pool refills after being drained");
-}
-
-#[tokio::test]
-async fn a_drained_pool_without_a_vault_refuses_to_seal() {
-    let mut env = env().await;
-    let vault = KeyVault::open(&env.js, &env.topology.keys_bucket()).await.expect("vault");
-    let pool = KeyPool::start(vault, 2);
-    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
-        (pool.ready() == 2).then_some(())
-    })
-    .await
-    .expect("filled");
-    env.server.stop();
-    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
-    // Keys that already landed may still be used (the event append is what
-    // then fails); once they are gone, sealing must fail, not invent a key
-    // that was never stored.
-    let mut results = Vec::new();
-    for _ in 0..3 {
-        results.push(pool.seal(&person).await);
-    }
-    assert!(results[..2].iter().all(Result::is_ok), "stored keys are still usable");
-    assert!(matches!(results[2], Err(VaultError::Unavailable(_))), "got {:?}", results[2].as_ref().map(|s| &s.key_id));
-    assert_eq!(pool.misses(), 1, "only the third seal found the pool empty");
 }
 
 #[tokio::test]

@@ -76,9 +76,10 @@ impl Intake {
     /// Validates, seals and appends. Returns only after JetStream acknowledged
     /// the event.
     ///
-    /// `traceparent` is the caller's W3C trace context. When the current span
-    /// (the HTTP server span) has one, that is passed on instead: it already
-    /// descends from the caller's, and the event's publish must be its child.
+    /// `traceparent` is the caller's W3C trace context. It is used only when
+    /// the current span (the HTTP server span) has no context of its own:
+    /// when it has, that span already descends from the caller's, and the
+    /// event's publish span becomes its child.
     pub async fn submit(
         &self,
         form: &SubscriptionForm,
@@ -146,16 +147,20 @@ impl Intake {
         // The HTTP span declares `correlation_id`, so its log lines (and
         // trace) name the subscription from here on.
         tracing::Span::current().record("correlation_id", tracing::field::display(id));
-        let (traceparent, tracestate) = match masthead_events::envelope::trace::current() {
-            Some(current) => (Some(current.traceparent), current.tracestate),
-            None => (traceparent, None),
-        };
+        // Inside a traced HTTP span the publish span descends from it by
+        // itself; only without one is the caller's context handed on as is.
+        let traceparent = if masthead_events::envelope::trace::current_is_traced() { None } else { traceparent };
         let meta = CommandMeta {
             correlation_id: Some(id.to_string()),
             causation_id: None,
             traceparent,
-            tracestate,
-            idempotency_key: Some("register".to_owned()),
+            tracestate: None,
+            // No `Nats-Msg-Id`: registering appends with "subject must be
+            // empty", so it cannot land twice, and a second attempt (a
+            // replayed Idempotency-Key racing its first) conflicts, reloads
+            // and is answered below as already registered. Dedup ids would
+            // only fill the server's window and cost it a lookup per request.
+            idempotency_key: None,
         };
         let executed = if replayed {
             self.bus.execute(&id.to_string(), command, &meta).await

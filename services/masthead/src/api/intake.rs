@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use masthead_events::subscription::{Channel, FieldError, SubscriptionForm};
 use serde::Serialize;
-use serde_json::Value;
 
 pub const MAX_BODY: usize = 16 * 1024;
 
@@ -74,30 +73,103 @@ pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<bytes::Byte
     axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())
 }
 
+/// One field of the JSON body as sent: a string, absent or null, or a value
+/// of another type, which is reported on that field.
+#[derive(Default)]
+enum FieldValue {
+    Text(String),
+    #[default]
+    Missing,
+    WrongType,
+}
+
+impl<'de> serde::Deserialize<'de> for FieldValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Field;
+        impl<'de> Visitor<'de> for Field {
+            type Value = FieldValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<FieldValue, E> {
+                Ok(FieldValue::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<FieldValue, E> {
+                Ok(FieldValue::Text(v))
+            }
+            fn visit_unit<E>(self) -> Result<FieldValue, E> {
+                Ok(FieldValue::Missing)
+            }
+            fn visit_none<E>(self) -> Result<FieldValue, E> {
+                Ok(FieldValue::Missing)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<FieldValue, E> {
+                Ok(FieldValue::WrongType)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<FieldValue, E> {
+                Ok(FieldValue::WrongType)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<FieldValue, E> {
+                Ok(FieldValue::WrongType)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<FieldValue, E> {
+                Ok(FieldValue::WrongType)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FieldValue, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FieldValue::WrongType)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldValue, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(FieldValue::WrongType)
+            }
+        }
+        deserializer.deserialize_any(Field)
+    }
+}
+
+/// The body's fields, read straight from the JSON (no intermediate tree).
+/// Other members are ignored.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct JsonForm {
+    name: FieldValue,
+    email: FieldValue,
+    street: FieldValue,
+    postal_code: FieldValue,
+    city: FieldValue,
+    country: FieldValue,
+}
+
 /// Parses the JSON body field by field, so that a wrong type is reported on
 /// the field that has it rather than as an opaque parse error.
 fn parse_form(bytes: &[u8]) -> Result<SubscriptionForm, ApiError> {
-    let value: Value = serde_json::from_slice(bytes)
+    // Checked first: serde would also read a struct from an array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => ApiError::bad_request("malformed_json", "the body must be a JSON object"),
+            Err(e) => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
+        });
+    }
+    let raw: JsonForm = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(map) = value else {
-        return Err(ApiError::bad_request("malformed_json", "the body must be a JSON object"));
-    };
     let mut type_errors = Vec::new();
-    let mut field = |name: &'static str| match map.get(name) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => {
+    let mut field = |name: &'static str, value: FieldValue| match value {
+        FieldValue::Text(s) => s,
+        FieldValue::Missing => String::new(),
+        FieldValue::WrongType => {
             type_errors.push(FieldError { field: name, message: "must be a string".into() });
             String::new()
         }
     };
     let form = SubscriptionForm {
-        name: field("name"),
-        email: field("email"),
-        street: field("street"),
-        postal_code: field("postal_code"),
-        city: field("city"),
-        country: field("country"),
+        name: field("name", raw.name),
+        email: field("email", raw.email),
+        street: field("street", raw.street),
+        postal_code: field("postal_code", raw.postal_code),
+        city: field("city", raw.city),
+        country: field("country", raw.country),
     };
     if type_errors.is_empty() {
         Ok(form)
@@ -160,4 +232,43 @@ pub async fn create_subscription(
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"{"name":"Ada","email":"ada@example.org","street":"Kerkstraat 12",
+        "postal_code":"3511 LX","city":"Utrecht","country":"NL"}"#;
+
+    #[test]
+    fn a_valid_body_is_read_with_escapes_and_unknown_members_ignored() {
+        let body =
+            VALID.replace(r#""Ada""#, r#""Ada \"Countess\" L\u00f6velace""#).replace('{', r#" {"extra":[1,{"a":2}],"#);
+        let form = parse_form(body.as_bytes()).expect("valid");
+        assert_eq!(form.name, "Ada \"Countess\" Lövelace");
+        assert_eq!(form.country, "NL");
+    }
+
+    #[test]
+    fn values_that_are_not_strings_are_named_with_the_missing_ones() {
+        let body = r#"{"name":{"first":"Ada"},"email":["a@b.org"],"street":12,"postal_code":true,"city":null}"#;
+        let e = parse_form(body.as_bytes()).expect_err("invalid");
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let message = |field: &str| e.errors.iter().find(|f| f.field == field).map(|f| f.message.as_str());
+        for field in ["name", "email", "street", "postal_code"] {
+            assert_eq!(message(field), Some("must be a string"), "{field}");
+        }
+        // null and absent fields break the "required" rules instead.
+        assert!(message("city").is_some_and(|m| m != "must be a string"));
+        assert!(message("country").is_some_and(|m| m != "must be a string"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_400() {
+        for body in ["[1,2]", "null", "\"text\"", "{\"name\": ", "", "{\"name\":\"a\"} trailing"] {
+            let e = parse_form(body.as_bytes()).expect_err(body);
+            assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "malformed_json"), "{body}");
+        }
+    }
 }

@@ -14,6 +14,63 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// CPU time so far of the parts a measurement loads: the server under test
+/// (its runtime's threads), the nats-server when the bench started it, and
+/// the rest of this process, which is the load generator.
+#[derive(Clone, Copy)]
+struct CpuReading {
+    server: Duration,
+    nats: Option<Duration>,
+    rest: Duration,
+}
+
+impl CpuReading {
+    fn take(nats_pid: Option<u32>) -> Option<Self> {
+        use crate::telemetry::cpu::{process_cpu, threads_cpu};
+        let server = threads_cpu("self", SERVER_THREADS)?;
+        let all = process_cpu("self")?;
+        let nats = nats_pid.and_then(|pid| process_cpu(&pid.to_string()));
+        Some(Self { server, nats, rest: all.saturating_sub(server) })
+    }
+
+    /// CPU per request between two readings, as printable text.
+    fn per_request(before: Option<Self>, after: Option<Self>, requests: u64) -> String {
+        let (Some(a), Some(b)) = (before, after) else { return "CPU per request: unavailable".into() };
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / requests.max(1) as f64;
+        let nats = match (a.nats, b.nats) {
+            (Some(x), Some(y)) => format!("{:.0} µs", us(y.saturating_sub(x))),
+            _ => "not measured (shared server)".into(),
+        };
+        format!(
+            "CPU per request: server {:.0} µs, nats-server {nats}, load generator {:.0} µs",
+            us(b.server.saturating_sub(a.server)),
+            us(b.rest.saturating_sub(a.rest))
+        )
+    }
+}
+
+/// The name of the bench server's runtime threads, so their CPU time can be
+/// told apart from the load generator's.
+const SERVER_THREADS: &str = "bench-server";
+
+/// How many different request bodies the intake measurement cycles through.
+/// Without an Idempotency-Key each request is a new subscription whatever
+/// its body; the variety only keeps the stored events from being identical.
+const DISTINCT_BODIES: u64 = 4096;
+
+/// The i-th request body: a valid subscription.
+fn subscription_body(i: u64) -> bytes::Bytes {
+    let body = json!({
+        "name": format!("Bench Subscriber {i}"),
+        "email": format!("bench{i}@example.org"),
+        "street": format!("Kerkstraat {}", i % 500 + 1),
+        "postal_code": "3511 LX",
+        "city": "Utrecht",
+        "country": "NL"
+    });
+    bytes::Bytes::from(body.to_string())
+}
+
 pub struct Options {
     pub connections: usize,
     pub duration: Duration,
@@ -38,7 +95,7 @@ where
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("bench-server")
+            .thread_name(SERVER_THREADS)
             .enable_all()
             .build()
         {
@@ -117,6 +174,8 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     let bare = axum::Router::new().route("/bare", axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }));
     let (bare_addr, bare_stop) = spawn_server(|| async { Ok(bare) }).await?;
     let url_bare = format!("{bare_addr}/bare");
+    let nats_pid = local.as_ref().map(|l| l.pid());
+    let cpu_before = CpuReading::take(nats_pid);
     let bare_report = load::run(
         options.connections,
         options.duration,
@@ -124,6 +183,7 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         Arc::new(move |c: &reqwest::Client, _| c.post(&url_bare).header("content-type", "application/json").body("{}")),
     )
     .await;
+    let bare_cpu = CpuReading::per_request(cpu_before, CpuReading::take(nats_pid), bare_report.ok);
     bare_stop.cancel();
 
     // 2. Intake: validate, seal, append, 202 after the ack.
@@ -138,32 +198,37 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     })
     .await?;
     let url_intake = format!("{addr}/api/v1/subscriptions");
+    // Bodies are built before the clock starts, as wrk and oha send theirs:
+    // the load generator shares the machine, and CPU it spends formatting
+    // JSON is CPU the server under test does not get.
+    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new((0..DISTINCT_BODIES).map(subscription_body).collect());
+    let cpu_before = CpuReading::take(nats_pid);
     let intake_report = load::run(
         options.connections,
         options.duration,
         202,
         Arc::new(move |c: &reqwest::Client, i| {
-            let body = json!({
-                "name": format!("Bench Subscriber {i}"),
-                "email": format!("bench{i}@example.org"),
-                "street": format!("Kerkstraat {}", i % 500 + 1),
-                "postal_code": "3511 LX",
-                "city": "Utrecht",
-                "country": "NL"
-            });
-            c.post(&url_intake).json(&body)
+            let body = bodies[i as usize % bodies.len()].clone();
+            c.post(&url_intake).header("content-type", "application/json").body(body)
         }),
     )
     .await;
+    let intake_cpu = CpuReading::per_request(cpu_before, CpuReading::take(nats_pid), intake_report.ok);
     stop.cancel();
 
     // 3. Raw JetStream publish-with-ack, same concurrency, same server.
+    let cpu_before = CpuReading::take(nats_pid);
     let raw = raw_publish(&nats.js, &nats.topology.prefix, options.connections, options.duration).await;
+    // No server here: the publishing client is the "load generator".
+    let raw_cpu = CpuReading::per_request(cpu_before, CpuReading::take(nats_pid), raw.ok);
 
     println!();
     print_row("bare axum handler (ceiling)", &bare_report);
+    println!("    {bare_cpu}");
     print_row("intake POST /api/v1/subscriptions", &intake_report);
+    println!("    {intake_cpu}");
     print_row("raw JetStream publish + ack", &raw);
+    println!("    {}", raw_cpu.replace("load generator", "publisher"));
     // Each of these paid an extra round trip: the pool did not keep up.
     let inline = intake.get().map_or(0, crate::intake::Intake::keys_written_inline);
     println!("data keys written on the request path (pool empty): {inline} of {} requests", intake_report.requests);

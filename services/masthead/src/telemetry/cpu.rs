@@ -17,6 +17,25 @@ pub fn process_cpu(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis((user + system) * 10))
 }
 
+/// CPU time used so far by those threads of process `pid` (or `"self"`)
+/// whose name starts with `prefix` (`""`: all of them), as in
+/// `process_cpu`. Threads that have already exited are not counted, so take
+/// readings while the threads of interest live.
+pub fn threads_cpu(pid: &str, prefix: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let tid = task.file_name();
+        if let Some(cpu) = process_cpu(&format!("{pid}/task/{}", tid.to_string_lossy())) {
+            total += cpu;
+        }
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -25,9 +44,44 @@ mod tests {
     #[test]
     fn this_process_has_spent_some_cpu_time() {
         if cfg!(target_os = "linux") {
-            let spin = Instant::now();
-            while spin.elapsed() < Duration::from_millis(30) {}
-            assert!(process_cpu("self").is_some_and(|c| c >= Duration::from_millis(20)));
+            // Busy work grows the reading, however long the machine makes
+            // that take; wall time alone would not guarantee CPU time.
+            let before = process_cpu("self").expect("readable");
+            let give_up = Instant::now() + Duration::from_secs(20);
+            while process_cpu("self").is_some_and(|c| c < before + Duration::from_millis(20))
+                && Instant::now() < give_up
+            {}
+            assert!(process_cpu("self").is_some_and(|c| c >= before + Duration::from_millis(20)));
+        }
+    }
+
+    #[test]
+    fn a_named_thread_is_counted_apart_from_the_rest() {
+        if cfg!(target_os = "linux") {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let spinner = std::thread::Builder::new()
+                .name("cpu-test-spin".into())
+                .spawn(move || {
+                    // Spin until this thread has had 40 ms of CPU (its own
+                    // counter), however busy the machine is; wall time would
+                    // not guarantee it.
+                    let give_up = Instant::now() + Duration::from_secs(20);
+                    while process_cpu("thread-self").is_some_and(|c| c < Duration::from_millis(40))
+                        && Instant::now() < give_up
+                    {}
+                    let _ = tx.send(());
+                    // Stay alive until measured: exited threads are not counted.
+                    let _ = done_rx.recv();
+                })
+                .expect("spawn");
+            rx.recv().expect("spinner finished");
+            let spun = threads_cpu("self", "cpu-test-spin").expect("readable");
+            let others = threads_cpu("self", "no-such-thread").expect("readable");
+            let _ = done_tx.send(());
+            let _ = spinner.join();
+            assert!(spun >= Duration::from_millis(40), "{spun:?}");
+            assert_eq!(others, Duration::ZERO);
         }
     }
 }

@@ -39,6 +39,19 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// `network.protocol.version` as the conventions spell it (`1.1`, not
+/// `HTTP/1.1`), without formatting anything per request.
+fn protocol_version(version: axum::http::Version) -> &'static str {
+    match version {
+        axum::http::Version::HTTP_09 => "0.9",
+        axum::http::Version::HTTP_10 => "1.0",
+        axum::http::Version::HTTP_11 => "1.1",
+        axum::http::Version::HTTP_2 => "2",
+        axum::http::Version::HTTP_3 => "3",
+        _ => "_OTHER",
+    }
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -65,7 +78,7 @@ pub async fn trace_requests(request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         parent: None,
         "http",
-        otel.name = %name,
+        otel.name = name.as_str(),
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = method,
@@ -75,7 +88,7 @@ pub async fn trace_requests(request: Request, next: Next) -> Response {
         url.scheme = "http",
         server.address = address.as_deref(),
         server.port = port,
-        network.protocol.version = ?request.version(),
+        network.protocol.version = protocol_version(request.version()),
         trace_id = Empty,
         correlation_id = Empty,
     );

@@ -121,8 +121,13 @@ where
     // Source location, thread, target and busy/idle attributes are off: they
     // cost allocations and clock reads on every span of every request, and
     // the span names and messaging attributes already say where work ran.
+    // Context activation is off too: it attaches the span's OpenTelemetry
+    // context to the thread on every poll of an instrumented future, for
+    // OpenTelemetry-native libraries reading `Context::current()`. Masthead
+    // has none; it reads contexts from spans (`envelope::trace`).
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("masthead"))
+        .with_context_activation(false)
         .with_location(false)
         .with_threads(false)
         .with_target(false)
@@ -160,24 +165,31 @@ fn is_in_crate(target: &str, krate: &str) -> bool {
 /// JSON formatter parses these strings, so they must always be an object.
 pub struct LogSpanFields;
 
-struct Collect<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+/// The wanted fields of one record, in the order recorded.
+#[derive(Default)]
+struct Collect(Vec<(&'static str, String)>);
 
-impl Collect<'_> {
+impl Collect {
     fn wanted(field: &Field) -> bool {
         SPAN_FIELDS_IN_LOGS.contains(&field.name())
     }
 
     fn put(&mut self, field: &Field, value: String) {
         if !value.is_empty() {
-            self.0.insert(field.name().to_owned(), serde_json::Value::String(value));
+            self.0.push((field.name(), value));
         }
+    }
+
+    /// `"name":"value"`. Names are Rust identifiers; values are escaped.
+    fn pair(name: &str, value: &str) -> String {
+        format!("\"{name}\":{}", serde_json::Value::from(value))
     }
 }
 
 // Every span field passes through here on every span of every request;
 // formatting the ones logs never show cost more than the request's JSON
 // parsing, so the name is checked before anything is formatted.
-impl Visit for Collect<'_> {
+impl Visit for Collect {
     fn record_str(&mut self, field: &Field, value: &str) {
         if Self::wanted(field) {
             self.put(field, value.to_owned());
@@ -193,8 +205,13 @@ impl Visit for Collect<'_> {
 
 impl<'writer> FormatFields<'writer> for LogSpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> std::fmt::Result {
+        let mut collected = Collect::default();
+        fields.record(&mut collected);
+        // A later value of the same field wins, as it would in a map.
         let mut map = serde_json::Map::new();
-        fields.record(&mut Collect(&mut map));
+        for (name, value) in collected.0 {
+            map.insert(name.to_owned(), serde_json::Value::String(value));
+        }
         write!(writer, "{}", serde_json::Value::Object(map))
     }
 
@@ -203,15 +220,33 @@ impl<'writer> FormatFields<'writer> for LogSpanFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> std::fmt::Result {
-        let mut recorded = serde_json::Map::new();
-        fields.record(&mut Collect(&mut recorded));
+        let mut recorded = Collect::default();
+        fields.record(&mut recorded);
         // Most records (status codes, sequences) are for traces only.
-        if recorded.is_empty() {
+        if recorded.0.is_empty() {
+            return Ok(());
+        }
+        // A field recorded for the first time (trace id, then correlation id,
+        // on every request) is appended to the object as it stands; parsing
+        // and rewriting it is left for the rare field recorded twice.
+        let fresh = |name: &str| !current.fields.contains(&format!("\"{name}\":"));
+        if recorded.0.iter().all(|(name, _)| fresh(name)) {
+            let mut object = current.fields.trim_end().strip_suffix('}').unwrap_or("{").to_owned();
+            for (name, value) in &recorded.0 {
+                if !object.ends_with('{') {
+                    object.push(',');
+                }
+                object.push_str(&Collect::pair(name, value));
+            }
+            object.push('}');
+            current.fields = object;
             return Ok(());
         }
         let mut map =
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&current.fields).unwrap_or_default();
-        map.extend(recorded);
+        for (name, value) in recorded.0 {
+            map.insert(name.to_owned(), serde_json::Value::String(value));
+        }
         current.fields = serde_json::Value::Object(map).to_string();
         Ok(())
     }

@@ -90,6 +90,7 @@ async fn an_intake_request_is_traced_through_jetstream_into_the_matcher_and_its_
         ("http.response.status_code", "202"),
         ("server.address", "masthead.test"),
         ("server.port", "8080"),
+        ("network.protocol.version", "1.1"),
         ("correlation_id", id.as_str()),
     ] {
         assert_eq!(attr(http, key).as_deref(), Some(value), "{key} on {:?}", http.attributes);

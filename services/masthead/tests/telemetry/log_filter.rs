@@ -66,6 +66,34 @@ fn a_warning_names_its_trace_and_subscription_even_when_only_warnings_are_logged
 }
 
 #[test]
+fn span_ids_recorded_later_or_again_keep_the_line_valid_json_with_the_last_value() {
+    let lines = capture("info", || {
+        let span = tracing::info_span!(
+            target: "masthead::consumer",
+            "process",
+            trace_id = tracing::field::Empty,
+            correlation_id = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let _in_span = span.enter();
+        span.record("http.response.status_code", 202);
+        span.record("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736");
+        span.record("correlation_id", "first");
+        span.record("correlation_id", "a \"quoted\" \\ id");
+        tracing::info!(target: "masthead::consumer", "handled");
+    });
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(
+        lines[0]["spans"],
+        serde_json::json!([{
+            "name": "process",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "correlation_id": "a \"quoted\" \\ id"
+        }])
+    );
+}
+
+#[test]
 fn lettre_never_logs_below_warn_whatever_rust_log_says() {
     let lines = capture("debug,lettre=trace,lettre::transport=trace", || {
         tracing::debug!(target: "lettre::transport::smtp::client", "Wrote: RCPT TO:<someone@example.org>");
