@@ -83,6 +83,16 @@ enum KeyRef<'a> {
     Single(&'a str),
 }
 
+impl KeyRef<'_> {
+    /// The bucket entry that holds the key.
+    fn entry(&self) -> &str {
+        match self {
+            KeyRef::Slot { page, .. } => page,
+            KeyRef::Single(entry) => entry,
+        }
+    }
+}
+
 fn key_ref(key_id: &str) -> KeyRef<'_> {
     match key_id.rsplit_once('.') {
         Some((page, slot)) if page.starts_with(PAGE_PREFIX) => match slot.parse::<usize>() {
@@ -134,17 +144,13 @@ impl KeyVault {
 
     /// The key `key_id` names; `None` when it was erased or never written.
     pub async fn get(&self, key_id: &str) -> Result<Option<DataKey>, VaultError> {
-        match key_ref(key_id) {
-            KeyRef::Single(entry) => match self.bounded(self.kv.get(entry)).await? {
-                None => Ok(None),
-                Some(bytes) => Ok(Some(decode_key(&bytes)?)),
-            },
-            KeyRef::Slot { page, slot } => match self.bounded(self.kv.get(page)).await? {
-                None => Ok(None),
-                Some(bytes) => match KeyPage::decode(&bytes)?.keys.get(slot) {
-                    Some(Some(encoded)) => Ok(Some(decode_key(encoded.as_bytes())?)),
-                    _ => Ok(None),
-                },
+        let at = key_ref(key_id);
+        let Some(bytes) = self.bounded(self.kv.get(at.entry())).await? else { return Ok(None) };
+        match at {
+            KeyRef::Single(_) => Ok(Some(decode_key(&bytes)?)),
+            KeyRef::Slot { slot, .. } => match KeyPage::decode(&bytes)?.keys.get(slot) {
+                Some(Some(encoded)) => Ok(Some(decode_key(encoded.as_bytes())?)),
+                _ => Ok(None),
             },
         }
     }

@@ -7,6 +7,7 @@
 //! Each round uses fresh streams. The rerun of the same file into the
 //! imported stream shows idempotency (nothing added) and its rate.
 
+use super::cpu_meter::{us_per, CpuMeter, Spent};
 use super::server::{delete_everything, start_local};
 use crate::config::Config;
 use crate::connect::{connect, Nats};
@@ -34,43 +35,10 @@ pub struct Options {
     pub breakdown: bool,
 }
 
-/// CPU seconds a process has used so far; None where that is unavailable.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    crate::telemetry::cpu::process_cpu(pid).map(|d| d.as_secs_f64())
-}
-
-/// CPU used by this process and by the local nats-server during a phase.
-#[derive(Clone, Copy, Default)]
-struct Cpu {
-    client: Option<f64>,
-    server: Option<f64>,
-}
-
-struct CpuMeter {
-    server_pid: Option<String>,
-    start: Cpu,
-}
-
-impl CpuMeter {
-    fn start(server_pid: Option<u32>) -> Self {
-        let server_pid = server_pid.map(|p| p.to_string());
-        let start = Cpu { client: cpu_seconds("self"), server: server_pid.as_deref().and_then(cpu_seconds) };
-        Self { server_pid, start }
-    }
-
-    fn stop(&self) -> Cpu {
-        let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
-        Cpu {
-            client: diff(self.start.client, cpu_seconds("self")),
-            server: diff(self.start.server, self.server_pid.as_deref().and_then(cpu_seconds)),
-        }
-    }
-}
-
-/// "client 12.3 + server 20.1 µs/row"
-fn per_row(cpu: Cpu, rows: usize) -> String {
-    let us = |s: Option<f64>| s.map_or("?".into(), |s| format!("{:.1}", s * 1e6 / rows.max(1) as f64));
-    format!("cpu client {} + server {} µs/row", us(cpu.client), us(cpu.server))
+/// "cpu client 12.3 + server 20.1 µs/row"
+fn per_row(cpu: Spent, rows: usize) -> String {
+    let us = |d| us_per(d, rows as u64).map_or("?".into(), |us| format!("{us:.1}"));
+    format!("cpu client {} + server {} µs/row", us(cpu.process), us(cpu.nats))
 }
 
 fn load_average() -> String {
@@ -94,9 +62,9 @@ async fn publish_encoded(
     messages: Vec<import::Outgoing>,
     window: usize,
     server_pid: Option<u32>,
-) -> Result<(f64, Cpu)> {
+) -> Result<(f64, Spent)> {
     let count = messages.len();
-    let meter = CpuMeter::start(server_pid);
+    let meter = CpuMeter::start(server_pid, None);
     let started = Instant::now();
     let mut pending = FuturesUnordered::new();
     let check = |r: Result<async_nats::jetstream::publish::PublishAck, _>| -> Result<()> {
@@ -124,10 +92,10 @@ async fn publish_encoded(
 
 struct Round {
     ceiling: f64,
-    ceiling_cpu: Cpu,
+    ceiling_cpu: Spent,
     ceiling_rows: usize,
     import: ImportReport,
-    import_cpu: Cpu,
+    import_cpu: Spent,
     rerun: ImportReport,
 }
 
@@ -171,7 +139,7 @@ async fn round(
 
     let (nats, store) = fresh(config, url, &format!("BENCHIMPI{pid}R{n}")).await?;
     let result = async {
-        let meter = CpuMeter::start(server_pid);
+        let meter = CpuMeter::start(server_pid, None);
         let first = import::import(&store, csv, &import_options).await?;
         let cpu = meter.stop();
         let rerun = import::import(&store, csv, &import_options).await?;

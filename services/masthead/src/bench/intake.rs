@@ -2,6 +2,7 @@
 //! beside the machine's HTTP ceiling (a bare axum handler under the same load
 //! generator) and raw JetStream publish-with-ack on the same server.
 
+use super::cpu_meter::{us_per, CpuMeter, Spent};
 use super::load::{self, print_row, LoadReport};
 use super::server::start_local;
 use crate::config::Config;
@@ -14,39 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// CPU time so far of the parts a measurement loads: the server under test
-/// (its runtime's threads), the nats-server when the bench started it, and
-/// the rest of this process, which is the load generator.
-#[derive(Clone, Copy)]
-struct CpuReading {
-    server: Duration,
-    nats: Option<Duration>,
-    rest: Duration,
-}
-
-impl CpuReading {
-    fn take(nats_pid: Option<u32>) -> Option<Self> {
-        use crate::telemetry::cpu::{process_cpu, threads_cpu};
-        let server = threads_cpu("self", SERVER_THREADS)?;
-        let all = process_cpu("self")?;
-        let nats = nats_pid.and_then(|pid| process_cpu(&pid.to_string()));
-        Some(Self { server, nats, rest: all.saturating_sub(server) })
-    }
-
-    /// CPU per request between two readings, as printable text.
-    fn per_request(before: Option<Self>, after: Option<Self>, requests: u64) -> String {
-        let (Some(a), Some(b)) = (before, after) else { return "CPU per request: unavailable".into() };
-        let us = |d: Duration| d.as_secs_f64() * 1e6 / requests.max(1) as f64;
-        let nats = match (a.nats, b.nats) {
-            (Some(x), Some(y)) => format!("{:.0} µs", us(y.saturating_sub(x))),
-            _ => "not measured (shared server)".into(),
-        };
-        format!(
-            "CPU per request: server {:.0} µs, nats-server {nats}, load generator {:.0} µs",
-            us(b.server.saturating_sub(a.server)),
-            us(b.rest.saturating_sub(a.rest))
-        )
-    }
+/// CPU per request of a measured phase: the server under test (its
+/// runtime's threads), the nats-server when the bench started it, and the
+/// rest of this process, named `client` (the load generator, or the raw
+/// publisher).
+fn per_request(spent: Spent, requests: u64, client: &str) -> String {
+    let us = |d| us_per(d, requests).map_or("?".into(), |us| format!("{us:.0} µs"));
+    let nats = match spent.nats {
+        Some(_) => us(spent.nats),
+        None => "not measured (shared server)".into(),
+    };
+    format!("CPU per request: server {}, nats-server {nats}, {client} {}", us(spent.threads), us(spent.other_threads()))
 }
 
 /// The name of the bench server's runtime threads, so their CPU time can be
@@ -76,12 +55,28 @@ pub struct Options {
     pub duration: Duration,
 }
 
+/// A bench server running on its own thread and runtime.
+struct BenchServer {
+    addr: String,
+    stop: CancellationToken,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl BenchServer {
+    /// Stops the server and waits until its runtime's threads are gone:
+    /// the next phase's CPU readings must not see them exit midway.
+    async fn shut_down(self) {
+        self.stop.cancel();
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+    }
+}
+
 /// Runs an HTTP server on its own runtime threads, as a separate server
 /// process would, so the load generator does not share its scheduler.
 /// `make` builds the router on that runtime: whatever it starts (the NATS
 /// connection and its tasks, the key pool's refills) runs there too, as in
 /// `masthead api`, instead of queueing behind the load generator's tasks.
-async fn spawn_server<F, Fut>(make: F) -> Result<(String, CancellationToken)>
+async fn spawn_server<F, Fut>(make: F) -> Result<BenchServer>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<axum::Router>>,
@@ -92,7 +87,7 @@ where
     let token = CancellationToken::new();
     let t = token.clone();
     let (ready_tx, ready) = tokio::sync::oneshot::channel::<Result<()>>();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name(SERVER_THREADS)
@@ -120,7 +115,7 @@ where
         });
     });
     ready.await.context("the bench server thread stopped")??;
-    Ok((addr, token))
+    Ok(BenchServer { addr, stop: token, thread })
 }
 
 async fn raw_publish(
@@ -172,10 +167,10 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
 
     // 1. The ceiling: the same router stack with a handler that does nothing.
     let bare = axum::Router::new().route("/bare", axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }));
-    let (bare_addr, bare_stop) = spawn_server(|| async { Ok(bare) }).await?;
-    let url_bare = format!("{bare_addr}/bare");
+    let bare_server = spawn_server(|| async { Ok(bare) }).await?;
+    let url_bare = format!("{}/bare", bare_server.addr);
     let nats_pid = local.as_ref().map(|l| l.pid());
-    let cpu_before = CpuReading::take(nats_pid);
+    let meter = CpuMeter::start(nats_pid, Some(SERVER_THREADS));
     let bare_report = load::run(
         options.connections,
         options.duration,
@@ -183,26 +178,26 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         Arc::new(move |c: &reqwest::Client, _| c.post(&url_bare).header("content-type", "application/json").body("{}")),
     )
     .await;
-    let bare_cpu = CpuReading::per_request(cpu_before, CpuReading::take(nats_pid), bare_report.ok);
-    bare_stop.cancel();
+    let bare_cpu = per_request(meter.stop(), bare_report.ok, "load generator");
+    bare_server.shut_down().await;
 
     // 2. Intake: validate, seal, append, 202 after the ack.
     let server_config = config.clone();
     let intake = Arc::new(std::sync::OnceLock::new());
     let intake_slot = intake.clone();
-    let (addr, stop) = spawn_server(move || async move {
+    let intake_server = spawn_server(move || async move {
         let nats = connect(&server_config, &url).await?;
         let state = app_state(&nats).await?;
         let _ = intake_slot.set(state.intake.clone());
         Ok(crate::api::router(state))
     })
     .await?;
-    let url_intake = format!("{addr}/api/v1/subscriptions");
+    let url_intake = format!("{}/api/v1/subscriptions", intake_server.addr);
     // Bodies are built before the clock starts, as wrk and oha send theirs:
     // the load generator shares the machine, and CPU it spends formatting
     // JSON is CPU the server under test does not get.
     let bodies: Arc<Vec<bytes::Bytes>> = Arc::new((0..DISTINCT_BODIES).map(subscription_body).collect());
-    let cpu_before = CpuReading::take(nats_pid);
+    let meter = CpuMeter::start(nats_pid, Some(SERVER_THREADS));
     let intake_report = load::run(
         options.connections,
         options.duration,
@@ -213,14 +208,13 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         }),
     )
     .await;
-    let intake_cpu = CpuReading::per_request(cpu_before, CpuReading::take(nats_pid), intake_report.ok);
-    stop.cancel();
+    let intake_cpu = per_request(meter.stop(), intake_report.ok, "load generator");
+    intake_server.shut_down().await;
 
     // 3. Raw JetStream publish-with-ack, same concurrency, same server.
-    let cpu_before = CpuReading::take(nats_pid);
+    let meter = CpuMeter::start(nats_pid, Some(SERVER_THREADS));
     let raw = raw_publish(&nats.js, &nats.topology.prefix, options.connections, options.duration).await;
-    // No server here: the publishing client is the "load generator".
-    let raw_cpu = CpuReading::per_request(cpu_before, CpuReading::take(nats_pid), raw.ok);
+    let raw_cpu = per_request(meter.stop(), raw.ok, "publisher");
 
     println!();
     print_row("bare axum handler (ceiling)", &bare_report);
@@ -228,7 +222,7 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     print_row("intake POST /api/v1/subscriptions", &intake_report);
     println!("    {intake_cpu}");
     print_row("raw JetStream publish + ack", &raw);
-    println!("    {}", raw_cpu.replace("load generator", "publisher"));
+    println!("    {raw_cpu}");
     // Each of these paid an extra round trip: the pool did not keep up.
     let inline = intake.get().map_or(0, crate::intake::Intake::keys_written_inline);
     println!("data keys written on the request path (pool empty): {inline} of {} requests", intake_report.requests);

@@ -2,6 +2,7 @@
 //! baseline in the same run, because these machines are shared and noisy:
 //! ratios are comparable across runs, absolute numbers are not.
 
+pub mod cpu_meter;
 pub mod e2e;
 pub mod import;
 pub mod intake;

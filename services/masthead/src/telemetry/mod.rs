@@ -180,6 +180,13 @@ impl Collect {
         }
     }
 
+    /// Puts the fields into `map`; a later value of a field wins.
+    fn merge_into(self, map: &mut serde_json::Map<String, serde_json::Value>) {
+        for (name, value) in self.0 {
+            map.insert(name.to_owned(), serde_json::Value::String(value));
+        }
+    }
+
     /// `"name":"value"`. Names are Rust identifiers; values are escaped.
     fn pair(name: &str, value: &str) -> String {
         format!("\"{name}\":{}", serde_json::Value::from(value))
@@ -207,11 +214,8 @@ impl<'writer> FormatFields<'writer> for LogSpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> std::fmt::Result {
         let mut collected = Collect::default();
         fields.record(&mut collected);
-        // A later value of the same field wins, as it would in a map.
         let mut map = serde_json::Map::new();
-        for (name, value) in collected.0 {
-            map.insert(name.to_owned(), serde_json::Value::String(value));
-        }
+        collected.merge_into(&mut map);
         write!(writer, "{}", serde_json::Value::Object(map))
     }
 
@@ -244,9 +248,7 @@ impl<'writer> FormatFields<'writer> for LogSpanFields {
         }
         let mut map =
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&current.fields).unwrap_or_default();
-        for (name, value) in recorded.0 {
-            map.insert(name.to_owned(), serde_json::Value::String(value));
-        }
+        recorded.merge_into(&mut map);
         current.fields = serde_json::Value::Object(map).to_string();
         Ok(())
     }
