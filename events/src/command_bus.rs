@@ -257,7 +257,9 @@ where
         let events = sink.collect().await;
         match self.store.commit_recorded(events, &context, meta).await {
             Ok(recorded) => Ok(recorded),
-            Err(AppendError::Conflict { .. }) => self.execute(aggregate_id, command, meta).await,
+            // Boxed: the rare re-decision would otherwise double the size
+            // of every call's future.
+            Err(AppendError::Conflict { .. }) => Box::pin(self.execute(aggregate_id, command, meta)).await,
             Err(AppendError::Unavailable(m)) => Err(CommandError::Unavailable(m)),
             Err(AppendError::StreamMissing(s)) => Err(CommandError::Unavailable(format!("stream {s} missing"))),
             Err(other) => Err(CommandError::Store(other.to_string())),
@@ -273,7 +275,9 @@ where
         meta: &CommandMeta,
     ) -> Result<Vec<Recorded<A::Event>>, CommandError<A::Error>> {
         for _ in 0..=MAX_CONFLICT_RETRIES {
-            let (mut context, _) = self.store.load(aggregate_id).await.map_err(|e| match e {
+            // Boxed: a history read's future is several KB; boxed, the
+            // futures awaiting this one stay small and cheap to move.
+            let (mut context, _) = Box::pin(self.store.load(aggregate_id)).await.map_err(|e| match e {
                 ReadError::Unavailable(m) => CommandError::Unavailable(m),
                 other => CommandError::Store(other.to_string()),
             })?;

@@ -280,7 +280,8 @@ impl KeyPool {
             None => {
                 let shared = &self.inner.shared;
                 shared.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let mut page = shared.vault.write_page().await?.into_iter();
+                // Boxed so the rare miss does not enlarge every seal's future.
+                let mut page = Box::pin(shared.vault.write_page()).await?.into_iter();
                 let first = page.next().ok_or_else(|| VaultError::Unavailable("an empty key page".into()))?;
                 shared.lock_ready().extend(page);
                 first

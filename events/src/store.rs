@@ -429,7 +429,8 @@ impl EventStore {
         let ack = self.publish(subject, headers, payload).await?;
         if ack.duplicate {
             tracing::Span::current().record("masthead.duplicate", true);
-            let (headers, payload) = self.get_raw(ack.sequence).await?;
+            // Boxed so the rare duplicate path does not enlarge every append's future.
+            let (headers, payload) = Box::pin(self.get_raw(ack.sequence)).await?;
             let original = decode_as::<E>(E::upcasters(), &headers, &payload, ack.sequence)
                 .map_err(|source| ReadError::Undecodable { sequence: ack.sequence, source })?;
             return Ok(original);
@@ -464,10 +465,15 @@ impl EventStore {
         headers: HeaderMap,
         payload: bytes::Bytes,
     ) -> Result<jetstream::publish::PublishAck, AppendError> {
-        let sent = tokio::time::timeout(self.timeout, async {
-            let fut = self.js.publish_with_headers(subject.clone(), headers, payload).await?;
-            fut.await
-        })
+        // Boxed: async-nats' publish futures are several KB, and every
+        // future that awaits this one would otherwise embed and move them.
+        let sent = tokio::time::timeout(
+            self.timeout,
+            Box::pin(async {
+                let fut = self.js.publish_with_headers(subject.clone(), headers, payload).await?;
+                fut.await
+            }),
+        )
         .await
         .map_err(|_| AppendError::Unavailable("no acknowledgement in time".into()))?;
         match sent {

@@ -98,9 +98,15 @@ impl Intake {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err(IntakeError::Unavailable);
         }
-        tokio::time::timeout(INTAKE_DEADLINE, self.submit_valid(form, valid, channel, idempotency_key, traceparent))
-            .await
-            .map_err(|_| IntakeError::Unavailable)?
+        // Boxed once here: the append's futures are KB-sized, and unboxed
+        // they would be copied again by every layer above (timeout, handler,
+        // axum's routing), several times per request.
+        tokio::time::timeout(
+            INTAKE_DEADLINE,
+            Box::pin(self.submit_valid(form, valid, channel, idempotency_key, traceparent)),
+        )
+        .await
+        .map_err(|_| IntakeError::Unavailable)?
     }
 
     async fn submit_valid(
@@ -124,7 +130,9 @@ impl Intake {
                     city: form.city.trim().to_owned(),
                     country: form.country.trim().to_owned(),
                 };
-                match self.records.claim("subscriptions", key, &fingerprint(&normalised)).await {
+                // Boxed: only keyed requests claim, and the claim's KV
+                // futures would otherwise enlarge every request's future.
+                match Box::pin(self.records.claim("subscriptions", key, &fingerprint(&normalised))).await {
                     Ok(Claim::New(id)) => (id, false),
                     Ok(Claim::Replay(id)) => (id, true),
                     Ok(Claim::Mismatch) => return Err(IntakeError::KeyReused),

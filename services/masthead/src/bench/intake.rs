@@ -163,7 +163,14 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     let mut config = config.clone();
     config.stream = format!("BENCH{}", std::process::id());
     let nats = connect(&config, &url).await?;
-    println!("bench intake: {} connections, {:?} per measurement, nats {}", options.connections, options.duration, url);
+    let started_here = match &local {
+        Some(_) => format!(" (started here, GOGC={})", super::server::nats_gogc()),
+        None => String::new(),
+    };
+    println!(
+        "bench intake: {} connections, {:?} per measurement, nats {url}{started_here}",
+        options.connections, options.duration
+    );
 
     // 1. The ceiling: the same router stack with a handler that does nothing.
     let bare = axum::Router::new().route("/bare", axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }));
@@ -226,6 +233,9 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     // Each of these paid an extra round trip: the pool did not keep up.
     let inline = intake.get().map_or(0, crate::intake::Intake::keys_written_inline);
     println!("data keys written on the request path (pool empty): {inline} of {} requests", intake_report.requests);
+    if let Some(peak) = local.as_ref().and_then(|l| l.peak_rss_bytes()) {
+        println!("nats-server peak resident memory: {:.0} MiB", peak as f64 / (1024.0 * 1024.0));
+    }
     println!();
     println!(
         "intake / bare handler = {:.1} %   (goal >= 20 %)",

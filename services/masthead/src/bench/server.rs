@@ -16,6 +16,30 @@ impl LocalNats {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The server's peak resident memory so far (`VmHWM`), where /proc
+    /// tells it: the price of [`NATS_GOGC`].
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim();
+        kb.parse::<u64>().ok().map(|kb| kb * 1024)
+    }
+}
+
+/// The Go garbage-collector target a local nats-server runs with, unless
+/// `GOGC` is already set. nats-server keeps an index entry per subject, and
+/// Masthead has a subject per subscription, so its live heap grows with the
+/// register. With Go's default (100) each collection starts once the heap
+/// has doubled, and its mark phase (10–25 ms at a 100 MB heap on 2 cores)
+/// stalls publishes: in `bench intake` nearly every window of requests over
+/// 10 ms began within 30 ms of a collection (`GODEBUG=gctrace=1`). At 400
+/// collections are a quarter as frequent, for a higher peak heap; deployments
+/// cap that with `GOMEMLIMIT` (README, "Running nats-server").
+pub const NATS_GOGC: &str = "400";
+
+/// `GOGC` for a nats-server this process starts: the caller's, if set.
+pub fn nats_gogc() -> String {
+    std::env::var("GOGC").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| NATS_GOGC.to_owned())
 }
 
 impl Drop for LocalNats {
@@ -73,6 +97,7 @@ pub fn start_local(port: u16, store_dir: Option<&Path>) -> Result<LocalNats> {
     let child = Command::new(&binary)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(&dir)
+        .env("GOGC", nats_gogc())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -158,3 +158,25 @@ async fn with_nats_down_intake_is_503_fast_and_recovers() {
     .expect("recovers");
     assert_eq!(app.event_count(&id).await, 1);
 }
+
+/// Each layer above `Intake::submit` (its deadline, the handler, axum's
+/// routing) embeds and moves its future. Unboxed, the append's async-nats
+/// futures made it ~21 KB, copied several times per request: memcpy was the
+/// API's largest single cost in a profile of `bench intake`.
+#[tokio::test]
+async fn a_submission_future_stays_small_enough_to_move_cheaply() {
+    let app = spawn_app().await;
+    let form = masthead_events::subscription::SubscriptionForm {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.org".into(),
+        street: "Kerkstraat 12".into(),
+        postal_code: "3511 LX".into(),
+        city: "Utrecht".into(),
+        country: "NL".into(),
+    };
+    let submission = app.state.intake.submit(&form, masthead_events::subscription::Channel::Api, None, None);
+    let size = std::mem::size_of_val(&submission);
+    assert!(size <= 1024, "Intake::submit's future is {size} bytes; box what made it grow");
+    let accepted = submission.await.expect("accepted");
+    assert_eq!(app.event_count(&accepted.id.to_string()).await, 1);
+}
