@@ -67,7 +67,7 @@ async fn a_rebuild_switches_readers_to_the_new_generation_and_a_past_view_stays_
     system.extra_env.push(("MASTHEAD_PROJECTION_GENERATION".into(), "audit3".into()));
     system.start("audit", &["api"]).expect("audit api");
     system.wait_http().await.expect("http");
-    let past: Value = get_json(&http, &stats_url).await.expect("stats");
+    let past: Value = get_json(&http, &format!("{}/api/v1/stats", system.base_url())).await.expect("stats");
     assert_eq!(past["generation"], "audit3");
     assert_eq!(past["last_applied_seq"], 3, "{past}");
     let live = after["matched"].as_u64().unwrap_or(0) + after["new"].as_u64().unwrap_or(0);

@@ -21,6 +21,11 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_HTTP_ADDR", default_value = "127.0.0.1:8080", global = true)]
     pub http_addr: SocketAddr,
 
+    /// Once listening, write the bound HTTP address (`host:port`) to this
+    /// file: for supervisors and tests that listen on port 0.
+    #[arg(long, env = "MASTHEAD_HTTP_ADDR_FILE", global = true)]
+    pub http_addr_file: Option<PathBuf>,
+
     /// Local data: embedded projection store, mail outbox, local nats-server.
     #[arg(long, env = "MASTHEAD_DATA_DIR", default_value = "./.masthead", global = true)]
     pub data_dir: PathBuf,
@@ -86,6 +91,7 @@ impl fmt::Debug for Config {
             .field("nats_url", &self.nats_url)
             .field("nats_creds", &self.nats_creds.as_ref().map(|_| "<set>"))
             .field("http_addr", &self.http_addr)
+            .field("http_addr_file", &self.http_addr_file)
             .field("data_dir", &self.data_dir)
             .field("stream", &self.stream)
             .field("stream_replicas", &self.stream_replicas)

@@ -63,9 +63,7 @@ pub async fn run_api(config: &Config, shutdown: CancellationToken) -> Result<()>
     let book = crate::matcher::load_address_book(&nats, crate::matcher::match_config(config)?, &shutdown).await?;
     state.book = Some(book);
     tokio::spawn(poll_lag_forever(connect(config, &config.nats_url_or_default()).await?, shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("binding {}", config.http_addr))?;
+    let listener = bind_http(config).await?;
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     serve(listener, api::router(state), shutdown).await
 }
@@ -98,6 +96,26 @@ pub async fn run_import(config: &Config, file: &std::path::Path, strict: bool) -
     Ok(())
 }
 
+/// Binds `MASTHEAD_HTTP_ADDR` and, when `MASTHEAD_HTTP_ADDR_FILE` is set,
+/// writes the bound address there. With port 0 that is the only way to
+/// learn the port; picking a free port beforehand races every other process
+/// on the machine (outgoing connections take ports from the same range).
+pub async fn bind_http(config: &Config) -> Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {} (set MASTHEAD_HTTP_ADDR to use another address)", config.http_addr))?;
+    if let Some(path) = &config.http_addr_file {
+        let bound = listener.local_addr()?;
+        // Written whole and renamed into place, so a reader polling for the
+        // file never sees half an address.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, format!("{bound}\n"))
+            .and_then(|()| std::fs::rename(&partial, path))
+            .with_context(|| format!("writing the HTTP address to {}", path.display()))?;
+    }
+    Ok(listener)
+}
+
 /// Health, readiness and metrics for roles without the full API.
 pub async fn ops_server(
     config: &Config,
@@ -105,9 +123,7 @@ pub async fn ops_server(
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let state = app_state(nats).await?;
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("binding {}", config.http_addr))?;
+    let listener = bind_http(config).await?;
     let router = api::ops_routes().with_state(api::SharedState::from(state));
     Ok(tokio::spawn(async move {
         let _ = serve(listener, router, shutdown).await;

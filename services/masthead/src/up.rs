@@ -57,9 +57,7 @@ pub async fn start(config: &Config, mailer: Mailer, shutdown: CancellationToken)
     let mut state = app_state(&nats).await?;
     state.reads = Some(reads.clone());
     state.book = Some(book.clone());
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("binding {} (set MASTHEAD_HTTP_ADDR to use another address)", config.http_addr))?;
+    let listener = crate::roles::bind_http(config).await?;
     let http_addr = listener.local_addr()?;
 
     let mut tasks = Vec::new();

@@ -1,18 +1,23 @@
 //! The real `masthead` binary's roles as child processes, against a real
 //! nats-server and (optionally) the in-process SMTP server.
 
-use crate::nats::{free_port, NatsServer};
+use crate::nats::NatsServer;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 pub struct System {
     pub nats: NatsServer,
     pub data_dir: tempfile::TempDir,
     pub stream: String,
-    pub http_port: u16,
+    /// The port the last api-serving role (`up`, `api`) bound, learnt by
+    /// `wait_http` from its `MASTHEAD_HTTP_ADDR_FILE`. Every role listens on
+    /// port 0: a port picked beforehand could be taken by then.
+    http_port: AtomicU16,
+    http_addr_file: Option<PathBuf>,
     pub smtp_url: Option<String>,
     pub extra_env: Vec<(String, String)>,
     children: HashMap<String, Child>,
@@ -27,7 +32,8 @@ impl System {
             nats: NatsServer::start()?,
             data_dir: tempfile::tempdir()?,
             stream: "E2E".to_owned(),
-            http_port: free_port()?,
+            http_port: AtomicU16::new(0),
+            http_addr_file: None,
             smtp_url,
             extra_env: vec![
                 ("MASTHEAD_MAIL_RETRY_BASE_MS".into(), "100".into()),
@@ -38,26 +44,33 @@ impl System {
         })
     }
 
+    /// The api-serving role's URL. Panics before `wait_http` found it.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        let port = self.http_port.load(Ordering::SeqCst);
+        assert_ne!(port, 0, "no api-serving role is known to listen yet: call wait_http after starting one");
+        format!("http://127.0.0.1:{port}")
     }
 
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
     }
 
-    fn command(&self, args: &[&str], http_port: u16) -> Command {
+    fn command(&self, args: &[&str], http_addr_file: Option<&Path>) -> Command {
         let mut c = Command::new(&self.binary);
         c.args(args)
             .env("MASTHEAD_NATS_URL", self.nats.url())
             .env("MASTHEAD_STREAM", &self.stream)
             .env("MASTHEAD_DATA_DIR", self.data_dir.path())
-            .env("MASTHEAD_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("MASTHEAD_HTTP_ADDR", "127.0.0.1:0")
             .env("MASTHEAD_LOG_FORMAT", "json")
             .env("RUST_LOG", std::env::var("MASTHEAD_TEST_LOG").unwrap_or_else(|_| "warn".into()));
         match &self.smtp_url {
             Some(u) => c.env("MASTHEAD_SMTP_URL", u),
             None => c.env_remove("MASTHEAD_SMTP_URL"),
+        };
+        match http_addr_file {
+            Some(f) => c.env("MASTHEAD_HTTP_ADDR_FILE", f),
+            None => c.env_remove("MASTHEAD_HTTP_ADDR_FILE"),
         };
         for (k, v) in &self.extra_env {
             c.env(k, v);
@@ -66,12 +79,25 @@ impl System {
     }
 
     /// Starts a long-running role (`up`, `api`, `matcher`, …) under `name`.
-    /// Only the api-serving roles get the public HTTP port.
+    /// An api-serving role becomes the one `base_url` names, once
+    /// `wait_http` has learnt its port.
     pub fn start(&mut self, name: &str, args: &[&str]) -> Result<()> {
-        let port = if matches!(args.first(), Some(&"up") | Some(&"api")) { self.http_port } else { free_port()? };
+        let addr_file = if matches!(args.first(), Some(&"up") | Some(&"api")) {
+            let file = self.data_dir.path().join(format!("{name}.http-addr"));
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).context("removing a stale HTTP address file"),
+            }
+            self.http_port.store(0, Ordering::SeqCst);
+            self.http_addr_file = Some(file.clone());
+            Some(file)
+        } else {
+            None
+        };
         let log = std::fs::File::create(self.data_dir.path().join(format!("{name}.log")))?;
         let child = self
-            .command(args, port)
+            .command(args, addr_file.as_deref())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -104,8 +130,7 @@ impl System {
 
     /// Runs a one-shot command (`addresses import …`, `dlq list`) to completion.
     pub fn run(&self, args: &[&str]) -> Result<std::process::Output> {
-        let port = free_port()?;
-        self.command(args, port).output().with_context(|| format!("running masthead {}", args.join(" ")))
+        self.command(args, None).output().with_context(|| format!("running masthead {}", args.join(" ")))
     }
 
     /// The log a role wrote (stderr).
@@ -113,11 +138,20 @@ impl System {
         std::fs::read_to_string(self.data_dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    /// Waits until the HTTP port answers /healthz.
+    /// Waits until the last api-serving role has written its address and
+    /// answers /healthz there.
     pub async fn wait_http(&self) -> Result<()> {
-        let url = format!("{}/healthz", self.base_url());
-        crate::wait_until("masthead HTTP", Duration::from_secs(60), || async { reqwest_lite(&url).await.then_some(()) })
-            .await
+        let file = self.http_addr_file.clone().context("no api-serving role was started")?;
+        let port = crate::wait_until("masthead HTTP", Duration::from_secs(60), || {
+            let file = file.clone();
+            async move {
+                let addr: std::net::SocketAddr = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
+                reqwest_lite(&format!("http://127.0.0.1:{}/healthz", addr.port())).await.then_some(addr.port())
+            }
+        })
+        .await?;
+        self.http_port.store(port, Ordering::SeqCst);
+        Ok(())
     }
 }
 
