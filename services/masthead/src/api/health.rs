@@ -33,7 +33,10 @@ pub async fn readyz(State(state): State<SharedState>) -> (StatusCode, Json<Value
 }
 
 /// Prometheus text exposition.
-pub async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+pub async fn metrics(
+    State(state): State<SharedState>,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    crate::telemetry::metrics::sync_key_pool_misses(state.intake.keys_written_inline());
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         crate::telemetry::metrics::render(),

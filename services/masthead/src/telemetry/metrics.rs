@@ -3,8 +3,8 @@
 //! seconds, `_total` counters).
 
 use prometheus::{
-    exponential_buckets, linear_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    exponential_buckets, linear_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -23,6 +23,7 @@ pub struct Metrics {
     pub consumer_pending: IntGaugeVec,
     pub consumer_ack_pending: IntGaugeVec,
     pub dead_letters: IntGaugeVec,
+    pub data_key_pool_misses: IntCounter,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -60,6 +61,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         &["consumer"],
     )?;
     let dead_letters = IntGaugeVec::new(Opts::new("dead_letters_total", "dead-letter records"), &["consumer"])?;
+    let data_key_pool_misses = IntCounter::new(
+        "data_key_pool_misses_total",
+        "registrations that wrote their data key on the request path: the key pool was empty",
+    )?;
     for c in [
         Box::new(http_duration.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(events_appended.clone()),
@@ -73,6 +78,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         Box::new(consumer_pending.clone()),
         Box::new(consumer_ack_pending.clone()),
         Box::new(dead_letters.clone()),
+        Box::new(data_key_pool_misses.clone()),
     ] {
         registry.register(c)?;
     }
@@ -90,6 +96,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         consumer_pending,
         consumer_ack_pending,
         dead_letters,
+        data_key_pool_misses,
     })
 }
 
@@ -134,10 +141,42 @@ pub fn record_http(route: &str, method: &str, status: u16, elapsed: Duration) {
     }
 }
 
+/// Brings `data_key_pool_misses_total` up to the pool's own count, which
+/// only grows. Called at scrape time, so the request path pays nothing.
+pub fn sync_key_pool_misses(total: u64) {
+    if let Some(m) = METRICS.as_ref() {
+        let shown = m.data_key_pool_misses.get();
+        if total > shown {
+            m.data_key_pool_misses.inc_by(total - shown);
+        }
+    }
+}
+
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
     let Some(m) = METRICS.as_ref() else { return String::new() };
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&m.registry.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown() -> Option<u64> {
+        render().lines().find_map(|l| l.strip_prefix("masthead_data_key_pool_misses_total ")?.trim().parse().ok())
+    }
+
+    #[test]
+    fn pool_misses_follow_the_pool_and_never_go_back() {
+        sync_key_pool_misses(3);
+        assert_eq!(shown(), Some(3));
+        // A scrape that sees an older count (another pool in this process,
+        // a restart of the pool) must not make a counter go down.
+        sync_key_pool_misses(2);
+        assert_eq!(shown(), Some(3));
+        sync_key_pool_misses(7);
+        assert_eq!(shown(), Some(7));
+    }
 }

@@ -180,3 +180,16 @@ async fn a_submission_future_stays_small_enough_to_move_cheaply() {
     let accepted = submission.await.expect("accepted");
     assert_eq!(app.event_count(&accepted.id.to_string()).await, 1);
 }
+
+#[tokio::test]
+async fn metrics_count_registrations_that_found_the_key_pool_empty() {
+    let app = spawn_app().await;
+    assert_eq!(app.post_subscription(&valid_body()).await.status(), 202);
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    let shown: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("masthead_data_key_pool_misses_total ")?.trim().parse().ok())
+        .expect("masthead_data_key_pool_misses_total is exposed");
+    // Other tests' pools share this process's registry, so ours is a floor.
+    assert!(shown >= app.state.intake.keys_written_inline(), "{shown} in {metrics}");
+}
