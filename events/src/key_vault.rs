@@ -246,6 +246,16 @@ impl KeyPool {
     /// Starts the background refiller on the current Tokio runtime. The pool
     /// keeps at least `target` keys ready, in whole pages.
     pub fn start(vault: KeyVault, target: usize) -> Self {
+        let pool = Self::idle(vault, target);
+        pool.inner.shared.low.notify_one();
+        pool
+    }
+
+    /// Like [`KeyPool::start`], but writes nothing until a key is first
+    /// taken (that seal writes its page inline). For processes that may
+    /// never register anyone, such as the consumer roles: a pool filled at
+    /// start-up would leave its pages unused in the vault on every restart.
+    pub fn idle(vault: KeyVault, target: usize) -> Self {
         let shared = Arc::new(PoolShared {
             vault,
             ready: Mutex::new(VecDeque::with_capacity(target + KEYS_PER_PAGE)),
@@ -255,7 +265,6 @@ impl KeyPool {
         });
         let stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(refill(shared.clone(), stop.clone()));
-        shared.low.notify_one();
         Self { inner: Arc::new(PoolHandle { shared, _stop: stop.drop_guard() }) }
     }
 

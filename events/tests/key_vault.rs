@@ -126,6 +126,36 @@ async fn pooled_keys_are_durable_before_use_distinct_and_refilled() {
     .expect("the pool refills after being drained");
 }
 
+/// On this single-threaded runtime the yields let a notified refiller
+/// queue its page writes on the connection before the listing below, which
+/// NATS then answers after them: an idle pool that wrote anyway is seen.
+#[tokio::test]
+async fn an_idle_pool_writes_no_keys_until_one_is_taken() {
+    let env = env().await;
+    let pool = KeyPool::idle(vault(&env).await, 8);
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+    let pages = |bucket: async_nats::jetstream::kv::Store| async move {
+        match bucket.keys().await {
+            Ok(keys) => keys.count().await,
+            Err(e) => panic!("listing the bucket: {e}"),
+        }
+    };
+    assert_eq!(pages(bucket(&env).await).await, 0, "an idle pool wrote keys before any was taken");
+    assert_eq!(pool.ready(), 0);
+
+    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
+    let sealed = pool.seal(&person).await.expect("the first seal writes its page");
+    assert_eq!(pool.misses(), 1);
+    assert_eq!(vault(&env).await.open_sealed(&sealed).await.expect("opens"), person);
+    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
+        (pool.ready() >= 8).then_some(())
+    })
+    .await
+    .expect("taking a key wakes the refiller");
+}
+
 #[tokio::test]
 async fn a_drained_pool_without_a_vault_refuses_to_seal() {
     let mut env = env().await;

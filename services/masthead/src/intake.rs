@@ -63,7 +63,16 @@ impl Intake {
     /// Must be called inside a Tokio runtime: the data-key pool refills
     /// itself on it.
     pub fn new(store: EventStore, vault: KeyVault, records: IdempotencyRecords, client: async_nats::Client) -> Self {
-        let keys = KeyPool::start(vault, DEFAULT_POOL_SIZE);
+        Self::with_keys(store, KeyPool::start(vault, DEFAULT_POOL_SIZE), records, client)
+    }
+
+    /// For processes that serve intake only incidentally (the consumer
+    /// roles' health and metrics server): no data keys are written ahead.
+    pub fn idle(store: EventStore, vault: KeyVault, records: IdempotencyRecords, client: async_nats::Client) -> Self {
+        Self::with_keys(store, KeyPool::idle(vault, DEFAULT_POOL_SIZE), records, client)
+    }
+
+    fn with_keys(store: EventStore, keys: KeyPool, records: IdempotencyRecords, client: async_nats::Client) -> Self {
         Self { bus: Arc::new(CommandBus::new(store, ())), keys, records, client }
     }
 

@@ -12,12 +12,25 @@ use tokio_util::sync::CancellationToken;
 
 /// Everything the API needs, built on one NATS connection.
 pub async fn app_state(nats: &Nats) -> Result<AppState> {
+    state_with(nats, Intake::new).await
+}
+
+/// The state of a role that serves only health and metrics: it never
+/// registers anyone, so it writes no data keys ahead.
+async fn ops_state(nats: &Nats) -> Result<AppState> {
+    state_with(nats, Intake::idle).await
+}
+
+async fn state_with(
+    nats: &Nats,
+    intake: fn(EventStore, KeyVault, IdempotencyRecords, async_nats::Client) -> Intake,
+) -> Result<AppState> {
     let store = EventStore::new(nats.js.clone(), nats.topology.clone());
     let vault = KeyVault::open(&nats.js, &nats.topology.keys_bucket()).await.context("opening the key vault")?;
     let records = IdempotencyRecords::open(&nats.js, &nats.topology.idempotency_bucket())
         .await
         .context("opening idempotency records")?;
-    let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
+    let intake = intake(store.clone(), vault.clone(), records, nats.client.clone());
     Ok(AppState {
         intake,
         store,
@@ -122,7 +135,7 @@ pub async fn ops_server(
     nats: &Nats,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let state = app_state(nats).await?;
+    let state = ops_state(nats).await?;
     let listener = bind_http(config).await?;
     let router = api::ops_routes().with_state(api::SharedState::from(state));
     Ok(tokio::spawn(async move {
