@@ -21,8 +21,9 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_HTTP_ADDR", default_value = "127.0.0.1:8080", global = true)]
     pub http_addr: SocketAddr,
 
-    /// Once listening, write the bound HTTP address (`host:port`) to this
-    /// file: for supervisors and tests that listen on port 0.
+    /// Once listening, write the bound HTTP address (`host:port`, the host
+    /// as configured) to this file: for supervisors and tests that listen on
+    /// port 0. One file per process; a role removes it when it starts.
     #[arg(long, env = "MASTHEAD_HTTP_ADDR_FILE", global = true)]
     pub http_addr_file: Option<PathBuf>,
 

@@ -66,8 +66,9 @@ impl Intake {
         Self::with_keys(store, KeyPool::start(vault, DEFAULT_POOL_SIZE), records, client)
     }
 
-    /// For processes that serve intake only incidentally (the consumer
-    /// roles' health and metrics server): no data keys are written ahead.
+    /// For processes that register no one (the consumer roles, whose
+    /// health and metrics server needs an `AppState`): no data keys are
+    /// written ahead.
     pub fn idle(store: EventStore, vault: KeyVault, records: IdempotencyRecords, client: async_nats::Client) -> Self {
         Self::with_keys(store, KeyPool::idle(vault, DEFAULT_POOL_SIZE), records, client)
     }
@@ -107,9 +108,10 @@ impl Intake {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err(IntakeError::Unavailable);
         }
-        // Boxed once here: the append's futures are KB-sized, and unboxed
-        // they would be copied again by every layer above (timeout, handler,
-        // axum's routing), several times per request.
+        // Boxed once here: with the rare paths and async-nats' futures boxed
+        // beneath it, `submit_valid` still holds ~4 KB (the command, the
+        // aggregate, the append's envelope and span), which every layer
+        // above (the deadline, the handler, axum's routing) would move again.
         tokio::time::timeout(
             INTAKE_DEADLINE,
             Box::pin(self.submit_valid(form, valid, channel, idempotency_key, traceparent)),

@@ -208,6 +208,11 @@ async fn run(cli: Cli) -> Result<()> {
     let shutdown = roles::shutdown_on_signals();
     let config = &cli.config;
     let nats = || async { connect(config, &config.nats_url_or_default()).await };
+    // A long-running role's address file must not name the previous run's
+    // port while this one starts (connecting, loading) before it listens.
+    if matches!(cli.command, Command::Up | Command::Api | Command::Matcher | Command::Projector | Command::Mailer) {
+        roles::forget_http_addr(config)?;
+    }
     match cli.command {
         Command::Up => masthead::up::run(config, shutdown).await,
         Command::Api => roles::run_api(config, shutdown).await,

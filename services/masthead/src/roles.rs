@@ -120,13 +120,26 @@ pub async fn bind_http(config: &Config) -> Result<tokio::net::TcpListener> {
     if let Some(path) = &config.http_addr_file {
         let bound = listener.local_addr()?;
         // Written whole and renamed into place, so a reader polling for the
-        // file never sees half an address.
-        let partial = path.with_extension("partial");
+        // file never sees half an address. The partial file's name is this
+        // process's own, so two processes never rename each other's.
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(format!(".{}.partial", std::process::id()));
+        let partial = std::path::PathBuf::from(partial);
         std::fs::write(&partial, format!("{bound}\n"))
             .and_then(|()| std::fs::rename(&partial, path))
             .with_context(|| format!("writing the HTTP address to {}", path.display()))?;
     }
     Ok(listener)
+}
+
+/// Removes `MASTHEAD_HTTP_ADDR_FILE` left by a previous run, so that until
+/// this one listens the file names no port at all.
+pub fn forget_http_addr(config: &Config) -> Result<()> {
+    match config.http_addr_file.as_deref().map(std::fs::remove_file) {
+        None | Some(Ok(())) => Ok(()),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Some(Err(e)) => Err(e).context("removing the previous run's MASTHEAD_HTTP_ADDR_FILE"),
+    }
 }
 
 /// Health, readiness and metrics for roles without the full API.

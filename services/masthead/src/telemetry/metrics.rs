@@ -63,7 +63,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     let dead_letters = IntGaugeVec::new(Opts::new("dead_letters_total", "dead-letter records"), &["consumer"])?;
     let data_key_pool_misses = IntCounter::new(
         "data_key_pool_misses_total",
-        "registrations that wrote their data key on the request path: the key pool was empty",
+        "seals that found the data-key pool empty and wrote a key page on the request path (or failed to)",
     )?;
     for c in [
         Box::new(http_duration.clone()) as Box<dyn prometheus::core::Collector>,
@@ -142,8 +142,14 @@ pub fn record_http(route: &str, method: &str, status: u16, elapsed: Duration) {
 }
 
 /// Brings `data_key_pool_misses_total` up to the pool's own count, which
-/// only grows. Called at scrape time, so the request path pays nothing.
+/// only grows. Called at scrape time, so the request path pays nothing. A
+/// process has one pool; were there several, this would show the largest
+/// count, not their sum.
 pub fn sync_key_pool_misses(total: u64) {
+    // Two scrapes at once (an HA Prometheus pair) must not both add the
+    // same difference: a counter cannot be corrected downwards.
+    static SYNC: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SYNC.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(m) = METRICS.as_ref() {
         let shown = m.data_key_pool_misses.get();
         if total > shown {

@@ -182,7 +182,7 @@ async fn a_submission_future_stays_small_enough_to_move_cheaply() {
 }
 
 #[tokio::test]
-async fn metrics_count_registrations_that_found_the_key_pool_empty() {
+async fn metrics_expose_the_key_pool_misses() {
     let app = spawn_app().await;
     assert_eq!(app.post_subscription(&valid_body()).await.status(), 202);
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
