@@ -21,6 +21,20 @@ fn page_of(key_id: &str) -> &str {
     key_id.rsplit_once('.').expect("a page slot").0
 }
 
+fn ada() -> PersonalData {
+    PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() }
+}
+
+/// Waits until `pool` holds at least `keys` ready keys; `why` names what
+/// the test expects to have filled it.
+async fn wait_ready(pool: &KeyPool, keys: usize, why: &str) {
+    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
+        (pool.ready() >= keys).then_some(())
+    })
+    .await
+    .expect(why);
+}
+
 fn encoded(key: &DataKey) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
@@ -100,13 +114,9 @@ async fn pooled_keys_are_durable_before_use_distinct_and_refilled() {
     let env = env().await;
     let vault = vault(&env).await;
     let pool = KeyPool::start(vault.clone(), 8);
-    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
-        (pool.ready() >= 8).then_some(())
-    })
-    .await
-    .expect("the pool fills up to its target");
+    wait_ready(&pool, 8, "the pool fills up to its target").await;
     let filled = pool.ready();
-    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
+    let person = ada();
     let mut key_ids = std::collections::HashSet::new();
     // More seals than a page holds: the refill (or the inline fallback)
     // must keep up, and no key may be handed out twice.
@@ -119,11 +129,7 @@ async fn pooled_keys_are_durable_before_use_distinct_and_refilled() {
             assert_eq!(pool.misses(), 0, "a filled pool serves its keys without writing inline");
         }
     }
-    masthead_test_support::wait_until("pool refilled", Duration::from_secs(10), || async {
-        (pool.ready() >= 8).then_some(())
-    })
-    .await
-    .expect("the pool refills after being drained");
+    wait_ready(&pool, 8, "the pool refills after being drained").await;
 }
 
 /// On this single-threaded runtime the yields let a notified refiller
@@ -145,15 +151,11 @@ async fn an_idle_pool_writes_no_keys_until_one_is_taken() {
     assert_eq!(pages(bucket(&env).await).await, 0, "an idle pool wrote keys before any was taken");
     assert_eq!(pool.ready(), 0);
 
-    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
+    let person = ada();
     let sealed = pool.seal(&person).await.expect("the first seal writes its page");
     assert_eq!(pool.misses(), 1);
     assert_eq!(vault(&env).await.open_sealed(&sealed).await.expect("opens"), person);
-    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
-        (pool.ready() >= 8).then_some(())
-    })
-    .await
-    .expect("taking a key wakes the refiller");
+    wait_ready(&pool, 8, "taking a key wakes the refiller").await;
 }
 
 #[tokio::test]
@@ -161,13 +163,9 @@ async fn a_drained_pool_without_a_vault_refuses_to_seal() {
     let mut env = env().await;
     let vault = vault(&env).await;
     let pool = KeyPool::start(vault, 2);
-    masthead_test_support::wait_until("pool filled", Duration::from_secs(10), || async {
-        (pool.ready() >= 2).then_some(())
-    })
-    .await
-    .expect("filled");
+    wait_ready(&pool, 2, "filled").await;
     env.server.stop();
-    let person = PersonalData { name: "Ada Lovelace".into(), email: "ada@example.org".into() };
+    let person = ada();
     // Keys that already landed may still be used (the event append is what
     // then fails); once they are gone, sealing must fail, not invent a key
     // that was never stored.
