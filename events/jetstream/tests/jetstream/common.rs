@@ -1,11 +1,11 @@
 #![allow(dead_code)]
 
-use masthead_events::address::PostalAddress;
-use masthead_events::country::Country;
-use masthead_events::personal_data::SealedPersonalData;
-use masthead_events::store::EventStore;
-use masthead_events::subscription::{Channel, RegisterSubscription};
-use masthead_events::topology::{setup, Topology};
+use masthead_domain::address::PostalAddress;
+use masthead_domain::country::Country;
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_jetstream::store::EventStore;
+use masthead_domain::subscription::{Channel, RegisterSubscription};
+use masthead_jetstream::topology::{setup, Topology};
 use masthead_test_support::NatsServer;
 use uuid::Uuid;
 

@@ -6,16 +6,14 @@
 //! on the current-thread runtime, so every task (the runtime's replay loop,
 //! the NATS client) reports to it and nothing leaks into other tests.
 
-mod common;
-
-use common::*;
-use masthead_events::base_address::{self, AddressSource, BaseAddress, BaseAddressCommand, BaseAddressRegistered};
-use masthead_events::command_bus::CommandBus;
-use masthead_events::consumer::{ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
-use masthead_events::envelope::{AnyEvent, CommandMeta};
-use masthead_events::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
-use masthead_events::topology::ConsumerRole;
-use masthead_events::{AddressLines, CanonicalAddress};
+use crate::common::*;
+use masthead_domain::base_address::{self, AddressSource, BaseAddress, BaseAddressCommand, BaseAddressRegistered};
+use masthead_domain::envelope::{AnyEvent, CommandMeta};
+use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
+use masthead_domain::{AddressLines, CanonicalAddress};
+use masthead_jetstream::command_bus::CommandBus;
+use masthead_jetstream::consumer::{ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
+use masthead_jetstream::topology::ConsumerRole;
 use masthead_test_support::wait_until;
 use opentelemetry::trace::{SpanId, SpanKind, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -37,40 +35,35 @@ impl Handler for FollowUp {
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
         for d in batch {
-            let outcome = match &d.event {
-                Ok(r) => match &r.event {
-                    AnyEvent::Subscription(SubscriptionEvent::SubscriptionRequested(req)) => {
-                        let key = format!("test|{}", req.subscription_id);
-                        let id = base_address::id_for_key(&key);
-                        let registered = BaseAddressRegistered {
-                            base_address_id: id,
-                            reference: None,
-                            address: AddressLines::from(req.address.clone()),
-                            canonical: CanonicalAddress {
-                                key,
-                                street: "kerkstraat".into(),
-                                house_number: "12".into(),
-                                postal_code: "3511LX".into(),
-                                city: "utrecht".into(),
-                                country: "NL".into(),
-                            },
-                            source: AddressSource::Subscription { subscription_id: req.subscription_id },
-                            flags: vec![],
-                            registered_at: chrono::Utc::now(),
-                        };
-                        let meta = CommandMeta::caused_by(&r.envelope, "register-address");
-                        match self
-                            .addresses
-                            .execute(&id.to_string(), BaseAddressCommand::Register(registered), &meta)
-                            .await
-                        {
-                            Ok(_) => Outcome::Done,
-                            Err(e) => Outcome::Retry { delay: Duration::from_millis(50), reason: e.to_string() },
-                        }
+            let r = &d.event;
+            let outcome = match &r.event {
+                AnyEvent::Subscription(SubscriptionEvent::SubscriptionRequested(req)) => {
+                    let key = format!("test|{}", req.subscription_id);
+                    let id = base_address::id_for_key(&key);
+                    let registered = BaseAddressRegistered {
+                        base_address_id: id,
+                        reference: None,
+                        address: AddressLines::from(req.address.clone()),
+                        canonical: CanonicalAddress {
+                            key,
+                            street: "kerkstraat".into(),
+                            house_number: "12".into(),
+                            postal_code: "3511LX".into(),
+                            city: "utrecht".into(),
+                            country: "NL".into(),
+                        },
+                        source: AddressSource::Subscription { subscription_id: req.subscription_id },
+                        flags: vec![],
+                        registered_at: chrono::Utc::now(),
+                    };
+                    let meta = CommandMeta::caused_by(&r.envelope, "register-address");
+                    match self.addresses.execute(&id.to_string(), BaseAddressCommand::Register(registered), &meta).await
+                    {
+                        Ok(_) => Outcome::Done,
+                        Err(e) => Outcome::Retry { delay: Duration::from_millis(50), reason: e.to_string() },
                     }
-                    _ => Outcome::Done,
-                },
-                Err(e) => Outcome::DeadLetter { reason: e.to_string() },
+                }
+                _ => Outcome::Done,
             };
             outcomes.push(outcome);
         }

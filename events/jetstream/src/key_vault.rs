@@ -14,10 +14,10 @@
 //! purged. Keys stored one per entry (`dk-<uuid>`, by earlier versions) are
 //! still read, and erased by purging their entry.
 
-use crate::personal_data::{DataKey, PersonalData, PersonalDataError, SealedPersonalData};
 use async_nats::jetstream::{self, kv};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use masthead_domain::personal_data::{DataKey, PersonalData, PersonalDataError, SealedPersonalData};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -273,9 +273,8 @@ impl KeyPool {
         self.inner.shared.lock_ready().len()
     }
 
-    /// How many seals so far found the pool empty and wrote a page inline,
-    /// one extra round trip each: under a steady load this stays near zero,
-    /// or the pool is too small for it.
+    /// How many seals so far found this pool empty and wrote a page inline
+    /// (also counted in `masthead_data_key_pool_misses_total`).
     pub fn misses(&self) -> u64 {
         self.inner.shared.misses.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -288,7 +287,10 @@ impl KeyPool {
             Some(ready) => ready,
             None => {
                 let shared = &self.inner.shared;
+                // Under a steady load this stays near zero, or the pool is
+                // too small for it: each miss is an extra round trip.
                 shared.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!("masthead_data_key_pool_misses_total").increment(1);
                 // Boxed so the rare miss does not enlarge every seal's future.
                 let mut page = Box::pin(shared.vault.write_page()).await?.into_iter();
                 let first = page.next().ok_or_else(|| VaultError::Unavailable("an empty key page".into()))?;

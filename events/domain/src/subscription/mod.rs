@@ -8,7 +8,7 @@ pub mod request;
 pub use aggregate::{Status, Subscription, SubscriptionError};
 pub use command::{RegisterSubscription, SubscriptionCommand};
 pub use event::*;
-pub use request::{FieldError, SubscriptionForm, ValidSubscription};
+pub use request::{FieldError, SubscriberEmail, SubscriberName, SubscriptionForm, ValidSubscription};
 
 /// A new subscription's id: a UUIDv7, so ids grow with time. Every store
 /// keys subscriptions by id (redb's B-tree, MongoDB's `_id` index); ids in

@@ -1,16 +1,14 @@
 //! Idempotency records, leases and the consumer runtime on a real server.
 
-mod common;
-
-use common::*;
-use masthead_events::command_bus::CommandBus;
-use masthead_events::consumer::{ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
-use masthead_events::dead_letter::DeadLetters;
-use masthead_events::envelope::{AnyEvent, CommandMeta};
-use masthead_events::idempotency::{Claim, IdempotencyRecords};
-use masthead_events::lease::Lease;
-use masthead_events::subscription::*;
-use masthead_events::topology::ConsumerRole;
+use crate::common::*;
+use masthead_domain::envelope::{AnyEvent, CommandMeta};
+use masthead_domain::subscription::*;
+use masthead_jetstream::command_bus::CommandBus;
+use masthead_jetstream::consumer::{ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
+use masthead_jetstream::dead_letter::DeadLetters;
+use masthead_jetstream::idempotency::{Claim, IdempotencyRecords};
+use masthead_jetstream::lease::Lease;
+use masthead_jetstream::topology::ConsumerRole;
 use masthead_test_support::wait_until;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +45,15 @@ async fn a_lease_has_one_holder_until_released() {
 /// Records what it saw; fails on events of a chosen subscription.
 struct Recorder {
     seen: Mutex<Vec<u64>>,
-    poison_ok_after_replay: bool,
+    /// Refused (dead-lettered) on delivery, accepted when an operator
+    /// replays it: a handler bug fixed in the meantime.
+    refuse_until_replayed: Option<Uuid>,
+}
+
+impl Recorder {
+    fn refused(&self) -> Option<String> {
+        self.refuse_until_replayed.map(|id| id.to_string())
+    }
 }
 
 #[async_trait::async_trait]
@@ -55,14 +61,17 @@ impl Handler for Recorder {
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
         batch
             .iter()
-            .map(|d| match &d.event {
-                Ok(r) if matches!(r.event, AnyEvent::Subscription(_)) => {
+            .map(|d| match &d.event.event {
+                AnyEvent::Subscription(_)
+                    if !d.replay && Some(d.event.envelope.aggregate_id.as_str()) == self.refused().as_deref() =>
+                {
+                    Outcome::DeadLetter { reason: "refused by the handler".into() }
+                }
+                AnyEvent::Subscription(_) => {
                     self.seen.lock().expect("lock").push(d.stream_sequence);
                     Outcome::Done
                 }
-                Ok(_) => Outcome::Done,
-                Err(_) if d.replay && self.poison_ok_after_replay => Outcome::Done,
-                Err(e) => Outcome::DeadLetter { reason: e.to_string() },
+                _ => Outcome::Done,
             })
             .collect()
     }
@@ -94,7 +103,15 @@ async fn a_poison_message_is_dead_lettered_and_the_consumer_carries_on() {
     .await
     .expect("register");
 
-    let handler = Arc::new(Recorder { seen: Mutex::new(vec![]), poison_ok_after_replay: true });
+    let refused = Uuid::new_v4();
+    bus.execute(
+        &refused.to_string(),
+        SubscriptionCommand::Register(register(refused, dummy_sealed(refused))),
+        &CommandMeta::default(),
+    )
+    .await
+    .expect("register");
+    let handler = Arc::new(Recorder { seen: Mutex::new(vec![]), refuse_until_replayed: Some(refused) });
     let runtime =
         ConsumerRuntime::new(env.js.clone(), env.topology.clone(), ConsumerRole::Matcher, RuntimeConfig::default());
     let shutdown = CancellationToken::new();
@@ -111,24 +128,35 @@ async fn a_poison_message_is_dead_lettered_and_the_consumer_carries_on() {
     .expect("consumer carries on past the poison");
 
     let dlq = DeadLetters::open(&env.js, &env.topology.dead_letters_bucket()).await.expect("dlq");
-    let letters = wait_until("dead letter recorded", Duration::from_secs(10), || {
+    let letters = wait_until("dead letters recorded", Duration::from_secs(10), || {
         let dlq = dlq.clone();
-        async move { dlq.list(Some("matcher")).await.ok().filter(|l| !l.is_empty()) }
+        async move { dlq.list(Some("matcher")).await.ok().filter(|l| l.len() == 2) }
     })
     .await
     .expect("recorded");
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].stream_sequence, poison.sequence);
-    assert!(!letters[0].error.is_empty());
+    // The poison never reached the handler: the runtime dead-lettered it.
+    let poisoned = letters.iter().find(|l| l.stream_sequence == poison.sequence).expect("poison recorded");
+    assert!(poisoned.error.starts_with("undecodable event"), "{}", poisoned.error);
+    assert_eq!(poisoned.event_type, None);
+    let refused_letter = letters.iter().find(|l| l.stream_sequence != poison.sequence).expect("refusal recorded");
+    assert_eq!(refused_letter.error, "refused by the handler");
+    assert_eq!(handler.seen.lock().expect("lock").len(), 2, "refused event not counted as handled");
 
-    // An operator replays it; this handler now accepts it, so it is resolved.
+    // An operator replays both. The handler now accepts the refused one, so
+    // it is resolved; the poison is still undecodable and stays, replayed once.
+    dlq.request_replay("matcher", refused_letter.stream_sequence).await.expect("replay");
     dlq.request_replay("matcher", poison.sequence).await.expect("replay");
-    wait_until("dead letter resolved", Duration::from_secs(10), || {
+    let left = wait_until("replays done", Duration::from_secs(10), || {
         let dlq = dlq.clone();
-        async move { dlq.list(Some("matcher")).await.ok().filter(|l| l.is_empty()).map(|_| ()) }
+        async move {
+            let left = dlq.list(Some("matcher")).await.ok()?;
+            (left.len() == 1 && left[0].replays == 1 && !left[0].replay_requested).then_some(left)
+        }
     })
     .await
-    .expect("resolved after replay");
+    .expect("replayed");
+    assert_eq!(left[0].stream_sequence, poison.sequence);
+    assert_eq!(handler.seen.lock().expect("lock").len(), 3, "the replayed event was handled");
 
     shutdown.cancel();
     task.await.expect("join").expect("clean stop");

@@ -1,12 +1,10 @@
 //! Data keys in their KV bucket, against a real nats-server: pages, the
 //! pool, and erasure that destroys one key and leaves its page-mates.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
-use masthead_events::key_vault::{KeyPool, KeyVault, VaultError, KEYS_PER_PAGE};
-use masthead_events::personal_data::{DataKey, PersonalData};
+use masthead_domain::personal_data::{DataKey, PersonalData};
+use masthead_jetstream::key_vault::{KeyPool, KeyVault, VaultError, KEYS_PER_PAGE};
 use std::time::Duration;
 
 async fn vault(env: &Env) -> KeyVault {

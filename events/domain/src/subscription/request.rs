@@ -36,44 +36,80 @@ pub struct ValidSubscription {
     pub country_as_typed: String,
 }
 
-/// A subscriber's name: 1–120 characters after trimming.
-pub struct SubscriberName;
-/// A subscriber's email: a valid address of at most 254 characters.
-pub struct SubscriberEmail;
+/// A subscriber's name: 1–120 characters after trimming, no control
+/// characters. Holding one means the rules were checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscriberName(String);
 
-fn length_rule(field: &'static str, value: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+/// A subscriber's email address: valid, with a dotted domain, at most 254
+/// characters. Holding one means the rules were checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscriberEmail(String);
+
+// Personal data must not reach logs through a stray `{:?}`.
+impl std::fmt::Debug for SubscriberName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubscriberName(..)")
+    }
+}
+
+impl std::fmt::Debug for SubscriberEmail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubscriberEmail(..)")
+    }
+}
+
+/// The trimmed value if it is 1–`max` characters without control
+/// characters, or what is wrong with it.
+fn bounded_line(field: &'static str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = value.trim();
     let n = v.chars().count();
-    if n == 0 {
-        errors.push(FieldError { field, message: "is required".into() });
+    let message = if n == 0 {
+        "is required".to_owned()
     } else if n > max {
-        errors.push(FieldError { field, message: format!("must be at most {max} characters (got {n})") });
+        format!("must be at most {max} characters (got {n})")
     } else if v.chars().any(|c| c.is_control()) {
-        errors.push(FieldError { field, message: "must not contain control characters".into() });
-    }
-    v.to_owned()
+        "must not contain control characters".to_owned()
+    } else {
+        return Ok(v.to_owned());
+    };
+    Err(FieldError { field, message })
+}
+
+fn collect<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
 }
 
 impl SubscriberName {
-    pub fn parse(value: &str, errors: &mut Vec<FieldError>) -> String {
-        length_rule("name", value, 120, errors)
+    pub fn parse(value: &str) -> Result<Self, FieldError> {
+        bounded_line("name", value, 120).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 impl SubscriberEmail {
-    pub fn parse(value: &str, errors: &mut Vec<FieldError>) -> String {
+    pub fn parse(value: &str) -> Result<Self, FieldError> {
         let v = value.trim();
+        let invalid = |message: &str| Err(FieldError { field: "email", message: message.to_owned() });
         if v.is_empty() {
-            errors.push(FieldError { field: "email", message: "is required".into() });
+            invalid("is required")
         } else if v.len() > 254 {
-            errors.push(FieldError { field: "email", message: "must be at most 254 characters".into() });
+            invalid("must be at most 254 characters")
         } else if !email_address::EmailAddress::is_valid(v) || !v.contains('@') || v.contains(char::is_whitespace) {
-            errors.push(FieldError { field: "email", message: "is not a valid email address".into() });
+            invalid("is not a valid email address")
         } else if !v.rsplit('@').next().is_some_and(|domain| domain.contains('.')) {
             // A dotless domain is valid per RFC 5321 but never a subscriber's mailbox.
-            errors.push(FieldError { field: "email", message: "needs a domain such as example.org".into() });
+            invalid("needs a domain such as example.org")
+        } else {
+            Ok(Self(v.to_owned()))
         }
-        v.to_owned()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -81,11 +117,11 @@ impl SubscriptionForm {
     /// Applies every rule; returns all failures, in field order.
     pub fn validate(&self) -> Result<ValidSubscription, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let name = SubscriberName::parse(&self.name, &mut errors);
-        let email = SubscriberEmail::parse(&self.email, &mut errors);
-        let street = length_rule("street", &self.street, 120, &mut errors);
-        let postal_code = length_rule("postal_code", &self.postal_code, 15, &mut errors);
-        let city = length_rule("city", &self.city, 120, &mut errors);
+        let name = collect(SubscriberName::parse(&self.name), &mut errors);
+        let email = collect(SubscriberEmail::parse(&self.email), &mut errors);
+        let street = collect(bounded_line("street", &self.street, 120), &mut errors);
+        let postal_code = collect(bounded_line("postal_code", &self.postal_code, 15), &mut errors);
+        let city = collect(bounded_line("city", &self.city, 120), &mut errors);
         let country_as_typed = self.country.trim().to_owned();
         let country = match Country::parse(&country_as_typed) {
             Ok(c) => Some(c),
@@ -101,12 +137,14 @@ impl SubscriptionForm {
                 None
             }
         };
-        match country {
-            Some(country) if errors.is_empty() => Ok(ValidSubscription {
-                personal: PersonalData { name, email },
-                address: PostalAddress { street, postal_code, city, country },
-                country_as_typed,
-            }),
+        match (name, email, street, postal_code, city, country) {
+            (Some(name), Some(email), Some(street), Some(postal_code), Some(city), Some(country)) => {
+                Ok(ValidSubscription {
+                    personal: PersonalData::new(&name, &email),
+                    address: PostalAddress { street, postal_code, city, country },
+                    country_as_typed,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -173,6 +211,20 @@ mod tests {
     fn countries_are_recognised_or_reported() {
         assert!(fields(SubscriptionForm { country: "U.S.A.".into(), ..good() }).is_empty());
         assert_eq!(fields(SubscriptionForm { country: "Narnia".into(), ..good() }), vec!["country"]);
+    }
+
+    #[test]
+    fn the_newtypes_hold_only_checked_values() {
+        assert_eq!(SubscriberName::parse("  Ada  ").map(|n| n.as_str().to_owned()), Ok("Ada".to_owned()));
+        assert_eq!(SubscriberName::parse(" ").map_err(|e| e.field), Err("name"));
+        assert_eq!(
+            SubscriberEmail::parse(" ada@example.org ").map(|e| e.as_str().to_owned()),
+            Ok("ada@example.org".into())
+        );
+        assert_eq!(SubscriberEmail::parse("ada@localhost").map_err(|e| e.field), Err("email"));
+        // Neither shows its value in a log line.
+        let name = SubscriberName::parse("Ada Lovelace").expect("valid");
+        assert!(!format!("{name:?}").contains("Ada"));
     }
 
     #[test]

@@ -1,30 +1,20 @@
-//! Command handling with cqrs-es over the JetStream event store.
+//! Command handling with cqrs-es aggregates over the JetStream event store.
 //!
 //! cqrs-es provides the `Aggregate` contract (decide with `handle`, evolve
-//! with `apply`), the given/when/then test framework and the `EventStore`
-//! trait. `AggregateStore` implements that trait on JetStream; its context
+//! with `apply`) and the given/when/then test framework the domain's tests
+//! use. Persistence is ours: `AggregateStore` loads an aggregate and
 //! remembers the *stream* sequence of the last event read, which is what
-//! optimistic concurrency on a subject needs (a per-aggregate count is not).
+//! optimistic concurrency on a subject needs (cqrs-es's repository API only
+//! passes a per-aggregate count).
 //!
 //! `CommandBus` is `CqrsFramework::execute` plus what the framework lacks
 //! here: it returns the stored events (or, for a deduplicated retry, the
 //! original ones) and retries a bounded number of times on a conflict.
 
-use crate::envelope::{CommandMeta, HasUpcasters, Recorded};
 use crate::store::{AppendError, EventStore, ReadError};
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope};
-use std::collections::HashMap;
+use cqrs_es::Aggregate;
+use masthead_domain::envelope::{CommandMeta, HasUpcasters, Recorded};
 use std::marker::PhantomData;
-
-/// Metadata keys understood by `AggregateStore::commit`.
-pub mod metadata {
-    pub const CORRELATION_ID: &str = "correlation_id";
-    pub const CAUSATION_ID: &str = "causation_id";
-    pub const TRACEPARENT: &str = "traceparent";
-    pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
-    pub const STREAM_SEQUENCE: &str = "stream_sequence";
-    pub const EVENT_ID: &str = "event_id";
-}
 
 /// How many times a command is re-decided after a conflict.
 pub const MAX_CONFLICT_RETRIES: usize = 5;
@@ -46,40 +36,6 @@ pub struct LoadedAggregate<A> {
     pub aggregate_id: String,
     pub last_sequence: u64,
     pub version: u64,
-}
-
-impl<A: Aggregate> AggregateContext<A> for LoadedAggregate<A> {
-    fn aggregate(&mut self) -> &mut A {
-        &mut self.aggregate
-    }
-}
-
-fn meta_from(map: &HashMap<String, String>) -> CommandMeta {
-    CommandMeta {
-        correlation_id: map.get(metadata::CORRELATION_ID).cloned(),
-        causation_id: map.get(metadata::CAUSATION_ID).cloned(),
-        traceparent: map.get(metadata::TRACEPARENT).cloned(),
-        tracestate: None,
-        idempotency_key: map.get(metadata::IDEMPOTENCY_KEY).cloned(),
-    }
-}
-
-fn store_error<E: std::error::Error>(e: AppendError) -> AggregateError<E> {
-    match e {
-        AppendError::Conflict { .. } => AggregateError::AggregateConflict,
-        AppendError::Unavailable(_) | AppendError::StreamMissing(_) => {
-            AggregateError::DatabaseConnectionError(Box::new(e))
-        }
-        other => AggregateError::UnexpectedError(Box::new(other)),
-    }
-}
-
-fn read_error<E: std::error::Error>(e: ReadError) -> AggregateError<E> {
-    match e {
-        ReadError::Unavailable(_) => AggregateError::DatabaseConnectionError(Box::new(e)),
-        ReadError::Undecodable { .. } => AggregateError::DeserializationError(Box::new(e)),
-        ReadError::NotFound(_) => AggregateError::UnexpectedError(Box::new(e)),
-    }
 }
 
 impl<A> AggregateStore<A>
@@ -135,46 +91,6 @@ where
             }
             n => Err(AppendError::Refused(format!("a command produced {n} events; at most one is supported"))),
         }
-    }
-}
-
-impl<A> cqrs_es::EventStore<A> for AggregateStore<A>
-where
-    A: Aggregate,
-    A::Event: HasUpcasters,
-{
-    type AC = LoadedAggregate<A>;
-
-    async fn load_events(&self, aggregate_id: &str) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let history = self.store.load::<A::Event>(aggregate_id).await.map_err(read_error)?;
-        Ok(history.events.into_iter().map(to_cqrs_envelope::<A>).collect())
-    }
-
-    async fn load_aggregate(&self, aggregate_id: &str) -> Result<Self::AC, AggregateError<A::Error>> {
-        self.load(aggregate_id).await.map(|(context, _)| context).map_err(read_error)
-    }
-
-    async fn commit(
-        &self,
-        events: Vec<A::Event>,
-        context: Self::AC,
-        metadata: HashMap<String, String>,
-    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let recorded = self.commit_recorded(events, &context, &meta_from(&metadata)).await.map_err(store_error)?;
-        Ok(recorded.into_iter().map(to_cqrs_envelope::<A>).collect())
-    }
-}
-
-fn to_cqrs_envelope<A: Aggregate>(r: Recorded<A::Event>) -> EventEnvelope<A> {
-    let mut metadata = HashMap::new();
-    metadata.insert(metadata::STREAM_SEQUENCE.to_owned(), r.stream_sequence.to_string());
-    metadata.insert(metadata::EVENT_ID.to_owned(), r.envelope.event_id.to_string());
-    metadata.insert(metadata::CORRELATION_ID.to_owned(), r.envelope.correlation_id.clone());
-    EventEnvelope {
-        aggregate_id: r.envelope.aggregate_id,
-        sequence: usize::try_from(r.envelope.aggregate_version).unwrap_or(usize::MAX),
-        payload: r.event,
-        metadata,
     }
 }
 

@@ -1,15 +1,13 @@
 //! The event store against a real nats-server with JetStream.
 
-mod common;
-
-use common::*;
-use masthead_events::address::*;
-use masthead_events::command_bus::{CommandBus, CommandError};
-use masthead_events::envelope::{header, CommandMeta};
-use masthead_events::key_vault::{KeyPool, KeyVault, VaultError};
-use masthead_events::personal_data::PersonalData;
-use masthead_events::store::AppendError;
-use masthead_events::subscription::*;
+use crate::common::*;
+use masthead_domain::address::*;
+use masthead_domain::envelope::{header, CommandMeta};
+use masthead_domain::personal_data::PersonalData;
+use masthead_domain::subscription::*;
+use masthead_jetstream::command_bus::{CommandBus, CommandError};
+use masthead_jetstream::key_vault::{KeyPool, KeyVault, VaultError};
+use masthead_jetstream::store::AppendError;
 use uuid::Uuid;
 
 fn requested(id: Uuid) -> SubscriptionEvent {

@@ -3,7 +3,7 @@
 //! Events are immutable, but a subscriber may ask to be forgotten. So the
 //! name and email never enter the stream in clear: they are encrypted with
 //! XChaCha20-Poly1305 under a data key that lives only in a JetStream KV
-//! bucket (see [`crate::key_vault`]). Deleting that key erases the personal
+//! bucket (see `masthead-jetstream`'s key vault). Deleting that key erases the personal
 //! fields everywhere — stream, projections, backups — while every other field
 //! stays replayable ("crypto-shredding").
 
@@ -20,6 +20,13 @@ use std::fmt;
 pub struct PersonalData {
     pub name: String,
     pub email: String,
+}
+
+impl PersonalData {
+    /// The fields of a checked name and email, ready to be sealed.
+    pub fn new(name: &crate::subscription::SubscriberName, email: &crate::subscription::SubscriberEmail) -> Self {
+        Self { name: name.as_str().to_owned(), email: email.as_str().to_owned() }
+    }
 }
 
 // Personal data must not reach logs through a stray `{:?}`.

@@ -5,14 +5,21 @@
 //! transaction and the mailer sends a batch concurrently; the matcher simply
 //! walks its batch in order. Shutdown waits for the batch in hand, so a
 //! message is either fully handled and acked, or not acked and redelivered.
+//!
+//! Poison is handled here, once for every consumer: a message that cannot
+//! be decoded never reaches a handler; it is dead-lettered with its identity
+//! (subject, sequence) and the reason. The runtime also counts what each
+//! consumer processed and failed (`masthead_consumer_events_*_total`).
 
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::envelope::{decode_any, header, trace, AnyEvent, Recorded};
-use crate::schema::SchemaError;
+use crate::headers::decode_message;
 use crate::topology::{ConsumerRole, Topology};
+use crate::trace;
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use chrono::Utc;
 use futures::StreamExt;
+use masthead_domain::envelope::{header, AnyEvent, Recorded};
+use masthead_domain::schema::SchemaError;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +28,7 @@ use tracing::field::Empty;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// One delivered message.
+/// One delivered message, decoded.
 #[derive(Debug)]
 pub struct Delivery {
     pub stream_sequence: u64,
@@ -31,8 +38,7 @@ pub struct Delivery {
     pub max_deliver: u64,
     /// Messages still waiting for this consumer after this one.
     pub pending: u64,
-    /// The decoded event, or why it could not be decoded (poison).
-    pub event: Result<Recorded<AnyEvent>, SchemaError>,
+    pub event: Recorded<AnyEvent>,
     /// True when an operator asked to replay this dead letter.
     pub replay: bool,
 }
@@ -66,7 +72,8 @@ pub enum Outcome {
 
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
-    /// Returns one outcome per delivery, in order.
+    /// Returns one outcome per delivery, in order. Undecodable messages
+    /// never get here: the runtime dead-letters them.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome>;
 }
 
@@ -98,15 +105,6 @@ pub struct ConsumerRuntime {
     config: RuntimeConfig,
 }
 
-fn decode_message(
-    headers: Option<&async_nats::HeaderMap>,
-    payload: &[u8],
-    sequence: u64,
-) -> Result<Recorded<AnyEvent>, SchemaError> {
-    let headers = headers.ok_or(SchemaError::Header(header::EVENT_TYPE))?;
-    decode_any(headers, payload, sequence)
-}
-
 /// The producer's span context, from the `traceparent`/`tracestate` headers
 /// the event store wrote (read from the headers rather than the envelope so
 /// that an undecodable message is still traced).
@@ -132,8 +130,8 @@ fn producer_context(headers: Option<&async_nats::HeaderMap>) -> Option<SpanConte
 /// handler runs. The span is then a new trace with one link per message,
 /// the conventions' batch-processing shape; each message's trace continues
 /// through that link. Follow-up appends are children of this span either
-/// way (`CommandMeta::caused_by` takes the current span's context).
-fn process_span(consumer: &'static str, batch: &[(&Delivery, Option<SpanContext>)], replay: bool) -> tracing::Span {
+/// way: the event store parents a publish on the current span.
+fn process_span(consumer: &'static str, batch: &[Received], replay: bool) -> tracing::Span {
     let span = tracing::info_span!(
         parent: None,
         "process",
@@ -156,16 +154,16 @@ fn process_span(consumer: &'static str, batch: &[(&Delivery, Option<SpanContext>
         trace_id = Empty,
     );
     match batch {
-        [(d, producer)] => {
-            span.record("messaging.destination.name", d.subject.as_str());
-            span.record("masthead.stream.sequence", d.stream_sequence);
-            span.record("masthead.delivery.attempt", d.delivered);
-            if let Ok(r) = &d.event {
+        [one] => {
+            span.record("messaging.destination.name", one.subject.as_str());
+            span.record("masthead.stream.sequence", one.stream_sequence);
+            span.record("masthead.delivery.attempt", one.delivered);
+            if let Ok(r) = &one.decoded {
                 span.record("messaging.message.id", tracing::field::display(r.envelope.event_id));
                 span.record("masthead.event.type", r.envelope.event_type.as_str());
                 span.record("correlation_id", r.envelope.correlation_id.as_str());
             }
-            if let Some(producer) = producer {
+            if let Some(producer) = &one.producer {
                 let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(producer.clone()));
                 span.add_link(producer.clone());
             }
@@ -175,16 +173,14 @@ fn process_span(consumer: &'static str, batch: &[(&Delivery, Option<SpanContext>
             // A batch from one flow (a subscription's events close
             // together) still names it in its log lines.
             let mut correlations =
-                batch.iter().filter_map(|(d, _)| d.event.as_ref().ok()).map(|r| &r.envelope.correlation_id);
+                batch.iter().filter_map(|r| r.decoded.as_ref().ok()).map(|r| &r.envelope.correlation_id);
             if let Some(first) = correlations.next() {
                 if correlations.all(|c| c == first) {
                     span.record("correlation_id", first.as_str());
                 }
             }
-            for (_, producer) in batch {
-                if let Some(producer) = producer {
-                    span.add_link(producer.clone());
-                }
+            for producer in batch.iter().filter_map(|r| r.producer.as_ref()) {
+                span.add_link(producer.clone());
             }
         }
     }
@@ -195,8 +191,8 @@ fn process_span(consumer: &'static str, batch: &[(&Delivery, Option<SpanContext>
     span
 }
 
-/// Records how a batch ended on its span.
-fn record_outcomes(span: &tracing::Span, outcomes: &[Outcome]) {
+/// Records how a batch ended on its span and in the consumer's counters.
+fn record_outcomes(consumer: &'static str, span: &tracing::Span, outcomes: &[Outcome]) {
     let failed = outcomes.iter().filter(|o| **o != Outcome::Done).count();
     let outcome = match outcomes {
         [Outcome::Done] => "done",
@@ -209,6 +205,92 @@ fn record_outcomes(span: &tracing::Span, outcomes: &[Outcome]) {
     if failed > 0 {
         span.record("otel.status_code", "ERROR");
     }
+    let ok = (outcomes.len() - failed) as u64;
+    metrics::counter!("masthead_consumer_events_processed_total", "consumer" => consumer).increment(ok);
+    metrics::counter!("masthead_consumer_events_failed_total", "consumer" => consumer).increment(failed as u64);
+}
+
+/// A message as received, before the handler: decoded, or poison.
+struct Received {
+    stream_sequence: u64,
+    subject: String,
+    delivered: u64,
+    pending: u64,
+    /// The producer's span context (read from the headers, so an
+    /// undecodable message is traced too).
+    producer: Option<SpanContext>,
+    decoded: Result<Recorded<AnyEvent>, SchemaError>,
+}
+
+impl Received {
+    fn new(
+        headers: Option<&async_nats::HeaderMap>,
+        payload: &[u8],
+        subject: String,
+        stream_sequence: u64,
+        delivered: u64,
+        pending: u64,
+    ) -> Self {
+        Self {
+            stream_sequence,
+            subject,
+            delivered,
+            pending,
+            producer: producer_context(headers),
+            decoded: decode_message(headers, payload, stream_sequence),
+        }
+    }
+
+    fn is_last_attempt(&self, max_deliver: u64, replay: bool) -> bool {
+        replay || self.delivered >= max_deliver
+    }
+}
+
+/// Hands the decodable messages of a batch to `handler` and answers every
+/// poison message with a dead letter; returns one outcome per message, in
+/// order, and the span the batch was handled in (settle inside it too).
+async fn process(
+    consumer: &'static str,
+    handler: &dyn Handler,
+    batch: Vec<Received>,
+    max_deliver: u64,
+    replay: bool,
+) -> (Vec<Outcome>, Vec<Received>, tracing::Span) {
+    let span = process_span(consumer, &batch, replay);
+    let mut outcomes = vec![Outcome::Done; batch.len()];
+    let mut deliveries = Vec::with_capacity(batch.len());
+    let mut handled = Vec::with_capacity(batch.len());
+    let mut kept = Vec::with_capacity(batch.len());
+    for (i, mut r) in batch.into_iter().enumerate() {
+        match std::mem::replace(&mut r.decoded, Err(SchemaError::Header(header::EVENT_TYPE))) {
+            Ok(event) => {
+                handled.push(i);
+                deliveries.push(Delivery {
+                    stream_sequence: r.stream_sequence,
+                    subject: r.subject.clone(),
+                    delivered: r.delivered,
+                    max_deliver,
+                    pending: r.pending,
+                    event,
+                    replay,
+                });
+            }
+            Err(e) => {
+                outcomes[i] = Outcome::DeadLetter { reason: format!("undecodable event: {e}") };
+                r.decoded = Err(e);
+            }
+        }
+        kept.push(r);
+    }
+    if !deliveries.is_empty() {
+        let answers = handler.handle_batch(&deliveries).instrument(span.clone()).await;
+        for ((i, outcome), d) in handled.iter().zip(answers).zip(deliveries) {
+            outcomes[*i] = outcome;
+            kept[*i].decoded = Ok(d.event);
+        }
+    }
+    record_outcomes(consumer, &span, &outcomes);
+    (outcomes, kept, span)
 }
 
 impl ConsumerRuntime {
@@ -288,31 +370,26 @@ impl ConsumerRuntime {
                     Err(e) => failure = Some(e.to_string()),
                 }
             }
-            let mut deliveries = Vec::with_capacity(messages.len());
-            let mut producers = Vec::with_capacity(messages.len());
+            let mut batch = Vec::with_capacity(messages.len());
             for m in &messages {
-                producers.push(producer_context(m.headers.as_ref()));
                 let info = m.info().map_err(|e| e.to_string())?;
-                deliveries.push(Delivery {
-                    stream_sequence: info.stream_sequence,
-                    subject: m.subject.to_string(),
-                    delivered: u64::try_from(info.delivered).unwrap_or(1),
-                    max_deliver,
-                    pending: info.pending,
-                    event: decode_message(m.headers.as_ref(), &m.payload, info.stream_sequence),
-                    replay: false,
-                });
+                batch.push(Received::new(
+                    m.headers.as_ref(),
+                    &m.payload,
+                    m.subject.to_string(),
+                    info.stream_sequence,
+                    u64::try_from(info.delivered).unwrap_or(1),
+                    info.pending,
+                ));
             }
-            if !deliveries.is_empty() {
-                let traced: Vec<_> = deliveries.iter().zip(producers).collect();
-                let span = process_span(self.role.durable_name(), &traced, false);
-                let outcomes = handler.handle_batch(&deliveries).instrument(span.clone()).await;
-                record_outcomes(&span, &outcomes);
+            if !batch.is_empty() {
+                let consumer = self.role.durable_name();
+                let (outcomes, batch, span) = process(consumer, handler.as_ref(), batch, max_deliver, false).await;
                 // Settled inside the span too: retry and dead-letter log
                 // lines then carry the trace id.
                 async {
-                    for ((m, d), outcome) in messages.iter().zip(&deliveries).zip(outcomes) {
-                        self.settle(m, d, outcome, dead_letters).await;
+                    for ((m, r), outcome) in messages.iter().zip(&batch).zip(outcomes) {
+                        self.settle(m, r, max_deliver, outcome, dead_letters).await;
                     }
                 }
                 .instrument(span)
@@ -324,17 +401,24 @@ impl ConsumerRuntime {
         }
     }
 
-    async fn settle(&self, m: &jetstream::Message, d: &Delivery, outcome: Outcome, dead_letters: &DeadLetters) {
+    async fn settle(
+        &self,
+        m: &jetstream::Message,
+        r: &Received,
+        max_deliver: u64,
+        outcome: Outcome,
+        dead_letters: &DeadLetters,
+    ) {
         let consumer = self.role.durable_name();
         let reason = match outcome {
             Outcome::Done => {
                 if let Err(e) = m.ack().await {
-                    tracing::warn!(consumer, seq = d.stream_sequence, error = %e, "ack failed; message will be redelivered");
+                    tracing::warn!(consumer, seq = r.stream_sequence, error = %e, "ack failed; message will be redelivered");
                 }
                 return;
             }
-            Outcome::Retry { delay, reason } if !d.is_last_attempt() => {
-                tracing::info!(consumer, seq = d.stream_sequence, attempt = d.delivered, delay_ms = delay.as_millis() as u64, %reason, "retrying later");
+            Outcome::Retry { delay, reason } if !r.is_last_attempt(max_deliver, false) => {
+                tracing::info!(consumer, seq = r.stream_sequence, attempt = r.delivered, delay_ms = delay.as_millis() as u64, %reason, "retrying later");
                 let _ = m.ack_with(AckKind::Nak(Some(delay))).await;
                 return;
             }
@@ -342,23 +426,23 @@ impl ConsumerRuntime {
         };
         let letter = DeadLetter {
             consumer: consumer.to_owned(),
-            stream_sequence: d.stream_sequence,
-            subject: d.subject.clone(),
-            event_type: d.event.as_ref().ok().map(|r| r.envelope.event_type.clone()),
+            stream_sequence: r.stream_sequence,
+            subject: r.subject.clone(),
+            event_type: r.decoded.as_ref().ok().map(|e| e.envelope.event_type.clone()),
             error: reason,
-            deliveries: d.delivered,
+            deliveries: r.delivered,
             dead_lettered_at: Utc::now(),
             replay_requested: false,
             replays: 0,
         };
         match dead_letters.record(&letter).await {
             Ok(()) => {
-                tracing::warn!(consumer, seq = d.stream_sequence, error = %letter.error, "dead-lettered");
+                tracing::warn!(consumer, seq = r.stream_sequence, error = %letter.error, "dead-lettered");
                 let _ = m.ack_with(AckKind::Term).await;
             }
             // Without a record the message must not disappear: leave it
             // unacked so JetStream redelivers it after the ack wait.
-            Err(e) => tracing::error!(consumer, seq = d.stream_sequence, error = %e, "cannot record dead letter"),
+            Err(e) => tracing::error!(consumer, seq = r.stream_sequence, error = %e, "cannot record dead letter"),
         }
     }
 }
@@ -397,27 +481,16 @@ async fn replay_loop(
                 continue;
             }
             let store = crate::store::EventStore::new(js.clone(), topology.clone());
-            let (event, producer) = match store.get_raw(letter.stream_sequence).await {
+            let received = match store.get_raw(letter.stream_sequence).await {
                 Ok((headers, payload)) => {
-                    (decode_any(&headers, &payload, letter.stream_sequence), producer_context(Some(&headers)))
+                    Received::new(Some(&headers), &payload, letter.subject.clone(), letter.stream_sequence, 1, 0)
                 }
                 Err(e) => {
                     tracing::warn!(consumer, seq = letter.stream_sequence, error = %e, "cannot read dead letter for replay");
                     continue;
                 }
             };
-            let delivery = Delivery {
-                stream_sequence: letter.stream_sequence,
-                subject: letter.subject.clone(),
-                delivered: 1,
-                max_deliver: 1,
-                pending: 0,
-                event,
-                replay: true,
-            };
-            let span = process_span(consumer, &[(&delivery, producer)], true);
-            let outcomes = handler.handle_batch(std::slice::from_ref(&delivery)).instrument(span.clone()).await;
-            record_outcomes(&span, &outcomes);
+            let (outcomes, _, span) = process(consumer, handler.as_ref(), vec![received], 1, true).await;
             let settle = async {
                 match outcomes.into_iter().next() {
                     Some(Outcome::Done) => {
@@ -442,14 +515,34 @@ async fn replay_loop(
 mod backoff_tests {
     use super::*;
 
+    use masthead_domain::envelope::Envelope;
+    use masthead_domain::subscription::{ConfirmationSent, SubscriptionEvent};
+
     fn delivery(delivered: u64) -> Delivery {
+        let sent = ConfirmationSent { message_id: "m".into(), sent_at: Utc::now() };
+        let envelope = Envelope {
+            event_id: uuid::Uuid::nil(),
+            event_type: SubscriptionEvent::CONFIRMATION_SENT.into(),
+            schema_version: 1,
+            aggregate_type: "subscription".into(),
+            aggregate_id: "s".into(),
+            aggregate_version: 3,
+            occurred_at: Utc::now(),
+            correlation_id: "s".into(),
+            causation_id: None,
+            traceparent: None,
+        };
         Delivery {
             stream_sequence: 1,
             subject: "s".into(),
             delivered,
             max_deliver: 5,
             pending: 0,
-            event: Err(SchemaError::Header("test")),
+            event: Recorded {
+                envelope,
+                stream_sequence: 1,
+                event: AnyEvent::Subscription(SubscriptionEvent::ConfirmationSent(sent)),
+            },
             replay: false,
         }
     }

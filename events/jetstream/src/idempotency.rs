@@ -69,7 +69,7 @@ impl IdempotencyRecords {
     pub async fn claim(&self, scope: &str, client_key: &str, fingerprint: &str) -> Result<Claim, IdempotencyError> {
         let key = record_key(scope, client_key);
         let fresh = Reservation {
-            subscription_id: crate::subscription::new_subscription_id(),
+            subscription_id: masthead_domain::subscription::new_subscription_id(),
             fingerprint: fingerprint.to_owned(),
         };
         let body = serde_json::to_vec(&fresh).unwrap_or_default();

@@ -7,33 +7,20 @@
 //! retried append a no-op within the server's dedup window; a duplicate ack is
 //! answered with the event that was stored the first time.
 
-use crate::envelope::{decode_any, decode_as, header, trace, AnyEvent, CommandMeta, Envelope, HasUpcasters, Recorded};
-use crate::schema::SchemaError;
+use crate::headers::{decode_message, decode_message_as, name, write_envelope};
 use crate::topology::Topology;
+use crate::trace;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream::DirectGetErrorKind};
 use async_nats::HeaderMap;
 use chrono::Utc;
+use masthead_domain::envelope::{header, AnyEvent, CommandMeta, Envelope, HasUpcasters, Recorded};
+use masthead_domain::schema::SchemaError;
 use opentelemetry::trace::TraceContextExt;
-use std::sync::OnceLock;
 use std::time::Duration;
 use tracing::field::Empty;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
-
-/// Told about every event an `append` stored (not about deduplicated
-/// retries, which stored nothing new).
-pub type AppendObserver = fn(&Envelope);
-
-static APPEND_OBSERVER: OnceLock<AppendObserver> = OnceLock::new();
-
-/// Installs the process-wide append observer (the binary counts appended
-/// events per type with it). Process-wide rather than per store because every
-/// role builds its own `EventStore`s in many places, and this crate cannot
-/// depend on the binary's metrics. Returns false if one was installed before.
-pub fn observe_appends(observer: AppendObserver) -> bool {
-    APPEND_OBSERVER.set(observer).is_ok()
-}
 
 /// The `publish` span of one append, following the OpenTelemetry messaging
 /// conventions. Its name uses the subject *template*: the subject itself
@@ -67,14 +54,14 @@ fn publish_span(
         error.type = Empty,
         correlation_id = meta.correlation_id.as_deref(),
     );
-    // The caller's context, when it names one, is the parent: the intake
-    // passes its HTTP span's, a consumer its `process` span's (see
-    // `CommandMeta::caused_by`). When it is already the current span, the
-    // span inherits it anyway, and keeping the local parent keeps the
-    // sampler's "local parent" rules in force.
+    // Inside a traced span (an HTTP request, a consumer's `process`) the
+    // publish span descends from it by itself. Only without one does the
+    // caller's context (`CommandMeta::traceparent`, e.g. the producer of the
+    // event a command follows) become the parent, so the chain is not lost;
+    // keeping the local parent when there is one keeps the sampler's "local
+    // parent" rules in force.
     if let Some(tp) = &meta.traceparent {
-        let current = trace::current().map(|c| c.traceparent);
-        if current.as_deref() != Some(tp.as_str()) {
+        if !trace::current_is_traced() {
             let parent = trace::remote(tp, meta.tracestate.as_deref());
             if parent.span().span_context().is_valid() {
                 let _ = span.set_parent(parent);
@@ -231,7 +218,7 @@ impl EventStore {
             self.within(HISTORY_TIMEOUT, stream.direct_get_last_for_subject(subject.as_str())),
         );
         let decode = |msg: &jetstream::message::StreamMessage| {
-            decode_as::<E>(E::upcasters(), &msg.headers, &msg.payload, msg.sequence)
+            decode_message_as::<E>(&msg.headers, &msg.payload, msg.sequence)
                 .map_err(|source| ReadError::Undecodable { sequence: msg.sequence, source })
         };
         let first = match first? {
@@ -275,7 +262,7 @@ impl EventStore {
     /// Reads one stored event of any type.
     pub async fn get(&self, sequence: u64) -> Result<Recorded<AnyEvent>, ReadError> {
         let (headers, payload) = self.get_raw(sequence).await?;
-        decode_any(&headers, &payload, sequence).map_err(|source| ReadError::Undecodable { sequence, source })
+        decode_message(Some(&headers), &payload, sequence).map_err(|source| ReadError::Undecodable { sequence, source })
     }
 
     /// Reads one stored message without decoding it.
@@ -367,15 +354,15 @@ impl EventStore {
         };
         let payload = event.payload_bytes()?;
         let mut headers = HeaderMap::new();
-        envelope.to_headers(&mut headers);
+        write_envelope(&envelope, &mut headers);
         if let Some(ts) = &tracestate {
-            headers.insert(header::name(header::TRACESTATE), ts.clone());
+            headers.insert(name(header::TRACESTATE), ts.clone());
         }
-        headers.insert(header::name(header::EXPECTED_LAST_SUBJECT_SEQUENCE), expected_last_sequence.to_string());
+        headers.insert(name(header::EXPECTED_LAST_SUBJECT_SEQUENCE), expected_last_sequence.to_string());
         if let Some(key) = &meta.idempotency_key {
             // Scope the key to the aggregate so two aggregates can reuse a
             // caller's key without colliding in the dedup window.
-            headers.insert(header::name(header::MSG_ID), format!("{}:{}", subject, key));
+            headers.insert(name(header::MSG_ID), format!("{}:{}", subject, key));
         }
         Ok((headers, payload.into(), envelope))
     }
@@ -431,13 +418,11 @@ impl EventStore {
             tracing::Span::current().record("masthead.duplicate", true);
             // Boxed so the rare duplicate path does not enlarge every append's future.
             let (headers, payload) = Box::pin(self.get_raw(ack.sequence)).await?;
-            let original = decode_as::<E>(E::upcasters(), &headers, &payload, ack.sequence)
+            let original = decode_message_as::<E>(&headers, &payload, ack.sequence)
                 .map_err(|source| ReadError::Undecodable { sequence: ack.sequence, source })?;
             return Ok(original);
         }
-        if let Some(observe) = APPEND_OBSERVER.get() {
-            observe(&envelope);
-        }
+        metrics::counter!("masthead_events_appended_total", "event_type" => envelope.event_type.clone()).increment(1);
         Ok(Recorded { envelope, stream_sequence: ack.sequence, event: event.clone() })
     }
 
