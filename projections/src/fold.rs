@@ -19,11 +19,11 @@ use crate::view::{
     SubscriptionStatus, SubscriptionSummary, SubscriptionView, TimelineEntry,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use masthead_events::base_address::BaseAddressRegistered;
-use masthead_events::envelope::Recorded;
-use masthead_events::personal_data::SealedPersonalData;
-use masthead_events::schema::EventSchema;
-use masthead_events::subscription::SubscriptionEvent;
+use masthead_domain::base_address::BaseAddressRegistered;
+use masthead_domain::envelope::Recorded;
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_domain::schema::EventSchema;
+use masthead_domain::subscription::SubscriptionEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -17,6 +17,7 @@ pub mod headers;
 pub mod idempotency;
 pub mod key_vault;
 pub mod lease;
+pub mod replay;
 pub mod store;
 pub mod topology;
 pub mod trace;

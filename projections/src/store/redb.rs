@@ -30,7 +30,7 @@ use crate::query::{
 use crate::store::{codec, ProjectionStore};
 use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
 use async_trait::async_trait;
-use masthead_events::envelope::{AnyEvent, Recorded};
+use masthead_domain::envelope::{AnyEvent, Recorded};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -940,7 +940,7 @@ mod tests {
 
     #[test]
     fn a_file_with_json_documents_keeps_working() {
-        use crate::synth::{generate, SynthConfig};
+        use masthead_testdata::events::{generate, SynthConfig};
         let events = generate(&SynthConfig::for_events(6_000));
         let (first, rest) = events.split_at(events.len() / 2);
         let dir = tempfile::tempdir().unwrap();
@@ -992,7 +992,7 @@ mod tests {
         for r in &events {
             let (sub, addr) = match &r.event {
                 AnyEvent::Subscription(e) => (crate::apply::subscription_id(r, e), None),
-                AnyEvent::BaseAddress(masthead_events::base_address::BaseAddressEvent::BaseAddressRegistered(e)) => {
+                AnyEvent::BaseAddress(masthead_domain::base_address::BaseAddressEvent::BaseAddressRegistered(e)) => {
                     (None, Some(e.base_address_id))
                 }
             };
@@ -1009,7 +1009,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rebuild_is_durable_once_finished() {
-        use crate::synth::{generate, SynthConfig};
+        use masthead_testdata::events::{generate, SynthConfig};
         let events = generate(&SynthConfig::for_events(3_000));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gen-1.redb");

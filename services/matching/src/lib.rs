@@ -9,7 +9,6 @@
 
 pub mod baseline;
 pub mod config;
-pub mod eval;
 pub mod index;
 pub mod normalize;
 pub mod score;

@@ -10,6 +10,7 @@
 pub mod mime;
 pub mod nats;
 pub mod smtp;
+pub mod stream;
 pub mod system;
 pub mod wait;
 

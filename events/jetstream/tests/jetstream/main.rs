@@ -6,5 +6,6 @@ mod common;
 
 mod coordination;
 mod key_vault;
+mod replay;
 mod store;
 mod trace_propagation;

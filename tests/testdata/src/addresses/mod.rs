@@ -15,8 +15,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
-use super::data::{PostcodeKind, Profile, UnitStyle, PROFILES};
-use crate::normalize::{normalize, AddressInput};
+use data::{PostcodeKind, Profile, UnitStyle, PROFILES};
+use masthead_matching::normalize::{normalize, AddressInput};
+
+mod data;
+pub mod eval;
 
 /// Address fields as owned strings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -169,7 +172,7 @@ fn build_world(rng: &mut ChaCha8Rng, base_size: usize) -> Vec<CountryWorld> {
 }
 
 fn fold_key(s: &str) -> String {
-    crate::normalize::normalize(&AddressInput { city: s, ..AddressInput::default() }).city
+    masthead_matching::normalize::normalize(&AddressInput { city: s, ..AddressInput::default() }).city
 }
 
 fn capitalize(s: &str) -> String {

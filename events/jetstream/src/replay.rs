@@ -1,5 +1,5 @@
-//! Replaying the stream into a projection store: the catch-up of a new
-//! generation, and `masthead projections rebuild`.
+//! Replaying the stream in order: what a projection's rebuild or catch-up
+//! reads, and what an audit export walks.
 //!
 //! The stream is cut into chunks of consecutive sequences. Readers, each on
 //! its own NATS connection, take the chunks in turn (of `n` readers, reader
@@ -8,14 +8,13 @@
 //! ten envelope headers each) on its own task, so with one connection the
 //! reading side could use one core at most, however idle the others were.
 
-use crate::telemetry::cpu::process_cpu;
+use crate::headers::decode_message;
+use crate::topology::Topology;
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use masthead_events::envelope::{decode_any, AnyEvent, Recorded};
-use masthead_events::topology::Topology;
-use masthead_projections::ProjectionStore;
-use std::sync::Arc;
+use masthead_domain::envelope::{AnyEvent, Recorded};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Where a replay stops.
@@ -36,33 +35,26 @@ pub struct ReplayReport {
     pub undecodable: u64,
     pub last_sequence: u64,
     pub elapsed: Duration,
-    /// CPU time the whole process spent meanwhile (Linux only). On a shared
-    /// machine it moves far less between runs than `elapsed`.
-    pub cpu: Option<Duration>,
 }
 
 impl ReplayReport {
     pub fn per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-
-    /// Process CPU time per event, in microseconds.
-    pub fn cpu_micros_per_event(&self) -> Option<f64> {
-        self.cpu.map(|c| c.as_secs_f64() * 1e6 / self.events.max(1) as f64)
-    }
 }
 
 /// Why a replay failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    /// JetStream did not answer or the read was interrupted. Nothing is
-    /// half-applied (each batch is atomic with its checkpoint); run it again
-    /// and it resumes from the checkpoint.
+    /// JetStream did not answer or the read was interrupted. What the sink
+    /// applied stays applied; run it again and, for a projection, it resumes
+    /// from its checkpoint.
     #[error("reading the stream failed: {0}")]
     Stream(String),
-    /// The projection store refused a batch.
-    #[error(transparent)]
-    Store(#[from] masthead_projections::StoreError),
+    /// The sink refused a batch; the replay stopped there. Its source says
+    /// why (for a projection: the store's error).
+    #[error("applying replayed events failed: {0}")]
+    Sink(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 fn stream_err(e: impl std::fmt::Display) -> ReplayError {
@@ -158,38 +150,53 @@ impl Piece {
 type Pieces = tokio::sync::mpsc::Sender<Result<Piece, ReplayError>>;
 
 /// Reads the stream from `options.from` (inclusive) to its current end, or
-/// to `until`. `store` receives the events in stream order, in batches;
-/// with `None` they are only read and decoded (the raw replay rate).
+/// to `until`, and hands the events to `apply` in stream order, in batches
+/// of `options.batch_size`; `apply` answers how many it applied. With `None`
+/// the events are only read and decoded (the raw replay rate).
 ///
 /// Reading and applying overlap: the readers decode the next batches while
-/// the store applies the previous one, so a rebuild's rate approaches the
+/// `apply` works on the previous one, so a rebuild's rate approaches the
 /// slower of the two instead of their sum.
-pub async fn replay(
+pub async fn replay<A, Fut, E>(
     topology: &Topology,
     options: ReplayOptions<'_>,
-    store: Option<&Arc<dyn ProjectionStore>>,
+    apply: Option<A>,
     progress: impl FnMut(u64, u64),
-) -> Result<ReplayReport, ReplayError> {
+) -> Result<ReplayReport, ReplayError>
+where
+    A: FnMut(Vec<Recorded<AnyEvent>>) -> Fut,
+    Fut: Future<Output = Result<u64, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let started = Instant::now();
-    let cpu_before = process_cpu("self");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recorded<AnyEvent>>>(1);
-    let read = merge_chunks(topology, options, store.is_some().then_some(tx), progress);
-    let apply = async {
+    let read = merge_chunks(topology, options, apply.is_some().then_some(tx), progress);
+    let applying = async {
         let mut applied = 0;
-        if let Some(store) = store {
+        if let Some(mut apply) = apply {
             while let Some(batch) = rx.recv().await {
-                applied += store.apply_batch_owned(batch).await?.applied;
+                applied += apply(batch).await.map_err(|e| ReplayError::Sink(Box::new(e)))?;
             }
         }
         Ok::<_, ReplayError>(applied)
     };
     // If either side fails the other is dropped: the readers then stop at
-    // once, and a batch already handed to the store still commits whole.
-    let (mut report, applied) = futures::future::try_join(read, apply).await?;
+    // once, and a batch already handed to the sink still completes.
+    let (mut report, applied) = futures::future::try_join(read, applying).await?;
     report.applied = applied;
     report.elapsed = started.elapsed();
-    report.cpu = process_cpu("self").zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     Ok(report)
+}
+
+/// A replay that only reads and decodes: the raw rate a rebuild or an
+/// export is compared with.
+pub async fn read_only(
+    topology: &Topology,
+    options: ReplayOptions<'_>,
+    progress: impl FnMut(u64, u64),
+) -> Result<ReplayReport, ReplayError> {
+    type Nothing = fn(Vec<Recorded<AnyEvent>>) -> std::future::Ready<Result<u64, std::convert::Infallible>>;
+    replay(topology, options, None::<Nothing>, progress).await
 }
 
 /// The reading half of [`replay`]: starts the readers, takes their chunks
@@ -374,11 +381,11 @@ async fn read_consumer(
             }
             piece.read += 1;
             piece.last_sequence = seq;
-            match m.headers.as_ref().map(|h| decode_any(h, &m.payload, seq)) {
-                Some(Ok(r)) => piece.events.push(r),
+            match decode_message(m.headers.as_ref(), &m.payload, seq) {
+                Ok(r) => piece.events.push(r),
                 // Poison is the live consumers' business (dead letters); a
                 // replay skips it and says how many it skipped.
-                _ => piece.undecodable += 1,
+                Err(_) => piece.undecodable += 1,
             }
             if left == 0 {
                 break 'read End::Replay;
@@ -427,110 +434,5 @@ mod tests {
             vec![Chunk { first: 5, last: Some(14) }, Chunk { first: 15, last: Some(24) }]
         );
         assert_eq!(chunks(3, 3, 10, Some(3)), vec![Chunk { first: 3, last: Some(3) }]);
-    }
-
-    /// Against a real server: chunks read by several readers come back in
-    /// stream order, complete, and stop where they should.
-    mod against_a_server {
-        use super::*;
-        use async_nats::HeaderMap;
-        use masthead_events::schema::EventSchema;
-        use masthead_events::topology::setup;
-        use masthead_projections::synth::{generate, SynthConfig};
-        use masthead_projections::RedbStore;
-        use masthead_test_support::NatsServer;
-
-        async fn publish(js: &jetstream::Context, topology: &Topology, events: &[Recorded<AnyEvent>]) {
-            for r in events {
-                let body = match &r.event {
-                    AnyEvent::Subscription(e) => e.payload_bytes(),
-                    AnyEvent::BaseAddress(e) => e.payload_bytes(),
-                }
-                .expect("payload");
-                let mut headers = HeaderMap::new();
-                r.envelope.to_headers(&mut headers);
-                let subject = topology.subject(&r.envelope.aggregate_type, &r.envelope.aggregate_id);
-                let ack = js.publish_with_headers(subject, headers, body.into()).await.expect("publish");
-                assert_eq!(ack.await.expect("ack").sequence, r.stream_sequence);
-            }
-        }
-
-        /// Reads like `replay` without a store, keeping each event's sequence.
-        async fn sequences(
-            topology: &Topology,
-            options: ReplayOptions<'_>,
-        ) -> (Result<ReplayReport, ReplayError>, Vec<u64>) {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recorded<AnyEvent>>>(1);
-            let take = async {
-                let mut seqs = Vec::new();
-                while let Some(batch) = rx.recv().await {
-                    seqs.extend(batch.iter().map(|r| r.stream_sequence));
-                }
-                seqs
-            };
-            tokio::join!(merge_chunks(topology, options, Some(tx), |_, _| {}), take)
-        }
-
-        #[tokio::test]
-        async fn parallel_chunks_keep_stream_order_and_every_stopping_point() {
-            let server = NatsServer::start().expect("nats");
-            let mut readers = Vec::new();
-            for _ in 0..3 {
-                readers.push(jetstream::new(server.client().await.expect("client")));
-            }
-            let topology = Topology::new("REPLAY");
-            setup(&readers[0], &topology).await.expect("setup");
-            let events = generate(&SynthConfig::for_events(3000));
-            let (early, late) = events.split_at(events.len() / 2);
-            publish(&readers[0], &topology, early).await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let between = Utc::now();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            publish(&readers[0], &topology, late).await;
-            // Poison at the end: read, counted, skipped.
-            let poison = readers[0].publish(topology.subject("subscription", "x"), "{".into()).await.expect("publish");
-            let poison = poison.await.expect("ack").sequence;
-            let n = events.len() as u64;
-            assert_eq!(poison, n + 1);
-
-            let options =
-                ReplayOptions { from: 1, until: Until::default(), batch_size: 100, readers: &readers, chunk: 250 };
-            let (report, seqs) = sequences(&topology, options).await;
-            let report = report.expect("replay");
-            assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "every event once, in stream order");
-            assert_eq!((report.events, report.undecodable, report.last_sequence), (n + 1, 1, n + 1));
-
-            let one = ReplayOptions { readers: &readers[..1], chunk: CHUNK, ..options };
-            assert_eq!(sequences(&topology, one).await.1, (1..=n).collect::<Vec<_>>());
-
-            // Stopping inside a chunk, starting inside another.
-            let until = Until { sequence: Some(777), time: None };
-            let (report, seqs) = sequences(&topology, ReplayOptions { from: 130, until, ..options }).await;
-            assert_eq!(seqs, (130..=777).collect::<Vec<_>>());
-            assert_eq!(report.expect("replay").last_sequence, 777);
-
-            // `--as-of`: the stream as it was between the two halves.
-            let until = Until { sequence: None, time: Some(between) };
-            let (_, seqs) = sequences(&topology, ReplayOptions { until, ..options }).await;
-            assert_eq!(seqs, (1..=early.len() as u64).collect::<Vec<_>>());
-
-            // Past the end: nothing, at once.
-            let (report, seqs) = sequences(&topology, ReplayOptions { from: n + 5, ..options }).await;
-            assert!(seqs.is_empty() && report.expect("replay").events == 0);
-
-            // Into a store: the same documents as applying the events directly.
-            let (direct_dir, replayed_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-            let (_, direct) = RedbStore::create_generation(direct_dir.path()).expect("store");
-            for batch in events.chunks(100) {
-                direct.apply_batch_blocking(batch).expect("apply");
-            }
-            let (_, replayed) = RedbStore::create_generation(replayed_dir.path()).expect("store");
-            let store: Arc<dyn ProjectionStore> = Arc::new(replayed.clone());
-            let report = replay(&topology, options, Some(&store), |_, _| {}).await.expect("replay");
-            assert_eq!(report.applied, n);
-            let stats = replayed.stats_blocking().expect("stats");
-            assert_eq!(stats.last_applied_seq, n);
-            assert_eq!(stats, direct.stats_blocking().expect("stats"));
-        }
     }
 }

@@ -1,5 +1,5 @@
-//! Evaluation: a seeded generator of labelled queries and the metrics
-//! used to compare the engine with the baseline on the same queries.
+//! Evaluation: the metrics used to compare the engine with the baseline on
+//! the same labelled queries.
 //!
 //! # Metric definitions
 //!
@@ -20,18 +20,14 @@
 //! precision = TP / (TP + FP), recall = TP / (TP + FN) = TP / positives,
 //! F1 = harmonic mean.
 
-mod data;
-mod generator;
-
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-pub use generator::{generate, BaseAddress, Dataset, GeneratorConfig, OwnedAddress, Query, BASE_ID_NAMESPACE};
-
-use crate::baseline::BaselineIndex;
-use crate::index::{Decision, MatchIndex};
-use crate::normalize::normalize;
+use super::{BaseAddress, Query};
+use masthead_matching::baseline::BaselineIndex;
+use masthead_matching::index::{Decision, MatchIndex};
+use masthead_matching::normalize::normalize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Metrics {
@@ -99,7 +95,7 @@ pub struct Breakdown {
 }
 
 /// Normalises and bulk-builds the engine index over the base list.
-pub fn build_engine(config: crate::config::MatchConfig, base: &[BaseAddress]) -> MatchIndex {
+pub fn build_engine(config: masthead_matching::MatchConfig, base: &[BaseAddress]) -> MatchIndex {
     MatchIndex::bulk_build(config, base.iter().map(|b| (b.id, normalize(&b.address.as_input()))))
 }
 
@@ -186,6 +182,7 @@ pub fn sweep(queries: &[Query], best: &[Option<(Uuid, f64)>], thresholds: &[f64]
 
 #[cfg(test)]
 mod tests {
+    use super::super::{generate, GeneratorConfig};
     use super::*;
 
     #[test]

@@ -7,15 +7,15 @@
 //! interleave in the stream.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use masthead_events::base_address::{id_for_key, AddressFlag, AddressSource, BaseAddressEvent, BaseAddressRegistered};
-use masthead_events::envelope::{AnyEvent, Envelope, Recorded};
-use masthead_events::personal_data::SealedPersonalData;
-use masthead_events::schema::EventSchema;
-use masthead_events::subscription::{
+use masthead_domain::base_address::{id_for_key, AddressFlag, AddressSource, BaseAddressEvent, BaseAddressRegistered};
+use masthead_domain::envelope::{AnyEvent, Envelope, Recorded};
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_domain::schema::EventSchema;
+use masthead_domain::subscription::{
     AddressAssigned, AddressMatched, Channel, ConfirmationFailed, ConfirmationSent, SubscriptionEvent,
     SubscriptionRequested,
 };
-use masthead_events::{AddressLines, CanonicalAddress, Country, FieldAgreement, MatchExplanation, PostalAddress};
+use masthead_domain::{AddressLines, CanonicalAddress, Country, FieldAgreement, MatchExplanation, PostalAddress};
 use uuid::Uuid;
 
 /// The envelope a recorded event of this aggregate would carry.
@@ -62,7 +62,7 @@ pub fn address_event(seq: u64, e: BaseAddressRegistered) -> Recorded<AnyEvent> {
 /// tests never need the plaintext.
 pub fn sealed(id: Uuid) -> SealedPersonalData {
     SealedPersonalData {
-        alg: masthead_events::personal_data::ALG_XCHACHA20POLY1305.to_owned(),
+        alg: masthead_domain::personal_data::ALG_XCHACHA20POLY1305.to_owned(),
         key_id: id.to_string(),
         nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
         ciphertext: "c2VhbGVkIHBlcnNvbmFsIGRhdGEgZm9yIGJlbmNobWFya3M=".to_owned(),

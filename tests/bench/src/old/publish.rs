@@ -17,7 +17,7 @@ use futures::StreamExt;
 use masthead_events::envelope::{decode_any, AnyEvent};
 use masthead_events::schema::EventSchema;
 use masthead_events::topology::{setup, Topology};
-use masthead_projections::synth::{generate, SynthConfig};
+use masthead_testdata::events::{generate, SynthConfig};
 use std::time::Instant;
 
 fn arg(name: &str) -> Option<String> {

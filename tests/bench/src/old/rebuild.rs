@@ -6,8 +6,8 @@
 //! The default batch is the one `masthead projections rebuild` uses; the
 //! live projector applies batches of 1 000 (`--batch 1000 --durable`).
 
-use masthead_projections::synth::{generate, SynthConfig};
 use masthead_projections::RedbStore;
+use masthead_testdata::events::{generate, SynthConfig};
 use std::time::Instant;
 
 fn arg(name: &str, default: usize) -> usize {

@@ -7,8 +7,8 @@
 //! `infra/bench/read-api.sh` serves over HTTP.
 
 use masthead_events::base_address::AddressSource;
-use masthead_projections::synth::{address_event, random_address, Rng};
 use masthead_projections::{AddressFilter, PageRequest, RedbStore};
+use masthead_testdata::events::{address_event, random_address, Rng};
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: usize) -> usize {
