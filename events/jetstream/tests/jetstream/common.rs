@@ -1,10 +1,9 @@
 #![allow(dead_code)]
 
-use masthead_domain::address::PostalAddress;
-use masthead_domain::country::Country;
 use masthead_domain::personal_data::SealedPersonalData;
+use masthead_domain::subscription::RegisterSubscription;
 use masthead_jetstream::store::EventStore;
-use masthead_domain::subscription::{Channel, RegisterSubscription};
+use masthead_test_support::fixtures::registration;
 use masthead_jetstream::topology::{setup, Topology};
 use masthead_test_support::NatsServer;
 use uuid::Uuid;
@@ -27,27 +26,9 @@ pub async fn env() -> Env {
     Env { server, client, js, topology, store }
 }
 
+/// The registration of subscription `id` at Kerkstraat 12, Utrecht.
 pub fn register(id: Uuid, subscriber: SealedPersonalData) -> RegisterSubscription {
-    RegisterSubscription {
-        subscription_id: id,
-        subscriber,
-        address: PostalAddress {
-            street: "Kerkstraat 12".into(),
-            postal_code: "3511 LX".into(),
-            city: "Utrecht".into(),
-            country: Country::parse("NL").expect("NL"),
-        },
-        country_as_typed: "Nederland".into(),
-        channel: Channel::Api,
-        requested_at: chrono::Utc::now(),
-    }
+    RegisterSubscription { subscriber, ..registration(id, "Kerkstraat 12", "3511 LX", "Utrecht", "Nederland") }
 }
 
-pub fn dummy_sealed(id: Uuid) -> SealedPersonalData {
-    SealedPersonalData {
-        alg: "xchacha20poly1305".into(),
-        key_id: id.to_string(),
-        nonce: "AA==".into(),
-        ciphertext: "AA==".into(),
-    }
-}
+pub use masthead_test_support::fixtures::placeholder_sealed as dummy_sealed;

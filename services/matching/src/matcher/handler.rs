@@ -8,20 +8,19 @@
 //! registering it again is a no-op.
 
 use super::address_book::{AddressBook, BaseInfo};
-use masthead_events::base_address::{
+use super::convert::{canonical_address, entered_canonical, explanation};
+use crate::{Candidate, Canonical, Decision, MatchConfig, MatchIndex};
+use masthead_domain::base_address::{
     self, AddressFlag, AddressSource, BaseAddress, BaseAddressCommand, BaseAddressRegistered,
 };
-use masthead_events::command_bus::{CommandBus, CommandError};
-use masthead_events::consumer::{Delivery, Handler, Outcome};
-use masthead_events::envelope::{AnyEvent, CommandMeta, Envelope};
-use masthead_events::subscription::{
+use masthead_domain::envelope::{AnyEvent, CommandMeta, Envelope};
+use masthead_domain::subscription::{
     AddressAssigned, AddressMatched, Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent,
     SubscriptionRequested,
 };
-use masthead_events::{AddressLines, CanonicalAddress, FieldAgreement, MatchExplanation};
-use masthead_matching::{
-    normalize, AddressInput, Agreement, Candidate, Canonical, Decision, Explanation, MatchConfig, MatchIndex,
-};
+use masthead_domain::AddressLines;
+use masthead_jetstream::command_bus::{CommandBus, CommandError};
+use masthead_jetstream::consumer::{Delivery, Handler, Outcome};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,47 +34,6 @@ pub struct MatcherHandler {
     /// False as soon as the lease may have been lost: decisions stop.
     pub leading: Arc<AtomicBool>,
     pub retry_delay: Duration,
-}
-
-fn agreement(a: Agreement) -> FieldAgreement {
-    match a {
-        Agreement::Exact => FieldAgreement::Exact,
-        Agreement::Equivalent => FieldAgreement::Equivalent,
-        Agreement::Similar => FieldAgreement::Similar,
-        Agreement::Missing => FieldAgreement::Missing,
-        Agreement::Different => FieldAgreement::Different,
-    }
-}
-
-pub fn explanation(e: &Explanation) -> MatchExplanation {
-    MatchExplanation {
-        street_similarity: (e.street_similarity * 100.0).clamp(0.0, 100.0),
-        street: agreement(e.street),
-        house_number: agreement(e.house_number),
-        postal_code: agreement(e.postal_code),
-        city: agreement(e.city),
-        country: agreement(e.country),
-    }
-}
-
-pub fn canonical_address(c: &Canonical) -> CanonicalAddress {
-    CanonicalAddress {
-        key: c.key(),
-        street: c.street.clone(),
-        house_number: c.house_number.clone(),
-        postal_code: c.postal_code.clone(),
-        city: c.city.clone(),
-        country: c.country.clone(),
-    }
-}
-
-pub fn entered_canonical(req: &SubscriptionRequested) -> Canonical {
-    normalize(&AddressInput {
-        street: &req.address.street,
-        postal_code: &req.address.postal_code,
-        city: &req.address.city,
-        country: req.address.country.code(),
-    })
 }
 
 impl MatcherHandler {
@@ -115,10 +73,7 @@ impl MatcherHandler {
     /// Decides one delivery in memory. `local` holds the addresses this
     /// batch registers (not yet acknowledged, so not in the shared book).
     fn plan<'a>(&self, i: usize, d: &'a Delivery, local: &mut BatchAddresses) -> Plan<'a> {
-        let recorded = match &d.event {
-            Ok(r) => r,
-            Err(e) => return Plan::Settled(Outcome::DeadLetter { reason: format!("undecodable event: {e}") }),
-        };
+        let recorded = &d.event;
         let AnyEvent::Subscription(SubscriptionEvent::SubscriptionRequested(req)) = &recorded.event else {
             return Plan::Settled(Outcome::Done);
         };
@@ -354,15 +309,21 @@ impl Handler for MatcherHandler {
                 continue;
             }
             match plan {
-                Plan::Match { matched, .. } => {
-                    crate::telemetry::metrics::record_match("matched", Some(matched.score), started.elapsed())
-                }
-                Plan::Register { .. } => crate::telemetry::metrics::record_match("new", None, started.elapsed()),
+                Plan::Match { matched, .. } => record_decision("matched", Some(matched.score), started.elapsed()),
+                Plan::Register { .. } => record_decision("new", None, started.elapsed()),
                 Plan::Settled(_) => {}
             }
         }
-        let failed = outcomes.iter().filter(|o| **o != Outcome::Done).count() as u64;
-        crate::telemetry::metrics::record_processed("matcher", batch.len() as u64 - failed, failed);
         outcomes
+    }
+}
+
+/// Counts a recorded decision, how long its batch took to decide and
+/// record, and (for a match) its score.
+fn record_decision(outcome: &'static str, score: Option<f64>, elapsed: Duration) {
+    metrics::histogram!("masthead_match_duration_seconds", "outcome" => outcome).record(elapsed.as_secs_f64());
+    metrics::counter!("masthead_match_outcomes_total", "outcome" => outcome).increment(1);
+    if let Some(score) = score {
+        metrics::histogram!("masthead_match_score").record(score);
     }
 }

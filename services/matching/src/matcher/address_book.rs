@@ -2,13 +2,15 @@
 //! curated lines to deliver to, built from the `BaseAddressRegistered`
 //! events and kept current as new ones arrive.
 
+use super::convert::canonical_of;
+use crate::{Canonical, MatchConfig, MatchIndex};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use masthead_events::base_address::{AddressSource, BaseAddressEvent, BaseAddressRegistered};
-use masthead_events::envelope::{decode_any, AnyEvent};
-use masthead_events::topology::Topology;
-use masthead_events::AddressLines;
-use masthead_matching::{normalize, AddressInput, Canonical, MatchConfig, MatchIndex};
+use masthead_domain::base_address::{AddressSource, BaseAddressEvent, BaseAddressRegistered};
+use masthead_domain::envelope::AnyEvent;
+use masthead_domain::AddressLines;
+use masthead_jetstream::headers::decode_message;
+use masthead_jetstream::topology::Topology;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
@@ -30,15 +32,6 @@ pub struct AddressBook {
     info: RwLock<HashMap<Uuid, BaseInfo>>,
     /// Stream sequence of the last address event applied.
     position: AtomicU64,
-}
-
-pub fn canonical_of(lines: &AddressLines) -> Canonical {
-    normalize(&AddressInput {
-        street: &lines.street,
-        postal_code: lines.postal_code.as_deref().unwrap_or(""),
-        city: lines.city.as_deref().unwrap_or(""),
-        country: lines.country.as_ref().map_or("", |c| c.code()),
-    })
 }
 
 impl AddressBook {
@@ -143,8 +136,7 @@ impl AddressBook {
     }
 
     fn apply_message(&self, headers: Option<&async_nats::HeaderMap>, payload: &[u8], seq: u64) {
-        let Some(headers) = headers else { return };
-        match decode_any(headers, payload, seq) {
+        match decode_message(headers, payload, seq) {
             Ok(r) => {
                 if let AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(e)) = r.event {
                     self.add(&e, seq);

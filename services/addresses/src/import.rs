@@ -8,15 +8,15 @@
 //! worker threads and come back in file order; appends are pipelined: acks
 //! are awaited in a window, not one by one.
 
-use crate::matcher::handler::canonical_address;
 use async_nats::jetstream::context::PublishError;
 use async_nats::jetstream::publish::PublishAck;
 use futures::stream::{FuturesUnordered, StreamExt};
-use masthead_events::base_address::{self, AddressFlag, AddressSource, BaseAddressEvent, BaseAddressRegistered};
-use masthead_events::country::Country;
-use masthead_events::envelope::CommandMeta;
-use masthead_events::store::{is_conflict, EventStore};
-use masthead_events::AddressLines;
+use masthead_domain::base_address::{self, AddressFlag, AddressSource, BaseAddressEvent, BaseAddressRegistered};
+use masthead_domain::country::Country;
+use masthead_domain::envelope::CommandMeta;
+use masthead_domain::AddressLines;
+use masthead_jetstream::store::{is_conflict, EventStore};
+use masthead_matching::matcher::convert::canonical_address;
 use masthead_matching::{normalize, AddressInput};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -32,12 +32,11 @@ pub struct ImportOptions {
     pub in_flight: usize,
     /// Threads normalising and encoding rows.
     pub workers: usize,
-    pub progress: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        Self { strict: false, in_flight: 1024, workers: workers_default(), progress: true }
+        Self { strict: false, in_flight: 1024, workers: workers_default() }
     }
 }
 
@@ -381,21 +380,53 @@ fn file_label(path: &Path) -> String {
     path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) -> Result<ImportReport, ImportError> {
+/// What an import reports while it runs, for a progress display.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The file is read: this many rows to go.
+    Started { rows: u64 },
+    /// This many more rows are done (published or left out).
+    Advanced { rows: u64 },
+    /// A broken line, skipped (without `--strict`).
+    Skipped(&'a LineError),
+}
+
+/// Settles acknowledgements into the report.
+fn settle(
+    store: &EventStore,
+    subject: &str,
+    result: Result<PublishAck, PublishError>,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    match result {
+        Ok(ack) if !ack.duplicate => report.imported += 1,
+        // Stored before: by an earlier run or by the matcher (a conflict
+        // below; a duplicate ack only if a caller gave the message an id).
+        Ok(_) => report.already_present += 1,
+        Err(e) if is_conflict(&e) => report.already_present += 1,
+        Err(e) => {
+            return Err(ImportError::Unavailable {
+                imported: report.imported,
+                message: store.classify_publish_error(subject, &e).to_string(),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// Imports a file. Rows are prepared in parallel, published in file order
+/// with `options.in_flight` acknowledgements awaited at once; `progress`
+/// hears about every chunk and every skipped line.
+pub async fn import(
+    store: &EventStore,
+    path: &Path,
+    options: &ImportOptions,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let rows = read_rows(path)?;
     let total = rows.len();
-    let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-
+    progress(Progress::Started { rows: total as u64 });
     // Normalising and encoding is CPU work; publishing is mostly waiting on
     // acks. Workers prepare chunks in parallel while this task keeps a
     // window of publishes in flight.
@@ -405,26 +436,6 @@ pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) ->
     };
     let mut report = ImportReport::default();
     let js = store.jetstream();
-    let settle = |subject: String, result: Result<PublishAck, PublishError>, report: &mut ImportReport| match result {
-        Ok(ack) if !ack.duplicate => {
-            report.imported += 1;
-            Ok(())
-        }
-        // Stored before: by an earlier run or by the matcher (a conflict
-        // below; a duplicate ack only if a caller gave the message an id).
-        Ok(_) => {
-            report.already_present += 1;
-            Ok(())
-        }
-        Err(e) if is_conflict(&e) => {
-            report.already_present += 1;
-            Ok(())
-        }
-        Err(e) => Err(ImportError::Unavailable {
-            imported: report.imported,
-            message: store.classify_publish_error(&subject, &e).to_string(),
-        }),
-    };
     let mut pending = FuturesUnordered::new();
     // Ids, not keys: an id is derived from the canonical key alone.
     let mut seen = HashSet::with_capacity(total);
@@ -434,12 +445,9 @@ pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) ->
         for item in chunk {
             report.rows += 1;
             let (message, flagged) = match item {
-                Prepared::Broken(e) if options.strict => {
-                    bar.abandon();
-                    return Err(ImportError::Strict(e));
-                }
+                Prepared::Broken(e) if options.strict => return Err(ImportError::Strict(e)),
                 Prepared::Broken(e) => {
-                    bar.suspend(|| eprintln!("skipped {e}"));
+                    progress(Progress::Skipped(&e));
                     report.skipped.push(e);
                     continue;
                 }
@@ -454,20 +462,19 @@ pub async fn import(store: &EventStore, path: &Path, options: &ImportOptions) ->
             match js.publish_with_headers(subject.clone(), headers, payload).await {
                 // The ack future has its own timeout (the context's).
                 Ok(ack) => pending.push(async move { (subject, ack.await) }),
-                Err(e) => settle(subject, Err(e), &mut report)?,
+                Err(e) => settle(store, &subject, Err(e), &mut report)?,
             }
             while pending.len() >= options.in_flight {
                 if let Some((subject, result)) = pending.next().await {
-                    settle(subject, result, &mut report)?;
+                    settle(store, &subject, result, &mut report)?;
                 }
             }
         }
-        bar.inc(rows_in_chunk);
+        progress(Progress::Advanced { rows: rows_in_chunk });
     }
     while let Some((subject, result)) = pending.next().await {
-        settle(subject, result, &mut report)?;
+        settle(store, &subject, result, &mut report)?;
     }
-    bar.finish_and_clear();
     report.elapsed = started.elapsed();
     Ok(report)
 }

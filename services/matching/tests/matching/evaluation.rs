@@ -1,8 +1,9 @@
 //! Small seeded evaluation that guards precision and recall in CI. The
 //! big runs (90k, 1M) live in `examples/evaluate.rs`.
 
-use masthead_matching::eval::{build_engine, evaluate_engine, generate, GeneratorConfig};
 use masthead_matching::MatchConfig;
+use masthead_testdata::addresses::eval::{build_engine, evaluate_engine};
+use masthead_testdata::addresses::{generate, GeneratorConfig};
 
 #[test]
 fn engine_meets_precision_and_recall_goals_on_5k() {
