@@ -1,9 +1,7 @@
 //! The default transport: `.eml` files under `<data_dir>/outbox`.
 
-mod common;
-
-use common::mime::Mail;
-use common::*;
+use crate::common::mime::Mail;
+use crate::common::*;
 use masthead_mailer::*;
 use std::path::Path;
 
@@ -16,7 +14,15 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn without_an_smtp_url_mails_land_in_the_outbox_once_per_subscription() {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let config = MailerConfig::from_lookup(|_| None, data_dir.path()).expect("config");
+    let config = MailerConfig::new(
+        MailSettings {
+            from: "Masthead <no-reply@masthead.invalid>",
+            contact: "subscriptions@masthead.invalid",
+            ..Default::default()
+        },
+        data_dir.path(),
+    )
+    .expect("config");
     let mailer = Mailer::from_config(config).expect("mailer");
     let outbox = data_dir.path().join("outbox");
     let c = confirmation(11, address("Hauptstraße 5", "10115", "Berlin", "DE"));

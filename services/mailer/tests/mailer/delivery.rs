@@ -1,10 +1,8 @@
 //! Sending to a real SMTP server running in the test process.
 
-mod common;
-
-use common::mime::Mail;
-use common::smtp::TestSmtp;
-use common::*;
+use crate::common::mime::Mail;
+use crate::common::smtp::TestSmtp;
+use crate::common::*;
 use masthead_mailer::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +15,7 @@ fn mailer_for(url: &str, retry: RetryPolicy) -> Mailer {
     Mailer::new(Arc::new(transport), sender(), retry)
 }
 
-async fn send_one(server: &TestSmtp, c: &Confirmation, who: &masthead_events::personal_data::PersonalData) -> Mail {
+async fn send_one(server: &TestSmtp, c: &Confirmation, who: &masthead_domain::personal_data::PersonalData) -> Mail {
     let mailer = mailer_for(&server.url(), RetryPolicy::fast());
     let before = server.count();
     let outcome = mailer.deliver(c, who, mailer.retry_policy().attempt(1)).await;
@@ -113,7 +111,7 @@ async fn a_transient_failure_is_retried_and_exactly_one_mail_arrives() {
     assert_eq!(
         history
             .iter()
-            .filter(|e| matches!(e, masthead_events::subscription::SubscriptionEvent::ConfirmationSent(_)))
+            .filter(|e| matches!(e, masthead_domain::subscription::SubscriptionEvent::ConfirmationSent(_)))
             .count(),
         1
     );
@@ -171,7 +169,7 @@ async fn an_unknown_mailbox_is_a_permanent_failure_without_further_attempts() {
     assert!(*permanent && *attempts == 1, "{outcomes:?}");
     assert!(reason.contains("550") && !reason.contains("gone@"), "{reason}");
     assert!(
-        matches!(history.last(), Some(masthead_events::subscription::SubscriptionEvent::ConfirmationFailed(e)) if e.permanent)
+        matches!(history.last(), Some(masthead_domain::subscription::SubscriptionEvent::ConfirmationFailed(e)) if e.permanent)
     );
     // A redelivery of the trigger does not try again.
     assert_eq!(decide(&history), MailDecision::Skip(SkipReason::AlreadyFailed));

@@ -1,8 +1,6 @@
 //! The consumer's decisions, without any server.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use masthead_mailer::*;
 use std::time::Duration;
 use uuid::Uuid;
@@ -78,7 +76,7 @@ fn a_transient_failure_is_retried_with_back_off_until_the_last_attempt() {
         o,
         SendOutcome::Failed { reason: "transient error (451)".into(), attempts: 3, permanent: false, failed_at: at() }
     );
-    let Some(masthead_events::subscription::SubscriptionEvent::ConfirmationFailed(e)) = o.to_event() else {
+    let Some(masthead_domain::subscription::SubscriptionEvent::ConfirmationFailed(e)) = o.to_event() else {
         panic!("expected ConfirmationFailed")
     };
     assert_eq!((e.attempts, e.permanent), (3, false));

@@ -5,9 +5,9 @@
 pub use masthead_test_support::{mime, smtp};
 
 use chrono::{TimeZone, Utc};
-use masthead_events::personal_data::{PersonalData, SealedPersonalData};
-use masthead_events::subscription::*;
-use masthead_events::*;
+use masthead_domain::personal_data::{PersonalData, SealedPersonalData};
+use masthead_domain::subscription::*;
+use masthead_domain::*;
 use masthead_mailer::{Confirmation, Sender};
 use uuid::Uuid;
 

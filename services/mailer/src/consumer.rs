@@ -1,5 +1,5 @@
-//! `masthead mailer`: sends the confirmation mail once a subscription's
-//! address is resolved, and records `ConfirmationSent` or
+//! The mailer: the durable consumer that sends the confirmation mail once a
+//! subscription's address is resolved, and records `ConfirmationSent` or
 //! `ConfirmationFailed`.
 //!
 //! The decision comes from the subscription's full history (the mailer
@@ -8,17 +8,15 @@
 //! mailer's bounded backoff; a permanent refusal or the last attempt records
 //! the failure and leaves a dead letter that `masthead mail resend` replays.
 
-use crate::config::Config;
-use crate::connect::Nats;
-use anyhow::{Context, Result};
-use masthead_events::command_bus::CommandBus;
-use masthead_events::consumer::{ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
-use masthead_events::envelope::{AnyEvent, CommandMeta};
-use masthead_events::key_vault::{KeyVault, VaultError};
-use masthead_events::store::EventStore;
-use masthead_events::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
-use masthead_events::topology::ConsumerRole;
-use masthead_mailer::{decide, Attempt, MailDecision, Mailer, MailerConfig, SendOutcome, SkipReason};
+use crate::{decide, Attempt, MailDecision, Mailer, SendOutcome, SkipReason};
+use async_nats::jetstream;
+use masthead_domain::envelope::{AnyEvent, CommandMeta};
+use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
+use masthead_jetstream::command_bus::CommandBus;
+use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
+use masthead_jetstream::key_vault::{KeyVault, VaultError};
+use masthead_jetstream::store::EventStore;
+use masthead_jetstream::topology::{ConsumerRole, Topology};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -37,10 +35,7 @@ impl MailerHandler {
     }
 
     async fn handle_one(&self, d: &Delivery) -> Outcome {
-        let recorded = match &d.event {
-            Ok(r) => r,
-            Err(e) => return Outcome::DeadLetter { reason: format!("undecodable event: {e}") },
-        };
+        let recorded = &d.event;
         let AnyEvent::Subscription(trigger) = &recorded.event else { return Outcome::Done };
         if !matches!(trigger, SubscriptionEvent::AddressMatched(_) | SubscriptionEvent::AddressAssigned(_)) {
             return Outcome::Done;
@@ -102,16 +97,17 @@ impl MailerHandler {
         }
         match outcome {
             SendOutcome::Sent { .. } => {
-                // The mailer crate already logged the send with its attempt.
-                crate::telemetry::metrics::record_mail(true, "");
+                // `Mailer::deliver` already logged the send with its attempt.
+                metrics::counter!("masthead_mail_sent_total").increment(1);
                 Outcome::Done
             }
             SendOutcome::RetryLater { delay, reason } => {
-                crate::telemetry::metrics::record_mail(false, "transient");
+                metrics::counter!("masthead_mail_failed_total", "reason" => "transient").increment(1);
                 Outcome::Retry { delay, reason }
             }
             SendOutcome::Failed { reason, permanent, .. } => {
-                crate::telemetry::metrics::record_mail(false, if permanent { "permanent" } else { "transient" });
+                let kind = if permanent { "permanent" } else { "transient" };
+                metrics::counter!("masthead_mail_failed_total", "reason" => kind).increment(1);
                 Outcome::DeadLetter { reason }
             }
         }
@@ -122,36 +118,24 @@ impl MailerHandler {
 impl Handler for MailerHandler {
     /// Concurrently: each mail is independent, and SMTP round trips dominate.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
-        let outcomes = futures::future::join_all(batch.iter().map(|d| self.handle_one(d))).await;
-        let failed = outcomes.iter().filter(|o| **o != Outcome::Done).count() as u64;
-        crate::telemetry::metrics::record_processed("mailer", batch.len() as u64 - failed, failed);
-        outcomes
+        futures::future::join_all(batch.iter().map(|d| self.handle_one(d))).await
     }
 }
 
-pub fn mailer_config(config: &Config) -> Result<MailerConfig> {
-    let lookup = |name: &str| -> Option<String> {
-        match name {
-            "MASTHEAD_SMTP_URL" => config.smtp_url.clone(),
-            "MASTHEAD_SMTP_USERNAME" => config.smtp_username.clone(),
-            "MASTHEAD_SMTP_PASSWORD" => config.smtp_password.clone(),
-            "MASTHEAD_MAIL_FROM" => Some(config.mail_from.clone()),
-            "MASTHEAD_MAIL_CONTACT" => Some(config.mail_contact.clone()),
-            _ => std::env::var(name).ok(),
-        }
-    };
-    let mut mail = MailerConfig::from_lookup(lookup, &config.data_dir).context("mail configuration")?;
-    mail.retry.base = Duration::from_millis(config.mail_retry_base_ms.max(1));
-    mail.retry.cap = Duration::from_millis(config.mail_retry_cap_ms.max(config.mail_retry_base_ms).max(1));
-    // JetStream stops redelivering at the consumer's max_deliver.
-    mail.retry.max_attempts =
-        u32::try_from(config.topology().consumer_config(ConsumerRole::Mailer).max_deliver).unwrap_or(8);
-    Ok(mail)
-}
+/// Mails handled at once; the SMTP pool bounds the sends in flight.
+const BATCH: usize = 64;
 
-pub async fn run(nats: &Nats, mailer: Mailer, retry_delay: Duration, shutdown: CancellationToken) -> Result<()> {
-    let store = EventStore::new(nats.js.clone(), nats.topology.clone());
-    let vault = KeyVault::open(&nats.js, &nats.topology.keys_bucket()).await.context("opening the key vault")?;
+/// Runs the mailer until `shutdown`. `retry_delay` paces retries of what is
+/// not the mail server's fault (an unreadable history, a busy store).
+pub async fn run(
+    js: &jetstream::Context,
+    topology: &Topology,
+    mailer: Mailer,
+    retry_delay: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let store = EventStore::new(js.clone(), topology.clone());
+    let vault = KeyVault::open(js, &topology.keys_bucket()).await.map_err(RunError::Vault)?;
     let handler = Arc::new(MailerHandler {
         mailer: Arc::new(mailer),
         store: store.clone(),
@@ -159,11 +143,25 @@ pub async fn run(nats: &Nats, mailer: Mailer, retry_delay: Duration, shutdown: C
         bus: CommandBus::new(store, ()),
         retry_delay,
     });
-    let runtime = ConsumerRuntime::new(
-        nats.js.clone(),
-        nats.topology.clone(),
-        ConsumerRole::Mailer,
-        RuntimeConfig { batch_size: 64, ..Default::default() },
-    );
-    runtime.run(handler, shutdown).await.context("mailer consumer")
+    let config = RuntimeConfig { batch_size: BATCH, ..Default::default() };
+    let runtime = ConsumerRuntime::new(js.clone(), topology.clone(), ConsumerRole::Mailer, config);
+    Ok(runtime.run(handler, shutdown).await?)
+}
+
+/// The delivery attempts JetStream makes before it gives up on a mail: the
+/// retry policy's `max_attempts` must match it.
+pub fn max_attempts(topology: &Topology) -> u32 {
+    u32::try_from(topology.consumer_config(ConsumerRole::Mailer).max_deliver).unwrap_or(8)
+}
+
+/// Why the mailer could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The key vault bucket is missing or unreachable: run `masthead setup`,
+    /// or retry once NATS is back.
+    #[error("opening the key vault: {0}")]
+    Vault(#[source] VaultError),
+    /// The consumer runtime stopped; its source says why.
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
 }
