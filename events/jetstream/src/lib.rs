@@ -16,6 +16,7 @@ pub mod dead_letter;
 pub mod headers;
 pub mod idempotency;
 pub mod key_vault;
+pub mod lag;
 pub mod lease;
 pub mod replay;
 pub mod store;

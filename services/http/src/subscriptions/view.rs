@@ -1,14 +1,14 @@
 //! `GET /api/v1/subscriptions/{id}`: one subscription, with the personal
 //! data opened for the holder of its unguessable id.
 
-use super::error::ApiError;
-use super::{AppState, SharedState};
+use crate::error::ApiError;
+use crate::{AppState, SharedState};
 use axum::extract::{Path, State};
 use axum::Json;
-use masthead_events::key_vault::VaultError;
-use masthead_events::personal_data::SealedPersonalData;
-use masthead_events::store::ReadError;
-use masthead_events::subscription::SubscriptionEvent;
+use masthead_jetstream::key_vault::VaultError;
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_jetstream::store::ReadError;
+use masthead_domain::subscription::SubscriptionEvent;
 use masthead_projections::SubscriptionView;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -68,9 +68,9 @@ async fn body_of(state: &AppState, view: &SubscriptionView, source: &str, as_of:
     params(("id" = String, Path, description = "Subscription id (UUID)")),
     responses(
         (status = 200, description = "The subscription, with `freshness` saying how current it is"),
-        (status = 400, description = "Not a UUID", body = super::error::ErrorBody),
-        (status = 404, description = "Unknown id", body = super::error::ErrorBody),
-        (status = 503, description = "Event store unavailable", body = super::error::ErrorBody),
+        (status = 400, description = "Not a UUID", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown id", body = crate::error::ErrorBody),
+        (status = 503, description = "Event store unavailable", body = crate::error::ErrorBody),
     )
 )]
 pub async fn get_subscription(

@@ -1,15 +1,12 @@
-//! `GET /api/v1/stats`: the stats read model plus live consumer lag, and
-//! [`poll_lag`], which also feeds the Prometheus lag gauges.
+//! Where each durable consumer stands: messages waiting, delivered but not
+//! yet acknowledged, and dead letters. Read on an interval for the
+//! Prometheus gauges (`masthead_consumer_pending_messages`,
+//! `masthead_consumer_ack_pending_messages`, `masthead_dead_letters_total`),
+//! and on demand for the stats endpoint.
 
-use super::error::ApiError;
-use super::query::{projection_store, store_error, Params};
-use super::SharedState;
+use crate::dead_letter::DeadLetters;
+use crate::topology::{ConsumerRole, Topology};
 use async_nats::jetstream;
-use axum::extract::State;
-use axum::Json;
-use masthead_events::dead_letter::DeadLetters;
-use masthead_events::topology::{ConsumerRole, Topology};
-use masthead_projections::Stats;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,7 +19,8 @@ pub const LAG_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Where one durable consumer stands. `null` means the lookup failed or
 /// timed out: unknown, not zero.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsumerLag {
     /// Durable name: `matcher`, `projector` or `mailer`.
     pub consumer: String,
@@ -32,21 +30,6 @@ pub struct ConsumerLag {
     pub ack_pending: Option<u64>,
     /// Dead-letter records of this consumer.
     pub dead_letters: Option<u64>,
-}
-
-/// The stats response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StatsBody {
-    #[serde(flatten)]
-    pub stats: Stats,
-    /// Seconds between now and when the last applied event occurred; `null`
-    /// before anything was applied. Large while the stream is quiet too —
-    /// read it together with `consumers[].pending`.
-    pub seconds_since_last_applied_event: Option<f64>,
-    /// The projection generation these figures come from.
-    pub generation: String,
-    /// One entry per durable consumer, in the order matcher, projector, mailer.
-    pub consumers: Vec<ConsumerLag>,
 }
 
 async fn bounded<T, E: std::fmt::Display>(
@@ -109,19 +92,16 @@ pub async fn poll_lag(js: &jetstream::Context, topology: &Topology, timeout: Dur
             }
         })
         .collect();
-    if let Some(m) = crate::telemetry::metrics::METRICS.as_ref() {
-        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        for lag in &lags {
-            let label = [lag.consumer.as_str()];
-            if let Some(v) = lag.pending {
-                m.consumer_pending.with_label_values(&label).set(gauge(v));
-            }
-            if let Some(v) = lag.ack_pending {
-                m.consumer_ack_pending.with_label_values(&label).set(gauge(v));
-            }
-            if let Some(v) = lag.dead_letters {
-                m.dead_letters.with_label_values(&label).set(gauge(v));
-            }
+    for lag in &lags {
+        let consumer = lag.consumer.clone();
+        if let Some(v) = lag.pending {
+            metrics::gauge!("masthead_consumer_pending_messages", "consumer" => consumer.clone()).set(v as f64);
+        }
+        if let Some(v) = lag.ack_pending {
+            metrics::gauge!("masthead_consumer_ack_pending_messages", "consumer" => consumer.clone()).set(v as f64);
+        }
+        if let Some(v) = lag.dead_letters {
+            metrics::gauge!("masthead_dead_letters_total", "consumer" => consumer).set(v as f64);
         }
     }
     lags
@@ -141,25 +121,3 @@ pub async fn run_lag_poller(js: jetstream::Context, topology: Topology, every: D
     }
 }
 
-/// Dashboard figures plus live consumer lag.
-#[utoipa::path(
-    get,
-    path = "/api/v1/stats",
-    tag = "read",
-    responses(
-        (status = 200, description = "Stats read model, consumer lag and dead letters", body = StatsBody),
-        (status = 400, description = "A query parameter was given (there are none)", body = super::error::ErrorBody),
-        (status = 503, description = "No read models in this process, or the store is unavailable", body = super::error::ErrorBody),
-    )
-)]
-pub async fn get_stats(State(state): State<SharedState>, params: Params) -> Result<Json<StatsBody>, ApiError> {
-    params.allow_only(&[])?;
-    let store = projection_store(&state)?;
-    let generation = state.reads.as_ref().map(|r| r.generation()).unwrap_or_default();
-    let js = state.store.jetstream().clone();
-    let (stats, consumers) = tokio::join!(store.stats(), poll_lag(&js, &state.topology, LAG_TIMEOUT));
-    let stats = stats.map_err(store_error)?;
-    let seconds_since_last_applied_event =
-        stats.last_applied_at.map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
-    Ok(Json(StatsBody { stats, seconds_since_last_applied_event, generation, consumers }))
-}

@@ -1,4 +1,4 @@
-//! Logs, traces and metrics.
+//! Masthead's telemetry set-up: logs, traces and the metrics recorder.
 //!
 //! - Logs: JSON lines for machines, pretty text on a terminal, on stderr.
 //!   Each line inside a request or a consumer's processing carries the
@@ -8,10 +8,9 @@
 //!   OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`)
 //!   is set. Without it the spans still get trace ids, for the logs and for
 //!   the `traceparent` handed on to other roles, but nothing is exported.
-//! - Metrics: Prometheus, see [`metrics`].
+//! - Metrics: recorded through the `metrics` facade everywhere, rendered
+//!   for Prometheus by the recorder [`metrics`] installs.
 
-pub mod cpu;
-pub mod http;
 pub mod metrics;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -254,15 +253,23 @@ impl<'writer> FormatFields<'writer> for LogSpanFields {
     }
 }
 
-/// The log layer: JSON (`format` "json", or stderr is not a terminal) or
-/// pretty text, on stderr, filtered by `RUST_LOG`.
-pub fn log_layer<S>(format: Option<&str>) -> Box<dyn Layer<S> + Send + Sync>
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for machines.
+    Json,
+    /// Human-readable text.
+    Pretty,
+}
+
+/// The log layer on stderr, filtered by `RUST_LOG`: `format`, or JSON when
+/// stderr is not a terminal and pretty text when it is.
+pub fn log_layer<S>(format: Option<LogFormat>) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     let json = match format {
-        Some("json") => true,
-        Some(_) => false,
+        Some(f) => f == LogFormat::Json,
         None => !std::io::stderr().is_terminal(),
     };
     log_layer_to(json, std::io::stderr, &log_directives())
@@ -290,11 +297,6 @@ where
     }
 }
 
-/// Hooks the events crate calls, so that its appends are counted here.
-pub fn install_metric_hooks() {
-    masthead_events::store::observe_appends(|envelope| metrics::record_appended(&envelope.event_type));
-}
-
 /// What `init` set up; shut it down before exiting so buffered spans are
 /// exported.
 pub struct Telemetry {
@@ -315,10 +317,10 @@ impl Telemetry {
 }
 
 /// Installs logging and tracing for a role (`up`, `api`, `matcher`, …) as
-/// the global subscriber, and the metric hooks. Call once, inside the
+/// the global subscriber, and the metrics recorder. Call once, inside the
 /// runtime. A broken OTLP configuration is reported and tracing continues
 /// without export: observability must not stop the service.
-pub fn init(role: &str, log_format: Option<&str>) -> Telemetry {
+pub fn init(role: &str, log_format: Option<LogFormat>) -> Telemetry {
     let config = TracingConfig::from_env(role);
     let (provider, problem) = match tracer_provider(&config) {
         Ok(p) => (p, None),
@@ -327,7 +329,7 @@ pub fn init(role: &str, log_format: Option<&str>) -> Telemetry {
         }
     };
     let _ = tracing_subscriber::registry().with(log_layer(log_format)).with(otel_layer(&provider)).try_init();
-    install_metric_hooks();
+    metrics::handle();
     match (&problem, &config.otlp_endpoint) {
         (Some(e), _) => tracing::error!(error = %e, "traces will not be exported"),
         (None, Some(endpoint)) => {

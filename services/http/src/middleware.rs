@@ -12,7 +12,7 @@ use axum::http::uri::Authority;
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
-use masthead_events::envelope::trace;
+use masthead_jetstream::trace;
 use std::time::Instant;
 use tracing::field::Empty;
 use tracing::Instrument;
@@ -107,7 +107,13 @@ pub async fn trace_requests(request: Request, next: Next) -> Response {
         span.record("otel.status_code", "ERROR");
     }
     let elapsed = started.elapsed();
-    super::metrics::record_http(route.as_deref().unwrap_or(UNMATCHED_ROUTE), method, status.as_u16(), elapsed);
+    metrics::histogram!(
+        "masthead_http_server_request_duration_seconds",
+        "http_route" => route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned()),
+        "http_request_method" => method,
+        "http_response_status_code" => status.as_u16().to_string(),
+    )
+    .record(elapsed.as_secs_f64());
     // An access-log line, at DEBUG: at INFO, probes and scrapes would drown
     // everything else. Emitted inside the span (not with `parent:`, which the
     // JSON formatter's span list ignores) so it carries the trace and

@@ -2,12 +2,12 @@
 //! `SubscriptionRequested`, or a clear refusal. Shared by the JSON API and
 //! the HTML form, so both obey exactly the same rules.
 
-use masthead_events::command_bus::{CommandBus, CommandError};
-use masthead_events::envelope::CommandMeta;
-use masthead_events::idempotency::{fingerprint, Claim, IdempotencyRecords};
-use masthead_events::key_vault::{KeyPool, KeyVault, VaultError, DEFAULT_POOL_SIZE};
-use masthead_events::store::EventStore;
-use masthead_events::subscription::{
+use masthead_jetstream::command_bus::{CommandBus, CommandError};
+use masthead_domain::envelope::CommandMeta;
+use masthead_jetstream::idempotency::{fingerprint, Claim, IdempotencyRecords};
+use masthead_jetstream::key_vault::{KeyPool, KeyVault, VaultError, DEFAULT_POOL_SIZE};
+use masthead_jetstream::store::EventStore;
+use masthead_domain::subscription::{
     Channel, FieldError, RegisterSubscription, Subscription, SubscriptionCommand, SubscriptionError, SubscriptionForm,
 };
 use std::sync::Arc;
@@ -66,21 +66,8 @@ impl Intake {
         Self::with_keys(store, KeyPool::start(vault, DEFAULT_POOL_SIZE), records, client)
     }
 
-    /// For processes that register no one (the consumer roles, whose
-    /// health and metrics server needs an `AppState`): no data keys are
-    /// written ahead.
-    pub fn idle(store: EventStore, vault: KeyVault, records: IdempotencyRecords, client: async_nats::Client) -> Self {
-        Self::with_keys(store, KeyPool::idle(vault, DEFAULT_POOL_SIZE), records, client)
-    }
-
     fn with_keys(store: EventStore, keys: KeyPool, records: IdempotencyRecords, client: async_nats::Client) -> Self {
         Self { bus: Arc::new(CommandBus::new(store, ())), keys, records, client }
-    }
-
-    /// Requests so far that found the data-key pool empty and wrote their
-    /// key on the request path (see `KeyPool::misses`).
-    pub fn keys_written_inline(&self) -> u64 {
-        self.keys.misses()
     }
 
     /// Validates, seals and appends. Returns only after JetStream acknowledged
@@ -123,13 +110,13 @@ impl Intake {
     async fn submit_valid(
         &self,
         form: &SubscriptionForm,
-        valid: masthead_events::subscription::ValidSubscription,
+        valid: masthead_domain::subscription::ValidSubscription,
         channel: Channel,
         idempotency_key: Option<&str>,
         traceparent: Option<String>,
     ) -> Result<Accepted, IntakeError> {
         let (id, replayed) = match idempotency_key {
-            None => (masthead_events::subscription::new_subscription_id(), false),
+            None => (masthead_domain::subscription::new_subscription_id(), false),
             Some(key) => {
                 // The fingerprint covers what the subscriber typed (trimmed),
                 // so whitespace-only differences count as the same request.
@@ -168,7 +155,7 @@ impl Intake {
         tracing::Span::current().record("correlation_id", tracing::field::display(id));
         // Inside a traced HTTP span the publish span descends from it by
         // itself; only without one is the caller's context handed on as is.
-        let traceparent = if masthead_events::envelope::trace::current_is_traced() { None } else { traceparent };
+        let traceparent = if masthead_jetstream::trace::current_is_traced() { None } else { traceparent };
         let meta = CommandMeta {
             correlation_id: Some(id.to_string()),
             causation_id: None,

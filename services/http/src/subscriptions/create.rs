@@ -1,14 +1,14 @@
 //! `POST /api/v1/subscriptions`: the JSON intake.
 
-use super::error::ApiError;
-use super::SharedState;
-use crate::intake::IntakeError;
+use super::intake::IntakeError;
+use crate::error::ApiError;
+use crate::SharedState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use masthead_events::subscription::{Channel, FieldError, SubscriptionForm};
+use masthead_domain::subscription::{Channel, FieldError, SubscriptionForm};
 use serde::Serialize;
 
 pub const MAX_BODY: usize = 16 * 1024;
@@ -204,10 +204,10 @@ pub fn traceparent(headers: &HeaderMap) -> Option<String> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key + same body within 72 h gives the same id and one event")),
     responses(
         (status = 202, description = "Durably accepted", body = AcceptedBody, headers(("Location" = String))),
-        (status = 400, description = "Malformed JSON, wrong content type or bad Idempotency-Key", body = super::error::ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = super::error::ErrorBody),
-        (status = 422, description = "Invalid fields, or key reused with another body", body = super::error::ErrorBody),
-        (status = 503, description = "Event store unavailable; retry", body = super::error::ErrorBody, headers(("Retry-After" = u32))),
+        (status = 400, description = "Malformed JSON, wrong content type or bad Idempotency-Key", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid fields, or key reused with another body", body = crate::error::ErrorBody),
+        (status = 503, description = "Event store unavailable; retry", body = crate::error::ErrorBody, headers(("Retry-After" = u32))),
     )
 )]
 pub async fn create_subscription(

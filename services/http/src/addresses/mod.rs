@@ -1,23 +1,57 @@
-//! `GET /api/v1/addresses` and `GET /api/v1/addresses/{id}`: the base
-//! addresses, with search-as-you-type on street names.
+//! `/api/v1/addresses`: the base addresses, with search-as-you-type on
+//! street names, and (`/api/v1/match`) previews of what the matcher would
+//! decide for an address.
 
-use super::error::ApiError;
-use super::query::{projection_store, store_error, Params};
-use super::subscriptions::parse_id;
-use super::SharedState;
+pub mod match_preview;
+
+use crate::error::ApiError;
+use crate::query::{self, projection_store, store_error, Query};
+use crate::subscriptions::view::parse_id;
+use crate::SharedState;
 use axum::extract::{Path, State};
 use axum::Json;
 use masthead_projections::query::street_tokens;
 use masthead_projections::{AddressFilter, AddressView, Page};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-const PARAMS: &[&str] = &["postal_code", "city", "country", "ref", "q", "limit", "cursor"];
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_addresses))
+        .routes(routes!(get_address))
+        .routes(routes!(match_preview::preview))
+}
+
+/// The query parameters of the address list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Exact postal code, any case and spacing
+    postal_code: Option<String>,
+    /// Exact city, any case or accents
+    city: Option<String>,
+    /// ISO code or country name in any common spelling
+    country: Option<String>,
+    /// The publisher's reference, exact
+    #[serde(rename = "ref")]
+    #[param(rename = "ref")]
+    reference: Option<String>,
+    /// Search-as-you-type on street names
+    q: Option<String>,
+    /// Page size, 1–100 (default 20); larger values are refused
+    limit: Option<String>,
+    /// `next_cursor` of the previous page
+    cursor: Option<String>,
+}
 
 /// Longer values cannot match anything the intake accepts (120 characters
 /// per field); refusing them keeps index scans bounded.
 const MAX_FILTER_LEN: usize = 120;
 
-pub fn address_filter(params: &Params) -> Result<AddressFilter, ApiError> {
-    let q = params.bounded_text("q", MAX_FILTER_LEN)?;
+pub fn address_filter(params: &ListParams) -> Result<AddressFilter, ApiError> {
+    let q = query::bounded("q", &params.q, MAX_FILTER_LEN)?;
     if let Some(q) = q {
         // The store needs a word with a letter to drive its word index; a
         // bare house number would scan every address.
@@ -26,10 +60,10 @@ pub fn address_filter(params: &Params) -> Result<AddressFilter, ApiError> {
         }
     }
     Ok(AddressFilter {
-        postal_code: params.bounded_text("postal_code", MAX_FILTER_LEN)?.map(str::to_owned),
-        city: params.bounded_text("city", MAX_FILTER_LEN)?.map(str::to_owned),
-        country: params.country("country")?,
-        reference: params.bounded_text("ref", MAX_FILTER_LEN)?.map(str::to_owned),
+        postal_code: query::bounded("postal_code", &params.postal_code, MAX_FILTER_LEN)?.map(str::to_owned),
+        city: query::bounded("city", &params.city, MAX_FILTER_LEN)?.map(str::to_owned),
+        country: query::country("country", &params.country)?,
+        reference: query::bounded("ref", &params.reference, MAX_FILTER_LEN)?.map(str::to_owned),
         q: q.map(str::to_owned),
     })
 }
@@ -77,28 +111,19 @@ pub fn rank_page(q: &str, items: &mut Vec<AddressView>) {
     get,
     path = "/api/v1/addresses",
     tag = "read",
-    params(
-        ("postal_code" = Option<String>, Query, description = "Exact postal code, any case and spacing"),
-        ("city" = Option<String>, Query, description = "Exact city, any case or accents"),
-        ("country" = Option<String>, Query, description = "ISO code or country name in any common spelling"),
-        ("ref" = Option<String>, Query, description = "The publisher's reference, exact"),
-        ("q" = Option<String>, Query, description = "Search-as-you-type on street names"),
-        ("limit" = Option<usize>, Query, description = "Page size, 1–100 (default 20); larger values are refused"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-    ),
+    params(ListParams),
     responses(
         (status = 200, description = "One page of base addresses", body = Page<AddressView>),
-        (status = 400, description = "A bad parameter, named in `errors[0].field`", body = super::error::ErrorBody),
-        (status = 503, description = "No read models in this process, or the store is unavailable", body = super::error::ErrorBody),
+        (status = 400, description = "A bad parameter, named in `errors[0].field`", body = crate::error::ErrorBody),
+        (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
     )
 )]
 pub async fn list_addresses(
     State(state): State<SharedState>,
-    params: Params,
+    Query(params): Query<ListParams>,
 ) -> Result<Json<Page<AddressView>>, ApiError> {
-    params.allow_only(PARAMS)?;
     let filter = address_filter(&params)?;
-    let page = params.page()?;
+    let page = query::page(&params.limit, &params.cursor)?;
     let store = projection_store(&state)?;
     let mut result = store.addresses(&filter, page).await.map_err(store_error)?;
     if let Some(q) = &filter.q {
@@ -115,9 +140,9 @@ pub async fn list_addresses(
     params(("id" = String, Path, description = "Base address id (UUID)")),
     responses(
         (status = 200, description = "The base address", body = AddressView),
-        (status = 400, description = "Not a UUID", body = super::error::ErrorBody),
-        (status = 404, description = "Unknown id", body = super::error::ErrorBody),
-        (status = 503, description = "No read models in this process, or the store is unavailable", body = super::error::ErrorBody),
+        (status = 400, description = "Not a UUID", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown id", body = crate::error::ErrorBody),
+        (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
     )
 )]
 pub async fn get_address(

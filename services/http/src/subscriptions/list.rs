@@ -4,26 +4,45 @@
 //! email or sealed blob, and the list never opens one. Only the
 //! single-subscription view does.
 
-use super::error::ApiError;
-use super::query::{projection_store, store_error, Params};
-use super::SharedState;
+use crate::error::ApiError;
+use crate::query::{self, projection_store, store_error, Query};
+use crate::SharedState;
 use axum::extract::State;
 use axum::Json;
 use masthead_projections::{Page, SubscriptionFilter, SubscriptionStatus, SubscriptionSummary};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-const PARAMS: &[&str] = &["status", "created_after", "created_before", "country", "limit", "cursor"];
+/// The query parameters of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// pending, matched, confirmed or failed
+    status: Option<String>,
+    /// Inclusive lower bound on creation time: RFC 3339, or a date meaning midnight UTC
+    created_after: Option<String>,
+    /// Exclusive upper bound on creation time: RFC 3339, or a date
+    created_before: Option<String>,
+    /// Country of the entered address: ISO code or name in any common spelling
+    country: Option<String>,
+    /// Page size, 1–100 (default 20); larger values are refused, not clamped
+    limit: Option<String>,
+    /// `next_cursor` of the previous page
+    cursor: Option<String>,
+}
 
 /// The filters of a list request, checked before the store is asked.
-pub fn subscription_filter(params: &Params) -> Result<SubscriptionFilter, ApiError> {
+pub fn subscription_filter(params: &ListParams) -> Result<SubscriptionFilter, ApiError> {
     let status = params
-        .text("status")
+        .status
+        .as_deref()
         .map(|s| {
             SubscriptionStatus::parse(s)
                 .ok_or_else(|| ApiError::bad_parameter("status", "must be one of pending, matched, confirmed, failed"))
         })
         .transpose()?;
-    let created_after = params.datetime("created_after")?;
-    let created_before = params.datetime("created_before")?;
+    let created_after = query::datetime("created_after", &params.created_after)?;
+    let created_before = query::datetime("created_before", &params.created_before)?;
     if let (Some(after), Some(before)) = (created_after, created_before) {
         // An empty range is almost certainly swapped bounds; say so rather
         // than answer with an empty list.
@@ -31,7 +50,7 @@ pub fn subscription_filter(params: &Params) -> Result<SubscriptionFilter, ApiErr
             return Err(ApiError::bad_parameter("created_before", "must be later than created_after"));
         }
     }
-    Ok(SubscriptionFilter { status, created_after, created_before, country: params.country("country")? })
+    Ok(SubscriptionFilter { status, created_after, created_before, country: query::country("country", &params.country)? })
 }
 
 /// List subscriptions, newest first.
@@ -45,27 +64,19 @@ pub fn subscription_filter(params: &Params) -> Result<SubscriptionFilter, ApiErr
     get,
     path = "/api/v1/subscriptions",
     tag = "read",
-    params(
-        ("status" = Option<String>, Query, description = "pending, matched, confirmed or failed"),
-        ("created_after" = Option<String>, Query, description = "Inclusive lower bound on creation time: RFC 3339, or a date meaning midnight UTC"),
-        ("created_before" = Option<String>, Query, description = "Exclusive upper bound on creation time: RFC 3339, or a date"),
-        ("country" = Option<String>, Query, description = "Country of the entered address: ISO code or name in any common spelling"),
-        ("limit" = Option<usize>, Query, description = "Page size, 1–100 (default 20); larger values are refused, not clamped"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-    ),
+    params(ListParams),
     responses(
         (status = 200, description = "One page, newest first", body = Page<SubscriptionSummary>),
-        (status = 400, description = "A bad parameter, named in `errors[0].field`", body = super::error::ErrorBody),
-        (status = 503, description = "No read models in this process, or the store is unavailable", body = super::error::ErrorBody),
+        (status = 400, description = "A bad parameter, named in `errors[0].field`", body = crate::error::ErrorBody),
+        (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
     )
 )]
 pub async fn list_subscriptions(
     State(state): State<SharedState>,
-    params: Params,
+    Query(params): Query<ListParams>,
 ) -> Result<Json<Page<SubscriptionSummary>>, ApiError> {
-    params.allow_only(PARAMS)?;
     let filter = subscription_filter(&params)?;
-    let page = params.page()?;
+    let page = query::page(&params.limit, &params.cursor)?;
     let store = projection_store(&state)?;
     store.subscriptions(&filter, page).await.map(Json).map_err(store_error)
 }

@@ -2,20 +2,36 @@
 //! the address team. A dry run on this process's copy of the base-address
 //! index: nothing is appended.
 
-use super::error::ApiError;
-use super::query::Params;
-use super::SharedState;
-use crate::matcher::handler::{canonical_address, explanation};
+use crate::error::ApiError;
+use crate::query::{self, Query};
+use crate::SharedState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use masthead_events::{CanonicalAddress, MatchExplanation};
+use masthead_domain::{CanonicalAddress, MatchExplanation};
+use masthead_matching::matcher::convert::{canonical_address, explanation};
 use masthead_matching::{normalize, AddressInput, Candidate, Decision};
 use masthead_projections::{Canonical, Lines};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-const PARAMS: &[&str] = &["street", "postal_code", "city", "country", "limit"];
+/// The address to preview, as a subscriber would type it.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewParams {
+    /// Street and house number as typed
+    #[param(required = true)]
+    street: Option<String>,
+    /// Postal code as typed
+    postal_code: Option<String>,
+    /// City as typed
+    city: Option<String>,
+    /// ISO code or country name in any common spelling
+    country: Option<String>,
+    /// Candidates to return, 1–20 (default 5)
+    limit: Option<String>,
+}
 pub const DEFAULT_CANDIDATES: usize = 5;
 pub const MAX_CANDIDATES: usize = 20;
 /// The intake's own field limit: anything longer could never be submitted.
@@ -92,32 +108,28 @@ fn book_unavailable() -> ApiError {
     get,
     path = "/api/v1/match",
     tag = "read",
-    params(
-        ("street" = String, Query, description = "Street and house number as typed"),
-        ("postal_code" = Option<String>, Query, description = "Postal code as typed"),
-        ("city" = Option<String>, Query, description = "City as typed"),
-        ("country" = Option<String>, Query, description = "ISO code or country name in any common spelling"),
-        ("limit" = Option<usize>, Query, description = "Candidates to return, 1–20 (default 5)"),
-    ),
+    params(PreviewParams),
     responses(
         (status = 200, description = "Candidates and the decision", body = PreviewBody),
-        (status = 400, description = "A bad or missing parameter, named in `errors[0].field`", body = super::error::ErrorBody),
-        (status = 503, description = "No base-address index in this process", body = super::error::ErrorBody),
+        (status = 400, description = "A bad or missing parameter, named in `errors[0].field`", body = crate::error::ErrorBody),
+        (status = 503, description = "No base-address index in this process", body = crate::error::ErrorBody),
     )
 )]
-pub async fn preview(State(state): State<SharedState>, params: Params) -> Result<Json<PreviewBody>, ApiError> {
-    params.allow_only(PARAMS)?;
-    let street = params.required("street")?;
-    for name in ["street", "postal_code", "city"] {
-        params.bounded_text(name, MAX_FIELD_LEN)?;
-    }
-    let country = params.country("country")?;
-    let limit = params.limit(DEFAULT_CANDIDATES, MAX_CANDIDATES)?;
+pub async fn preview(
+    State(state): State<SharedState>,
+    Query(params): Query<PreviewParams>,
+) -> Result<Json<PreviewBody>, ApiError> {
+    let street = query::bounded("street", &params.street, MAX_FIELD_LEN)?
+        .ok_or_else(|| ApiError::bad_parameter("street", "is required"))?;
+    let postal_code = query::bounded("postal_code", &params.postal_code, MAX_FIELD_LEN)?;
+    let city = query::bounded("city", &params.city, MAX_FIELD_LEN)?;
+    let country = query::country("country", &params.country)?;
+    let limit = query::limit(&params.limit, DEFAULT_CANDIDATES, MAX_CANDIDATES)?;
     let book = state.book.as_ref().ok_or_else(book_unavailable)?;
     let probe = normalize(&AddressInput {
         street,
-        postal_code: params.text("postal_code").unwrap_or(""),
-        city: params.text("city").unwrap_or(""),
+        postal_code: postal_code.unwrap_or(""),
+        city: city.unwrap_or(""),
         country: country.as_deref().unwrap_or(""),
     });
     // One read lock for both, so they see the same index.

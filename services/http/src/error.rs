@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use masthead_events::subscription::FieldError;
+use masthead_domain::subscription::FieldError;
 use serde::Serialize;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
