@@ -13,6 +13,9 @@ use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How often the lag gauges are refreshed.
+pub const LAG_POLL: Duration = Duration::from_secs(5);
+
 /// How long one lag lookup may take before it is reported as unknown. A
 /// stats request must answer even while JetStream is slow or away.
 pub const LAG_TIMEOUT: Duration = Duration::from_secs(1);

@@ -11,6 +11,7 @@
 //! its own metrics through the `metrics` facade.
 
 pub mod command_bus;
+pub mod connect;
 pub mod consumer;
 pub mod dead_letter;
 pub mod headers;

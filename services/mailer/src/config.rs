@@ -186,7 +186,7 @@ pub struct MailerConfig {
 }
 
 /// The mail settings as configured, before they are checked.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone)]
 pub struct MailSettings<'a> {
     /// `smtp://`, `smtps://` or `smtp://…?tls=required`; `None`: the outbox.
     pub smtp_url: Option<&'a str>,
@@ -196,6 +196,8 @@ pub struct MailSettings<'a> {
     pub from: &'a str,
     /// Whom subscribers contact about a wrong address.
     pub contact: &'a str,
+    /// How failed sends are retried.
+    pub retry: RetryPolicy,
 }
 
 impl MailerConfig {
@@ -215,7 +217,7 @@ impl MailerConfig {
         };
         let from = settings.from.trim().parse().map_err(|_| ConfigError::From(settings.from.to_owned()))?;
         let contact = settings.contact.trim().to_owned();
-        Ok(MailerConfig { transport, sender: Sender { from, contact }, retry: RetryPolicy::default() })
+        Ok(MailerConfig { transport, sender: Sender { from, contact }, retry: settings.retry })
     }
 }
 
@@ -225,6 +227,19 @@ mod tests {
 
     const FROM: &str = "Masthead <no-reply@masthead.invalid>";
     const CONTACT: &str = "subscriptions@masthead.invalid";
+
+    impl Default for MailSettings<'_> {
+        fn default() -> Self {
+            MailSettings {
+                smtp_url: None,
+                smtp_username: None,
+                smtp_password: None,
+                from: "",
+                contact: "",
+                retry: RetryPolicy::fast(),
+            }
+        }
+    }
 
     fn config(settings: MailSettings<'_>) -> Result<MailerConfig, ConfigError> {
         let from = if settings.from.is_empty() { FROM } else { settings.from };

@@ -14,6 +14,7 @@ use masthead_domain::envelope::{AnyEvent, CommandMeta};
 use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
 use masthead_jetstream::command_bus::CommandBus;
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
+use masthead_jetstream::dead_letter::{DeadLetterError, DeadLetters};
 use masthead_jetstream::key_vault::{KeyVault, VaultError};
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::{ConsumerRole, Topology};
@@ -152,6 +153,32 @@ pub async fn run(
 /// retry policy's `max_attempts` must match it.
 pub fn max_attempts(topology: &Topology) -> u32 {
     u32::try_from(topology.consumer_config(ConsumerRole::Mailer).max_deliver).unwrap_or(8)
+}
+
+/// Asks the mailer to send a subscription's confirmation again, after the
+/// cause of its failure was fixed: flags the subscription's latest mail
+/// dead letter for replay, which the running mailer picks up. Returns the
+/// stream sequence being replayed.
+pub async fn request_resend(js: &jetstream::Context, topology: &Topology, subscription_id: uuid::Uuid) -> Result<u64, ResendError> {
+    let dead_letters = DeadLetters::open(js, &topology.dead_letters_bucket()).await.map_err(ResendError::DeadLetters)?;
+    let subject = topology.subject("subscription", &subscription_id.to_string());
+    let consumer = ConsumerRole::Mailer.durable_name();
+    let letters = dead_letters.list(Some(consumer)).await.map_err(ResendError::DeadLetters)?;
+    let letter = letters.iter().rev().find(|l| l.subject == subject).ok_or(ResendError::NothingToResend(subscription_id))?;
+    dead_letters.request_replay(consumer, letter.stream_sequence).await.map_err(ResendError::DeadLetters)?;
+    Ok(letter.stream_sequence)
+}
+
+/// Why a resend was not requested.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    /// No failed confirmation waits for this subscription: it was sent, or
+    /// has not failed (yet). Nothing to do.
+    #[error("no failed confirmation is waiting for subscription {0} (see `masthead dlq list --consumer mailer`)")]
+    NothingToResend(uuid::Uuid),
+    /// The dead-letter bucket did not answer: retry, or run `masthead setup`.
+    #[error("dead-letter records unavailable: {0}")]
+    DeadLetters(#[source] DeadLetterError),
 }
 
 /// Why the mailer could not start or stopped.

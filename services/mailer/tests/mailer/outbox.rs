@@ -18,7 +18,10 @@ async fn without_an_smtp_url_mails_land_in_the_outbox_once_per_subscription() {
         MailSettings {
             from: "Masthead <no-reply@masthead.invalid>",
             contact: "subscriptions@masthead.invalid",
-            ..Default::default()
+            smtp_url: None,
+            smtp_username: None,
+            smtp_password: None,
+            retry: RetryPolicy::fast(),
         },
         data_dir.path(),
     )
