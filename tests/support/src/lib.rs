@@ -7,6 +7,7 @@
 //! told to fail. `System` runs the real `masthead` binary's roles as child
 //! processes. Tests never depend on a server already running on 4222.
 
+pub mod cluster;
 pub mod fixtures;
 pub mod mime;
 pub mod nats;
