@@ -8,6 +8,7 @@
 //! processes. Tests never depend on a server already running on 4222.
 
 pub mod cluster;
+pub mod cpu;
 pub mod fixtures;
 pub mod mime;
 pub mod nats;
