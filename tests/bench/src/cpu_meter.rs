@@ -3,7 +3,7 @@
 //! started. Rates move with whatever else the machine runs; CPU per unit of
 //! work much less, so the benches print both.
 
-use crate::telemetry::cpu::{process_cpu, threads_cpu};
+use masthead_test_support::cpu::{process_cpu, threads_cpu};
 use std::time::Duration;
 
 /// CPU spent, or used so far; `None` where it could not be read (or, for

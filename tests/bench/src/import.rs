@@ -1,4 +1,4 @@
-//! `masthead bench import`: `masthead addresses import` of a generated base
+//! `masthead-bench import`: `masthead addresses import` of a generated base
 //! list, beside the honest ceiling measured on the same server in the same
 //! run: the very messages the import publishes (same subjects, headers and
 //! payloads), encoded beforehand and published with the same ack window, so
@@ -7,15 +7,16 @@
 //! Each round uses fresh streams. The rerun of the same file into the
 //! imported stream shows idempotency (nothing added) and its rate.
 
-use super::cpu_meter::{us_per, CpuMeter, Spent};
-use super::server::{delete_everything, start_local};
-use crate::config::Config;
-use crate::connect::{connect, Nats};
-use crate::import::{self, ImportOptions, ImportReport};
+use crate::cpu_meter::{us_per, CpuMeter, Spent};
+use crate::nats::{delete_everything, Server};
+use crate::report::load_average;
 use anyhow::{bail, Context, Result};
 use futures::stream::{FuturesUnordered, StreamExt};
-use masthead_events::store::EventStore;
-use masthead_matching::eval::{generate, GeneratorConfig};
+use masthead::config::Config;
+use masthead::system::{connect_and_setup, Nats};
+use masthead_addresses::import::{self, ImportOptions, ImportReport};
+use masthead_jetstream::store::EventStore;
+use masthead_testdata::addresses::{generate, GeneratorConfig};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -41,17 +42,11 @@ fn per_row(cpu: Spent, rows: usize) -> String {
     format!("cpu client {} + server {} µs/row", us(cpu.process), us(cpu.nats))
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// A seeded base list as the matching crate's evaluation generates it:
 /// several countries, typed variants of street types, house-number forms.
 fn write_generated(path: &Path, rows: usize, seed: u64) -> Result<usize> {
     let data = generate(&GeneratorConfig { base_size: rows, queries: 0, negative_share: 0.0, seed });
-    super::write_base_csv(path, &data.base)?;
+    crate::report::write_base_csv(path, &data.base)?;
     Ok(data.base.len())
 }
 
@@ -106,10 +101,10 @@ fn rate(r: &ImportReport) -> f64 {
 async fn fresh(config: &Config, url: &str, name: &str) -> Result<(Nats, EventStore)> {
     let mut config = config.clone();
     config.stream = name.to_owned();
-    let nats = connect(&config, url).await?;
+    let nats = connect_and_setup(&config, Some(url)).await?;
     // A leftover from an interrupted run would turn the import into a rerun.
     delete_everything(&nats).await;
-    let nats = connect(&config, url).await?;
+    let nats = connect_and_setup(&config, Some(url)).await?;
     let store = EventStore::new(nats.js.clone(), nats.topology.clone());
     Ok((nats, store))
 }
@@ -123,8 +118,7 @@ async fn round(
     server_pid: Option<u32>,
 ) -> Result<Round> {
     let pid = std::process::id();
-    let import_options =
-        ImportOptions { progress: false, in_flight: options.in_flight, workers: options.workers, ..Default::default() };
+    let import_options = ImportOptions { in_flight: options.in_flight, workers: options.workers, ..Default::default() };
 
     let (nats, store) = fresh(config, url, &format!("BENCHIMPC{pid}R{n}")).await?;
     let result = async {
@@ -140,9 +134,9 @@ async fn round(
     let (nats, store) = fresh(config, url, &format!("BENCHIMPI{pid}R{n}")).await?;
     let result = async {
         let meter = CpuMeter::start(server_pid, None);
-        let first = import::import(&store, csv, &import_options).await?;
+        let first = import::import(&store, csv, &import_options, |_| {}).await?;
         let cpu = meter.stop();
-        let rerun = import::import(&store, csv, &import_options).await?;
+        let rerun = import::import(&store, csv, &import_options, |_| {}).await?;
         anyhow::Ok((first, cpu, rerun))
     }
     .await;
@@ -182,7 +176,7 @@ fn variant(messages: &[import::Outgoing], drop: &[&str], one_subject: bool, tiny
 }
 
 async fn breakdown(config: &Config, url: &str, csv: &Path, window: usize, server_pid: Option<u32>) -> Result<()> {
-    use masthead_events::envelope::header;
+    use masthead_domain::envelope::header;
     let pid = std::process::id();
     let all_envelope = [
         header::EVENT_TYPE,
@@ -222,14 +216,11 @@ async fn breakdown(config: &Config, url: &str, csv: &Path, window: usize, server
     Ok(())
 }
 
-pub async fn run(config: &Config, options: Options) -> Result<()> {
-    let local = match &config.nats_url {
-        Some(_) => None,
-        None => Some(start_local(0, None)?),
-    };
-    let url = local.as_ref().map(|l| l.url.clone()).unwrap_or_else(|| config.nats_url_or_default());
-    let server_pid = local.as_ref().map(|l| l.pid());
+pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
+    let server = Server::shared_or_local(shared)?;
+    let (url, server_pid) = (server.url.clone(), server.pid());
     let dir = tempfile::tempdir()?;
+    let config = &Config::for_nats(&url, dir.path(), "BENCHIMP");
     let csv = match &options.file {
         Some(f) => f.clone(),
         None => {
@@ -241,11 +232,12 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         }
     };
     println!(
-        "bench import: {}, window {}, {} workers, {} rounds, nats {url}, load average before: {}",
+        "bench import: {}, window {}, {} workers, {} rounds, nats {}, load average before: {}",
         csv.display(),
         options.in_flight,
         options.workers,
         options.rounds,
+        server.describe(),
         load_average()
     );
     if options.breakdown {

@@ -1,27 +1,38 @@
-//! Precision/recall of the engine and the baseline on the same generated
-//! queries.
+//! `masthead-bench match-eval`: precision and recall of the engine and of
+//! the replaced rule (the baseline) on the same generated queries.
 //!
-//! cargo run -p masthead-matching --release --example evaluate -- --base 90000
-//! Options: --base N, --queries N, --seed N, --baseline-queries N
-//! (baseline is O(base) per query; it runs on the first N queries and the
-//! engine is reported on that same subset too), --sweep (threshold table),
-//! --errors (print failing queries).
+//! The baseline is O(base) per query; it runs on the first
+//! `--baseline-queries` queries and the engine is reported on that same
+//! subset too. `--sweep` prints a threshold table, `--errors` failing
+//! queries.
 
 use std::time::Instant;
 
-use masthead_matching::eval::{
-    best_candidates, build_baseline, build_engine, evaluate_baseline, evaluate_engine, generate, sweep,
-    GeneratorConfig, Metrics,
-};
 use masthead_matching::MatchConfig;
+use masthead_testdata::addresses::eval::{
+    best_candidates, build_baseline, build_engine, evaluate_baseline, evaluate_engine, sweep, Metrics,
+};
+use masthead_testdata::addresses::{generate, GeneratorConfig};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|a| a == name)
+#[derive(clap::Args)]
+pub struct Options {
+    /// Base addresses.
+    #[arg(long, default_value_t = 90_000)]
+    base: usize,
+    /// Labelled queries.
+    #[arg(long, default_value_t = 10_000)]
+    queries: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Queries the baseline decides. Default: all, or 300 above 200 000 addresses.
+    #[arg(long)]
+    baseline_queries: Option<usize>,
+    /// Also print precision and recall at thresholds 60–100.
+    #[arg(long)]
+    sweep: bool,
+    /// Also print failing queries.
+    #[arg(long)]
+    errors: bool,
 }
 
 fn line(name: &str, m: &Metrics) {
@@ -38,14 +49,9 @@ fn line(name: &str, m: &Metrics) {
     );
 }
 
-fn main() {
-    let base_size = arg("--base", 90_000);
-    let cfg = GeneratorConfig {
-        base_size,
-        queries: arg("--queries", 10_000),
-        negative_share: 0.3,
-        seed: arg("--seed", 42) as u64,
-    };
+pub fn run(options: &Options) -> anyhow::Result<()> {
+    let base_size = options.base;
+    let cfg = GeneratorConfig { base_size, queries: options.queries, negative_share: 0.3, seed: options.seed };
     let t = Instant::now();
     let data = generate(&cfg);
     println!(
@@ -71,7 +77,7 @@ fn main() {
     line(&format!("engine (all {} queries)", data.queries.len()), &m);
 
     let default_bq = if base_size > 200_000 { 300 } else { data.queries.len() };
-    let bq = arg("--baseline-queries", default_bq).min(data.queries.len());
+    let bq = options.baseline_queries.unwrap_or(default_bq).min(data.queries.len());
     let subset = &data.queries[..bq];
     let baseline = build_baseline(&data.base);
     let t = Instant::now();
@@ -85,12 +91,12 @@ fn main() {
     for (label, (n, e)) in &breakdown.by_label {
         println!("  {label:<18} {n:>6} {e:>5}");
     }
-    if flag("--errors") {
+    if options.errors {
         for e in &breakdown.examples {
             println!("{e}");
         }
     }
-    if flag("--sweep") {
+    if options.sweep {
         let best = best_candidates(&engine, &data.queries);
         let thresholds: Vec<f64> = (60..=100).step_by(2).map(f64::from).collect();
         println!("\nthreshold sweep (engine, all queries):");
@@ -98,4 +104,5 @@ fn main() {
             println!("  {t:>5.1}  P={:.4} R={:.4} F1={:.4} fp={}", m.precision(), m.recall(), m.f1(), m.fp);
         }
     }
+    Ok(())
 }

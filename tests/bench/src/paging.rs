@@ -1,19 +1,28 @@
-//! Address paging at scale: loads N base addresses into redb, then times
-//! list requests the read API makes.
-//!
-//! `cargo run -p masthead-projections --release --example paging -- --addresses 1000000`
+//! `masthead-bench paging`: address paging at scale. Loads N base
+//! addresses into a fresh redb generation, then times the list requests the
+//! read API makes, at the store (no HTTP). The unfiltered first page is the
+//! cheapest request there is: the same-run reference the others compare
+//! with.
 //!
 //! With `--keep <file>` it only loads, into that file, and stops: the store
 //! `infra/bench/read-api.sh` serves over HTTP.
 
-use masthead_events::base_address::AddressSource;
+use masthead_domain::base_address::AddressSource;
 use masthead_projections::{AddressFilter, PageRequest, RedbStore};
 use masthead_testdata::events::{address_event, random_address, Rng};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+#[derive(clap::Args)]
+pub struct Options {
+    /// Base addresses to load.
+    #[arg(long, default_value_t = 1_000_000)]
+    addresses: usize,
+    /// Requests timed per kind.
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    /// Only load, into this redb file, and stop.
+    #[arg(long)]
+    keep: Option<std::path::PathBuf>,
 }
 
 fn report(name: &str, mut times: Vec<Duration>, items: usize) {
@@ -44,13 +53,16 @@ fn time_pages(store: &RedbStore, name: &str, requests: &[(AddressFilter, PageReq
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let n = arg("--addresses", 1_000_000);
-    let rounds = arg("--requests", 2000);
-    let keep = std::env::args().skip_while(|a| a != "--keep").nth(1);
+pub fn run(options: &Options) -> anyhow::Result<()> {
+    let (n, rounds, keep) = (options.addresses, options.requests.max(1), &options.keep);
     let dir = tempfile::tempdir()?;
-    let store = match &keep {
-        Some(path) => RedbStore::open(std::path::Path::new(path))?,
+    let store = match keep {
+        Some(path) => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            RedbStore::open(path)?
+        }
         None => RedbStore::create_generation(dir.path())?.1,
     };
     store.set_durable(false);
@@ -102,7 +114,7 @@ fn main() -> anyhow::Result<()> {
     let deep: Vec<String> = cursors.iter().skip(cursors.len() / 2).step_by(7).cloned().collect();
 
     let first: Vec<_> = (0..rounds).map(|_| (all.clone(), PageRequest::first(20))).collect();
-    time_pages(&store, "first page (no filter)", &first)?;
+    time_pages(&store, "first page (no filter; reference)", &first)?;
     let deep_pages: Vec<_> =
         (0..rounds).map(|i| (all.clone(), PageRequest::after(20, deep[i % deep.len().max(1)].clone()))).collect();
     time_pages(&store, "deep cursor page (no filter)", &deep_pages)?;

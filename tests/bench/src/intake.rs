@@ -1,19 +1,27 @@
-//! `masthead bench intake`: subscriptions accepted per second over HTTP,
+//! `masthead-bench intake`: subscriptions accepted per second over HTTP,
 //! beside the machine's HTTP ceiling (a bare axum handler under the same load
 //! generator) and raw JetStream publish-with-ack on the same server.
 
-use super::cpu_meter::{us_per, CpuMeter, Spent};
-use super::load::{self, print_row, LoadReport};
-use super::server::start_local;
-use crate::config::Config;
-use crate::connect::connect;
-use crate::roles::{app_state, serve};
+use crate::cpu_meter::{us_per, CpuMeter, Spent};
+use crate::load::{self, print_row, LoadReport};
+use crate::nats::{delete_everything, Server};
+use crate::report::stream_name;
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
+use masthead::config::Config;
+use masthead::system::{self, connect_and_setup, Roles};
 use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+pub struct Options {
+    pub connections: usize,
+    pub duration: Duration,
+}
 
 /// CPU per request of a measured phase: the server under test (its
 /// runtime's threads), the nats-server when the bench started it, and the
@@ -50,10 +58,8 @@ fn subscription_body(i: u64) -> bytes::Bytes {
     bytes::Bytes::from(body.to_string())
 }
 
-pub struct Options {
-    pub connections: usize,
-    pub duration: Duration,
-}
+/// What a server's thread awaits after shutdown was requested.
+type Stopped = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 
 /// A bench server running on its own thread and runtime.
 struct BenchServer {
@@ -73,27 +79,25 @@ impl BenchServer {
 
 /// Runs an HTTP server on its own runtime threads, as a separate server
 /// process would, so the load generator does not share its scheduler.
-/// `make` builds the router on that runtime: whatever it starts (the NATS
-/// connection and its tasks, the key pool's refills) runs there too, as in
-/// `masthead api`, instead of queueing behind the load generator's tasks.
-async fn spawn_server<F, Fut>(make: F) -> Result<BenchServer>
+/// `start` runs on that runtime: whatever it starts (the NATS connection
+/// and its tasks, the key pool's refills) runs there too, as in `masthead
+/// api`, instead of queueing behind the load generator's tasks. It returns
+/// the address it listens on and what to await once told to stop.
+async fn spawn_server<F, Fut>(start: F) -> Result<BenchServer>
 where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<axum::Router>>,
+    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(SocketAddr, Stopped)>>,
 {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    std_listener.set_nonblocking(true)?;
-    let addr = format!("http://{}", std_listener.local_addr()?);
-    let token = CancellationToken::new();
-    let t = token.clone();
-    let (ready_tx, ready) = tokio::sync::oneshot::channel::<Result<()>>();
-    let thread = std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_multi_thread()
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel::<Result<SocketAddr>>();
+    let thread = std::thread::Builder::new().name(SERVER_THREADS.into()).spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name(SERVER_THREADS)
             .enable_all()
-            .build()
-        {
+            .build();
+        let rt = match rt {
             Ok(rt) => rt,
             Err(e) => {
                 let _ = ready_tx.send(Err(e.into()));
@@ -101,21 +105,49 @@ where
             }
         };
         rt.block_on(async move {
-            let router = match make().await {
-                Ok(router) => router,
+            match start(token.clone()).await {
+                Ok((addr, stopped)) => {
+                    let _ = ready_tx.send(Ok(addr));
+                    token.cancelled().await;
+                    if let Err(e) = stopped.await {
+                        eprintln!("warning: the bench server stopped with an error: {e:#}");
+                    }
+                }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
-                    return;
                 }
-            };
-            let _ = ready_tx.send(Ok(()));
-            if let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) {
-                let _ = serve(listener, router, t).await;
             }
         });
-    });
-    ready.await.context("the bench server thread stopped")??;
-    Ok(BenchServer { addr, stop: token, thread })
+    })?;
+    let addr = ready.await.context("the bench server thread stopped")??;
+    Ok(BenchServer { addr: format!("http://{addr}"), stop, thread })
+}
+
+/// The ceiling: a handler that does nothing, served by axum alone.
+async fn bare_server() -> Result<BenchServer> {
+    spawn_server(|stop| async move {
+        let router =
+            axum::Router::new().route("/bare", axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let served = tokio::spawn(async move {
+            axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        });
+        let stopped: Stopped = Box::pin(async move { Ok(served.await??) });
+        Ok((addr, stopped))
+    })
+    .await
+}
+
+/// The API role, started as `masthead api` starts it.
+async fn api_server(config: Config) -> Result<BenchServer> {
+    spawn_server(move |stop| async move {
+        let running = system::start(&config, Roles { api: true, ..Default::default() }, stop).await?;
+        let addr = running.http_addr;
+        let stopped: Stopped = Box::pin(running.wait());
+        Ok((addr, stopped))
+    })
+    .await
 }
 
 async fn raw_publish(
@@ -154,29 +186,29 @@ async fn raw_publish(
     load::collect(tasks, started).await
 }
 
-pub async fn run(config: &Config, options: Options) -> Result<()> {
-    let local = match &config.nats_url {
-        Some(_) => None,
-        None => Some(start_local(0, None)?),
-    };
-    let url = local.as_ref().map(|l| l.url.clone()).unwrap_or_else(|| config.nats_url_or_default());
-    let mut config = config.clone();
-    config.stream = format!("BENCH{}", std::process::id());
-    let nats = connect(&config, &url).await?;
-    let started_here = match &local {
-        Some(_) => format!(" (started here, GOGC={})", super::server::nats_gogc()),
-        None => String::new(),
-    };
+pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
+    let server = Server::shared_or_local(shared)?;
+    let data = tempfile::tempdir()?;
+    let mut config = Config::for_nats(&server.url, data.path(), &stream_name("BENCH"));
+    config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.http_addr_file = None;
+    let nats = connect_and_setup(&config, None).await?;
     println!(
-        "bench intake: {} connections, {:?} per measurement, nats {url}{started_here}",
-        options.connections, options.duration
+        "bench intake: {} connections, {:?} per measurement, nats {}",
+        options.connections,
+        options.duration,
+        server.describe()
     );
+    let result = measure(&config, &nats, &server, &options).await;
+    delete_everything(&nats).await;
+    result
+}
 
-    // 1. The ceiling: the same router stack with a handler that does nothing.
-    let bare = axum::Router::new().route("/bare", axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }));
-    let bare_server = spawn_server(|| async { Ok(bare) }).await?;
-    let url_bare = format!("{}/bare", bare_server.addr);
-    let nats_pid = local.as_ref().map(|l| l.pid());
+async fn measure(config: &Config, nats: &system::Nats, server: &Server, options: &Options) -> Result<()> {
+    let nats_pid = server.pid();
+    // 1. The ceiling: a bare handler under the same load generator.
+    let bare = bare_server().await?;
+    let url_bare = format!("{}/bare", bare.addr);
     let meter = CpuMeter::start(nats_pid, Some(SERVER_THREADS));
     let bare_report = load::run(
         options.connections,
@@ -186,24 +218,16 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     )
     .await;
     let bare_cpu = per_request(meter.stop(), bare_report.ok, "load generator");
-    bare_server.shut_down().await;
+    bare.shut_down().await;
 
     // 2. Intake: validate, seal, append, 202 after the ack.
-    let server_config = config.clone();
-    let intake = Arc::new(std::sync::OnceLock::new());
-    let intake_slot = intake.clone();
-    let intake_server = spawn_server(move || async move {
-        let nats = connect(&server_config, &url).await?;
-        let state = app_state(&nats).await?;
-        let _ = intake_slot.set(state.intake.clone());
-        Ok(crate::api::router(state))
-    })
-    .await?;
-    let url_intake = format!("{}/api/v1/subscriptions", intake_server.addr);
+    let api = api_server(config.clone()).await?;
+    let url_intake = format!("{}/api/v1/subscriptions", api.addr);
     // Bodies are built before the clock starts, as wrk and oha send theirs:
     // the load generator shares the machine, and CPU it spends formatting
     // JSON is CPU the server under test does not get.
     let bodies: Arc<Vec<bytes::Bytes>> = Arc::new((0..DISTINCT_BODIES).map(subscription_body).collect());
+    let misses_before = crate::telemetry::pool_misses();
     let meter = CpuMeter::start(nats_pid, Some(SERVER_THREADS));
     let intake_report = load::run(
         options.connections,
@@ -216,7 +240,9 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     )
     .await;
     let intake_cpu = per_request(meter.stop(), intake_report.ok, "load generator");
-    intake_server.shut_down().await;
+    // Each of these paid an extra round trip: the pool did not keep up.
+    let misses = crate::telemetry::pool_misses().saturating_sub(misses_before);
+    api.shut_down().await;
 
     // 3. Raw JetStream publish-with-ack, same concurrency, same server.
     let meter = CpuMeter::start(nats_pid, Some(SERVER_THREADS));
@@ -230,10 +256,8 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
     println!("    {intake_cpu}");
     print_row("raw JetStream publish + ack", &raw);
     println!("    {raw_cpu}");
-    // Each of these paid an extra round trip: the pool did not keep up.
-    let inline = intake.get().map_or(0, crate::intake::Intake::keys_written_inline);
-    println!("data keys written on the request path (pool empty): {inline} of {} requests", intake_report.requests);
-    if let Some(peak) = local.as_ref().and_then(|l| l.peak_rss_bytes()) {
+    println!("data keys written on the request path (pool empty): {misses} of {} requests", intake_report.requests);
+    if let Some(peak) = server.peak_rss_bytes() {
         println!("nats-server peak resident memory: {:.0} MiB", peak as f64 / (1024.0 * 1024.0));
     }
     println!();
@@ -246,6 +270,5 @@ pub async fn run(config: &Config, options: Options) -> Result<()> {
         100.0 * intake_report.per_second() / raw.per_second().max(1e-9),
         intake_report.p99.as_secs_f64() * 1e3
     );
-    super::server::delete_everything(&nats).await;
     Ok(())
 }
