@@ -2,11 +2,14 @@
 //! event, a consumer runtime processes it and appends a follow-up, and the
 //! spans an in-memory exporter captured must form one chain.
 //!
-//! One test in this binary: it installs a thread-local subscriber and runs
+//! The only test in this binary (see `tests/jetstream/main.rs`): it installs a thread-local subscriber and runs
 //! on the current-thread runtime, so every task (the runtime's replay loop,
 //! the NATS client) reports to it and nothing leaks into other tests.
 
-use crate::common::*;
+#[path = "jetstream/common.rs"]
+mod common;
+
+use common::*;
 use masthead_domain::base_address::{self, AddressSource, BaseAddress, BaseAddressCommand, BaseAddressRegistered};
 use masthead_domain::envelope::{AnyEvent, CommandMeta};
 use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
