@@ -413,7 +413,21 @@ impl EventStore {
         envelope: Envelope,
         event: &E,
     ) -> Result<Recorded<E>, AppendError> {
-        let ack = self.publish(subject, headers, payload).await?;
+        let retry_of = headers.get(header::MSG_ID).map(|v| v.to_string());
+        let expected = headers
+            .get(header::EXPECTED_LAST_SUBJECT_SEQUENCE)
+            .and_then(|v| v.as_str().parse::<u64>().ok())
+            .unwrap_or(0);
+        let ack = match self.publish(subject.clone(), headers, payload).await {
+            // A retry with a stale expectation: nats-server 2.10 answers with
+            // a duplicate ack, 2.11 and later check the expectation first and
+            // refuse. Both mean the first attempt was stored.
+            Err(AppendError::Conflict { .. }) if retry_of.is_some() => {
+                let original = Box::pin(self.original_of(&subject, expected, retry_of.as_deref())).await?;
+                return original.ok_or(AppendError::Conflict { subject });
+            }
+            other => other?,
+        };
         if ack.duplicate {
             tracing::Span::current().record("masthead.duplicate", true);
             // Boxed so the rare duplicate path does not enlarge every append's future.
@@ -424,6 +438,29 @@ impl EventStore {
         }
         metrics::counter!("masthead_events_appended_total", "event_type" => envelope.event_type.clone()).increment(1);
         Ok(Recorded { envelope, stream_sequence: ack.sequence, event: event.clone() })
+    }
+
+    /// The event a retry with this message id already stored: the first on
+    /// the subject after the sequence both attempts expected, if it carries
+    /// the same id.
+    async fn original_of<E: HasUpcasters>(
+        &self,
+        subject: &str,
+        expected: u64,
+        msg_id: Option<&str>,
+    ) -> Result<Option<Recorded<E>>, AppendError> {
+        let stream = self.stream().await.map_err(|e| AppendError::Unavailable(e.to_string()))?;
+        let next = stream.raw_message_builder().sequence(expected + 1).next_by_subject(subject.to_owned()).send();
+        let msg = match self.within("timed out", next).await.map_err(|e| AppendError::Unavailable(e.to_string()))? {
+            Ok(m) => m,
+            Err(_) => return Ok(None),
+        };
+        if msg.headers.get(header::MSG_ID).map(|v| v.as_str()) != msg_id {
+            return Ok(None);
+        }
+        let original = decode_message_as::<E>(&msg.headers, &msg.payload, msg.sequence)
+            .map_err(|source| ReadError::Undecodable { sequence: msg.sequence, source })?;
+        Ok(Some(original))
     }
 
     /// Classifies a failed publish the way `append` does.
