@@ -11,9 +11,9 @@ use crate::error::StoreError;
 use crate::fold::{score_bucket, AddressDoc, Effect, SubscriptionDoc, SubscriptionKeys};
 use crate::view::{ApplyReport, OutcomeKind, Rejected, Stats};
 use chrono::{DateTime, NaiveDate, Utc};
-use masthead_events::base_address::{AddressSource, BaseAddressEvent};
-use masthead_events::envelope::{AnyEvent, Recorded};
-use masthead_events::subscription::SubscriptionEvent;
+use masthead_domain::base_address::{AddressSource, BaseAddressEvent};
+use masthead_domain::envelope::{AnyEvent, Recorded};
+use masthead_domain::subscription::SubscriptionEvent;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 

@@ -19,11 +19,11 @@ use crate::view::{
     SubscriptionStatus, SubscriptionSummary, SubscriptionView, TimelineEntry,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use masthead_events::base_address::BaseAddressRegistered;
-use masthead_events::envelope::Recorded;
-use masthead_events::personal_data::SealedPersonalData;
-use masthead_events::schema::EventSchema;
-use masthead_events::subscription::SubscriptionEvent;
+use masthead_domain::base_address::BaseAddressRegistered;
+use masthead_domain::envelope::Recorded;
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_domain::schema::EventSchema;
+use masthead_domain::subscription::{AddressAssigned, AddressMatched, SubscriptionEvent, SubscriptionRequested};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -173,71 +173,9 @@ impl SubscriptionDoc {
         self.last_seq = self.last_seq.max(seq);
         let mut effects = Vec::new();
         match event {
-            SubscriptionEvent::SubscriptionRequested(e) => {
-                // Requested twice under different sequences cannot come from
-                // the aggregate; keep the first so the view stays stable.
-                if self.requested.is_none() {
-                    self.requested = Some(Requested {
-                        entered: EnteredAddress::new(&e.address, &e.country_as_typed),
-                        channel: IntakeChannel::from(e.channel),
-                        requested_at: e.requested_at,
-                        subscriber: e.subscriber.clone(),
-                    });
-                    effects.push(Effect::Registered { day: e.requested_at.date_naive() });
-                    // The match arrived first: its spelling could not be
-                    // recorded then, because the typed street was unknown.
-                    if let Some(r) = self.resolution.as_ref().filter(|r| r.kind == OutcomeKind::Matched) {
-                        effects.push(Effect::Spelling {
-                            base_address_id: r.base_address_id,
-                            street: e.address.street.clone(),
-                            seq: r.seq,
-                        });
-                    }
-                }
-            }
-            SubscriptionEvent::AddressMatched(e) => {
-                if self.resolution.is_none() {
-                    self.resolution = Some(Resolution {
-                        kind: OutcomeKind::Matched,
-                        base_address_id: e.base_address_id,
-                        base_address_ref: e.base_address_ref.clone(),
-                        delivery: Lines::from(&e.delivery_address),
-                        score: Some(e.score),
-                        decided_at: e.matched_at,
-                        seq,
-                    });
-                    effects.push(Effect::Resolved {
-                        base_address_id: e.base_address_id,
-                        kind: OutcomeKind::Matched,
-                        score: Some(e.score),
-                    });
-                    if let Some(req) = &self.requested {
-                        effects.push(Effect::Spelling {
-                            base_address_id: e.base_address_id,
-                            street: req.entered.street.clone(),
-                            seq,
-                        });
-                    }
-                }
-            }
-            SubscriptionEvent::AddressAssigned(e) => {
-                if self.resolution.is_none() {
-                    self.resolution = Some(Resolution {
-                        kind: OutcomeKind::New,
-                        base_address_id: e.base_address_id,
-                        base_address_ref: None,
-                        delivery: Lines::from(&e.delivery_address),
-                        score: e.best_rejected_score,
-                        decided_at: e.assigned_at,
-                        seq,
-                    });
-                    effects.push(Effect::Resolved {
-                        base_address_id: e.base_address_id,
-                        kind: OutcomeKind::New,
-                        score: e.best_rejected_score,
-                    });
-                }
-            }
+            SubscriptionEvent::SubscriptionRequested(e) => self.on_requested(e, &mut effects),
+            SubscriptionEvent::AddressMatched(e) => self.on_matched(e, seq, &mut effects),
+            SubscriptionEvent::AddressAssigned(e) => self.on_assigned(e, seq, &mut effects),
             SubscriptionEvent::ConfirmationSent(e) => {
                 if self.sent.is_none() {
                     self.sent = Some(Sent { message_id: e.message_id.clone(), sent_at: e.sent_at });
@@ -260,6 +198,77 @@ impl SubscriptionDoc {
             }
         }
         Some(effects)
+    }
+
+    fn on_requested(&mut self, e: &SubscriptionRequested, effects: &mut Vec<Effect>) {
+        // Requested twice under different sequences cannot come from the
+        // aggregate; keep the first so the view stays stable.
+        if self.requested.is_some() {
+            return;
+        }
+        self.requested = Some(Requested {
+            entered: EnteredAddress::new(&e.address, &e.country_as_typed),
+            channel: IntakeChannel::from(e.channel),
+            requested_at: e.requested_at,
+            subscriber: e.subscriber.clone(),
+        });
+        effects.push(Effect::Registered { day: e.requested_at.date_naive() });
+        // The match arrived first: its spelling could not be recorded then,
+        // because the typed street was unknown.
+        if let Some(r) = self.resolution.as_ref().filter(|r| r.kind == OutcomeKind::Matched) {
+            effects.push(Effect::Spelling {
+                base_address_id: r.base_address_id,
+                street: e.address.street.clone(),
+                seq: r.seq,
+            });
+        }
+    }
+
+    fn on_matched(&mut self, e: &AddressMatched, seq: u64, effects: &mut Vec<Effect>) {
+        if self.resolution.is_some() {
+            return;
+        }
+        self.resolution = Some(Resolution {
+            kind: OutcomeKind::Matched,
+            base_address_id: e.base_address_id,
+            base_address_ref: e.base_address_ref.clone(),
+            delivery: Lines::from(&e.delivery_address),
+            score: Some(e.score),
+            decided_at: e.matched_at,
+            seq,
+        });
+        effects.push(Effect::Resolved {
+            base_address_id: e.base_address_id,
+            kind: OutcomeKind::Matched,
+            score: Some(e.score),
+        });
+        if let Some(req) = &self.requested {
+            effects.push(Effect::Spelling {
+                base_address_id: e.base_address_id,
+                street: req.entered.street.clone(),
+                seq,
+            });
+        }
+    }
+
+    fn on_assigned(&mut self, e: &AddressAssigned, seq: u64, effects: &mut Vec<Effect>) {
+        if self.resolution.is_some() {
+            return;
+        }
+        self.resolution = Some(Resolution {
+            kind: OutcomeKind::New,
+            base_address_id: e.base_address_id,
+            base_address_ref: None,
+            delivery: Lines::from(&e.delivery_address),
+            score: e.best_rejected_score,
+            decided_at: e.assigned_at,
+            seq,
+        });
+        effects.push(Effect::Resolved {
+            base_address_id: e.base_address_id,
+            kind: OutcomeKind::New,
+            score: e.best_rejected_score,
+        });
     }
 
     /// Sets the base address `ref` learnt from the address itself (a newly

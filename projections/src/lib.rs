@@ -5,18 +5,18 @@
 //! (shared by every store, and usable on a single history for
 //! read-your-writes), and two stores behind one [`ProjectionStore`] contract —
 //! an embedded redb file per projection generation (the default) and
-//! MongoDB. It does not read NATS: the consumer runtime in
-//! `masthead-events` feeds [`ProjectionStore::apply_batch`], which applies a
-//! batch and its checkpoint atomically and ignores events it has already
-//! applied.
+//! MongoDB. Its [`projector`] is the durable consumer that feeds
+//! [`ProjectionStore::apply_batch`] (a batch and its checkpoint atomically;
+//! events applied before are ignored), the generations readers switch
+//! between, and rebuilds. Reading the stream is `masthead-jetstream`'s.
 
 mod apply;
 mod cursor;
 pub mod error;
 pub mod fold;
+pub mod projector;
 pub mod query;
 pub mod store;
-pub mod synth;
 pub mod view;
 
 pub use error::StoreError;

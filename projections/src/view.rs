@@ -7,10 +7,10 @@
 //! subscription at a time), never in list results.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use masthead_events::base_address::{AddressFlag, AddressSource};
-use masthead_events::personal_data::SealedPersonalData;
-use masthead_events::subscription::Channel;
-use masthead_events::{AddressLines, CanonicalAddress, PostalAddress};
+use masthead_domain::base_address::{AddressFlag, AddressSource};
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_domain::subscription::Channel;
+use masthead_domain::{AddressLines, CanonicalAddress, PostalAddress};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;

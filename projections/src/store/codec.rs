@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::fold::{AddressLive, Failure, Requested, Resolution, Sent, Spelling, Stamp, SubscriptionDoc};
 use crate::view::{EnteredAddress, IntakeChannel, Lines, OutcomeKind};
 use chrono::{DateTime, Utc};
-use masthead_events::personal_data::SealedPersonalData;
+use masthead_domain::personal_data::SealedPersonalData;
 use uuid::Uuid;
 
 /// First byte of a binary subscription document (layout 1).
@@ -391,7 +391,7 @@ mod tests {
     use super::*;
     use crate::apply::{Batch, DocSource};
     use crate::fold::AddressDoc;
-    use crate::synth::{generate, SynthConfig};
+    use masthead_testdata::events::{generate, SynthConfig};
     use std::collections::HashMap;
 
     struct Memory(HashMap<Uuid, SubscriptionDoc>, HashMap<Uuid, AddressDoc>);

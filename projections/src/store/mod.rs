@@ -8,7 +8,7 @@ use crate::error::StoreError;
 use crate::query::{AddressFilter, PageRequest, SubscriptionFilter};
 use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
 use async_trait::async_trait;
-use masthead_events::envelope::{AnyEvent, Recorded};
+use masthead_domain::envelope::{AnyEvent, Recorded};
 use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;

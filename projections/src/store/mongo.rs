@@ -28,9 +28,9 @@ use crate::store::ProjectionStore;
 use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use masthead_events::base_address::{AddressSource, BaseAddressEvent};
-use masthead_events::envelope::{AnyEvent, Recorded};
-use masthead_events::subscription::SubscriptionEvent;
+use masthead_domain::base_address::{AddressSource, BaseAddressEvent};
+use masthead_domain::envelope::{AnyEvent, Recorded};
+use masthead_domain::subscription::SubscriptionEvent;
 use mongodb::bson::{self, doc, Bson, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
@@ -465,8 +465,8 @@ impl ProjectionStore for MongoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth;
     use chrono::{TimeZone, Utc};
+    use masthead_testdata::events as synth;
 
     /// Round trip through BSON without a server: the stored form must read
     /// back to the same document (u64 → i64, uuids and times as strings).

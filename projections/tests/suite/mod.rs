@@ -2,15 +2,15 @@
 //! `&dyn ProjectionStore` and run against each store by `contract.rs`.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use masthead_events::base_address::AddressSource;
-use masthead_events::envelope::{AnyEvent, Recorded};
-use masthead_events::subscription::{
+use masthead_domain::base_address::AddressSource;
+use masthead_domain::envelope::{AnyEvent, Recorded};
+use masthead_domain::subscription::{
     AddressAssigned, AddressMatched, Channel, ConfirmationFailed, ConfirmationSent, SubscriptionEvent,
     SubscriptionRequested,
 };
-use masthead_events::{AddressLines, FieldAgreement, MatchExplanation, PostalAddress};
-use masthead_projections::synth::{self, address_event, country, sealed, subscription_event, Rng, SynthAddress};
+use masthead_domain::{AddressLines, FieldAgreement, MatchExplanation, PostalAddress};
 use masthead_projections::*;
+use masthead_testdata::events::{self as synth, address_event, country, sealed, subscription_event, Rng, SynthAddress};
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -67,7 +67,7 @@ fn lines(a: &SynthAddress) -> AddressLines {
 }
 
 fn matched(seq: u64, id: Uuid, a: &SynthAddress, score: f64, at: DateTime<Utc>) -> Recorded<AnyEvent> {
-    let AnyEvent::BaseAddress(masthead_events::base_address::BaseAddressEvent::BaseAddressRegistered(reg)) =
+    let AnyEvent::BaseAddress(masthead_domain::base_address::BaseAddressEvent::BaseAddressRegistered(reg)) =
         address_event(0, a.registered(AddressSource::Curation, at)).event
     else {
         unreachable!()
@@ -97,7 +97,7 @@ fn matched(seq: u64, id: Uuid, a: &SynthAddress, score: f64, at: DateTime<Utc>) 
 
 fn assigned(seq: u64, id: Uuid, a: &SynthAddress, at: DateTime<Utc>) -> Recorded<AnyEvent> {
     let canonical = match address_event(0, a.registered(AddressSource::Curation, at)).event {
-        AnyEvent::BaseAddress(masthead_events::base_address::BaseAddressEvent::BaseAddressRegistered(r)) => r.canonical,
+        AnyEvent::BaseAddress(masthead_domain::base_address::BaseAddressEvent::BaseAddressRegistered(r)) => r.canonical,
         _ => unreachable!(),
     };
     subscription_event(
@@ -578,32 +578,4 @@ pub async fn addresses_list_filters_and_pages(store: &dyn ProjectionStore) -> Re
     let err = store.addresses(&AddressFilter::default(), PageRequest::after(5, "AAAA")).await;
     assert!(matches!(err, Err(StoreError::InvalidCursor)), "{err:?}");
     Ok(())
-}
-
-/// Every case, for stores that run them in one go (MongoDB).
-pub const CASES: &[&str] = &[
-    "a_full_flow_fills_every_read_model",
-    "redelivered_events_change_nothing",
-    "a_match_replayed_before_its_request_is_kept",
-    "a_new_address_lends_its_ref_in_either_order",
-    "mail_outcomes_follow_stream_order",
-    "unusable_events_are_reported_and_the_rest_applied",
-    "subscriptions_list_filters_and_pages",
-    "addresses_list_filters_and_pages",
-];
-
-pub async fn run(case: &str, store: &dyn ProjectionStore) -> Result {
-    match case {
-        "a_full_flow_fills_every_read_model" => a_full_flow_fills_every_read_model(store).await,
-        "redelivered_events_change_nothing" => redelivered_events_change_nothing(store).await,
-        "a_match_replayed_before_its_request_is_kept" => a_match_replayed_before_its_request_is_kept(store).await,
-        "a_new_address_lends_its_ref_in_either_order" => a_new_address_lends_its_ref_in_either_order(store).await,
-        "mail_outcomes_follow_stream_order" => mail_outcomes_follow_stream_order(store).await,
-        "unusable_events_are_reported_and_the_rest_applied" => {
-            unusable_events_are_reported_and_the_rest_applied(store).await
-        }
-        "subscriptions_list_filters_and_pages" => subscriptions_list_filters_and_pages(store).await,
-        "addresses_list_filters_and_pages" => addresses_list_filters_and_pages(store).await,
-        other => anyhow::bail!("unknown case {other}"),
-    }
 }

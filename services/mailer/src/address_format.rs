@@ -8,7 +8,7 @@
 //! The country goes last, named in the language of the mail.
 
 use crate::language::Language;
-use masthead_events::{AddressLines, Country};
+use masthead_domain::{AddressLines, Country};
 
 /// How postal code and city share the lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

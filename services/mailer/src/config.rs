@@ -1,13 +1,8 @@
-//! Mailer configuration, read from the environment by the binary.
+//! Mailer configuration: where mails go (SMTP or an outbox folder), who
+//! sends them, and how failures are retried. The binary's `Config` owns the
+//! settings and their defaults; this module checks them.
 //!
-//! | variable | meaning | default |
-//! | --- | --- | --- |
-//! | `MASTHEAD_SMTP_URL` | `smtp://host:port` (plain), `smtp://host:587?tls=required` (STARTTLS), `smtp://…?tls=opportunistic`, `smtps://host:465` (implicit TLS); query options `timeout=<seconds>` (deadline of one send), `pool=<connections>` | unset: write `.eml` files to `<data_dir>/outbox` |
-//! | `MASTHEAD_SMTP_USERNAME`, `MASTHEAD_SMTP_PASSWORD` | SMTP credentials; both or neither | none |
-//! | `MASTHEAD_MAIL_FROM` | the From mailbox | `Masthead <no-reply@masthead.invalid>` |
-//! | `MASTHEAD_MAIL_CONTACT` | whom to contact about a wrong address | `service@masthead.invalid` |
-//!
-//! Credentials are separate variables, not part of the URL, so the URL can
+//! Credentials are separate settings, not part of the URL, so the URL can
 //! be logged; a URL with credentials in it is refused.
 
 use crate::message::Sender;
@@ -16,14 +11,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const ENV_SMTP_URL: &str = "MASTHEAD_SMTP_URL";
-pub const ENV_SMTP_USERNAME: &str = "MASTHEAD_SMTP_USERNAME";
-pub const ENV_SMTP_PASSWORD: &str = "MASTHEAD_SMTP_PASSWORD";
-pub const ENV_MAIL_FROM: &str = "MASTHEAD_MAIL_FROM";
-pub const ENV_MAIL_CONTACT: &str = "MASTHEAD_MAIL_CONTACT";
-
-pub const DEFAULT_FROM: &str = "Masthead <no-reply@masthead.invalid>";
-pub const DEFAULT_CONTACT: &str = "service@masthead.invalid";
 /// Deadline for one send: connecting, TLS, and the whole SMTP dialogue.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_POOL: u32 = 8;
@@ -31,13 +18,13 @@ pub const DEFAULT_POOL: u32 = 8;
 /// A configuration the mailer cannot start with. Fix the environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{ENV_SMTP_URL}: {0}")]
+    #[error("SMTP URL: {0}")]
     SmtpUrl(String),
-    #[error("{ENV_SMTP_USERNAME} and {ENV_SMTP_PASSWORD} must be set together")]
+    #[error("the SMTP username and password must be set together")]
     HalfCredentials,
     #[error("credentials need TLS: use smtps:// or ?tls=required")]
     CredentialsInClear,
-    #[error("{ENV_MAIL_FROM} is not a mailbox: {0}")]
+    #[error("the sender is not a mailbox: {0}")]
     From(String),
     #[error("outbox folder {0}: {1}")]
     Outbox(PathBuf, String),
@@ -103,7 +90,7 @@ impl SmtpConfig {
             return Err(bad("no path expected"));
         }
         if authority.contains('@') {
-            return Err(bad("put credentials in MASTHEAD_SMTP_USERNAME/PASSWORD, not in the URL"));
+            return Err(bad("put credentials in the SMTP username and password settings, not in the URL"));
         }
         let (host, port) = split_host_port(authority).ok_or_else(|| bad("expected host[:port]"))?;
 
@@ -198,41 +185,66 @@ pub struct MailerConfig {
     pub retry: RetryPolicy,
 }
 
-impl MailerConfig {
-    /// Reads the process environment. See the module docs for variables.
-    pub fn from_env(data_dir: &Path) -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok(), data_dir)
-    }
+/// The mail settings as configured, before they are checked.
+#[derive(Clone)]
+pub struct MailSettings<'a> {
+    /// `smtp://`, `smtps://` or `smtp://…?tls=required`; `None`: the outbox.
+    pub smtp_url: Option<&'a str>,
+    pub smtp_username: Option<&'a str>,
+    pub smtp_password: Option<&'a str>,
+    /// The From mailbox, `Name <address>`.
+    pub from: &'a str,
+    /// Whom subscribers contact about a wrong address.
+    pub contact: &'a str,
+    /// How failed sends are retried.
+    pub retry: RetryPolicy,
+}
 
-    /// Reads configuration through `lookup` (a variable name to its value),
-    /// so tests need not touch the process environment. Empty values count
-    /// as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, data_dir: &Path) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let credentials = match (get(ENV_SMTP_USERNAME), lookup(ENV_SMTP_PASSWORD).filter(|p| !p.is_empty())) {
+impl MailerConfig {
+    /// Checks `settings`; without an SMTP URL mail goes to `<data_dir>/outbox`.
+    /// Empty values count as unset.
+    pub fn new(settings: MailSettings<'_>, data_dir: &Path) -> Result<Self, ConfigError> {
+        let set = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let password = settings.smtp_password.filter(|p| !p.is_empty()).map(str::to_owned);
+        let credentials = match (set(settings.smtp_username), password) {
             (Some(username), Some(password)) => Some(SmtpCredentials { username, password }),
             (None, None) => None,
             _ => return Err(ConfigError::HalfCredentials),
         };
-        let transport = match get(ENV_SMTP_URL) {
+        let transport = match set(settings.smtp_url) {
             Some(url) => TransportConfig::Smtp(SmtpConfig::from_url(&url)?.with_credentials(credentials)?),
             None => TransportConfig::Outbox(data_dir.join("outbox")),
         };
-        let from_text = get(ENV_MAIL_FROM).unwrap_or_else(|| DEFAULT_FROM.to_owned());
-        let from = from_text.parse().map_err(|_| ConfigError::From(from_text.clone()))?;
-        let contact = get(ENV_MAIL_CONTACT).unwrap_or_else(|| DEFAULT_CONTACT.to_owned());
-        Ok(MailerConfig { transport, sender: Sender { from, contact }, retry: RetryPolicy::default() })
+        let from = settings.from.trim().parse().map_err(|_| ConfigError::From(settings.from.to_owned()))?;
+        let contact = settings.contact.trim().to_owned();
+        Ok(MailerConfig { transport, sender: Sender { from, contact }, retry: settings.retry })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<MailerConfig, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        MailerConfig::from_lookup(|k| map.get(k).cloned(), Path::new("/data"))
+    const FROM: &str = "Masthead <no-reply@masthead.invalid>";
+    const CONTACT: &str = "subscriptions@masthead.invalid";
+
+    impl Default for MailSettings<'_> {
+        fn default() -> Self {
+            MailSettings {
+                smtp_url: None,
+                smtp_username: None,
+                smtp_password: None,
+                from: "",
+                contact: "",
+                retry: RetryPolicy::fast(),
+            }
+        }
+    }
+
+    fn config(settings: MailSettings<'_>) -> Result<MailerConfig, ConfigError> {
+        let from = if settings.from.is_empty() { FROM } else { settings.from };
+        let contact = if settings.contact.is_empty() { CONTACT } else { settings.contact };
+        MailerConfig::new(MailSettings { from, contact, ..settings }, Path::new("/data"))
     }
 
     #[test]
@@ -273,39 +285,48 @@ mod tests {
 
     #[test]
     fn unset_url_means_the_outbox() {
-        let c = config(&[]).expect("valid");
+        let c = config(MailSettings { smtp_url: Some("  "), ..Default::default() }).expect("valid");
         assert_eq!(c.transport, TransportConfig::Outbox(PathBuf::from("/data/outbox")));
-        assert_eq!(c.sender.from.to_string(), "Masthead <no-reply@masthead.invalid>");
-        assert_eq!(c.sender.contact, DEFAULT_CONTACT);
+        assert_eq!(c.sender.from.to_string(), FROM);
+        assert_eq!(c.sender.contact, CONTACT);
     }
 
     #[test]
     fn credentials_need_both_halves_and_tls() {
-        let c = config(&[
-            (ENV_SMTP_URL, "smtps://mail.example.org"),
-            (ENV_SMTP_USERNAME, "masthead"),
-            (ENV_SMTP_PASSWORD, "hunter2"),
-        ])
+        let c = config(MailSettings {
+            smtp_url: Some("smtps://mail.example.org"),
+            smtp_username: Some("masthead"),
+            smtp_password: Some("hunter2"),
+            ..Default::default()
+        })
         .expect("valid");
         let TransportConfig::Smtp(smtp) = &c.transport else { panic!("smtp expected") };
         assert!(smtp.credentials.is_some());
         let debug = format!("{c:?}");
         assert!(!debug.contains("hunter2") && !debug.contains("masthead\""), "{debug}");
 
-        assert_eq!(config(&[(ENV_SMTP_URL, "smtps://x"), (ENV_SMTP_USERNAME, "u")]), Err(ConfigError::HalfCredentials));
-        assert_eq!(
-            config(&[(ENV_SMTP_URL, "smtp://x:25"), (ENV_SMTP_USERNAME, "u"), (ENV_SMTP_PASSWORD, "p")]),
-            Err(ConfigError::CredentialsInClear)
-        );
+        let half = MailSettings { smtp_url: Some("smtps://x"), smtp_username: Some("u"), ..Default::default() };
+        assert_eq!(config(half), Err(ConfigError::HalfCredentials));
+        let clear = MailSettings {
+            smtp_url: Some("smtp://x:25"),
+            smtp_username: Some("u"),
+            smtp_password: Some("p"),
+            ..Default::default()
+        };
+        assert_eq!(config(clear), Err(ConfigError::CredentialsInClear));
     }
 
     #[test]
-    fn sender_and_contact_come_from_the_environment() {
-        let c =
-            config(&[(ENV_MAIL_FROM, "Abo <abo@example.org>"), (ENV_MAIL_CONTACT, "Klantenservice <ks@example.org>")])
-                .expect("valid");
+    fn sender_and_contact_are_taken_as_configured() {
+        let settings = MailSettings {
+            from: "Abo <abo@example.org>",
+            contact: "Klantenservice <ks@example.org>",
+            ..Default::default()
+        };
+        let c = config(settings).expect("valid");
         assert_eq!(c.sender.domain(), "example.org");
         assert_eq!(c.sender.reply_to().map(|m| m.email.to_string()), Some("ks@example.org".to_owned()));
-        assert!(matches!(config(&[(ENV_MAIL_FROM, "not a mailbox")]), Err(ConfigError::From(_))));
+        let bad = MailSettings { from: "not a mailbox", ..Default::default() };
+        assert!(matches!(config(bad), Err(ConfigError::From(_))));
     }
 }

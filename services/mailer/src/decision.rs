@@ -9,9 +9,9 @@
 use crate::error::SendError;
 use crate::retry::{Attempt, RetryPolicy};
 use chrono::{DateTime, Utc};
-use masthead_events::personal_data::SealedPersonalData;
-use masthead_events::subscription::{ConfirmationFailed, ConfirmationSent, SubscriptionEvent};
-use masthead_events::AddressLines;
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_domain::subscription::{ConfirmationFailed, ConfirmationSent, SubscriptionEvent};
+use masthead_domain::AddressLines;
 use std::time::Duration;
 use uuid::Uuid;
 

@@ -6,7 +6,7 @@
 //! languages are split by postal code where the split is clean; everything
 //! we have no template for falls back to English.
 
-use masthead_events::{AddressLines, Country};
+use masthead_domain::{AddressLines, Country};
 
 /// A language we have templates for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,8 +8,10 @@
 //! its deterministic Message-ID, delivery over pooled SMTP or into an
 //! outbox folder, the transient/permanent classification of failures, the
 //! retry back-off, and the consumer's decisions (skip, send, record
-//! success, retry, give up) as pure functions. It knows nothing of NATS:
-//! the consumer runtime feeds it histories and acts on its outcomes.
+//! success, retry, give up) as pure functions. Its [`consumer`] is the
+//! durable consumer that drives them: it reads histories, opens the sealed
+//! personal data, sends, and turns outcomes into acks, retries and dead
+//! letters.
 //!
 //! Wiring, per triggering event (`AddressMatched` / `AddressAssigned`):
 //!
@@ -27,6 +29,7 @@
 
 pub mod address_format;
 pub mod config;
+pub mod consumer;
 pub mod decision;
 pub mod error;
 pub mod language;
@@ -37,7 +40,7 @@ pub mod retry;
 pub mod template;
 pub mod transport;
 
-pub use config::{ConfigError, MailerConfig, SmtpConfig, SmtpCredentials, SmtpSecurity, TransportConfig};
+pub use config::{ConfigError, MailSettings, MailerConfig, SmtpConfig, SmtpCredentials, SmtpSecurity, TransportConfig};
 pub use decision::{decide, Confirmation, MailDecision, SendOutcome, SkipReason};
 pub use error::SendError;
 pub use language::Language;

@@ -8,7 +8,7 @@ use crate::message::{compose, ComposeError, OutgoingMail, Sender};
 use crate::retry::{Attempt, RetryPolicy};
 use crate::transport::{build_transport, MailTransport};
 use chrono::{DateTime, Utc};
-use masthead_events::personal_data::PersonalData;
+use masthead_domain::personal_data::PersonalData;
 use std::sync::Arc;
 use tracing::Instrument;
 

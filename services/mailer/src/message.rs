@@ -16,8 +16,8 @@ use lettre::address::Envelope;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
-use masthead_events::personal_data::PersonalData;
-use masthead_events::AddressLines;
+use masthead_domain::personal_data::PersonalData;
+use masthead_domain::AddressLines;
 use std::fmt;
 use uuid::Uuid;
 
@@ -189,7 +189,7 @@ pub fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use masthead_events::Country;
+    use masthead_domain::Country;
 
     fn sender() -> Sender {
         Sender {

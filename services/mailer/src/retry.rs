@@ -32,22 +32,13 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
 }
 
-impl Default for RetryPolicy {
-    /// 1 s, 2 s, 4 s … capped at 60 s, ten attempts: about five minutes
-    /// in all, enough to ride out a relay restart. Longer outages end in
-    /// the dead-letter records, from which mails can be replayed.
-    fn default() -> Self {
-        RetryPolicy {
-            base: Duration::from_secs(1),
-            factor: 2,
-            cap: Duration::from_secs(60),
-            jitter: 0.2,
-            max_attempts: 10,
-        }
-    }
-}
-
 impl RetryPolicy {
+    /// Doubling from `base` up to `cap`, shortened by up to a fifth at
+    /// random, for `max_attempts` attempts.
+    pub fn doubling(base: Duration, cap: Duration, max_attempts: u32) -> Self {
+        RetryPolicy { base, factor: 2, cap: cap.max(base), jitter: 0.2, max_attempts }
+    }
+
     /// Millisecond-scale delays, for tests.
     pub fn fast() -> Self {
         RetryPolicy {
@@ -91,7 +82,7 @@ mod tests {
 
     #[test]
     fn delays_double_up_to_the_cap() {
-        let p = RetryPolicy::default();
+        let p = RetryPolicy::doubling(Duration::from_secs(1), Duration::from_secs(60), 10);
         let ms: Vec<u128> = (1..=9).map(|n| p.delay_with_jitter(n, 0.0).as_millis()).collect();
         assert_eq!(ms, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
         assert_eq!(p.delay_with_jitter(u32::MAX, 0.0), Duration::from_secs(60));
@@ -99,7 +90,7 @@ mod tests {
 
     #[test]
     fn jitter_only_shortens_and_stays_within_its_fraction() {
-        let p = RetryPolicy::default();
+        let p = RetryPolicy::doubling(Duration::from_secs(1), Duration::from_secs(60), 10);
         assert_eq!(p.delay_with_jitter(3, 0.5), Duration::from_millis(3600));
         for _ in 0..1000 {
             let d = p.delay(7);

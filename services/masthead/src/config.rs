@@ -1,10 +1,25 @@
-//! Configuration from `MASTHEAD_*` environment variables (or flags), with
-//! defaults that run the whole system on one machine with nothing else set.
+//! The one configuration of every `masthead` process: each setting is a
+//! `MASTHEAD_*` environment variable and a `--flag`, with its default,
+//! declared once here. The README's configuration table lists the same
+//! settings; a test keeps the two in step.
 
-use clap::Args;
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use masthead_jetstream::connect::NatsSettings;
+use masthead_jetstream::topology::Topology;
+use masthead_mailer::{MailSettings, MailerConfig, RetryPolicy};
+use masthead_matching::MatchConfig;
+use masthead_projections::projector::generations::{valid_generation_name, StoreLocation};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where roles other than `up` find NATS when `MASTHEAD_NATS_URL` is unset.
+const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// How long a role waits for NATS to answer at start-up.
+const NATS_PATIENCE: Duration = Duration::from_secs(30);
 
 #[derive(Args, Clone)]
 pub struct Config {
@@ -16,6 +31,10 @@ pub struct Config {
     /// NATS credentials file (secret).
     #[arg(long, env = "MASTHEAD_NATS_CREDS", global = true, hide_env_values = true)]
     pub nats_creds: Option<PathBuf>,
+
+    /// The nats-server binary `up` starts. Unset: found in infra/.tools or on PATH.
+    #[arg(long, env = "MASTHEAD_NATS_SERVER", global = true)]
+    pub nats_server: Option<PathBuf>,
 
     /// Address the HTTP server (API, health, metrics) listens on.
     #[arg(long, env = "MASTHEAD_HTTP_ADDR", default_value = "127.0.0.1:8080", global = true)]
@@ -36,8 +55,8 @@ pub struct Config {
     pub stream: String,
 
     /// Stream and bucket replicas (3 on a production cluster).
-    #[arg(long, env = "MASTHEAD_STREAM_REPLICAS", default_value_t = 1, global = true)]
-    pub stream_replicas: usize,
+    #[arg(long, env = "MASTHEAD_STREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), global = true)]
+    pub stream_replicas: u8,
 
     /// MongoDB connection string (secret). Unset: the embedded store.
     #[arg(long, env = "MASTHEAD_MONGODB_URI", global = true, hide_env_values = true)]
@@ -47,14 +66,21 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MONGODB_DATABASE", default_value = "masthead", global = true)]
     pub mongodb_database: String,
 
+    /// Pin readers to this projection generation (an auditor's past view).
+    /// Unset: the active one.
+    #[arg(long, env = "MASTHEAD_PROJECTION_GENERATION", value_parser = generation_name, global = true)]
+    pub projection_generation: Option<String>,
+
     /// SMTP URL: smtp://host:port, smtps://host:port, smtp://host:587?tls=required.
     /// Unset: mail goes to `.eml` files in `<data dir>/outbox`.
     #[arg(long, env = "MASTHEAD_SMTP_URL", global = true)]
     pub smtp_url: Option<String>,
 
+    /// SMTP user name (secret).
     #[arg(long, env = "MASTHEAD_SMTP_USERNAME", global = true, hide_env_values = true)]
     pub smtp_username: Option<String>,
 
+    /// SMTP password (secret).
     #[arg(long, env = "MASTHEAD_SMTP_PASSWORD", global = true, hide_env_values = true)]
     pub smtp_password: Option<String>,
 
@@ -66,22 +92,53 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MAIL_CONTACT", default_value = "subscriptions@masthead.invalid", global = true)]
     pub mail_contact: String,
 
-    /// Match score (0–100) at or above which an address resolves to a base
-    /// address. Unset: the calibrated default.
-    #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", global = true)]
-    pub match_threshold: Option<f64>,
-
     /// First mail retry delay in milliseconds; doubles per attempt.
-    #[arg(long, env = "MASTHEAD_MAIL_RETRY_BASE_MS", default_value_t = 1000, global = true)]
+    #[arg(long, env = "MASTHEAD_MAIL_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub mail_retry_base_ms: u64,
 
     /// Upper bound of one mail retry delay in milliseconds.
-    #[arg(long, env = "MASTHEAD_MAIL_RETRY_CAP_MS", default_value_t = 60_000, global = true)]
+    #[arg(long, env = "MASTHEAD_MAIL_RETRY_CAP_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub mail_retry_cap_ms: u64,
 
-    /// `json` or `pretty`. Default: pretty on a terminal, json otherwise.
+    /// Match score (0–100) at or above which an address resolves to a base
+    /// address. Unset: the calibrated default.
+    #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", value_parser = score, global = true)]
+    pub match_threshold: Option<f64>,
+
+    /// Log lines as `json` or `pretty`. Unset: pretty on a terminal, json otherwise.
     #[arg(long, env = "MASTHEAD_LOG_FORMAT", global = true)]
-    pub log_format: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl From<LogFormat> for masthead_telemetry::LogFormat {
+    fn from(f: LogFormat) -> Self {
+        match f {
+            LogFormat::Json => masthead_telemetry::LogFormat::Json,
+            LogFormat::Pretty => masthead_telemetry::LogFormat::Pretty,
+        }
+    }
+}
+
+fn score(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a score between 0 and 100")),
+    }
+}
+
+fn generation_name(s: &str) -> Result<String, String> {
+    if valid_generation_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not a generation name: letters, digits, - and _ (at most 40)"))
+    }
 }
 
 // Hand-written so that secrets can never reach a log through `{:?}`.
@@ -91,6 +148,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("nats_url", &self.nats_url)
             .field("nats_creds", &self.nats_creds.as_ref().map(|_| "<set>"))
+            .field("nats_server", &self.nats_server)
             .field("http_addr", &self.http_addr)
             .field("http_addr_file", &self.http_addr_file)
             .field("data_dir", &self.data_dir)
@@ -98,11 +156,14 @@ impl fmt::Debug for Config {
             .field("stream_replicas", &self.stream_replicas)
             .field("mongodb_uri", &redacted(&self.mongodb_uri))
             .field("mongodb_database", &self.mongodb_database)
+            .field("projection_generation", &self.projection_generation)
             .field("smtp_url", &self.smtp_url)
             .field("smtp_username", &redacted(&self.smtp_username))
             .field("smtp_password", &redacted(&self.smtp_password))
             .field("mail_from", &self.mail_from)
+            .field("mail_contact", &self.mail_contact)
             .field("match_threshold", &self.match_threshold)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -127,11 +188,119 @@ impl Config {
         c
     }
 
-    pub fn nats_url_or_default(&self) -> String {
-        self.nats_url.clone().unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned())
+    /// How to reach NATS at `urls` (the configured ones, or a local
+    /// server's).
+    pub fn nats_settings(&self, urls: Option<&str>) -> NatsSettings {
+        let urls = urls.or(self.nats_url.as_deref()).unwrap_or(DEFAULT_NATS_URL).to_owned();
+        NatsSettings { urls, credentials: self.nats_creds.clone(), patience: NATS_PATIENCE }
     }
 
-    pub fn topology(&self) -> masthead_events::topology::Topology {
-        masthead_events::topology::Topology::new(&self.stream).with_replicas(self.stream_replicas)
+    pub fn topology(&self) -> Topology {
+        Topology::new(&self.stream).with_replicas(usize::from(self.stream_replicas))
+    }
+
+    pub fn store_location(&self) -> StoreLocation {
+        StoreLocation {
+            data_dir: self.data_dir.clone(),
+            mongodb: self.mongodb_uri.clone().map(|uri| (uri, self.mongodb_database.clone())),
+        }
+    }
+
+    pub fn match_config(&self) -> Result<MatchConfig> {
+        let mut config = MatchConfig::default();
+        if let Some(t) = self.match_threshold {
+            config.match_threshold = t;
+        }
+        config.validate().context("MASTHEAD_MATCH_THRESHOLD")?;
+        Ok(config)
+    }
+
+    /// The mailer's settings; `max_attempts` is the mailer consumer's
+    /// delivery limit.
+    pub fn mailer_config(&self, max_attempts: u32) -> Result<MailerConfig> {
+        let retry = RetryPolicy::doubling(
+            Duration::from_millis(self.mail_retry_base_ms),
+            Duration::from_millis(self.mail_retry_cap_ms),
+            max_attempts,
+        );
+        let settings = MailSettings {
+            smtp_url: self.smtp_url.as_deref(),
+            smtp_username: self.smtp_username.as_deref(),
+            smtp_password: self.smtp_password.as_deref(),
+            from: &self.mail_from,
+            contact: &self.mail_contact,
+            retry,
+        };
+        MailerConfig::new(settings, &self.data_dir)
+            .context("mail settings (MASTHEAD_SMTP_URL, MASTHEAD_SMTP_USERNAME/PASSWORD, MASTHEAD_MAIL_FROM)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let mut c = Config::for_nats("nats://x:4222", Path::new("/tmp"), "S");
+        c.smtp_password = Some("hunter2".into());
+        c.mongodb_uri = Some("mongodb://user:pw@db".into());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("user:pw"), "{debug}");
+    }
+
+    #[test]
+    fn unknown_and_out_of_range_values_are_refused_naming_the_setting() {
+        for args in [
+            ["masthead", "--log-format", "fancy"],
+            ["masthead", "--match-threshold", "101"],
+            ["masthead", "--stream-replicas", "0"],
+            ["masthead", "--projection-generation", "../etc"],
+        ] {
+            let err = Cli::try_parse_from(args).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(args[1]), "{args:?}: {err}");
+        }
+        let ok = Cli::try_parse_from(["masthead", "--log-format", "json", "--match-threshold", "80"]).expect("valid");
+        assert_eq!(ok.config.log_format, Some(LogFormat::Json));
+    }
+
+    /// Every setting is in the README's configuration table with its
+    /// variable, flag and default, and the table lists nothing else.
+    #[test]
+    fn the_readme_table_lists_every_setting_with_its_default() {
+        let readme = include_str!("../../../README.md");
+        let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `MASTHEAD_")).collect();
+        let command = Cli::command();
+        let mut documented = Vec::new();
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env().and_then(|e| e.to_str()) else { continue };
+            documented.push(env.to_owned());
+            let row = rows
+                .iter()
+                .find(|r| r.starts_with(&format!("| `{env}`")))
+                .unwrap_or_else(|| panic!("README table has no row for {env}"));
+            let flag = format!("--{}", arg.get_long().unwrap_or_default());
+            assert!(row.contains(&format!("`{flag}`")), "README row for {env} names {flag}: {row}");
+            for default in arg.get_default_values() {
+                let default = default.to_string_lossy();
+                assert!(
+                    row.contains(&format!("`{default}`")),
+                    "README row for {env} gives its default {default}: {row}"
+                );
+            }
+        }
+        for row in rows {
+            assert!(
+                documented.iter().any(|env| row.starts_with(&format!("| `{env}`"))),
+                "README row for an unknown setting: {row}"
+            );
+        }
     }
 }

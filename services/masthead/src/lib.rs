@@ -1,17 +1,9 @@
-//! The `masthead` processes: configuration, the HTTP API and web form, the
-//! intake service, and the roles (matcher, projector, mailer) wired onto the
-//! shared consumer runtime. The binary only parses arguments and calls in.
+//! The `masthead` program: its one [`config::Config`], the start-up of
+//! each role ([`system::start`], which `main` and the black-box tests both
+//! call), and the one-shot commands. Everything it runs lives in the
+//! libraries: the domain, JetStream, matching, projections, mail, HTTP.
 
-pub mod api;
-pub mod bench;
+pub mod commands;
 pub mod config;
-pub mod connect;
-pub mod import;
-pub mod intake;
-pub mod mailer;
-pub mod matcher;
-pub mod operate;
-pub mod projector;
-pub mod roles;
-pub mod telemetry;
-pub mod up;
+mod local_nats;
+pub mod system;

@@ -1,16 +1,22 @@
 //! Address matching for Masthead. This crate owns the decision "is this
-//! subscription address an existing base address, or a new one?": it
-//! normalises free-text addresses into a canonical form whose key
-//! identifies exact duplicates, keeps a candidate index over the base
-//! addresses so a match never scans the list, and scores candidates field
-//! by field with hard vetoes (house number, street type, country,
-//! locality) so different addresses are never merged. It also carries the
-//! replaced system's rule and an evaluation harness to measure both.
+//! subscription address an existing base address, or a new one?".
+//!
+//! The engine has no IO: it normalises free-text addresses into a
+//! canonical form whose key identifies exact duplicates, keeps a candidate
+//! index over the base addresses so a match never scans the list, and
+//! scores candidates field by field with hard vetoes (house number, street
+//! type, country, locality) so different addresses are never merged. The
+//! replaced system's rule is kept as a baseline for benchmarks.
+//!
+//! The [`matcher`] is the durable consumer that drives the engine: its
+//! address book (the index built from the stream and kept current), the
+//! in-memory planning of a batch of decisions, and the lease that keeps one
+//! matcher deciding at a time.
 
 pub mod baseline;
 pub mod config;
-pub mod eval;
 pub mod index;
+pub mod matcher;
 pub mod normalize;
 pub mod score;
 pub mod search;

@@ -35,6 +35,87 @@ pub fn nats_server_binary() -> Result<PathBuf> {
     bail!("nats-server not found: run infra/scripts/ensure-nats.sh or set MASTHEAD_NATS_SERVER")
 }
 
+/// A nats-server release line the project supports: production runs 2.14,
+/// and 2.10 is the oldest line the code must still work with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NatsLine {
+    /// The production line, pinned to 2.14.6 by `infra/scripts/ensure-nats.sh`.
+    V2_14,
+    /// The oldest supported line, 2.10.27 (`infra/scripts/ensure-nats.sh 2.10`).
+    V2_10,
+}
+
+impl NatsLine {
+    /// `(major, minor)` of the line.
+    pub fn major_minor(self) -> (u32, u32) {
+        match self {
+            NatsLine::V2_14 => (2, 14),
+            NatsLine::V2_10 => (2, 10),
+        }
+    }
+}
+
+/// `(major, minor, patch)` of a nats-server binary, from `--version`
+/// ("nats-server: v2.14.6").
+pub fn nats_server_version(binary: &Path) -> Result<(u32, u32, u32)> {
+    let out = Command::new(binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {} --version", binary.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.trim().rsplit('v').next().unwrap_or_default();
+    let mut parts = v.split(['.', '-']).map(|p| p.parse::<u32>());
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(a)), Some(Ok(b)), Some(Ok(c))) => Ok((a, b, c)),
+        _ => bail!("{} --version printed {text:?}, not a nats-server version", binary.display()),
+    }
+}
+
+/// Finds a nats-server of `line`, checking each candidate's `--version`:
+/// for 2.14, `MASTHEAD_NATS_SERVER`, then `infra/.tools/nats-server-2.14.6`;
+/// for 2.10, `MASTHEAD_NATS_SERVER_2_10`, `MASTHEAD_NATS_SERVER`, then the
+/// Debian copy under `infra/.tools/nats-server`; for both, last, PATH. A
+/// candidate of another line is passed over, so `MASTHEAD_NATS_SERVER`
+/// pointing at 2.14 does not hide an installed 2.10.
+pub fn nats_server_binary_for(line: NatsLine) -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    match line {
+        NatsLine::V2_14 => {
+            candidates.extend(env("MASTHEAD_NATS_SERVER"));
+            candidates.push(root.join("infra/.tools/nats-server-2.14.6/nats-server"));
+        }
+        NatsLine::V2_10 => {
+            candidates.extend(env("MASTHEAD_NATS_SERVER_2_10"));
+            candidates.extend(env("MASTHEAD_NATS_SERVER"));
+            candidates.push(root.join("infra/.tools/nats-server/usr/sbin/nats-server"));
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join("nats-server")));
+    }
+    let want = line.major_minor();
+    let mut seen = Vec::new();
+    for c in candidates {
+        if !c.exists() {
+            continue;
+        }
+        match nats_server_version(&c) {
+            Ok((a, b, _)) if (a, b) == want => return Ok(c),
+            Ok((a, b, p)) => seen.push(format!("{} is {a}.{b}.{p}", c.display())),
+            Err(e) => seen.push(e.to_string()),
+        }
+    }
+    let arg = if line == NatsLine::V2_10 { " 2.10" } else { "" };
+    bail!(
+        "no nats-server {}.{} found ({}): run infra/scripts/ensure-nats.sh{arg}",
+        want.0,
+        want.1,
+        if seen.is_empty() { "no candidate exists".to_string() } else { seen.join("; ") }
+    )
+}
+
 /// A port nobody listens on, never handed out twice by this process: tests
 /// run in parallel, and the OS may offer a just-released port again.
 pub fn free_port() -> Result<u16> {

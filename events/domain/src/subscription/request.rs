@@ -1,0 +1,234 @@
+//! What a subscriber submits, and the rules it must pass before it becomes a
+//! command. Every field is checked, and every failure is reported, so a form
+//! can show all its errors at once.
+
+use crate::address::PostalAddress;
+use crate::country::{Country, CountryError};
+use crate::personal_data::PersonalData;
+use serde::{Deserialize, Serialize};
+
+/// The raw request as it arrives over JSON or a form. Unknown fields are
+/// ignored; missing ones are empty strings so that they can be reported by
+/// name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SubscriptionForm {
+    pub name: String,
+    pub email: String,
+    pub street: String,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+}
+
+/// One field that did not pass, as shown to the subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// A request that passed every rule.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ValidSubscription {
+    pub personal: PersonalData,
+    pub address: PostalAddress,
+    pub country_as_typed: String,
+}
+
+/// A subscriber's name: 1–120 characters after trimming, no control
+/// characters. Holding one means the rules were checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscriberName(String);
+
+/// A subscriber's email address: valid, with a dotted domain, at most 254
+/// characters. Holding one means the rules were checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscriberEmail(String);
+
+// Personal data must not reach logs through a stray `{:?}`.
+impl std::fmt::Debug for SubscriberName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubscriberName(..)")
+    }
+}
+
+impl std::fmt::Debug for SubscriberEmail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubscriberEmail(..)")
+    }
+}
+
+/// The trimmed value if it is 1–`max` characters without control
+/// characters, or what is wrong with it.
+fn bounded_line(field: &'static str, value: &str, max: usize) -> Result<String, FieldError> {
+    let v = value.trim();
+    let n = v.chars().count();
+    let message = if n == 0 {
+        "is required".to_owned()
+    } else if n > max {
+        format!("must be at most {max} characters (got {n})")
+    } else if v.chars().any(|c| c.is_control()) {
+        "must not contain control characters".to_owned()
+    } else {
+        return Ok(v.to_owned());
+    };
+    Err(FieldError { field, message })
+}
+
+fn collect<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+impl SubscriberName {
+    pub fn parse(value: &str) -> Result<Self, FieldError> {
+        bounded_line("name", value, 120).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl SubscriberEmail {
+    pub fn parse(value: &str) -> Result<Self, FieldError> {
+        let v = value.trim();
+        let invalid = |message: &str| Err(FieldError { field: "email", message: message.to_owned() });
+        if v.is_empty() {
+            invalid("is required")
+        } else if v.len() > 254 {
+            invalid("must be at most 254 characters")
+        } else if !email_address::EmailAddress::is_valid(v) || !v.contains('@') || v.contains(char::is_whitespace) {
+            invalid("is not a valid email address")
+        } else if !v.rsplit('@').next().is_some_and(|domain| domain.contains('.')) {
+            // A dotless domain is valid per RFC 5321 but never a subscriber's mailbox.
+            invalid("needs a domain such as example.org")
+        } else {
+            Ok(Self(v.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl SubscriptionForm {
+    /// Applies every rule; returns all failures, in field order.
+    pub fn validate(&self) -> Result<ValidSubscription, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = collect(SubscriberName::parse(&self.name), &mut errors);
+        let email = collect(SubscriberEmail::parse(&self.email), &mut errors);
+        let street = collect(bounded_line("street", &self.street, 120), &mut errors);
+        let postal_code = collect(bounded_line("postal_code", &self.postal_code, 15), &mut errors);
+        let city = collect(bounded_line("city", &self.city, 120), &mut errors);
+        let country_as_typed = self.country.trim().to_owned();
+        let country = match Country::parse(&country_as_typed) {
+            Ok(c) => Some(c),
+            Err(CountryError::Empty) => {
+                errors.push(FieldError { field: "country", message: "is required".into() });
+                None
+            }
+            Err(CountryError::Unknown) => {
+                errors.push(FieldError {
+                    field: "country",
+                    message: "is not a country we recognise; use its name or ISO code, e.g. NL".into(),
+                });
+                None
+            }
+        };
+        match (name, email, street, postal_code, city, country) {
+            (Some(name), Some(email), Some(street), Some(postal_code), Some(city), Some(country)) => {
+                Ok(ValidSubscription {
+                    personal: PersonalData::new(&name, &email),
+                    address: PostalAddress { street, postal_code, city, country },
+                    country_as_typed,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> SubscriptionForm {
+        SubscriptionForm {
+            name: " Ada Lovelace ".into(),
+            email: "ada@example.org".into(),
+            street: "Kerkstraat 12 ".into(),
+            postal_code: "3511 LX".into(),
+            city: "Utrecht".into(),
+            country: "Nederland".into(),
+        }
+    }
+
+    fn fields(form: SubscriptionForm) -> Vec<&'static str> {
+        form.validate().err().unwrap_or_default().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_good_request_is_trimmed_and_normalised() {
+        let v = good().validate().expect("valid");
+        assert_eq!(v.personal.name, "Ada Lovelace");
+        assert_eq!(v.address.street, "Kerkstraat 12");
+        assert_eq!(v.address.country.code(), "NL");
+        assert_eq!(v.country_as_typed, "Nederland");
+    }
+
+    #[test]
+    fn every_empty_field_is_reported_by_name() {
+        assert_eq!(
+            fields(SubscriptionForm::default()),
+            vec!["name", "email", "street", "postal_code", "city", "country"]
+        );
+        assert_eq!(fields(SubscriptionForm { name: "   ".into(), ..good() }), vec!["name"]);
+    }
+
+    #[test]
+    fn length_limits_count_characters_not_bytes() {
+        assert!(fields(SubscriptionForm { name: "é".repeat(120), ..good() }).is_empty());
+        assert_eq!(fields(SubscriptionForm { name: "é".repeat(121), ..good() }), vec!["name"]);
+        assert_eq!(fields(SubscriptionForm { street: "s".repeat(121), ..good() }), vec!["street"]);
+        assert_eq!(fields(SubscriptionForm { city: "c".repeat(121), ..good() }), vec!["city"]);
+        assert!(fields(SubscriptionForm { postal_code: "1".repeat(15), ..good() }).is_empty());
+        assert_eq!(fields(SubscriptionForm { postal_code: "1".repeat(16), ..good() }), vec!["postal_code"]);
+    }
+
+    #[test]
+    fn emails_must_be_valid_and_short_enough() {
+        for bad in ["ada", "ada@", "@example.org", "ada @example.org", "ada@localhost"] {
+            assert_eq!(fields(SubscriptionForm { email: bad.into(), ..good() }), vec!["email"], "{bad}");
+        }
+        let long = format!("{}@example.org", "a".repeat(250));
+        assert_eq!(fields(SubscriptionForm { email: long, ..good() }), vec!["email"]);
+        assert!(fields(SubscriptionForm { email: "a.b+tag@sub.example.co.uk".into(), ..good() }).is_empty());
+    }
+
+    #[test]
+    fn countries_are_recognised_or_reported() {
+        assert!(fields(SubscriptionForm { country: "U.S.A.".into(), ..good() }).is_empty());
+        assert_eq!(fields(SubscriptionForm { country: "Narnia".into(), ..good() }), vec!["country"]);
+    }
+
+    #[test]
+    fn the_newtypes_hold_only_checked_values() {
+        assert_eq!(SubscriberName::parse("  Ada  ").map(|n| n.as_str().to_owned()), Ok("Ada".to_owned()));
+        assert_eq!(SubscriberName::parse(" ").map_err(|e| e.field), Err("name"));
+        assert_eq!(
+            SubscriberEmail::parse(" ada@example.org ").map(|e| e.as_str().to_owned()),
+            Ok("ada@example.org".into())
+        );
+        assert_eq!(SubscriberEmail::parse("ada@localhost").map_err(|e| e.field), Err("email"));
+        // Neither shows its value in a log line.
+        let name = SubscriberName::parse("Ada Lovelace").expect("valid");
+        assert!(!format!("{name:?}").contains("Ada"));
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert_eq!(fields(SubscriptionForm { city: "Utre\u{0}cht".into(), ..good() }), vec!["city"]);
+    }
+}

@@ -1,0 +1,34 @@
+#![allow(dead_code)]
+
+use masthead_domain::personal_data::SealedPersonalData;
+use masthead_domain::subscription::RegisterSubscription;
+use masthead_jetstream::store::EventStore;
+use masthead_jetstream::topology::{setup, Topology};
+use masthead_test_support::fixtures::registration;
+use masthead_test_support::NatsServer;
+use uuid::Uuid;
+
+pub struct Env {
+    pub server: NatsServer,
+    pub client: async_nats::Client,
+    pub js: async_nats::jetstream::Context,
+    pub topology: Topology,
+    pub store: EventStore,
+}
+
+pub async fn env() -> Env {
+    let server = NatsServer::start().expect("nats-server starts");
+    let client = server.client().await.expect("connects");
+    let js = async_nats::jetstream::new(client.clone());
+    let topology = Topology::new("TEST");
+    setup(&js, &topology).await.expect("setup");
+    let store = EventStore::new(js.clone(), topology.clone());
+    Env { server, client, js, topology, store }
+}
+
+/// The registration of subscription `id` at Kerkstraat 12, Utrecht.
+pub fn register(id: Uuid, subscriber: SealedPersonalData) -> RegisterSubscription {
+    RegisterSubscription { subscriber, ..registration(id, "Kerkstraat 12", "3511 LX", "Utrecht", "Nederland") }
+}
+
+pub use masthead_test_support::fixtures::placeholder_sealed as dummy_sealed;

@@ -1,0 +1,97 @@
+//! The projector: the durable consumer that applies the event stream to the
+//! read models, the generations readers switch between, and rebuilds.
+//!
+//! The three read models (addresses, subscriptions, stats) form one
+//! projection with one checkpoint: stats and address spellings are derived
+//! from subscription documents inside the same transaction, so they can
+//! never disagree with each other.
+
+pub mod generations;
+pub mod rebuild;
+
+use async_nats::jetstream;
+use generations::{follow_generations, ProjectionReads, StoreLocation};
+use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
+use masthead_jetstream::topology::{ConsumerRole, Topology};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Longest pause between two attempts at one event.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Events per live batch: one store transaction each.
+const LIVE_BATCH: usize = 1000;
+
+pub struct ProjectorHandler {
+    pub reads: Arc<ProjectionReads>,
+    /// Held for reading while a batch is applied; a generation switch takes
+    /// it for writing, so no batch lands in the old store after the switch.
+    pub gate: tokio::sync::RwLock<()>,
+    pub retry_delay: Duration,
+}
+
+impl ProjectorHandler {
+    pub fn new(reads: Arc<ProjectionReads>, retry_delay: Duration) -> Self {
+        Self { reads, gate: tokio::sync::RwLock::new(()), retry_delay }
+    }
+
+    fn retry(&self, d: &Delivery, reason: String) -> Outcome {
+        Outcome::Retry { delay: d.backoff(self.retry_delay, MAX_RETRY_DELAY), reason }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for ProjectorHandler {
+    /// Applies the batch in one transaction with its checkpoint. Events the
+    /// store cannot apply are retried (and dead-lettered after the last
+    /// attempt); a failed transaction retries the whole batch.
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
+        let _gate = self.gate.read().await;
+        let store = self.reads.get();
+        let events = batch.iter().map(|d| d.event.clone()).collect();
+        match store.apply_batch_owned(events).await {
+            Ok(report) => {
+                let mut outcomes = vec![Outcome::Done; batch.len()];
+                for rejected in &report.rejected {
+                    if let Some(i) = batch.iter().position(|d| d.stream_sequence == rejected.stream_sequence) {
+                        outcomes[i] = self.retry(&batch[i], rejected.reason.clone());
+                    }
+                }
+                outcomes
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "projection batch failed; retrying");
+                batch.iter().map(|d| self.retry(d, e.to_string())).collect()
+            }
+        }
+    }
+}
+
+/// Runs the projector until `shutdown`: applies the stream to the active
+/// generation, and follows generation switches (catching a new one up
+/// before readers move to it).
+pub async fn run(
+    location: StoreLocation,
+    js: jetstream::Context,
+    topology: Topology,
+    reads: Arc<ProjectionReads>,
+    shutdown: CancellationToken,
+) -> Result<(), ConsumerError> {
+    let handler = Arc::new(ProjectorHandler::new(reads.clone(), Duration::from_secs(1)));
+    tokio::spawn(follow_generations(
+        location,
+        js.clone(),
+        topology.clone(),
+        reads,
+        Some(handler.clone()),
+        shutdown.clone(),
+    ));
+    let runtime = ConsumerRuntime::new(
+        js,
+        topology,
+        ConsumerRole::Projector,
+        RuntimeConfig { batch_size: LIVE_BATCH, ..Default::default() },
+    );
+    runtime.run(handler, shutdown).await
+}

@@ -1,0 +1,138 @@
+//! The redb store's own tests: formats, durability and recovery.
+
+use super::lists::prefix_end;
+use super::*;
+
+#[test]
+fn descending_time_keys_sort_newest_first() {
+    let times = [i64::MIN, -1, 0, 1, 1_700_000_000_000_000, i64::MAX];
+    for w in times.windows(2) {
+        assert!(desc_ts(w[0]) > desc_ts(w[1]), "{w:?}");
+    }
+    for t in times {
+        assert_eq!(undesc_ts(desc_ts(t)), t);
+    }
+}
+
+#[test]
+fn index_keys_split_back_and_prefixes_end() {
+    let id = Uuid::from_u128(42);
+    assert_eq!(split_value_id(&value_id_key("3511LX", id)), Some((b"3511LX".as_slice(), id)));
+    assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+    assert_eq!(prefix_end(&[0x61, 0xFF]), Some(vec![0x62]));
+    assert_eq!(prefix_end(&[0xFF]), None);
+}
+
+/// Numbers equal up to rounding: documents read back from JSON may have
+/// a score one ULP off (serde_json without `float_roundtrip`).
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn a_file_with_json_documents_keeps_working() {
+    use masthead_testdata::events::{generate, SynthConfig};
+    let events = generate(&SynthConfig::for_events(6_000));
+    let (first, rest) = events.split_at(events.len() / 2);
+    let dir = tempfile::tempdir().unwrap();
+
+    // An older file: documents and counters stored as JSON.
+    let old = RedbStore::open(&dir.path().join("old.redb")).unwrap();
+    old.apply_batch_blocking(first).unwrap();
+    let txn = old.db.begin_write().unwrap();
+    {
+        let mut subs = txn.open_table(SUBS).unwrap();
+        let docs: Vec<(u128, SubscriptionDoc)> =
+            subs.iter().unwrap().map(|e| e.unwrap()).map(|(k, v)| (k.value(), sub_from(v.value()).unwrap())).collect();
+        assert!(!docs.is_empty());
+        for (k, doc) in docs {
+            subs.insert(k, serde_json::to_vec(&doc).unwrap().as_slice()).unwrap();
+        }
+        let mut live = txn.open_table(ADDR_LIVE).unwrap();
+        let rows: Vec<(u128, AddressLive)> =
+            live.iter().unwrap().map(|e| e.unwrap()).map(|(k, v)| (k.value(), live_from(v.value()).unwrap())).collect();
+        for (k, row) in rows {
+            live.insert(k, serde_json::to_vec(&row).unwrap().as_slice()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+    // Applied on top: some documents are rewritten (binary), others stay JSON.
+    for chunk in rest.chunks(500) {
+        old.apply_batch_blocking(chunk).unwrap();
+    }
+    let txn = old.db.begin_read().unwrap();
+    let firsts: Vec<u8> = txn.open_table(SUBS).unwrap().iter().unwrap().map(|e| e.unwrap().1.value()[0]).collect();
+    assert!(firsts.contains(&b'{') && firsts.iter().any(|b| *b != b'{'), "both encodings present");
+
+    let fresh = RedbStore::open(&dir.path().join("fresh.redb")).unwrap();
+    for chunk in events.chunks(700) {
+        fresh.apply_batch_blocking(chunk).unwrap();
+    }
+    fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+        serde_json::to_value(v).unwrap()
+    }
+    assert!(same(&json(&old.stats_blocking().unwrap()), &json(&fresh.stats_blocking().unwrap())));
+    for r in &events {
+        let (sub, addr) = match &r.event {
+            AnyEvent::Subscription(e) => (crate::apply::subscription_id(r, e), None),
+            AnyEvent::BaseAddress(masthead_domain::base_address::BaseAddressEvent::BaseAddressRegistered(e)) => {
+                (None, Some(e.base_address_id))
+            }
+        };
+        if let Some(id) = sub {
+            let (a, b) = (old.subscription_blocking(id).unwrap(), fresh.subscription_blocking(id).unwrap());
+            assert!(same(&json(&a), &json(&b)), "subscription {id}: {a:?} vs {b:?}");
+        }
+        if let Some(id) = addr {
+            let (a, b) = (old.address_blocking(id).unwrap(), fresh.address_blocking(id).unwrap());
+            assert!(same(&json(&a), &json(&b)), "address {id}: {a:?} vs {b:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rebuild_is_durable_once_finished() {
+    use masthead_testdata::events::{generate, SynthConfig};
+    let events = generate(&SynthConfig::for_events(3_000));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gen-1.redb");
+    let store = RedbStore::open(&path).unwrap();
+    store.begin_rebuild().await.unwrap();
+    for chunk in events.chunks(100) {
+        store.apply_batch_owned(chunk.to_vec()).await.unwrap();
+    }
+    store.finish_rebuild().await.unwrap();
+    let last = events.last().unwrap().stream_sequence;
+    assert_eq!(store.checkpoint().await.unwrap(), last);
+    // What a crash keeps: the file as of its last durable commit. Leak
+    // the database so nothing is written on the way out, then read the
+    // file as another process would.
+    let copy = dir.path().join("copy.redb");
+    std::fs::copy(&path, &copy).unwrap();
+    std::mem::forget(store);
+    let reopened = RedbStore::open(&copy).unwrap();
+    assert_eq!(reopened.checkpoint_blocking().unwrap(), last);
+    assert_eq!(reopened.stats_blocking().unwrap().last_applied_seq, last);
+}
+
+#[test]
+fn generations_are_numbered_and_found() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(generations(dir.path()).unwrap().is_empty());
+    let (n1, _s1) = RedbStore::create_generation(dir.path()).unwrap();
+    let (n2, s2) = RedbStore::create_generation(dir.path()).unwrap();
+    assert_eq!((n1, n2), (1, 2));
+    assert_eq!(s2.path(), generation_path(dir.path(), 2));
+    assert_eq!(generations(dir.path()).unwrap().into_iter().map(|(n, _)| n).collect::<Vec<_>>(), vec![1, 2]);
+}

@@ -1,0 +1,123 @@
+//! Masthead's HTTP surface, one module per resource:
+//!
+//! - [`subscriptions`]: the intake (JSON) and the subscription views;
+//! - [`addresses`]: the base-address list, search and match previews;
+//! - [`stats`]: the dashboard's figures and consumer lag;
+//! - [`pages`]: the subscriber's form and status page and the dashboard,
+//!   rendered from the template files in `templates/` with their scripts
+//!   and styles served from `assets/`;
+//! - [`ops`]: health, readiness and metrics, which every role serves.
+//!
+//! Each route is declared once, on its handler (`#[utoipa::path]`): the
+//! router and the OpenAPI document are built from the same declarations,
+//! and a list's query parameters are parsed against the parameter struct
+//! the document describes. Every error is JSON.
+
+pub mod addresses;
+pub mod error;
+pub mod middleware;
+pub mod openapi;
+pub mod ops;
+pub mod pages;
+pub mod query;
+pub mod stats;
+pub mod subscriptions;
+
+use axum::extract::FromRef;
+use axum::Router;
+use masthead_jetstream::key_vault::KeyVault;
+use masthead_jetstream::store::EventStore;
+use masthead_jetstream::topology::Topology;
+use masthead_matching::matcher::address_book::AddressBook;
+use masthead_projections::projector::generations::ProjectionReads;
+use std::sync::Arc;
+use subscriptions::intake::Intake;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Everything the API's handlers need, assembled once per process.
+#[derive(Clone)]
+pub struct AppState {
+    pub intake: Intake,
+    pub store: EventStore,
+    pub vault: KeyVault,
+    pub client: async_nats::Client,
+    pub topology: Topology,
+    /// The read models, when this process has them.
+    pub reads: Option<Arc<ProjectionReads>>,
+    /// The base-address index, for match previews.
+    pub book: Option<Arc<AddressBook>>,
+}
+
+/// What the router hands each request. Axum clones the state for every
+/// request; cloning the parts themselves (NATS clients, KV handles with
+/// their stream info, topology strings) cost several percent of intake's
+/// CPU, so they sit behind one `Arc`.
+#[derive(Clone)]
+pub struct SharedState(Arc<AppState>);
+
+impl std::ops::Deref for SharedState {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+impl From<AppState> for SharedState {
+    fn from(state: AppState) -> Self {
+        Self(Arc::new(state))
+    }
+}
+
+/// What the operations routes need: every role has it, API or not.
+#[derive(Clone)]
+pub struct OpsState {
+    pub client: async_nats::Client,
+    pub store: EventStore,
+}
+
+impl FromRef<SharedState> for OpsState {
+    fn from_ref(state: &SharedState) -> Self {
+        OpsState { client: state.client.clone(), store: state.store.clone() }
+    }
+}
+
+/// The API's routes with their OpenAPI declarations.
+fn api_routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .merge(subscriptions::routes())
+        .merge(addresses::routes())
+        .merge(stats::routes())
+        .merge(pages::routes())
+        .merge(ops::routes())
+}
+
+/// The whole HTTP surface of `masthead api` (and `up`): the API, pages,
+/// documentation and operations routes.
+pub fn router(state: AppState) -> Router {
+    let state = SharedState::from(state);
+    let (routes, document) = api_routes().split_for_parts();
+    routes
+        .merge(pages::assets())
+        .with_state(state)
+        .merge(openapi::docs(openapi::describe(document)))
+        .fallback(error::fallback_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        // Outermost, so it times everything; added with `layer` (per route)
+        // so it sees the matched route for span names and metric labels.
+        .layer(axum::middleware::from_fn(middleware::trace_requests))
+}
+
+/// The routes a consumer role serves: health, readiness and metrics.
+pub fn ops_router(state: OpsState) -> Router {
+    let (routes, _) = ops::routes().split_for_parts();
+    routes
+        .with_state(state)
+        .fallback(error::fallback_not_found)
+        .layer(axum::middleware::from_fn(middleware::trace_requests))
+}
+
+/// The OpenAPI document as served at [`openapi::OPENAPI_PATH`].
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, document) = api_routes().split_for_parts();
+    openapi::describe(document)
+}

@@ -1,0 +1,62 @@
+//! `GET /api/v1/stats`: the stats read model plus live consumer lag.
+
+use crate::error::ApiError;
+use crate::query::{projection_store, store_error, Query};
+use crate::SharedState;
+use axum::extract::State;
+use axum::Json;
+use masthead_jetstream::lag::{poll_lag, ConsumerLag, LAG_TIMEOUT};
+use masthead_projections::Stats;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new().routes(routes!(get_stats))
+}
+
+/// The stats endpoint takes no parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoParams {}
+
+/// The stats response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatsBody {
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// Seconds between now and when the last applied event occurred; `null`
+    /// before anything was applied. Large while the stream is quiet too —
+    /// read it together with `consumers[].pending`.
+    pub seconds_since_last_applied_event: Option<f64>,
+    /// The projection generation these figures come from.
+    pub generation: String,
+    /// One entry per durable consumer, in the order matcher, projector, mailer.
+    pub consumers: Vec<ConsumerLag>,
+}
+
+/// Dashboard figures plus live consumer lag.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    tag = "read",
+    responses(
+        (status = 200, description = "Stats read model, consumer lag and dead letters", body = StatsBody),
+        (status = 400, description = "A query parameter was given (there are none)", body = crate::error::ErrorBody),
+        (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn get_stats(
+    State(state): State<SharedState>,
+    Query(_none): Query<NoParams>,
+) -> Result<Json<StatsBody>, ApiError> {
+    let store = projection_store(&state)?;
+    let generation = state.reads.as_ref().map(|r| r.generation()).unwrap_or_default();
+    let js = state.store.jetstream().clone();
+    let (stats, consumers) = tokio::join!(store.stats(), poll_lag(&js, &state.topology, LAG_TIMEOUT));
+    let stats = stats.map_err(store_error)?;
+    let seconds_since_last_applied_event =
+        stats.last_applied_at.map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+    Ok(Json(StatsBody { stats, seconds_since_last_applied_event, generation, consumers }))
+}

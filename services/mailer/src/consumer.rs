@@ -1,0 +1,200 @@
+//! The mailer: the durable consumer that sends the confirmation mail once a
+//! subscription's address is resolved, and records `ConfirmationSent` or
+//! `ConfirmationFailed`.
+//!
+//! The decision comes from the subscription's full history (the mailer
+//! crate's `decide`), so a redelivered trigger after a success sends nothing.
+//! Transient failures are retried through JetStream redelivery with the
+//! mailer's bounded backoff; a permanent refusal or the last attempt records
+//! the failure and leaves a dead letter that `masthead mail resend` replays.
+
+use crate::{decide, Attempt, MailDecision, Mailer, SendOutcome, SkipReason};
+use async_nats::jetstream;
+use masthead_domain::envelope::{AnyEvent, CommandMeta};
+use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
+use masthead_jetstream::command_bus::CommandBus;
+use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
+use masthead_jetstream::dead_letter::{DeadLetterError, DeadLetters};
+use masthead_jetstream::key_vault::{KeyVault, VaultError};
+use masthead_jetstream::store::EventStore;
+use masthead_jetstream::topology::{ConsumerRole, Topology};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct MailerHandler {
+    pub mailer: Arc<Mailer>,
+    pub store: EventStore,
+    pub vault: KeyVault,
+    pub bus: CommandBus<Subscription>,
+    pub retry_delay: Duration,
+}
+
+impl MailerHandler {
+    fn retry(&self, reason: impl Into<String>) -> Outcome {
+        Outcome::Retry { delay: self.retry_delay, reason: reason.into() }
+    }
+
+    async fn handle_one(&self, d: &Delivery) -> Outcome {
+        let recorded = &d.event;
+        let AnyEvent::Subscription(trigger) = &recorded.event else { return Outcome::Done };
+        if !matches!(trigger, SubscriptionEvent::AddressMatched(_) | SubscriptionEvent::AddressAssigned(_)) {
+            return Outcome::Done;
+        }
+        let id = recorded.envelope.aggregate_id.clone();
+        let history = match self.store.load::<SubscriptionEvent>(&id).await {
+            Ok(h) => h,
+            Err(e) => return self.retry(format!("loading subscription: {e}")),
+        };
+        let last_sequence = history.last_sequence;
+        let known: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
+        let without_failures: Vec<SubscriptionEvent>;
+        let events: &[SubscriptionEvent] = if d.replay {
+            // An operator asked to resend: earlier failures do not stop it.
+            without_failures =
+                known.iter().filter(|e| !matches!(e, SubscriptionEvent::ConfirmationFailed(_))).cloned().collect();
+            &without_failures
+        } else {
+            &known
+        };
+        let confirmation = match decide(events) {
+            MailDecision::Send(c) => c,
+            MailDecision::Skip(SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed) => {
+                return Outcome::Done
+            }
+            MailDecision::Skip(reason) => return self.retry(format!("nothing to confirm yet: {reason:?}")),
+        };
+        let attempt = Attempt { number: u32::try_from(d.delivered).unwrap_or(u32::MAX), is_last: d.is_last_attempt() };
+        let outcome = match self.vault.open_sealed(&confirmation.subscriber).await {
+            Ok(who) => self.mailer.deliver(&confirmation, &who, attempt).await,
+            Err(VaultError::Erased(_)) => {
+                SendOutcome::permanent_failure("personal data was erased", attempt, chrono::Utc::now())
+            }
+            Err(e) => return self.retry(format!("opening personal data: {e}")),
+        };
+        if let Some(event) = outcome.to_event() {
+            // The dedup key names the outcome (and, for a failure, the
+            // attempt): a success recorded after a failure for the same
+            // trigger must not be mistaken for a retry of that failure.
+            let (command, purpose) = match event {
+                SubscriptionEvent::ConfirmationSent(e) => {
+                    (SubscriptionCommand::RecordConfirmationSent(e), "confirmation-sent".to_owned())
+                }
+                SubscriptionEvent::ConfirmationFailed(e) => (
+                    SubscriptionCommand::RecordConfirmationFailed(e),
+                    format!("confirmation-failed-{}-{}", d.delivered, if d.replay { "replay" } else { "delivery" }),
+                ),
+                _ => return Outcome::Done,
+            };
+            let meta = CommandMeta::caused_by(&recorded.envelope, &purpose);
+            // Appended right after the history just read, without reading it
+            // again; anything appended meanwhile conflicts, and the command
+            // is then re-decided on the full history.
+            if let Err(e) = self.bus.execute_after(&id, &known, last_sequence, command, &meta).await {
+                // The mail may be out already; the Message-ID is the same on
+                // the retry, so the outbox overwrites and mail clients thread it.
+                return self.retry(format!("recording the mail outcome: {e}"));
+            }
+        }
+        match outcome {
+            SendOutcome::Sent { .. } => {
+                // `Mailer::deliver` already logged the send with its attempt.
+                metrics::counter!("masthead_mail_sent_total").increment(1);
+                Outcome::Done
+            }
+            SendOutcome::RetryLater { delay, reason } => {
+                metrics::counter!("masthead_mail_failed_total", "reason" => "transient").increment(1);
+                Outcome::Retry { delay, reason }
+            }
+            SendOutcome::Failed { reason, permanent, .. } => {
+                let kind = if permanent { "permanent" } else { "transient" };
+                metrics::counter!("masthead_mail_failed_total", "reason" => kind).increment(1);
+                Outcome::DeadLetter { reason }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for MailerHandler {
+    /// Concurrently: each mail is independent, and SMTP round trips dominate.
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
+        futures::future::join_all(batch.iter().map(|d| self.handle_one(d))).await
+    }
+}
+
+/// Mails handled at once; the SMTP pool bounds the sends in flight.
+const BATCH: usize = 64;
+
+/// Runs the mailer until `shutdown`. `retry_delay` paces retries of what is
+/// not the mail server's fault (an unreadable history, a busy store).
+pub async fn run(
+    js: &jetstream::Context,
+    topology: &Topology,
+    mailer: Mailer,
+    retry_delay: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let store = EventStore::new(js.clone(), topology.clone());
+    let vault = KeyVault::open(js, &topology.keys_bucket()).await.map_err(RunError::Vault)?;
+    let handler = Arc::new(MailerHandler {
+        mailer: Arc::new(mailer),
+        store: store.clone(),
+        vault,
+        bus: CommandBus::new(store, ()),
+        retry_delay,
+    });
+    let config = RuntimeConfig { batch_size: BATCH, ..Default::default() };
+    let runtime = ConsumerRuntime::new(js.clone(), topology.clone(), ConsumerRole::Mailer, config);
+    Ok(runtime.run(handler, shutdown).await?)
+}
+
+/// The delivery attempts JetStream makes before it gives up on a mail: the
+/// retry policy's `max_attempts` must match it.
+pub fn max_attempts(topology: &Topology) -> u32 {
+    u32::try_from(topology.consumer_config(ConsumerRole::Mailer).max_deliver).unwrap_or(8)
+}
+
+/// Asks the mailer to send a subscription's confirmation again, after the
+/// cause of its failure was fixed: flags the subscription's latest mail
+/// dead letter for replay, which the running mailer picks up. Returns the
+/// stream sequence being replayed.
+pub async fn request_resend(
+    js: &jetstream::Context,
+    topology: &Topology,
+    subscription_id: uuid::Uuid,
+) -> Result<u64, ResendError> {
+    let dead_letters =
+        DeadLetters::open(js, &topology.dead_letters_bucket()).await.map_err(ResendError::DeadLetters)?;
+    let subject = topology.subject("subscription", &subscription_id.to_string());
+    let consumer = ConsumerRole::Mailer.durable_name();
+    let letters = dead_letters.list(Some(consumer)).await.map_err(ResendError::DeadLetters)?;
+    let letter =
+        letters.iter().rev().find(|l| l.subject == subject).ok_or(ResendError::NothingToResend(subscription_id))?;
+    dead_letters.request_replay(consumer, letter.stream_sequence).await.map_err(ResendError::DeadLetters)?;
+    Ok(letter.stream_sequence)
+}
+
+/// Why a resend was not requested.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    /// No failed confirmation waits for this subscription: it was sent, or
+    /// has not failed (yet). Nothing to do.
+    #[error("no failed confirmation is waiting for subscription {0} (see `masthead dlq list --consumer mailer`)")]
+    NothingToResend(uuid::Uuid),
+    /// The dead-letter bucket did not answer: retry, or run `masthead setup`.
+    #[error("dead-letter records unavailable: {0}")]
+    DeadLetters(#[source] DeadLetterError),
+}
+
+/// Why the mailer could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The key vault bucket is missing or unreachable: run `masthead setup`,
+    /// or retry once NATS is back.
+    #[error("opening the key vault: {0}")]
+    Vault(#[source] VaultError),
+    /// The consumer runtime stopped; its source says why.
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
+}

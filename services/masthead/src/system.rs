@@ -1,0 +1,278 @@
+//! Starting Masthead's roles in this process. `masthead up` starts all of
+//! them (and, without `MASTHEAD_NATS_URL`, a local nats-server); `masthead
+//! api`, `matcher`, `projector` and `mailer` start one each. Tests start
+//! the system through the same [`start`].
+
+use crate::config::Config;
+use crate::local_nats::{self, LocalNats};
+use anyhow::{Context, Result};
+use async_nats::jetstream;
+use masthead_http::subscriptions::intake::Intake;
+use masthead_http::{AppState, OpsState};
+use masthead_jetstream::connect::connect;
+use masthead_jetstream::idempotency::IdempotencyRecords;
+use masthead_jetstream::key_vault::KeyVault;
+use masthead_jetstream::lag::{run_lag_poller, LAG_POLL};
+use masthead_jetstream::store::EventStore;
+use masthead_jetstream::topology::{setup, Topology};
+use masthead_mailer::consumer as mailer;
+use masthead_matching::matcher::{self, address_book::AddressBook, load_address_book, MatcherOptions};
+use masthead_projections::projector::{self, generations};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles {
+    /// The HTTP API and pages. Without it the process serves only health,
+    /// readiness and metrics.
+    pub api: bool,
+    pub matcher: bool,
+    pub projector: bool,
+    pub mailer: bool,
+    /// Start a local nats-server when `MASTHEAD_NATS_URL` is unset (`up`).
+    pub local_nats: bool,
+}
+
+impl Roles {
+    /// Everything, as `masthead up` runs it.
+    pub const ALL: Roles = Roles { api: true, matcher: true, projector: true, mailer: true, local_nats: true };
+}
+
+/// A running system: where it listens, and its roles' tasks.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub nats_url: String,
+    tasks: Vec<JoinHandle<Result<()>>>,
+    local_nats: Option<LocalNats>,
+}
+
+impl Running {
+    /// Waits for every role to finish after shutdown was requested; then
+    /// stops the local nats-server, if this process started one.
+    pub async fn wait(self) -> Result<()> {
+        for t in self.tasks {
+            t.await.context("role panicked")??;
+        }
+        drop(self.local_nats);
+        Ok(())
+    }
+}
+
+/// One NATS connection, with the stream and buckets set up.
+pub struct Nats {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub topology: Topology,
+}
+
+/// Connects to `urls` (or the configured ones) and makes sure the stream,
+/// buckets and consumers exist.
+pub async fn connect_and_setup(config: &Config, urls: Option<&str>) -> Result<Nats> {
+    let client = connect(&config.nats_settings(urls)).await?;
+    let js = jetstream::new(client.clone());
+    let topology = config.topology();
+    setup(&js, &topology).await.context("creating the JetStream stream, buckets and consumers")?;
+    Ok(Nats { client, js, topology })
+}
+
+/// Each role gets its own connection, as separate processes would: one
+/// slow consumer's flow control does not stall another's.
+async fn role_connection(config: &Config, url: &str) -> Result<jetstream::Context> {
+    Ok(jetstream::new(connect(&config.nats_settings(Some(url))).await?))
+}
+
+/// Starts `roles`; returns once they are all running and the HTTP server
+/// listens.
+pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -> Result<Running> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let local = match (roles.local_nats, &config.nats_url) {
+        (true, None) => {
+            let dir = config.data_dir.join("nats");
+            let nats = local_nats::start(config.nats_server.as_deref(), &dir)
+                .context("starting a local nats-server (set MASTHEAD_NATS_URL to use another)")?;
+            tracing::info!(url = %nats.url, store = %dir.display(), "local nats-server started");
+            Some(nats)
+        }
+        _ => None,
+    };
+    let url = local.as_ref().map(|l| l.url.clone()).unwrap_or_else(|| config.nats_settings(None).urls);
+    let nats = connect_and_setup(config, Some(&url)).await?;
+    let mut tasks = Vec::new();
+
+    let reads = open_reads(config, &nats, roles, &shutdown).await?;
+    let book = match roles.api || roles.matcher {
+        true => Some(load_address_book(&nats.js, &nats.topology, config.match_config()?, &shutdown).await?),
+        false => None,
+    };
+    let listener = bind_http(config).await?;
+    let http_addr = listener.local_addr()?;
+    let router = if roles.api {
+        masthead_http::router(api_state(&nats, reads.clone(), book.clone()).await?)
+    } else {
+        masthead_http::ops_router(OpsState {
+            client: nats.client.clone(),
+            store: EventStore::new(nats.js.clone(), nats.topology.clone()),
+        })
+    };
+    tasks.push(tokio::spawn(serve(listener, router, shutdown.clone())));
+    if roles.api || roles.projector {
+        // Keeps the consumer-lag gauges current on /metrics.
+        let (js, topology, s) = (nats.js.clone(), nats.topology.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            run_lag_poller(js, topology, LAG_POLL, s).await;
+            Ok(())
+        }));
+    }
+    if let (true, Some(book)) = (roles.matcher, book) {
+        tasks.push(spawn_matcher(config, &url, book, shutdown.clone()).await?);
+    }
+    if let (true, Some(reads)) = (roles.projector, reads) {
+        let (js, topology, location) =
+            (role_connection(config, &url).await?, nats.topology.clone(), config.store_location());
+        let s = shutdown.clone();
+        tasks.push(tokio::spawn(async move { Ok(projector::run(location, js, topology, reads, s).await?) }));
+    }
+    if roles.mailer {
+        tasks.push(spawn_mailer(config, &url, &nats.topology, shutdown.clone()).await?);
+    }
+    Ok(Running { http_addr, nats_url: url, tasks, local_nats: local })
+}
+
+/// The read models this process serves or writes. The projector writes the
+/// active generation; an API beside it reads the same handle (redb allows
+/// one process per file). A standalone API reads from MongoDB, or from an
+/// embedded generation an auditor pinned; with the live embedded store it
+/// has none (it answers single subscriptions from the event store and the
+/// lists with 503).
+async fn open_reads(
+    config: &Config,
+    nats: &Nats,
+    roles: Roles,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<generations::ProjectionReads>>> {
+    let pinned = config.projection_generation.as_deref();
+    let readable = roles.projector || config.mongodb_uri.is_some() || pinned.is_some();
+    if !(roles.api || roles.projector) || !readable {
+        if roles.api {
+            tracing::info!("embedded projection store: read models are served by `masthead up`, or use MongoDB");
+        }
+        return Ok(None);
+    }
+    let location = config.store_location();
+    let reads = generations::open_reads(&location, &nats.js, &nats.topology, pinned).await?;
+    // The projector follows generation switches itself; a reader without
+    // one follows them here, unless pinned to a past view.
+    if !roles.projector && pinned.is_none() {
+        let (js, topology, r, s) = (nats.js.clone(), nats.topology.clone(), reads.clone(), shutdown.clone());
+        tokio::spawn(generations::follow_generations(location, js, topology, r, None, s));
+    }
+    Ok(Some(reads))
+}
+
+/// Everything the API needs, on `nats`.
+async fn api_state(
+    nats: &Nats,
+    reads: Option<Arc<generations::ProjectionReads>>,
+    book: Option<Arc<AddressBook>>,
+) -> Result<AppState> {
+    let store = EventStore::new(nats.js.clone(), nats.topology.clone());
+    let vault = KeyVault::open(&nats.js, &nats.topology.keys_bucket()).await.context("opening the key vault")?;
+    let records = IdempotencyRecords::open(&nats.js, &nats.topology.idempotency_bucket())
+        .await
+        .context("opening idempotency records")?;
+    let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
+    Ok(AppState { intake, store, vault, client: nats.client.clone(), topology: nats.topology.clone(), reads, book })
+}
+
+async fn spawn_matcher(
+    config: &Config,
+    url: &str,
+    book: Arc<AddressBook>,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<Result<()>>> {
+    let (js, topology) = (role_connection(config, url).await?, config.topology());
+    Ok(tokio::spawn(async move { Ok(matcher::run(&js, &topology, book, MatcherOptions::default(), shutdown).await?) }))
+}
+
+async fn spawn_mailer(
+    config: &Config,
+    url: &str,
+    topology: &Topology,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<Result<()>>> {
+    let settings = config.mailer_config(mailer::max_attempts(topology))?;
+    let sender = masthead_mailer::Mailer::from_config(settings).context("mail transport")?;
+    let (js, topology) = (role_connection(config, url).await?, topology.clone());
+    Ok(tokio::spawn(async move { Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), shutdown).await?) }))
+}
+
+async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shutdown: CancellationToken) -> Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("HTTP server failed")
+}
+
+/// Binds `MASTHEAD_HTTP_ADDR` and, when `MASTHEAD_HTTP_ADDR_FILE` is set,
+/// writes the bound address there. With port 0 that is the only way to
+/// learn the port; picking a free port beforehand races every other process
+/// on the machine (outgoing connections take ports from the same range).
+async fn bind_http(config: &Config) -> Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {} (set MASTHEAD_HTTP_ADDR to use another address)", config.http_addr))?;
+    if let Some(path) = &config.http_addr_file {
+        let bound = listener.local_addr()?;
+        // Written whole and renamed into place, so a reader polling for the
+        // file never sees half an address. The partial file's name is this
+        // process's own, so two processes never rename each other's.
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(format!(".{}.partial", std::process::id()));
+        let partial = std::path::PathBuf::from(partial);
+        std::fs::write(&partial, format!("{bound}\n"))
+            .and_then(|()| std::fs::rename(&partial, path))
+            .with_context(|| format!("writing the HTTP address to {}", path.display()))?;
+    }
+    Ok(listener)
+}
+
+/// Removes `MASTHEAD_HTTP_ADDR_FILE` left by a previous run, so that until
+/// this one listens the file names no port at all.
+pub fn forget_http_addr(config: &Config) -> Result<()> {
+    match config.http_addr_file.as_deref().map(std::fs::remove_file) {
+        None | Some(Ok(())) => Ok(()),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Some(Err(e)) => Err(e).context("removing the previous run's MASTHEAD_HTTP_ADDR_FILE"),
+    }
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}

@@ -1,0 +1,195 @@
+//! The matcher against a real nats-server: matched and new outcomes, hard
+//! negatives, redelivery, and the no-duplicate invariant with two matchers.
+
+use masthead_addresses::import::{import, ImportOptions, ImportReport};
+use masthead_domain::subscription::SubscriptionEvent;
+use masthead_jetstream::store::EventStore;
+use masthead_jetstream::topology::{setup, Topology};
+use masthead_matching::matcher::{self, load_address_book, MatcherOptions};
+use masthead_matching::MatchConfig;
+use masthead_test_support::fixtures::{self, base_of};
+use masthead_test_support::NatsServer;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub struct Env {
+    pub server: NatsServer,
+    pub js: async_nats::jetstream::Context,
+    pub topology: Topology,
+    pub store: EventStore,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn env() -> Env {
+    let server = NatsServer::start().expect("nats");
+    let js = async_nats::jetstream::new(server.client().await.expect("client"));
+    let topology = Topology::new("MATCHTEST");
+    setup(&js, &topology).await.expect("setup");
+    let store = EventStore::new(js.clone(), topology.clone());
+    Env { server, js, topology, store, shutdown: CancellationToken::new() }
+}
+
+impl Env {
+    /// Starts a matcher on its own connection, as another process would.
+    pub async fn start_matcher(&self) {
+        let js = async_nats::jetstream::new(self.server.client().await.expect("client"));
+        let (topology, shutdown) = (self.topology.clone(), self.shutdown.clone());
+        let book = load_address_book(&js, &topology, MatchConfig::default(), &shutdown).await.expect("book");
+        let options =
+            MatcherOptions { retry_delay: Duration::from_millis(200), lease_poll: Duration::from_millis(200) };
+        tokio::spawn(async move { matcher::run(&js, &topology, book, options, shutdown).await });
+    }
+
+    pub async fn import_csv(&self, csv: &str) -> ImportReport {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("base.csv");
+        std::fs::write(&path, csv).expect("write");
+        import(&self.store, &path, &ImportOptions::default(), |_| {}).await.expect("import")
+    }
+
+    pub async fn subscribe(&self, street: &str, postal_code: &str, city: &str, country: &str) -> Uuid {
+        fixtures::subscribe(&self.store, street, postal_code, city, country).await.expect("registered")
+    }
+
+    pub async fn outcome(&self, id: Uuid) -> SubscriptionEvent {
+        fixtures::outcome(&self.store, id).await.expect("resolved")
+    }
+
+    pub async fn outcomes_of(&self, id: Uuid) -> usize {
+        fixtures::outcomes_of(&self.store, id).await.expect("load")
+    }
+
+    /// Messages per base-address subject.
+    pub async fn base_addresses(&self) -> HashMap<String, usize> {
+        fixtures::messages_per_subject(&self.js, &self.topology, "address").await.expect("subjects")
+    }
+}
+
+#[tokio::test]
+async fn a_variant_spelling_resolves_to_its_base_address() {
+    let env = env().await;
+    env.import_csv("ref,street,postal_code,city,country\nNY-14,East River Street 14,10001,New York,US\n").await;
+    env.start_matcher().await;
+    let id = env.subscribe("East river str. 14", "10001", "New York", "USA").await;
+    let outcome = env.outcome(id).await;
+    let SubscriptionEvent::AddressMatched(m) = &outcome else { panic!("expected a match, got {outcome:?}") };
+    assert_eq!(m.delivery_address.street, "East River Street 14");
+    assert_eq!(m.base_address_ref.as_deref(), Some("NY-14"));
+    assert!(m.score >= 80.0 && m.score <= 100.0, "score {}", m.score);
+    assert_eq!(env.base_addresses().await.len(), 1, "no new base address");
+}
+
+#[tokio::test]
+async fn a_new_address_becomes_one_base_address_and_later_variants_match_it() {
+    let env = env().await;
+    env.start_matcher().await;
+    let first = env.subscribe("Kerkstraat 12", "3511 LX", "Utrecht", "NL").await;
+    let SubscriptionEvent::AddressAssigned(a) = env.outcome(first).await else { panic!("expected a new address") };
+    let second = env.subscribe("Kerk straat  12", "3511LX", "utrecht", "Nederland").await;
+    let outcome = env.outcome(second).await;
+    assert!(matches!(outcome, SubscriptionEvent::AddressMatched(_)), "{outcome:?}");
+    assert_eq!(base_of(&outcome), a.base_address_id);
+    // Hard negatives: another number, and the same street in another town.
+    let other_number = env.subscribe("Kerkstraat 21", "3511 LX", "Utrecht", "NL").await;
+    let other_town = env.subscribe("Kerkstraat 12", "2311 AB", "Leiden", "NL").await;
+    for id in [other_number, other_town] {
+        let o = env.outcome(id).await;
+        assert!(matches!(o, SubscriptionEvent::AddressAssigned(_)), "{o:?}");
+        assert_ne!(base_of(&o), a.base_address_id);
+    }
+    let bases = env.base_addresses().await;
+    assert_eq!(bases.len(), 3);
+    assert!(bases.values().all(|n| *n == 1), "each base address has exactly one event: {bases:?}");
+}
+
+#[tokio::test]
+async fn variants_decided_in_one_batch_share_the_address_the_batch_registers() {
+    let env = env().await;
+    // Everything is waiting before the matcher starts, so its first batch
+    // holds the new address, its variants and its hard negatives together:
+    // the variants must match the address registered earlier in the same
+    // batch, before that registration is even stored.
+    let first = env.subscribe("Kerkstraat 12", "3511 LX", "Utrecht", "NL").await;
+    let variants = [
+        env.subscribe("Kerk straat 12", "3511LX", "Utrecht", "NL").await,
+        env.subscribe("kerkstraat12", "3511 lx", "UTRECHT", "Nederland").await,
+    ];
+    let other_number = env.subscribe("Kerkstraat 21", "3511 LX", "Utrecht", "NL").await;
+    let other_town = env.subscribe("Kerkstraat 12", "2311 AB", "Leiden", "NL").await;
+    env.start_matcher().await;
+
+    let SubscriptionEvent::AddressAssigned(a) = env.outcome(first).await else { panic!("expected a new address") };
+    assert_eq!(a.delivery_address.street, "Kerkstraat 12");
+    for id in variants {
+        let outcome = env.outcome(id).await;
+        let SubscriptionEvent::AddressMatched(m) = &outcome else { panic!("expected a match, got {outcome:?}") };
+        assert_eq!(m.base_address_id, a.base_address_id);
+        assert_eq!(m.delivery_address.street, "Kerkstraat 12", "delivered to the registered spelling");
+        assert_eq!(env.outcomes_of(id).await, 1);
+    }
+    for id in [other_number, other_town] {
+        let o = env.outcome(id).await;
+        assert!(matches!(o, SubscriptionEvent::AddressAssigned(_)), "{o:?}");
+        assert_ne!(base_of(&o), a.base_address_id);
+    }
+    let bases = env.base_addresses().await;
+    assert_eq!(bases.len(), 3, "{bases:?}");
+    assert!(bases.values().all(|n| *n == 1), "each base address has exactly one event: {bases:?}");
+}
+
+#[tokio::test]
+async fn two_matchers_and_concurrent_variants_never_duplicate_an_address() {
+    let env = env().await;
+    env.start_matcher().await;
+    env.start_matcher().await;
+    let variants = [
+        [
+            ("Kerkstraat 12", "3511 LX", "Utrecht"),
+            ("Kerk straat 12", "3511LX", "Utrecht"),
+            ("kerkstraat12", "3511 lx", "UTRECHT"),
+        ],
+        [
+            ("Main Street 1", "12345", "Springfield"),
+            ("Main St 1", "12345-6789", "Springfield"),
+            ("main st. 1", "12345", "springfield"),
+        ],
+        [
+            ("Hauptstraße 5", "10115", "Berlin"),
+            ("Hauptstrasse 5", "10115", "Berlin"),
+            ("Hauptstr. 5", "D-10115", "Berlin"),
+        ],
+    ];
+    let countries = ["NL", "US", "DE"];
+    let mut handles = Vec::new();
+    for (group, (vs, country)) in variants.iter().zip(countries).enumerate() {
+        for (street, pc, city) in vs {
+            let store = env.store.clone();
+            let (street, pc, city) = (street.to_string(), pc.to_string(), city.to_string());
+            handles.push(tokio::spawn(async move {
+                (group, fixtures::subscribe(&store, &street, &pc, &city, country).await.expect("registered"))
+            }));
+        }
+    }
+    let mut by_group: HashMap<usize, Vec<Uuid>> = HashMap::new();
+    for h in handles {
+        let (g, id) = h.await.expect("join");
+        by_group.entry(g).or_default().push(id);
+    }
+    for ids in by_group.values() {
+        let mut bases = Vec::new();
+        for id in ids {
+            bases.push(base_of(&env.outcome(*id).await));
+            assert_eq!(env.outcomes_of(*id).await, 1, "exactly one outcome per subscription");
+        }
+        assert!(bases.windows(2).all(|w| w[0] == w[1]), "variants resolved to one address: {bases:?}");
+    }
+    assert_eq!(env.base_addresses().await.len(), 3, "one base address per real address");
+}
