@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::config::MatchConfig;
 use crate::normalize::{make_key, postcode_area, split_street, type_name, Canonical};
-use crate::score::{Agreement, Candidate, Explanation, ProbeScorer, Scored, Side};
+use crate::score::model::{Comparison, FieldWeights, LevelCounts, LevelTable};
+use crate::score::{Agreement, Candidate, Explanation, ProbeContext, ProbeScorer, Scored, Side, Veto};
 use intern::{hash_str, FastMap, Interner, Postings};
 
 use intern::mix;
@@ -36,12 +37,41 @@ pub enum Decision {
     New { best_rejected: Option<Candidate> },
 }
 
+/// Why a decision should also be looked at by a person. The decision
+/// stands (the subscriber is answered at once); the review may correct it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// Matched, with a probability below `certain_probability`.
+    UncertainMatch,
+    /// Matched, but another candidate was also above `review_probability`.
+    Ambiguous,
+    /// New, though a candidate reached `review_probability`.
+    PossibleMatch,
+    /// New and without a house number, on a street the list has numbered
+    /// addresses on: it must not match one silently.
+    MissingHouseNumber,
+}
+
+/// A decision with what a reviewer needs when it falls in the grey zone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// Set when the decision is in the grey zone.
+    pub review: Option<ReviewReason>,
+    /// The best candidates, best first (vetoed ones last), for review.
+    pub candidates: Vec<Candidate>,
+}
+
 struct Entry {
     id: Uuid,
     block: u32,
     house_number: u32,
     postal_code: u32,
 }
+
+/// Candidates kept in a verdict for review.
+const REVIEW_CANDIDATES: usize = 3;
 
 struct Block {
     name: u32,
@@ -79,12 +109,17 @@ pub struct MatchIndex {
     /// Postal code id → town ids using it (see `ProbeScorer`).
     postcode_towns: Postings,
     grams: Postings,
+    /// `u` per country id, estimated on the base list (`estimate_u`).
+    u_by_country: FastMap<u32, LevelTable>,
+    /// `u` over all countries: the fallback for a country without one.
+    u_all: LevelTable,
+    /// Size of the list at the last estimate.
+    u_estimated_at: usize,
 }
 
 impl MatchIndex {
     pub fn new(config: MatchConfig) -> Self {
         MatchIndex {
-            config,
             entries: Vec::new(),
             by_id: FastMap::default(),
             keys: FastMap::default(),
@@ -99,6 +134,10 @@ impl MatchIndex {
             area_blocks: Postings::default(),
             postcode_towns: Postings::default(),
             grams: Postings::default(),
+            u_all: config.model.u.clone(),
+            u_by_country: FastMap::default(),
+            u_estimated_at: 0,
+            config,
         }
     }
 
@@ -111,9 +150,10 @@ impl MatchIndex {
         index.by_id.reserve(lower);
         index.keys.reserve(lower);
         for (id, canonical) in items {
-            index.insert(id, canonical);
+            index.place(id, canonical);
         }
         index.shrink_to_fit();
+        index.estimate_u();
         index
     }
 
@@ -137,6 +177,15 @@ impl MatchIndex {
     /// Adds or replaces a base address. Inserting the same id again with
     /// the same address is a no-op; with a different address it moves.
     pub fn insert(&mut self, id: Uuid, canonical: Canonical) {
+        self.place(id, canonical);
+        // `u` describes the list; once the list has doubled since it was
+        // estimated (an import streaming in), it describes another list.
+        if self.entries.len() >= 1_000 && self.entries.len() >= 2 * self.u_estimated_at {
+            self.estimate_u();
+        }
+    }
+
+    fn place(&mut self, id: Uuid, canonical: Canonical) {
         if let Some(&slot) = self.by_id.get(&id) {
             if self.entry_key(slot) == canonical.key() {
                 return;
@@ -159,18 +208,57 @@ impl MatchIndex {
 
     /// Best candidate against the threshold.
     pub fn decide(&self, probe: &Canonical) -> Decision {
+        self.verdict(probe).decision
+    }
+
+    /// Decision, grey-zone flag and the candidates behind them.
+    pub fn verdict(&self, probe: &Canonical) -> Verdict {
         if let Some(slot) = self.key_lookup(&probe.key()) {
-            return Decision::Match(self.exact_candidate(probe, slot));
+            let c = self.exact_candidate(probe, slot);
+            return Verdict { decision: Decision::Match(c.clone()), review: None, candidates: vec![c] };
         }
-        let scored = self.evaluate(probe, REJECTED_BUDGET);
-        let best = scored.into_iter().min_by(|(sa, a), (sb, b)| rank(a, b).then(sa.cmp(sb)));
-        match best {
-            Some((slot, s)) if s.veto.is_none() && s.score >= self.config.match_threshold => {
-                Decision::Match(self.candidate(slot, s))
+        let mut scored = self.evaluate(probe, REJECTED_BUDGET);
+        scored.sort_by(|(sa, a), (sb, b)| rank(a, b).then(sa.cmp(sb)));
+        let cfg = &self.config;
+        let accepted = |s: &Scored| s.veto.is_none() && s.probability >= cfg.match_probability;
+        let plausible = scored.iter().filter(|(_, s)| s.veto.is_none() && s.probability >= cfg.review_probability);
+        let plausible = plausible.count();
+        let candidates: Vec<Candidate> =
+            scored.iter().take(REVIEW_CANDIDATES).map(|(slot, s)| self.candidate(*slot, s.clone())).collect();
+        let best = candidates.first().cloned();
+        let (decision, review) = match (scored.first(), best) {
+            (Some((_, s)), Some(c)) if accepted(s) => {
+                let review = if plausible > 1 {
+                    Some(ReviewReason::Ambiguous)
+                } else if s.probability < cfg.certain_probability {
+                    Some(ReviewReason::UncertainMatch)
+                } else {
+                    None
+                };
+                (Decision::Match(c), review)
             }
-            Some((slot, s)) => Decision::New { best_rejected: Some(self.candidate(slot, s)) },
-            None => Decision::New { best_rejected: None },
-        }
+            (Some((_, s)), best) => {
+                let review = if s.veto.is_none() && s.probability >= cfg.review_probability {
+                    Some(ReviewReason::PossibleMatch)
+                } else if !probe.has_house_number() && self.numbered_on_street(&scored) {
+                    Some(ReviewReason::MissingHouseNumber)
+                } else {
+                    None
+                };
+                (Decision::New { best_rejected: best }, review)
+            }
+            (None, _) => (Decision::New { best_rejected: None }, None),
+        };
+        Verdict { decision, review, candidates }
+    }
+
+    /// Whether a candidate was turned down only because the probe has no
+    /// number where the base address has one.
+    fn numbered_on_street(&self, scored: &[(u32, Scored)]) -> bool {
+        scored.iter().any(|(_, s)| {
+            s.veto == Some(Veto::HouseNumber) && s.explanation.house_number == Agreement::Missing
+                && matches!(s.explanation.street, Agreement::Exact | Agreement::Equivalent | Agreement::Similar)
+        })
     }
 
     /// Top `limit` candidates (including vetoed ones, score 0, ranked
@@ -195,6 +283,72 @@ impl MatchIndex {
             }
         }
         out
+    }
+
+    /// The comparison levels of every candidate that passed the vetoes,
+    /// by base id: what calibration tallies `m` from.
+    pub fn comparisons(&self, probe: &Canonical) -> Vec<(Uuid, Comparison)> {
+        self.evaluate(probe, 0)
+            .into_iter()
+            .filter_map(|(slot, s)| s.explanation.comparison.map(|c| (self.entries[slot as usize].id, c)))
+            .collect()
+    }
+
+    /// The non-match table `u` in use for a country (ISO code or empty).
+    pub fn u_table(&self, country: &str) -> &LevelTable {
+        self.countries.get(country).and_then(|c| self.u_by_country.get(&c)).unwrap_or(&self.u_all)
+    }
+
+    /// Estimates `u` from the base list: a sample of base addresses, each
+    /// scored against its own candidates (other base addresses, so
+    /// non-matches), tallied per country and smoothed towards the model's
+    /// fallback. Runs after a bulk build and whenever the list has doubled
+    /// since (see `insert`).
+    pub fn estimate_u(&mut self) {
+        let n = self.entries.len();
+        self.u_estimated_at = n.max(1);
+        if n == 0 || self.config.u_sample == 0 {
+            return;
+        }
+        let step = n.div_ceil(self.config.u_sample).max(1);
+        let mut all = LevelCounts::default();
+        let mut by_country: FastMap<u32, LevelCounts> = FastMap::default();
+        for slot in (0..n).step_by(step) {
+            let slot = slot as u32;
+            if !self.by_id.contains_key(&self.entries[slot as usize].id) || self.entry_detached(slot) {
+                continue;
+            }
+            let probe = self.canonical(slot);
+            let country = self.blocks[self.entries[slot as usize].block as usize].country;
+            for (other, s) in self.evaluate(&probe, 0) {
+                if other == slot {
+                    continue;
+                }
+                if let Some(c) = s.explanation.comparison {
+                    all.add(&c);
+                    by_country.entry(country).or_default().add(&c);
+                }
+            }
+        }
+        let strength = self.config.u_smoothing;
+        self.u_all = all.smoothed(&self.config.model.u, strength);
+        self.u_by_country = by_country.into_iter().map(|(c, counts)| (c, counts.smoothed(&self.u_all, strength))).collect();
+    }
+
+    fn entry_detached(&self, slot: u32) -> bool {
+        let block = self.entries[slot as usize].block as usize;
+        !self.blocks[block].entries.contains(&slot)
+    }
+
+    fn canonical(&self, slot: u32) -> Canonical {
+        let s = self.side(slot);
+        Canonical {
+            street: street_text(s.name, s.street_type),
+            house_number: s.house_number.to_owned(),
+            postal_code: s.postal_code.to_owned(),
+            city: s.city.to_owned(),
+            country: s.country.to_owned(),
+        }
     }
 
     fn shrink_to_fit(&mut self) {
@@ -342,17 +496,17 @@ impl MatchIndex {
 
     fn entry_key(&self, slot: u32) -> String {
         let s = self.side(slot);
-        let ty = type_name(s.street_type);
-        let street = match (s.name.is_empty(), ty.is_empty()) {
-            (_, true) => s.name.to_owned(),
-            (true, false) => ty.to_owned(),
-            (false, false) => format!("{} {}", s.name, ty),
-        };
-        make_key(s.country, s.postal_code, s.city, &street, s.house_number)
+        make_key(s.country, s.postal_code, s.city, &street_text(s.name, s.street_type), s.house_number)
     }
 
     fn candidate(&self, slot: u32, s: Scored) -> Candidate {
-        Candidate { id: self.entries[slot as usize].id, score: s.score, explanation: s.explanation, veto: s.veto }
+        Candidate {
+            id: self.entries[slot as usize].id,
+            probability: s.probability,
+            score: s.score(),
+            explanation: s.explanation,
+            veto: s.veto,
+        }
     }
 
     /// Equal keys are the same address by definition, even when the key
@@ -361,6 +515,7 @@ impl MatchIndex {
         let field = |v: &str| if v.is_empty() { Agreement::Missing } else { Agreement::Exact };
         Candidate {
             id: self.entries[slot as usize].id,
+            probability: 1.0,
             score: 100.0,
             explanation: Explanation {
                 street_similarity: 1.0,
@@ -369,6 +524,8 @@ impl MatchIndex {
                 postal_code: field(&probe.postal_code),
                 city: field(&probe.city),
                 country: field(&probe.country),
+                comparison: None,
+                weights: FieldWeights::default(),
             },
             veto: None,
         }
@@ -378,28 +535,38 @@ impl MatchIndex {
     /// probe's house number are vetoed anyway; at most `vetoed_budget` of
     /// them (from the most similar streets first) are scored and returned.
     fn evaluate(&self, probe: &Canonical, vetoed_budget: usize) -> Vec<(u32, Scored)> {
-        let towns: Vec<&str> = match self.postal_codes.get(&probe.postal_code) {
+        let postcode_towns: Vec<&str> = match self.postal_codes.get(&probe.postal_code) {
             Some(pc) if !probe.postal_code.is_empty() => {
                 self.postcode_towns.iter(u64::from(pc)).map(|c| self.cities.resolve(c)).collect()
             }
             _ => Vec::new(),
         };
-        let scorer = ProbeScorer::new(Side::of(probe), towns, &self.config);
-        let probe_hn = self.house_numbers.get(&probe.house_number);
+        let (probe_name, probe_type) = split_street(&probe.street);
         let probe_country = if probe.country.is_empty() { None } else { Some(self.countries.get(&probe.country)) };
         let empty_country = self.countries.get("");
+        let blocks: Vec<u32> = self
+            .candidate_blocks(probe, probe_name, probe_type)
+            .into_iter()
+            .filter(|&b| {
+                let blk = &self.blocks[b as usize];
+                !blk.entries.is_empty()
+                    && probe_country.is_none_or(|pc| pc == Some(blk.country) || empty_country == Some(blk.country))
+            })
+            .collect();
+        // The probe's street as typed exists here: a similar street is a
+        // sibling, not a typo of it.
+        let street_exists = !probe_name.is_empty()
+            && blocks.iter().any(|&b| {
+                let blk = &self.blocks[b as usize];
+                blk.street_type == probe_type && self.names.resolve(blk.name) == probe_name
+            });
+        let context = ProbeContext { postcode_towns, street_exists };
+        let scorer = ProbeScorer::new(Side::of(probe), context, &self.config);
+        let u = self.u_table(&probe.country);
+        let probe_hn = self.house_numbers.get(&probe.house_number);
         let mut streets: Vec<(u32, f64)> = Vec::new();
-        for b in self.candidate_blocks(probe, scorer.side().name, scorer.side().street_type) {
-            let blk = &self.blocks[b as usize];
-            if blk.entries.is_empty() {
-                continue;
-            }
-            if let Some(pc) = probe_country {
-                if pc != Some(blk.country) && empty_country != Some(blk.country) {
-                    continue;
-                }
-            }
-            let sim = scorer.name_similarity(self.names.resolve(blk.name));
+        for b in blocks {
+            let sim = scorer.name_similarity(self.names.resolve(self.blocks[b as usize].name));
             if sim >= self.config.min_street_similarity {
                 streets.push((b, sim));
             }
@@ -413,7 +580,7 @@ impl MatchIndex {
                 if !same_number && budget == 0 {
                     continue;
                 }
-                let s = scorer.score(&self.side(slot), Some(sim));
+                let s = scorer.score(&self.side(slot), Some(sim), u);
                 if s.veto.is_some() {
                     if budget == 0 {
                         continue;
@@ -473,12 +640,22 @@ impl MatchIndex {
     }
 }
 
-/// Non-vetoed first, then higher score, then more similar street.
+/// `name type` as the canonical street field writes it.
+fn street_text(name: &str, street_type: u8) -> String {
+    let ty = type_name(street_type);
+    match (name.is_empty(), ty.is_empty()) {
+        (_, true) => name.to_owned(),
+        (true, false) => ty.to_owned(),
+        (false, false) => format!("{name} {ty}"),
+    }
+}
+
+/// Non-vetoed first, then more probable, then more similar street.
 fn rank(a: &Scored, b: &Scored) -> std::cmp::Ordering {
     a.veto
         .is_some()
         .cmp(&b.veto.is_some())
-        .then(b.score.total_cmp(&a.score))
+        .then(b.probability.total_cmp(&a.probability))
         .then(b.explanation.street_similarity.total_cmp(&a.explanation.street_similarity))
 }
 

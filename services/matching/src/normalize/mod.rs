@@ -31,7 +31,8 @@ pub struct Canonical {
     /// Name tokens then the canonical type token, joined by `' '`
     /// (`"kerk street"`, `"saint jans street"`, `"east river street"`).
     pub street: String,
-    /// `"14"`, `"5a"`, `"12bis"`, `"14/3"` (number 14, unit 3), `"12/2.tv"`.
+    /// `"14"`, `"5a"`, `"12bis"`, `"14/3"` (number 14, unit 3), `"12/2.tv"`;
+    /// `"@rose cottage"` for a house known by its name only.
     pub house_number: String,
     /// Country-aware canonical code (`"1234AB"`, `"SW1A 1AA"`, `"10001"`).
     pub postal_code: String,
@@ -109,9 +110,16 @@ pub fn normalize(input: &AddressInput) -> Canonical {
         (true, false) => type_word.to_owned(),
         (false, false) => format!("{name} {type_word}"),
     };
+    // A house known by name only (`Rose Cottage, Church Lane`) is
+    // identified by the name where others are by their number; the `@`
+    // keeps it from ever equalling a number.
+    let house_number = match (line.house.number.is_empty(), line.house_name.is_empty()) {
+        (true, false) => format!("@{}", line.house_name),
+        _ => line.house.display(),
+    };
     Canonical {
         street,
-        house_number: line.house.display(),
+        house_number,
         postal_code: postcode::canonical_postcode(&raw_postcode, &country),
         city: place::canonical_city(&raw_city),
         country,

@@ -1,205 +1,13 @@
 //! Street lines: where the house number is, what the street type is, and
 //! what belongs to the name.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+mod vocab;
 
 use super::place::{number_first, splits_compounds};
 use super::postcode::postcode_at;
 use super::text::{fold_word, to_ascii_lower, tokenize, Kind, Token};
-
-/// Where a type word may be recognised. Short abbreviations are ambiguous
-/// (`St` = Street at the end, Saint at the start; `Dr` = Drive or Doctor).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pos {
-    /// Full word: last token, or first token if the street has no trailing type.
-    Anywhere,
-    /// Abbreviation valid only as the last token.
-    End,
-    /// Abbreviation valid as last token or leading (French `Av.`, `Bd`).
-    EndOrStart,
-}
-
-/// Canonical type tokens. The index into this list (+1) is the compact
-/// type id stored in the index; append only, never reorder.
-pub(crate) const TYPE_NAMES: &[&str] = &[
-    "street",
-    "road",
-    "way",
-    "lane",
-    "avenue",
-    "boulevard",
-    "place",
-    "square",
-    "drive",
-    "court",
-    "crescent",
-    "close",
-    "terrace",
-    "parade",
-    "highway",
-    "parkway",
-    "circle",
-    "gasse",
-    "canal",
-    "quay",
-    "singel",
-    "dike",
-    "ring",
-    "market",
-    "chaussee",
-    "allee",
-    "chemin",
-    "impasse",
-    "path",
-    "alley",
-    "dreef",
-    "passage",
-    "cours",
-    "row",
-    "walk",
-    "grove",
-    "gardens",
-    "mews",
-    "hill",
-];
-
-const TYPE_WORDS: &[(&str, &str, Pos)] = &[
-    ("straat", "street", Pos::Anywhere),
-    ("strasse", "street", Pos::Anywhere),
-    ("str", "street", Pos::EndOrStart),
-    ("street", "street", Pos::Anywhere),
-    ("st", "street", Pos::End),
-    ("gade", "street", Pos::Anywhere),
-    ("rue", "street", Pos::Anywhere),
-    ("road", "road", Pos::Anywhere),
-    ("rd", "road", Pos::End),
-    ("route", "road", Pos::Anywhere),
-    ("rte", "road", Pos::EndOrStart),
-    ("weg", "way", Pos::Anywhere),
-    ("vej", "way", Pos::Anywhere),
-    ("way", "way", Pos::Anywhere),
-    ("lane", "lane", Pos::Anywhere),
-    ("ln", "lane", Pos::End),
-    ("laan", "lane", Pos::Anywhere),
-    ("avenue", "avenue", Pos::Anywhere),
-    ("ave", "avenue", Pos::EndOrStart),
-    ("av", "avenue", Pos::EndOrStart),
-    ("boulevard", "boulevard", Pos::Anywhere),
-    ("blvd", "boulevard", Pos::EndOrStart),
-    ("bd", "boulevard", Pos::EndOrStart),
-    ("bld", "boulevard", Pos::EndOrStart),
-    ("boul", "boulevard", Pos::EndOrStart),
-    ("place", "place", Pos::Anywhere),
-    ("pl", "place", Pos::EndOrStart),
-    ("platz", "place", Pos::Anywhere),
-    ("plads", "place", Pos::Anywhere),
-    ("plein", "place", Pos::Anywhere),
-    ("square", "square", Pos::Anywhere),
-    ("sq", "square", Pos::End),
-    ("torv", "square", Pos::Anywhere),
-    ("drive", "drive", Pos::Anywhere),
-    ("dr", "drive", Pos::End),
-    ("court", "court", Pos::Anywhere),
-    ("ct", "court", Pos::End),
-    ("crescent", "crescent", Pos::Anywhere),
-    ("cres", "crescent", Pos::End),
-    ("close", "close", Pos::Anywhere),
-    ("cl", "close", Pos::End),
-    ("terrace", "terrace", Pos::Anywhere),
-    ("tce", "terrace", Pos::End),
-    ("terr", "terrace", Pos::End),
-    ("parade", "parade", Pos::Anywhere),
-    ("pde", "parade", Pos::End),
-    ("highway", "highway", Pos::Anywhere),
-    ("hwy", "highway", Pos::End),
-    ("parkway", "parkway", Pos::Anywhere),
-    ("pkwy", "parkway", Pos::End),
-    ("circle", "circle", Pos::Anywhere),
-    ("cir", "circle", Pos::End),
-    ("gasse", "gasse", Pos::Anywhere),
-    ("gracht", "canal", Pos::Anywhere),
-    ("kade", "quay", Pos::Anywhere),
-    ("quai", "quay", Pos::Anywhere),
-    ("quay", "quay", Pos::Anywhere),
-    ("kai", "quay", Pos::Anywhere),
-    ("singel", "singel", Pos::Anywhere),
-    ("dijk", "dike", Pos::Anywhere),
-    ("ring", "ring", Pos::Anywhere),
-    ("markt", "market", Pos::Anywhere),
-    ("market", "market", Pos::Anywhere),
-    ("marked", "market", Pos::Anywhere),
-    ("chaussee", "chaussee", Pos::Anywhere),
-    ("steenweg", "chaussee", Pos::Anywhere),
-    ("allee", "allee", Pos::Anywhere),
-    ("alle", "allee", Pos::Anywhere),
-    ("chemin", "chemin", Pos::Anywhere),
-    ("impasse", "impasse", Pos::Anywhere),
-    ("pad", "path", Pos::Anywhere),
-    ("path", "path", Pos::Anywhere),
-    ("steeg", "alley", Pos::Anywhere),
-    ("dreef", "dreef", Pos::Anywhere),
-    ("passage", "passage", Pos::Anywhere),
-    ("cours", "cours", Pos::Anywhere),
-    ("row", "row", Pos::Anywhere),
-    ("walk", "walk", Pos::Anywhere),
-    ("grove", "grove", Pos::Anywhere),
-    ("gardens", "gardens", Pos::Anywhere),
-    ("gdns", "gardens", Pos::End),
-    ("mews", "mews", Pos::Anywhere),
-    ("hill", "hill", Pos::Anywhere),
-];
-
-/// Germanic suffixes that end compound street names (`Kerkstraat`,
-/// `Hauptstr`, `Vesterbrogade`). Splitting makes `Kerk straat` and
-/// `Kerkstraat` one street and keeps `Kerkweg` apart from `Kerkstraat`.
-const COMPOUND_SUFFIXES: &[&str] = &[
-    "steenweg", "straat", "strasse", "str", "weg", "laan", "plein", "gracht", "kade", "singel", "dijk", "platz",
-    "gasse", "allee", "alle", "ring", "ufer", "markt", "vej", "gade", "plads", "torv", "pad", "steeg", "dreef", "kai",
-];
-
-struct TypeInfo {
-    id: u8,
-    pos: Pos,
-}
-
-fn type_table() -> &'static HashMap<String, TypeInfo> {
-    static TABLE: OnceLock<HashMap<String, TypeInfo>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut map = HashMap::new();
-        for (word, canonical, pos) in TYPE_WORDS {
-            let id = TYPE_NAMES.iter().position(|n| n == canonical).map_or(0, |i| i as u8 + 1);
-            map.insert(fold_word(word), TypeInfo { id, pos: *pos });
-        }
-        map
-    })
-}
-
-/// Folded compound suffixes, longest first so `steenweg` wins over `weg`.
-fn compound_suffixes() -> &'static [(String, u8)] {
-    static TABLE: OnceLock<Vec<(String, u8)>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut v: Vec<(String, u8)> = COMPOUND_SUFFIXES
-            .iter()
-            .filter_map(|s| {
-                let f = fold_word(s);
-                type_table().get(&f).map(|t| (f, t.id))
-            })
-            .collect();
-        v.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
-        v
-    })
-}
-
-pub(crate) fn type_name(id: u8) -> &'static str {
-    TYPE_NAMES.get(usize::from(id).wrapping_sub(1)).copied().unwrap_or("")
-}
-
-/// Type id for a canonical type token (used when rebuilding from a stored
-/// street string).
-pub(crate) fn type_id_of(name: &str) -> u8 {
-    TYPE_NAMES.iter().position(|n| *n == name).map_or(0, |i| i as u8 + 1)
-}
+use vocab::{abbreviated, misspelt, misspelt_leading, ordinal, split_glued, type_of, Pos, ORDINAL_SUFFIXES};
+pub(crate) use vocab::{type_id_of, type_name};
 
 /// A house number split into its parts. All three must agree for two
 /// addresses to be the same.
@@ -233,6 +41,9 @@ pub(crate) struct StreetLine {
     pub house: HouseNumber,
     pub pasted_postcode: String,
     pub pasted_city: String,
+    /// A house or building name typed beside the street (`Rose Cottage`,
+    /// `Hammond Court`), folded words joined by a space.
+    pub house_name: String,
 }
 
 /// Words that introduce a unit/apartment/box. Their value goes to the unit.
@@ -260,7 +71,6 @@ const NUMBER_MARKERS: &[&str] = &["nr", "no", "nummer", "num", "numero"];
 /// number without being part of the street name.
 const TAIL_WORDS: &[&str] = &["tv", "th", "mf", "st", "kl", "sal", "bis", "ter", "quater"];
 const NUMBER_SUFFIX_WORDS: &[&str] = &["bis", "ter", "quater"];
-const ORDINALS: &[&str] = &["e", "de", "ste", "st", "nd", "rd", "th", "er", "eme", "re", "ter"];
 
 fn is_name_word(t: &Token) -> bool {
     t.is_word() && t.text.len() >= 3 && !TAIL_WORDS.contains(&t.text.as_str())
@@ -274,12 +84,9 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
     let mut segments: Vec<Vec<Token>> = toks
         .split(|t| t.is(Kind::Comma))
         .map(<[Token]>::to_vec)
-        .filter(|s| s.iter().any(|t| t.is_word() || t.is_num()))
+        .filter(|s| s.iter().any(|t| t.is_word() || t.is_num()) && !is_care_of(s))
         .collect();
-
-    let street_seg = segments
-        .iter()
-        .position(|s| s.iter().any(|t| t.is_word() && t.text.len() >= 2 && !TAIL_WORDS.contains(&t.text.as_str())));
+    let street_seg = choose_street_segment(&segments);
     let style = number_first(country);
 
     let mut name_tokens: Vec<Token> = Vec::new();
@@ -292,25 +99,98 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
         name_tokens = name;
         number_found = found;
     }
-
     for (i, seg) in segments.iter().enumerate() {
         if Some(i) == street_seg || seg.is_empty() {
             continue;
         }
         let before = street_seg.is_none_or(|s| i < s);
-        if !number_found && seg[0].is_num() && seg.iter().all(|t| !is_name_word(t)) {
-            let (_, used) = parse_number_group(seg, before, &mut out.house);
-            for t in &seg[used..] {
-                push_unit(&mut out.house.unit, t);
-            }
-            number_found = true;
-            continue;
+        secondary_segment(seg, before, number_found, country, city_hint, &mut out);
+        number_found |= !out.house.number.is_empty();
+    }
+
+    let (name, type_id) = canonical_name(&name_tokens, country);
+    out.name = name;
+    out.type_id = type_id;
+    out
+}
+
+/// A care-of or for-the-attention-of line (`c/o`, `t.a.v.`, `attn`,
+/// `z.H.`, `p/a`): who receives the mail, not where it goes.
+fn is_care_of(seg: &[Token]) -> bool {
+    let words: Vec<&str> = seg.iter().filter(|t| t.is_word()).map(|t| t.text.as_str()).take(3).collect();
+    matches!(
+        words.as_slice(),
+        ["c", "o", ..] | ["co", ..] | ["t", "a", "v", ..] | ["tav", ..] | ["attn" | "att" | "attention", ..]
+            | ["z", "h", ..] | ["zhd", ..] | ["p", "a", ..] | ["care", "of", ..] | ["a", "l", "attention", ..]
+            | ["chez", ..]
+    )
+}
+
+/// Which comma-separated segment holds the street: the one with a house
+/// number and a name, else the one ending in a street type (a core type
+/// such as `Road` before one a building is often named after, such as
+/// `View` or `Court`), else the first with a name. The others are a house
+/// or building name, a pasted town, or a floor and side.
+fn choose_street_segment(segments: &[Vec<Token>]) -> Option<usize> {
+    let rank = |seg: &Vec<Token>| -> u8 {
+        let names: Vec<&Token> = seg.iter().filter(|t| is_name_word(t)).collect();
+        if names.is_empty() {
+            return 0;
         }
-        if before {
-            // Care-of lines, building names: not part of the address identity.
-            continue;
+        let numbered = seg.iter().enumerate().any(|(i, t)| {
+            t.is_num() && !seg.get(i + 1).is_some_and(|w| w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
+        });
+        let last = names.last().map_or("", |t| t.text.as_str());
+        let typed = type_of(last).map(|t| t.id);
+        match (numbered, typed) {
+            (true, _) => 4,
+            (false, Some(id)) if !is_building_type(id) => 3,
+            (false, Some(_)) => 2,
+            (false, None) => 1,
         }
-        if let Some((j, code, used)) = (0..seg.len()).find_map(|j| postcode_at(seg, j, country).map(|(c, u)| (j, c, u)))
+    };
+    let best = segments.iter().map(rank).max().filter(|r| *r > 0)?;
+    // Among equals the last: a house name comes before its street.
+    let candidates: Vec<usize> = (0..segments.len()).filter(|&i| rank(&segments[i]) == best).collect();
+    if best == 4 || best == 1 {
+        candidates.first().copied()
+    } else {
+        candidates.last().copied()
+    }
+}
+
+/// Types that also name houses and buildings (`Meadow View`, `The Lodge`,
+/// `Hammond Court`): a segment ending in one is the street only when no
+/// other segment has a number or a core street type.
+fn is_building_type(id: u8) -> bool {
+    matches!(
+        type_name(id),
+        "view" | "court" | "park" | "green" | "heights" | "manor" | "lodge" | "house" | "mill" | "gardens"
+            | "estates" | "village" | "meadows" | "orchard" | "station" | "center" | "commons"
+    )
+}
+
+/// What a segment other than the street's is: the house number when it is
+/// only a number (`Kerkstraat, 12`), a pasted postal code and town, a
+/// pasted town, a house or building name, or a floor and side.
+fn secondary_segment(
+    seg: &[Token],
+    before: bool,
+    number_found: bool,
+    country: &str,
+    city_hint: &[String],
+    out: &mut StreetLine,
+) {
+    if !number_found && seg[0].is_num() && seg.iter().all(|t| !is_name_word(t)) {
+        let (_, used) = parse_number_group(seg, before, &mut out.house);
+        for t in &seg[used..] {
+            push_unit(&mut out.house.unit, t);
+        }
+        return;
+    }
+    if !before {
+        if let Some((j, code, used)) =
+            (0..seg.len()).find_map(|j| postcode_at(seg, j, country).map(|(c, u)| (j, c, u)))
         {
             if out.pasted_postcode.is_empty() {
                 out.pasted_postcode = code;
@@ -323,23 +203,38 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
                     out.pasted_city = words_text(&seg[..j]);
                 }
             }
-            continue;
-        }
-        if seg.iter().all(|t| t.is_word() || t.is(Kind::Dash)) && seg.iter().any(is_name_word) {
-            if out.pasted_city.is_empty() {
-                out.pasted_city = words_text(seg);
-            }
-            continue;
-        }
-        for t in seg {
-            push_unit(&mut out.house.unit, t);
+            return;
         }
     }
+    let words_only = seg.iter().all(|t| t.is_word() || t.is(Kind::Dash)) && seg.iter().any(is_name_word);
+    if words_only {
+        let text = words_text(seg);
+        let is_town = city_hint.is_empty() || text.split(' ').eq(city_hint.iter().map(String::as_str));
+        if !before && is_town {
+            if out.pasted_city.is_empty() && city_hint.is_empty() {
+                out.pasted_city = text;
+            }
+        } else if out.house_name.is_empty() {
+            out.house_name = house_name(seg);
+        }
+        return;
+    }
+    if before {
+        // A building name with a number in it, and the like: no identity.
+        return;
+    }
+    for t in seg {
+        push_unit(&mut out.house.unit, t);
+    }
+}
 
-    let (name, type_id) = canonical_name(&name_tokens, country);
-    out.name = name;
-    out.type_id = type_id;
-    out
+/// A house name's matching form: folded words without articles.
+fn house_name(seg: &[Token]) -> String {
+    seg.iter()
+        .filter(|t| t.is_word() && !matches!(t.text.as_str(), "the" | "de" | "het" | "le" | "la" | "les" | "die" | "das"))
+        .map(|t| fold_word(&t.text))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn words_text(toks: &[Token]) -> String {
@@ -359,7 +254,18 @@ fn take_unit_markers(toks: Vec<Token>, unit: &mut Vec<String>) -> Vec<Token> {
     let mut i = 0;
     while i < toks.len() {
         let t = &toks[i];
-        let is_marker = t.is(Kind::Hash) || (t.is_word() && UNIT_MARKERS.contains(&t.text.as_str()));
+        let mut is_marker = t.is(Kind::Hash) || (t.is_word() && UNIT_MARKERS.contains(&t.text.as_str()));
+        // `U2/21 Smith St` (AU): unit 2 of number 21.
+        is_marker |= i == 0
+            && t.text == "u"
+            && toks.get(1).is_some_and(|n| n.is_num() && n.attached)
+            && toks.get(2).is_some_and(|s| s.is(Kind::Slash));
+        // `Flat No. 6`: the number marker belongs to the unit.
+        if is_marker && toks.get(i + 1).is_some_and(|w| w.is_word() && NUMBER_MARKERS.contains(&w.text.as_str())) {
+            if toks.get(i + 2).is_some_and(Token::is_num) {
+                i += 1;
+            }
+        }
         let next_num = toks.get(i + 1).filter(|n| n.is_num());
         if is_marker {
             if let Some(n) = next_num {
@@ -448,7 +354,7 @@ fn strip_trailing_city(seg: &mut Vec<Token>, city: &[String]) {
 /// Splits the street segment into name tokens and house number.
 fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) -> (Vec<Token>, bool) {
     let starts = seg.first().is_some_and(|t| {
-        t.is_num() && !seg.get(1).is_some_and(|w| w.is_word() && w.attached && ORDINALS.contains(&w.text.as_str()))
+        t.is_num() && !seg.get(1).is_some_and(|w| w.is_word() && w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
     });
     // Tail: everything after the last name word.
     let last_name = seg.iter().rposition(is_name_word);
@@ -579,28 +485,13 @@ fn canonical_name(toks: &[Token], country: &str) -> (Vec<String>, u8) {
             _ => {}
         }
     }
-    let words = expand_particles(words);
+    // `Fourth`, `4th`, `Vierde` and `4e` are one name.
+    let mut words: Vec<String> = expand_particles(words).into_iter().map(|w| ordinal(&w).unwrap_or(w)).collect();
+    // The type is found on the words as typed; folding comes after (see
+    // `vocab::full_words` for why).
+    join_split_type(&mut words);
+    let type_id = take_type(&mut words, country);
     let mut folded: Vec<String> = words.iter().map(|w| fold_word(w)).collect();
-    let table = type_table();
-    let n = folded.len();
-    let mut type_id = 0u8;
-    if n >= 2 {
-        if let Some(t) = table.get(&folded[n - 1]) {
-            type_id = t.id;
-            folded.pop();
-        } else if let Some(t) = table.get(&folded[0]).filter(|t| t.pos != Pos::End) {
-            type_id = t.id;
-            folded.remove(0);
-        }
-    }
-    if type_id == 0 && splits_compounds(country) {
-        if let Some(last) = folded.last_mut() {
-            if let Some((stem, id)) = split_compound(last) {
-                *last = stem;
-                type_id = id;
-            }
-        }
-    }
     // Saint/Sankt/Sint/St. before a name; `st` left at the end is Street and
     // was taken above.
     for w in folded.iter_mut() {
@@ -619,6 +510,56 @@ fn canonical_name(toks: &[Token], country: &str) -> (Vec<String>, u8) {
     }
     folded.retain(|w| !w.is_empty());
     (folded, type_id)
+}
+
+/// `Oak S Treet`, `Hoofd Stra At`: a type word split in two is joined
+/// again, when neither half is a type on its own.
+fn join_split_type(words: &mut Vec<String>) {
+    let n = words.len();
+    if n < 3 || type_of(&words[n - 1]).is_some() {
+        return;
+    }
+    let joined = format!("{}{}", words[n - 2], words[n - 1]);
+    let is_type = type_of(&joined).is_some_and(|t| t.pos == Pos::Anywhere) || misspelt(&joined).is_some();
+    if is_type {
+        words.truncate(n - 2);
+        words.push(joined);
+    }
+}
+
+/// Takes the street type out of the name tokens and returns its id (0:
+/// none). The last token if it is a type word (exactly, misspelt, or
+/// abbreviated outside the list), else a leading one (`Rue`, `Avenue`),
+/// else a type glued to the last token (`Millerstreet`, in every country;
+/// compounds such as `Kerkstraat` where the country builds them). A name of
+/// one word keeps it: `Park` alone is a name, not a type.
+fn take_type(folded: &mut Vec<String>, country: &str) -> u8 {
+    let n = folded.len();
+    if n >= 2 {
+        if let Some(t) = type_of(&folded[n - 1]) {
+            folded.pop();
+            return t.id;
+        }
+        if let Some(t) = type_of(&folded[0]).filter(|t| t.pos != Pos::End) {
+            folded.remove(0);
+            return t.id;
+        }
+        if let Some(id) = misspelt(&folded[n - 1]).or_else(|| abbreviated(&folded[n - 1])) {
+            folded.pop();
+            return id;
+        }
+        if let Some(id) = misspelt_leading(&folded[0]) {
+            folded.remove(0);
+            return id;
+        }
+    }
+    if let Some(last) = folded.last_mut() {
+        if let Some((stem, id)) = split_glued(last, splits_compounds(country)) {
+            *last = stem;
+            return id;
+        }
+    }
+    0
 }
 
 /// `v.d.`, `vd`, `v/d`, `van der/den/de` → one particle token.
@@ -648,31 +589,6 @@ fn expand_particles(words: Vec<String>) -> Vec<String> {
         }
     }
     out
-}
-
-/// Splits a compound into stem + type id, also tolerating one edit in the
-/// suffix when it is long enough to be unambiguous (`Kerkstrat`).
-fn split_compound(word: &str) -> Option<(String, u8)> {
-    const MIN_STEM: usize = 2;
-    for (suffix, id) in compound_suffixes() {
-        if word.len() >= suffix.len() + MIN_STEM && word.ends_with(suffix.as_str()) {
-            return Some((word[..word.len() - suffix.len()].to_owned(), *id));
-        }
-    }
-    for (suffix, id) in compound_suffixes().iter().filter(|(s, _)| s.len() >= 5) {
-        for cut in [suffix.len() - 1, suffix.len() + 1] {
-            if word.len() < cut + MIN_STEM {
-                continue;
-            }
-            let Some(tail) = word.get(word.len() - cut..) else {
-                continue;
-            };
-            if rapidfuzz::distance::osa::distance(tail.bytes(), suffix.bytes()) <= 1 {
-                return Some((word[..word.len() - cut].to_owned(), *id));
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]
