@@ -5,7 +5,8 @@
 #   infra/bench/read-api.sh [N] [connections]
 #
 # The N synthetic addresses are written straight into a redb generation by
-# the `paging` example (~70 s at 1M; the import path has its own benchmark),
+# `masthead-bench paging --keep` (~70 s at 1M; the import path has its own
+# benchmark),
 # and `masthead api` serves that generation pinned, so nothing else (matcher,
 # projector, mailer) competes for the two cores while wrk runs.
 set -euo pipefail
@@ -13,15 +14,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 n="${1:-1000000}"
 conns="${2:-32}"
 command -v wrk >/dev/null || { echo "needs wrk (Debian: apt-get install wrk)" >&2; exit 1; }
-cargo build --release -q -p masthead
-cargo build --release -q -p masthead-projections --example paging
+cargo build --release -q -p masthead -p masthead-bench
 bin=target/release/masthead
 nats="$(infra/scripts/ensure-nats.sh)"
 work="$(mktemp -d)"; port=18471; nport=14471
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 "$nats" -js -a 127.0.0.1 -p $nport -sd "$work/nats" >/dev/null 2>&1 &
 echo "== loading $n addresses into the embedded store"
-target/release/examples/paging --addresses "$n" --keep "$work/projections/bench.redb"
+target/release/masthead-bench paging --addresses "$n" --keep "$work/projections/bench.redb"
 export MASTHEAD_NATS_URL=nats://127.0.0.1:$nport MASTHEAD_DATA_DIR="$work" MASTHEAD_HTTP_ADDR=127.0.0.1:$port \
   MASTHEAD_PROJECTION_GENERATION=bench MASTHEAD_LOG_FORMAT=json RUST_LOG=warn
 "$bin" api >"$work/api.log" 2>&1 &

@@ -123,4 +123,3 @@ pub async fn run_lag_poller(js: jetstream::Context, topology: Topology, every: D
         }
     }
 }
-

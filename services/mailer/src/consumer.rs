@@ -159,12 +159,18 @@ pub fn max_attempts(topology: &Topology) -> u32 {
 /// cause of its failure was fixed: flags the subscription's latest mail
 /// dead letter for replay, which the running mailer picks up. Returns the
 /// stream sequence being replayed.
-pub async fn request_resend(js: &jetstream::Context, topology: &Topology, subscription_id: uuid::Uuid) -> Result<u64, ResendError> {
-    let dead_letters = DeadLetters::open(js, &topology.dead_letters_bucket()).await.map_err(ResendError::DeadLetters)?;
+pub async fn request_resend(
+    js: &jetstream::Context,
+    topology: &Topology,
+    subscription_id: uuid::Uuid,
+) -> Result<u64, ResendError> {
+    let dead_letters =
+        DeadLetters::open(js, &topology.dead_letters_bucket()).await.map_err(ResendError::DeadLetters)?;
     let subject = topology.subject("subscription", &subscription_id.to_string());
     let consumer = ConsumerRole::Mailer.durable_name();
     let letters = dead_letters.list(Some(consumer)).await.map_err(ResendError::DeadLetters)?;
-    let letter = letters.iter().rev().find(|l| l.subject == subject).ok_or(ResendError::NothingToResend(subscription_id))?;
+    let letter =
+        letters.iter().rev().find(|l| l.subject == subject).ok_or(ResendError::NothingToResend(subscription_id))?;
     dead_letters.request_replay(consumer, letter.stream_sequence).await.map_err(ResendError::DeadLetters)?;
     Ok(letter.stream_sequence)
 }

@@ -76,7 +76,10 @@ pub async fn rebuild_projections(config: &Config, request: Rebuild) -> Result<()
         let client = connect(&config.nats_settings(None)).await.context("opening another reader connection")?;
         readers.push(async_nats::jetstream::new(client));
     }
-    let (read_bar, apply_bar) = (bar("    read {bar:40} {pos}/{len} events  {per_sec}"), bar(" rebuild {bar:40} {pos}/{len} events  {per_sec}"));
+    let (read_bar, apply_bar) = (
+        bar("    read {bar:40} {pos}/{len} events  {per_sec}"),
+        bar(" rebuild {bar:40} {pos}/{len} events  {per_sec}"),
+    );
     let options = RebuildOptions {
         generation: request.generation,
         until: request.until,
@@ -106,7 +109,10 @@ pub async fn rebuild_projections(config: &Config, request: Rebuild) -> Result<()
         report.built.last_sequence
     );
     if report.activated {
-        println!("generation {} is now active; running projectors catch it up and readers switch to it", report.generation);
+        println!(
+            "generation {} is now active; running projectors catch it up and readers switch to it",
+            report.generation
+        );
     } else {
         println!(
             "past view built; query it with: MASTHEAD_PROJECTION_GENERATION={} masthead api --http-addr 127.0.0.1:8081",
@@ -122,7 +128,9 @@ async fn dead_letters(nats: &Nats) -> Result<DeadLetters> {
 
 fn check_consumer(consumer: Option<&str>) -> Result<()> {
     match consumer {
-        Some(c) if ConsumerRole::parse(c).is_none() => bail!("unknown consumer {c:?}: use matcher, projector or mailer"),
+        Some(c) if ConsumerRole::parse(c).is_none() => {
+            bail!("unknown consumer {c:?}: use matcher, projector or mailer")
+        }
         _ => Ok(()),
     }
 }

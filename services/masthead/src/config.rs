@@ -290,11 +290,17 @@ mod tests {
             assert!(row.contains(&format!("`{flag}`")), "README row for {env} names {flag}: {row}");
             for default in arg.get_default_values() {
                 let default = default.to_string_lossy();
-                assert!(row.contains(&format!("`{default}`")), "README row for {env} gives its default {default}: {row}");
+                assert!(
+                    row.contains(&format!("`{default}`")),
+                    "README row for {env} gives its default {default}: {row}"
+                );
             }
         }
         for row in rows {
-            assert!(documented.iter().any(|env| row.starts_with(&format!("| `{env}`"))), "README row for an unknown setting: {row}");
+            assert!(
+                documented.iter().any(|env| row.starts_with(&format!("| `{env}`"))),
+                "README row for an unknown setting: {row}"
+            );
         }
     }
 }

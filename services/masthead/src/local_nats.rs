@@ -43,7 +43,9 @@ fn binary(configured: Option<&Path>) -> Result<PathBuf> {
     }
     let mut dir = std::env::current_dir().ok();
     while let Some(d) = dir {
-        for candidate in ["infra/.tools/nats-server-2.14.6/nats-server", "infra/.tools/nats-server/usr/sbin/nats-server"] {
+        for candidate in
+            ["infra/.tools/nats-server-2.14.6/nats-server", "infra/.tools/nats-server/usr/sbin/nats-server"]
+        {
             if d.join(candidate).exists() {
                 return Ok(d.join(candidate));
             }

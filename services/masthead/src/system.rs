@@ -131,7 +131,8 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
         tasks.push(spawn_matcher(config, &url, book, shutdown.clone()).await?);
     }
     if let (true, Some(reads)) = (roles.projector, reads) {
-        let (js, topology, location) = (role_connection(config, &url).await?, nats.topology.clone(), config.store_location());
+        let (js, topology, location) =
+            (role_connection(config, &url).await?, nats.topology.clone(), config.store_location());
         let s = shutdown.clone();
         tasks.push(tokio::spawn(async move { Ok(projector::run(location, js, topology, reads, s).await?) }));
     }
@@ -194,9 +195,7 @@ async fn spawn_matcher(
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<Result<()>>> {
     let (js, topology) = (role_connection(config, url).await?, config.topology());
-    Ok(tokio::spawn(async move {
-        Ok(matcher::run(&js, &topology, book, MatcherOptions::default(), shutdown).await?)
-    }))
+    Ok(tokio::spawn(async move { Ok(matcher::run(&js, &topology, book, MatcherOptions::default(), shutdown).await?) }))
 }
 
 async fn spawn_mailer(
@@ -208,9 +207,7 @@ async fn spawn_mailer(
     let settings = config.mailer_config(mailer::max_attempts(topology))?;
     let sender = masthead_mailer::Mailer::from_config(settings).context("mail transport")?;
     let (js, topology) = (role_connection(config, url).await?, topology.clone());
-    Ok(tokio::spawn(async move {
-        Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), shutdown).await?)
-    }))
+    Ok(tokio::spawn(async move { Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), shutdown).await?) }))
 }
 
 async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shutdown: CancellationToken) -> Result<()> {

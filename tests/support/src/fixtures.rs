@@ -9,7 +9,9 @@ use masthead_domain::address::PostalAddress;
 use masthead_domain::country::Country;
 use masthead_domain::envelope::CommandMeta;
 use masthead_domain::personal_data::SealedPersonalData;
-use masthead_domain::subscription::{Channel, RegisterSubscription, Subscription, SubscriptionCommand, SubscriptionEvent};
+use masthead_domain::subscription::{
+    Channel, RegisterSubscription, Subscription, SubscriptionCommand, SubscriptionEvent,
+};
 use masthead_jetstream::command_bus::CommandBus;
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::Topology;

@@ -5,11 +5,16 @@
 //! started again on the same port and directory, as nats.rs's own harness
 //! does. `TestSmtp` is a real SMTP server in the test process that can be
 //! told to fail. `System` runs the real `masthead` binary's roles as child
-//! processes. Tests never depend on a server already running on 4222.
+//! processes; with the `app` feature, `app::spawn_app` starts it inside the
+//! test's own process instead. Tests never depend on a server already running on 4222.
 
+#[cfg(feature = "app")]
+pub mod app;
 pub mod cluster;
 pub mod cpu;
 pub mod fixtures;
+#[cfg(feature = "app")]
+pub mod history;
 pub mod mime;
 pub mod nats;
 pub mod smtp;

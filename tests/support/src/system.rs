@@ -133,6 +133,16 @@ impl System {
         self.command(args, None).output().with_context(|| format!("running masthead {}", args.join(" ")))
     }
 
+    /// Imports a CSV of base addresses (`ref,street,postal_code,city,country`)
+    /// through the real CLI; fails with its stderr if the import does.
+    pub fn import_csv(&self, csv: &str) -> Result<()> {
+        let path = self.data_dir.path().join("base.csv");
+        std::fs::write(&path, csv).context("writing the CSV")?;
+        let out = self.run(&["addresses", "import", path.to_str().context("a UTF-8 path")?])?;
+        anyhow::ensure!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
     /// The log a role wrote (stderr).
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.data_dir.path().join(format!("{name}.log"))).unwrap_or_default()

@@ -3,8 +3,8 @@
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::subscription::RegisterSubscription;
 use masthead_jetstream::store::EventStore;
-use masthead_test_support::fixtures::registration;
 use masthead_jetstream::topology::{setup, Topology};
+use masthead_test_support::fixtures::registration;
 use masthead_test_support::NatsServer;
 use uuid::Uuid;
 

@@ -4,9 +4,9 @@
 use chrono::Utc;
 use masthead_jetstream::replay::{replay, ReplayError, ReplayOptions, ReplayReport, Until, CHUNK};
 use masthead_jetstream::topology::{setup, Topology};
-use masthead_testdata::events::{generate, SynthConfig};
 use masthead_test_support::stream::publish_recorded;
 use masthead_test_support::NatsServer;
+use masthead_testdata::events::{generate, SynthConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

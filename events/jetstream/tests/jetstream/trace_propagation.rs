@@ -90,7 +90,7 @@ async fn the_trace_follows_an_event_from_the_request_through_jetstream_into_a_co
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
     let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("masthead-events-test")));
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("masthead-jetstream-test")));
     let _default = tracing::subscriber::set_default(subscriber);
 
     let env = env().await;

@@ -34,7 +34,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
 pub fn assets<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let mut router = Router::new();
     for (name, content_type, body) in ASSETS {
-        let serve = move || async move { ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body) };
+        let serve = move || async move {
+            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body)
+        };
         router = router.route(&format!("/assets/{name}"), get(serve));
     }
     router

@@ -134,7 +134,8 @@ pub async fn submit_form(State(state): State<SharedState>, headers: HeaderMap, b
         Ok(accepted) => render(&ReceivedPage { id: accepted.id }),
         Err(IntakeError::Invalid(errors)) => form(StatusCode::UNPROCESSABLE_ENTITY, &typed, &errors, None),
         Err(IntakeError::Unavailable) => {
-            let notice = "We could not save your subscription just now. Nothing was stored; please submit again in a moment.";
+            let notice =
+                "We could not save your subscription just now. Nothing was stored; please submit again in a moment.";
             let mut r = form(StatusCode::SERVICE_UNAVAILABLE, &typed, &[], Some(notice));
             r.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(1u32));
             r

@@ -2,14 +2,14 @@
 //! `SubscriptionRequested`, or a clear refusal. Shared by the JSON API and
 //! the HTML form, so both obey exactly the same rules.
 
-use masthead_jetstream::command_bus::{CommandBus, CommandError};
 use masthead_domain::envelope::CommandMeta;
-use masthead_jetstream::idempotency::{fingerprint, Claim, IdempotencyRecords};
-use masthead_jetstream::key_vault::{KeyPool, KeyVault, VaultError, DEFAULT_POOL_SIZE};
-use masthead_jetstream::store::EventStore;
 use masthead_domain::subscription::{
     Channel, FieldError, RegisterSubscription, Subscription, SubscriptionCommand, SubscriptionError, SubscriptionForm,
 };
+use masthead_jetstream::command_bus::{CommandBus, CommandError};
+use masthead_jetstream::idempotency::{fingerprint, Claim, IdempotencyRecords};
+use masthead_jetstream::key_vault::{KeyPool, KeyVault, VaultError, DEFAULT_POOL_SIZE};
+use masthead_jetstream::store::EventStore;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;

@@ -50,7 +50,12 @@ pub fn subscription_filter(params: &ListParams) -> Result<SubscriptionFilter, Ap
             return Err(ApiError::bad_parameter("created_before", "must be later than created_after"));
         }
     }
-    Ok(SubscriptionFilter { status, created_after, created_before, country: query::country("country", &params.country)? })
+    Ok(SubscriptionFilter {
+        status,
+        created_after,
+        created_before,
+        country: query::country("country", &params.country)?,
+    })
 }
 
 /// List subscriptions, newest first.
