@@ -209,7 +209,11 @@ impl Config {
     pub fn match_config(&self) -> Result<MatchConfig> {
         let mut config = MatchConfig::default();
         if let Some(t) = self.match_threshold {
-            config.match_threshold = t;
+            // The score is 100 × the match probability; the grey zone
+            // stays around the moved threshold.
+            config.match_probability = t / 100.0;
+            config.certain_probability = config.certain_probability.max(config.match_probability);
+            config.review_probability = config.review_probability.min(config.match_probability);
         }
         config.validate().context("MASTHEAD_MATCH_THRESHOLD")?;
         Ok(config)

@@ -37,8 +37,57 @@ pub struct MatchConfig {
     pub model: Model,
 }
 
+/// The configuration calibrated on the calibration set, written by
+/// `masthead-bench blind --calibrate DIR --write-config
+/// services/matching/src/calibrated.json` (see README, "Calibration").
+const CALIBRATED: &str = include_str!("calibrated.json");
+
+/// The calibrated file's shape: every field required. (Deserialising a
+/// `MatchConfig` itself fills missing fields from `Default`, which is this
+/// file: it cannot be read that way.)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Calibrated {
+    match_probability: f64,
+    certain_probability: f64,
+    review_probability: f64,
+    min_street_similarity: f64,
+    city_similarity: f64,
+    max_street_candidates: usize,
+    u_sample: usize,
+    u_smoothing: f64,
+    model: Model,
+}
+
 impl Default for MatchConfig {
+    /// The calibrated configuration. A test parses and validates the file,
+    /// so the fallback (the model's prior beliefs, thresholds by hand) is
+    /// never what ships.
     fn default() -> Self {
+        static PARSED: std::sync::OnceLock<MatchConfig> = std::sync::OnceLock::new();
+        PARSED
+            .get_or_init(|| match serde_json::from_str::<Calibrated>(CALIBRATED) {
+                Ok(c) => MatchConfig {
+                    match_probability: c.match_probability,
+                    certain_probability: c.certain_probability,
+                    review_probability: c.review_probability,
+                    min_street_similarity: c.min_street_similarity,
+                    city_similarity: c.city_similarity,
+                    max_street_candidates: c.max_street_candidates,
+                    u_sample: c.u_sample,
+                    u_smoothing: c.u_smoothing,
+                    model: c.model,
+                },
+                Err(_) => MatchConfig::uncalibrated(),
+            })
+            .clone()
+    }
+}
+
+impl MatchConfig {
+    /// The starting point of calibration: hand-set thresholds and the
+    /// model's prior beliefs.
+    pub fn uncalibrated() -> Self {
         MatchConfig {
             match_probability: 0.5,
             certain_probability: 0.99,
@@ -114,6 +163,14 @@ impl MatchConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_calibrated_file_is_the_default() {
+        serde_json::from_str::<Calibrated>(CALIBRATED).expect("calibrated.json has every field");
+        let calibrated = MatchConfig::from_json(CALIBRATED).expect("calibrated.json is valid");
+        assert_eq!(MatchConfig::default(), calibrated);
+        assert_ne!(calibrated.model, MatchConfig::uncalibrated().model, "calibration changed the model");
+    }
 
     #[test]
     fn partial_json_takes_defaults() {

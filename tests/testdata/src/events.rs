@@ -158,6 +158,8 @@ impl SynthAddress {
             postal_code: self.postal_code.replace(' ', ""),
             city: self.city.to_lowercase(),
             country: self.country.to_owned(),
+            house_name: String::new(),
+            version: 1,
         }
     }
 
@@ -359,8 +361,11 @@ fn flow(rng: &mut Rng, n: usize, addresses: &[SynthAddress]) -> std::collections
                         postal_code: FieldAgreement::Exact,
                         city: FieldAgreement::Exact,
                         country: FieldAgreement::Exact,
+                        probability: None,
+                        weights: None,
                     },
                     matched_at: at,
+                    review: None,
                 })
             }),
         ));
@@ -380,6 +385,7 @@ fn flow(rng: &mut Rng, n: usize, addresses: &[SynthAddress]) -> std::collections
                     entered: canonical.clone(),
                     best_rejected_score: best,
                     assigned_at: at,
+                    review: None,
                 })
             }),
         ));

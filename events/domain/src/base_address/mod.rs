@@ -198,6 +198,8 @@ mod tests {
                 postal_code: String::new(),
                 city: String::new(),
                 country: String::new(),
+                house_name: String::new(),
+                version: 1,
             },
             source: AddressSource::Curation,
             flags: vec![AddressFlag::MissingPostalCode],

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::MatchConfig;
-use crate::normalize::{make_key, postcode_area, split_street, type_name, Canonical};
+use crate::normalize::{is_type_variant, make_key, postcode_area, split_street, type_name, Canonical};
 use crate::score::model::{Comparison, FieldWeights, LevelCounts, LevelTable};
 use crate::score::{Agreement, Candidate, Explanation, ProbeContext, ProbeScorer, Scored, Side, Veto};
 use intern::{hash_str, FastMap, Interner, Postings};
@@ -68,6 +68,7 @@ struct Entry {
     block: u32,
     house_number: u32,
     postal_code: u32,
+    house_name: u32,
 }
 
 /// Candidates kept in a verdict for review.
@@ -105,6 +106,7 @@ pub struct MatchIndex {
     postal_codes: Interner,
     areas: Interner,
     house_numbers: Interner,
+    house_names: Interner,
     area_blocks: Postings,
     /// Postal code id → town ids using it (see `ProbeScorer`).
     postcode_towns: Postings,
@@ -131,6 +133,7 @@ impl MatchIndex {
             postal_codes: Interner::default(),
             areas: Interner::default(),
             house_numbers: Interner::default(),
+            house_names: Interner::default(),
             area_blocks: Postings::default(),
             postcode_towns: Postings::default(),
             grams: Postings::default(),
@@ -195,7 +198,7 @@ impl MatchIndex {
             return;
         }
         let slot = self.entries.len() as u32;
-        self.entries.push(Entry { id, block: 0, house_number: 0, postal_code: 0 });
+        self.entries.push(Entry { id, block: 0, house_number: 0, postal_code: 0, house_name: 0 });
         self.by_id.insert(id, slot);
         self.attach(slot, &canonical);
     }
@@ -226,7 +229,20 @@ impl MatchIndex {
         let candidates: Vec<Candidate> =
             scored.iter().take(REVIEW_CANDIDATES).map(|(slot, s)| self.candidate(*slot, s.clone())).collect();
         let best = candidates.first().cloned();
+        // Two different streets (or towns) both convincing: neither is
+        // taken; a person decides.
+        let contested = match (scored.first(), scored.get(1)) {
+            (Some((a, sa)), Some((b, sb))) => {
+                // Within 5 bits (32×) of each other's odds.
+                accepted(sa)
+                    && accepted(sb)
+                    && log_odds(sa.probability) - log_odds(sb.probability) < 5.0
+                    && self.entries[*a as usize].block != self.entries[*b as usize].block
+            }
+            _ => false,
+        };
         let (decision, review) = match (scored.first(), best) {
+            (Some(_), best) if contested => (Decision::New { best_rejected: best }, Some(ReviewReason::Ambiguous)),
             (Some((_, s)), Some(c)) if accepted(s) => {
                 let review = if plausible > 1 {
                     Some(ReviewReason::Ambiguous)
@@ -256,7 +272,8 @@ impl MatchIndex {
     /// number where the base address has one.
     fn numbered_on_street(&self, scored: &[(u32, Scored)]) -> bool {
         scored.iter().any(|(_, s)| {
-            s.veto == Some(Veto::HouseNumber) && s.explanation.house_number == Agreement::Missing
+            s.veto == Some(Veto::HouseNumber)
+                && s.explanation.house_number == Agreement::Missing
                 && matches!(s.explanation.street, Agreement::Exact | Agreement::Equivalent | Agreement::Similar)
         })
     }
@@ -300,9 +317,12 @@ impl MatchIndex {
     }
 
     /// Estimates `u` from the base list: a sample of base addresses, each
-    /// scored against its own candidates (other base addresses, so
-    /// non-matches), tallied per country and smoothed towards the model's
-    /// fallback. Runs after a bulk build and whenever the list has doubled
+    /// compared with its own candidates at the same house number (other
+    /// base addresses, so non-matches), tallied per country and smoothed
+    /// towards the model's fallback. Postal-code, locality and sibling
+    /// vetoes are not applied here: in a list without duplicates hardly a
+    /// pair passes them, and what a non-match's postal code and town look
+    /// like is the point. Runs after a bulk build and whenever the list has doubled
     /// since (see `insert`).
     pub fn estimate_u(&mut self) {
         let n = self.entries.len();
@@ -320,11 +340,11 @@ impl MatchIndex {
             }
             let probe = self.canonical(slot);
             let country = self.blocks[self.entries[slot as usize].block as usize].country;
-            for (other, s) in self.evaluate(&probe, 0) {
+            for (other, s) in self.evaluate_with(&probe, 0, true) {
                 if other == slot {
                     continue;
                 }
-                if let Some(c) = s.explanation.comparison {
+                if let Some(c) = s.levels {
                     all.add(&c);
                     by_country.entry(country).or_default().add(&c);
                 }
@@ -332,7 +352,8 @@ impl MatchIndex {
         }
         let strength = self.config.u_smoothing;
         self.u_all = all.smoothed(&self.config.model.u, strength);
-        self.u_by_country = by_country.into_iter().map(|(c, counts)| (c, counts.smoothed(&self.u_all, strength))).collect();
+        self.u_by_country =
+            by_country.into_iter().map(|(c, counts)| (c, counts.smoothed(&self.u_all, strength))).collect();
     }
 
     fn entry_detached(&self, slot: u32) -> bool {
@@ -348,6 +369,7 @@ impl MatchIndex {
             postal_code: s.postal_code.to_owned(),
             city: s.city.to_owned(),
             country: s.country.to_owned(),
+            house_name: s.house_name.to_owned(),
         }
     }
 
@@ -364,6 +386,7 @@ impl MatchIndex {
             &mut self.postal_codes,
             &mut self.areas,
             &mut self.house_numbers,
+            &mut self.house_names,
         ] {
             i.shrink_to_fit();
         }
@@ -395,10 +418,12 @@ impl MatchIndex {
             self.postcode_towns.push(u64::from(postal_code), city);
         }
         let (house_number, _) = self.house_numbers.intern(&c.house_number);
+        let (house_name, _) = self.house_names.intern(&c.house_name);
         let e = &mut self.entries[slot as usize];
         e.block = block;
         e.house_number = house_number;
         e.postal_code = postal_code;
+        e.house_name = house_name;
         self.blocks[block as usize].entries.push(slot);
         self.key_insert(&c.key(), slot);
     }
@@ -491,6 +516,7 @@ impl MatchIndex {
             postal_code: self.postal_codes.resolve(e.postal_code),
             city: self.cities.resolve(b.city),
             country: self.countries.resolve(b.country),
+            house_name: self.house_names.resolve(e.house_name),
         }
     }
 
@@ -535,6 +561,12 @@ impl MatchIndex {
     /// probe's house number are vetoed anyway; at most `vetoed_budget` of
     /// them (from the most similar streets first) are scored and returned.
     fn evaluate(&self, probe: &Canonical, vetoed_budget: usize) -> Vec<(u32, Scored)> {
+        self.evaluate_with(probe, vetoed_budget, false)
+    }
+
+    /// `evaluate`, optionally keeping every vetoed entry with the probe's
+    /// house number (for estimating `u`).
+    fn evaluate_with(&self, probe: &Canonical, vetoed_budget: usize, keep_same_number: bool) -> Vec<(u32, Scored)> {
         let postcode_towns: Vec<&str> = match self.postal_codes.get(&probe.postal_code) {
             Some(pc) if !probe.postal_code.is_empty() => {
                 self.postcode_towns.iter(u64::from(pc)).map(|c| self.cities.resolve(c)).collect()
@@ -564,9 +596,29 @@ impl MatchIndex {
         let scorer = ProbeScorer::new(Side::of(probe), context, &self.config);
         let u = self.u_table(&probe.country);
         let probe_hn = self.house_numbers.get(&probe.house_number);
+        // A house typed by its name alone is the house of that name beside
+        // a number, and a name typed beside a number finds the house known
+        // by the name alone.
+        let probe_name_only = probe.house_number.strip_prefix('@').and_then(|n| self.house_names.get(n));
+        let probe_name_as_number =
+            (!probe.house_name.is_empty()).then(|| self.house_numbers.get(&format!("@{}", probe.house_name))).flatten();
+        let same_house = |e: &Entry| {
+            Some(e.house_number) == probe_hn
+                || (probe_name_only.is_some() && Some(e.house_name) == probe_name_only)
+                || (probe_name_as_number.is_some() && Some(e.house_number) == probe_name_as_number)
+        };
+        let glued = if probe_type == 0 {
+            self.glued_blocks(probe_name, &blocks)
+        } else {
+            self.glued_base_blocks(probe_name, probe_type, &blocks)
+        };
         let mut streets: Vec<(u32, f64)> = Vec::new();
         for b in blocks {
-            let sim = scorer.name_similarity(self.names.resolve(self.blocks[b as usize].name));
+            let sim = if glued.contains(&b) {
+                1.0
+            } else {
+                scorer.name_similarity(self.names.resolve(self.blocks[b as usize].name))
+            };
             if sim >= self.config.min_street_similarity {
                 streets.push((b, sim));
             }
@@ -576,12 +628,16 @@ impl MatchIndex {
         let mut budget = vetoed_budget;
         for (b, sim) in streets {
             for &slot in &self.blocks[b as usize].entries {
-                let same_number = Some(self.entries[slot as usize].house_number) == probe_hn;
+                let same_number = same_house(&self.entries[slot as usize]);
                 if !same_number && budget == 0 {
                     continue;
                 }
-                let s = scorer.score(&self.side(slot), Some(sim), u);
-                if s.veto.is_some() {
+                let s = if glued.contains(&b) {
+                    scorer.score_glued(&self.side(slot), u)
+                } else {
+                    scorer.score(&self.side(slot), Some(sim), u)
+                };
+                if s.veto.is_some() && !(keep_same_number && same_number) {
                     if budget == 0 {
                         continue;
                     }
@@ -591,6 +647,64 @@ impl MatchIndex {
             }
         }
         out
+    }
+
+    /// Blocks whose street the probe typed as its name with the type glued
+    /// on in a form the normaliser did not recognise (`Scholtenstrt`,
+    /// `Bergstra`, `Møllegdae`, `Hammond Srtee`): the probe is the name
+    /// plus a variant of that block's type. When variants of two types fit
+    /// (`Kerkst`: Kerkstraat and Kerksteeg) none is taken.
+    fn glued_blocks(&self, probe_name: &str, blocks: &[u32]) -> Vec<u32> {
+        let probe: String = probe_name.chars().filter(|c| *c != ' ').collect();
+        // Where the probe's words end: a split there needs no minimum
+        // name length (`12th Trer.` is the 12th with a terrace).
+        let mut boundaries = Vec::new();
+        let mut at = 0;
+        for w in probe_name.split(' ') {
+            at += w.len();
+            boundaries.push(at);
+        }
+        let hits: Vec<u32> = blocks
+            .iter()
+            .copied()
+            .filter(|&b| {
+                let blk = &self.blocks[b as usize];
+                let name: String = self.names.resolve(blk.name).chars().filter(|c| *c != ' ').collect();
+                let long_enough = name.len() >= 3 || (!name.is_empty() && boundaries.contains(&name.len()));
+                blk.street_type != 0
+                    && long_enough
+                    && probe.len() > name.len()
+                    && probe.starts_with(&name)
+                    && is_type_variant(&probe[name.len()..], blk.street_type)
+            })
+            .collect();
+        let first_type = hits.first().map(|&b| self.blocks[b as usize].street_type);
+        if hits.iter().any(|&b| Some(self.blocks[b as usize].street_type) != first_type) {
+            return Vec::new();
+        }
+        hits
+    }
+
+    /// The reverse of `glued_blocks`: base addresses whose street was
+    /// stored with its type glued on in an unrecognised form
+    /// (`Bahnhofal.` in the list, `Bahnhofallee` typed).
+    fn glued_base_blocks(&self, probe_name: &str, probe_type: u8, blocks: &[u32]) -> Vec<u32> {
+        let probe: String = probe_name.chars().filter(|c| *c != ' ').collect();
+        if probe.len() < 3 {
+            return Vec::new();
+        }
+        blocks
+            .iter()
+            .copied()
+            .filter(|&b| {
+                let blk = &self.blocks[b as usize];
+                let name: String = self.names.resolve(blk.name).chars().filter(|c| *c != ' ').collect();
+                blk.street_type == 0
+                    && name.len() > probe.len()
+                    && name.starts_with(&probe)
+                    && is_type_variant(&name[probe.len()..], probe_type)
+            })
+            .collect()
     }
 
     fn candidate_blocks(&self, probe: &Canonical, name: &str, street_type: u8) -> Vec<u32> {
@@ -638,6 +752,11 @@ impl MatchIndex {
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|(id, _)| id)
     }
+}
+
+fn log_odds(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    (p / (1.0 - p)).log2()
 }
 
 /// `name type` as the canonical street field writes it.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use postcode::postcode_area;
 use street::type_id_of;
-pub(crate) use street::type_name;
+pub(crate) use street::{is_type_variant, qualifiers_differ, type_name};
 
 /// Address fields as received. `country` is expected as ISO alpha-2 but may
 /// be empty or a name.
@@ -40,7 +40,16 @@ pub struct Canonical {
     pub city: String,
     /// ISO alpha-2 or empty.
     pub country: String,
+    /// The house's name (`rose cotage`), also when it has a number. Not
+    /// part of the key when a number identifies the house.
+    #[serde(default)]
+    pub house_name: String,
 }
+
+/// Version of the normaliser. Raise it whenever a change can give an
+/// address another canonical key: readers then re-normalise forms stored
+/// by older versions instead of trusting them (see README, "Stable keys").
+pub const NORMALIZER_VERSION: u32 = 2;
 
 impl Canonical {
     /// Exact-duplicate key: equal keys mean the same address. The base
@@ -103,6 +112,7 @@ pub fn normalize(input: &AddressInput) -> Canonical {
         line.pasted_postcode.clone()
     };
     let raw_city = if !city_field.trim().is_empty() { city_field } else { line.pasted_city.clone() };
+    let raw_city = place::strip_state(&raw_city, &country);
     let name = line.name.join(" ");
     let type_word = type_name(line.type_id);
     let street = match (name.is_empty(), type_word.is_empty()) {
@@ -121,8 +131,9 @@ pub fn normalize(input: &AddressInput) -> Canonical {
         street,
         house_number,
         postal_code: postcode::canonical_postcode(&raw_postcode, &country),
-        city: place::canonical_city(&raw_city),
+        city: place::canonical_city(raw_city),
         country,
+        house_name: line.house_name,
     }
 }
 

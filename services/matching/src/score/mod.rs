@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::MatchConfig;
-use crate::normalize::{postcode_area, split_street, Canonical};
+use crate::normalize::{postcode_area, qualifiers_differ, split_street, Canonical};
 use model::{CityLevel, Comparison, FieldWeights, LevelTable, PostcodeLevel, StreetLevel, TypeLevel};
 
 /// How one field of the probe relates to the same field of a base address.
@@ -96,6 +96,7 @@ pub(crate) struct Side<'a> {
     pub postal_code: &'a str,
     pub city: &'a str,
     pub country: &'a str,
+    pub house_name: &'a str,
 }
 
 impl<'a> Side<'a> {
@@ -108,6 +109,7 @@ impl<'a> Side<'a> {
             postal_code: &c.postal_code,
             city: &c.city,
             country: &c.country,
+            house_name: &c.house_name,
         }
     }
 }
@@ -141,6 +143,11 @@ pub(crate) struct ProbeScorer<'a> {
 /// Outcome of comparing two sides.
 #[derive(Clone)]
 pub(crate) struct Scored {
+    /// The levels of the weighed fields whenever the number, country,
+    /// type and name threshold allow a comparison at all, even if a
+    /// postal-code, locality or sibling veto then decided: what `u` is
+    /// estimated from.
+    pub levels: Option<Comparison>,
     pub probability: f64,
     pub explanation: Explanation,
     pub veto: Option<Veto>,
@@ -177,16 +184,37 @@ impl<'a> ProbeScorer<'a> {
     /// may be passed when the caller already computed it for the base's
     /// street.
     pub fn score(&self, base: &Side, similarity: Option<f64>, u: &LevelTable) -> Scored {
-        let cfg = self.config;
-        let p = &self.side;
         let sim = similarity.unwrap_or_else(|| self.name_similarity(base.name));
+        self.score_sides(&self.side, base, sim, false, u)
+    }
+
+    /// Scores a base address whose street the probe typed glued to a
+    /// variant of its type (`Scholtenstrt` for `Scholtenstraat`, see
+    /// `MatchIndex::evaluate`): the probe's street counts as the base's,
+    /// one level below exact.
+    pub fn score_glued(&self, base: &Side, u: &LevelTable) -> Scored {
+        let probe = Side { name: base.name, street_type: base.street_type, ..self.side };
+        self.score_sides(&probe, base, 1.0, true, u)
+    }
+
+    fn score_sides(&self, p: &Side, base: &Side, sim: f64, glued: bool, u: &LevelTable) -> Scored {
+        let cfg = self.config;
 
         let country = presence(p.country, base.country).unwrap_or(if p.country == base.country {
             Agreement::Exact
         } else {
             Agreement::Different
         });
-        let house_number = if p.house_number == base.house_number {
+        // A house typed by name alone is the numbered house of that name,
+        // unless the name is a building's (`Myers Mansions`: many
+        // addresses) or the numbered address is a flat in it.
+        let named = |hn: &str, name: &str, numbered: &str| {
+            !name.is_empty() && hn.strip_prefix('@') == Some(name) && !numbered.contains('/') && !is_building_name(name)
+        };
+        let house_number = if p.house_number == base.house_number
+            || named(p.house_number, base.house_name, base.house_number)
+            || named(base.house_number, p.house_name, p.house_number)
+        {
             Agreement::Exact
         } else if p.house_number.is_empty() || base.house_number.is_empty() {
             Agreement::Missing
@@ -199,7 +227,9 @@ impl<'a> ProbeScorer<'a> {
             (0, _) | (_, 0) => TypeLevel::OneMissing,
             _ => TypeLevel::Same,
         };
-        let street_level = if p.name == base.name {
+        let street_level = if glued {
+            Some(StreetLevel::Equivalent)
+        } else if p.name == base.name {
             Some(StreetLevel::Exact)
         } else if sim >= 1.0 {
             Some(StreetLevel::Equivalent)
@@ -246,9 +276,12 @@ impl<'a> ProbeScorer<'a> {
             CityLevel::Different => Agreement::Different,
         };
 
-        let locality_positive = matches!(postal_level, PostcodeLevel::Exact | PostcodeLevel::AreaOnly | PostcodeLevel::Typo)
-            || matches!(city_level, CityLevel::Exact | CityLevel::Similar);
-        let sibling = self.context.street_exists && street_level != Some(StreetLevel::Exact);
+        let locality_positive =
+            matches!(postal_level, PostcodeLevel::Exact | PostcodeLevel::AreaOnly | PostcodeLevel::Typo)
+                || matches!(city_level, CityLevel::Exact | CityLevel::Similar);
+        let sibling = (self.context.street_exists
+            && !matches!(street_level, Some(StreetLevel::Exact | StreetLevel::Equivalent)))
+            || qualifiers_differ(p.name, base.name);
         let veto = if country == Agreement::Different {
             Some(Veto::Country)
         } else if house_number != Agreement::Exact {
@@ -257,7 +290,11 @@ impl<'a> ProbeScorer<'a> {
             Some(Veto::StreetType)
         } else if matches!(street, Agreement::Different | Agreement::Missing) || sibling {
             Some(Veto::StreetName)
-        } else if postal_level == PostcodeLevel::Different {
+        } else if postal_level == PostcodeLevel::Different
+            && (city_level != CityLevel::Exact || !self.context.postcode_towns.is_empty())
+        {
+            // Another real code is another district; a code no address in
+            // the list has, in the right town, is weighed as a bad code.
             Some(Veto::PostalCode)
         } else if (city_level == CityLevel::Different && postal_level != PostcodeLevel::Exact) || !locality_positive {
             Some(Veto::Locality)
@@ -275,6 +312,13 @@ impl<'a> ProbeScorer<'a> {
             comparison: None,
             weights: FieldWeights::default(),
         };
+        let levels = match (country, house_number, types_differ, street_level) {
+            (Agreement::Different, ..) | (_, _, true, _) | (_, _, _, None) => None,
+            (_, Agreement::Exact, false, Some(street)) => {
+                Some(Comparison { street, street_type, postal_code: postal_level, city: city_level })
+            }
+            _ => None,
+        };
         let probability = match (veto, street_level) {
             (None, Some(street_level)) => {
                 let comparison =
@@ -285,7 +329,7 @@ impl<'a> ProbeScorer<'a> {
             }
             _ => 0.0,
         };
-        Scored { probability, explanation, veto }
+        Scored { levels, probability, explanation, veto }
     }
 
     fn postcode_level(&self, base: &Side) -> PostcodeLevel {
@@ -306,6 +350,30 @@ impl<'a> ProbeScorer<'a> {
         }
         PostcodeLevel::Different
     }
+}
+
+/// Names of buildings with many addresses rather than of one house.
+fn is_building_name(name: &str) -> bool {
+    const BUILDING_WORDS: &[&str] = &[
+        "mansions",
+        "building",
+        "tower",
+        "towers",
+        "apartments",
+        "flats",
+        "block",
+        "residence",
+        "residentie",
+        "residenz",
+        "centre",
+        "center",
+        "chambers",
+        "plaza",
+        "complex",
+        "hall",
+        "halls",
+    ];
+    name.rsplit(' ').next().is_some_and(|last| BUILDING_WORDS.contains(&last))
 }
 
 fn presence(a: &str, b: &str) -> Option<Agreement> {

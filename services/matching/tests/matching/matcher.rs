@@ -43,8 +43,11 @@ impl Env {
         let js = async_nats::jetstream::new(self.server.client().await.expect("client"));
         let (topology, shutdown) = (self.topology.clone(), self.shutdown.clone());
         let book = load_address_book(&js, &topology, MatchConfig::default(), &shutdown).await.expect("book");
-        let options =
-            MatcherOptions { retry_delay: Duration::from_millis(200), lease_poll: Duration::from_millis(200) };
+        let options = MatcherOptions {
+            retry_delay: Duration::from_millis(200),
+            lease_poll: Duration::from_millis(200),
+            ..Default::default()
+        };
         tokio::spawn(async move { matcher::run(&js, &topology, book, options, shutdown).await });
     }
 
@@ -192,4 +195,30 @@ async fn two_matchers_and_concurrent_variants_never_duplicate_an_address() {
         assert!(bases.windows(2).all(|w| w[0] == w[1]), "variants resolved to one address: {bases:?}");
     }
     assert_eq!(env.base_addresses().await.len(), 3, "one base address per real address");
+}
+
+/// The fence in front of each decision: an index that has not read the
+/// address events stored before a subscription does not decide it; once
+/// it has, it does. Deterministic, without a follower racing the import.
+#[tokio::test]
+async fn the_index_is_complete_before_a_decision_or_the_decision_waits() {
+    use masthead_matching::matcher::address_book::{AddressBook, FenceError};
+    let env = env().await;
+    let stream = env.js.get_stream(&env.topology.stream).await.expect("stream");
+    let book = AddressBook::new(MatchConfig::default());
+    // An empty stream: nothing to wait for.
+    book.complete_before(&stream, &env.topology, 1, Duration::from_millis(10)).await.expect("nothing missing");
+
+    env.import_csv(
+        "ref,street,postal_code,city,country\nA,Kerkstraat 12,3511 LX,Utrecht,NL\nB,Kerkstraat 14,3511 LX,Utrecht,NL\n",
+    )
+    .await;
+    let later = env.subscribe("Kerkstrat 12", "3511 LX", "Utrecht", "NL").await;
+    let seq = env.store.load::<SubscriptionEvent>(&later.to_string()).await.expect("load").events[0].stream_sequence;
+    let err = book.complete_before(&stream, &env.topology, seq, Duration::from_millis(200)).await.expect_err("behind");
+    assert!(matches!(err, FenceError::Behind { behind: 2, .. }), "{err}");
+
+    book.catch_up(&env.js, &env.topology).await.expect("catch up");
+    assert_eq!(book.len(), 2);
+    book.complete_before(&stream, &env.topology, seq, Duration::from_millis(10)).await.expect("complete");
 }

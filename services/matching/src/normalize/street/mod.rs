@@ -6,8 +6,8 @@ mod vocab;
 use super::place::{number_first, splits_compounds};
 use super::postcode::postcode_at;
 use super::text::{fold_word, to_ascii_lower, tokenize, Kind, Token};
-use vocab::{abbreviated, misspelt, misspelt_leading, ordinal, split_glued, type_of, Pos, ORDINAL_SUFFIXES};
-pub(crate) use vocab::{type_id_of, type_name};
+pub(crate) use vocab::{is_type_variant, qualifiers_differ, type_id_of, type_name};
+use vocab::{leads, misspelt, misspelt_leading, ordinal, split_glued, tolerant_type, type_of, Pos, ORDINAL_SUFFIXES};
 
 /// A house number split into its parts. All three must agree for two
 /// addresses to be the same.
@@ -73,7 +73,60 @@ const TAIL_WORDS: &[&str] = &["tv", "th", "mf", "st", "kl", "sal", "bis", "ter",
 const NUMBER_SUFFIX_WORDS: &[&str] = &["bis", "ter", "quater"];
 
 fn is_name_word(t: &Token) -> bool {
-    t.is_word() && t.text.len() >= 3 && !TAIL_WORDS.contains(&t.text.as_str())
+    // Ordinals were merged into words (`1e`, `4th`): they name streets.
+    let ordinal = t.text.starts_with(|c: char| c.is_ascii_digit());
+    t.is_word() && (t.text.len() >= 3 || ordinal) && !TAIL_WORDS.contains(&t.text.as_str())
+}
+
+/// Compass letters: spaced after a number-first house number they are a
+/// direction (`14 E River St`), any other letter is the suffix (`35 B
+/// Danielle Road`).
+const COMPASS: &[&str] = &["n", "e", "s", "w"];
+
+/// `4th`, `1e`, `8 th` (with a street word after it) become one word
+/// token, so an ordinal is never mistaken for a house number.
+fn merge_ordinals(toks: Vec<Token>, country: &str) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        if t.is_num() {
+            // `3rdway`, `5thwy`: an ordinal with its type glued on.
+            if let Some(w) = toks.get(i + 1).filter(|w| w.is_word() && w.attached) {
+                let split = ["st", "nd", "rd", "th"]
+                    .iter()
+                    .find_map(|s| w.text.strip_prefix(s).filter(|rest| type_of(rest).is_some()).map(|rest| (*s, rest)));
+                if let Some((suffix, rest)) = split {
+                    out.push(Token { text: format!("{}{suffix}", t.text), kind: Kind::Word, attached: t.attached });
+                    out.push(Token { text: rest.to_owned(), kind: Kind::Word, attached: false });
+                    i += 2;
+                    continue;
+                }
+            }
+            if let Some(w) = toks.get(i + 1).filter(|w| w.is_word() && ORDINAL_SUFFIXES.contains(&w.text.as_str())) {
+                // Spaced (`8 th Road`) only for the English suffixes, and
+                // not in Denmark, where `st`/`th` after a number are a
+                // floor and a side.
+                // `St` spaced is mostly Saint (`6 St. Amber's Street`): only
+                // an ordinal when a type word follows (`1 st Ln`).
+                let next = toks.get(i + 2).filter(|n| n.is_word() && n.text.len() >= 2);
+                let spaced_ok = country != "DK"
+                    && match w.text.as_str() {
+                        "st" => next.is_some_and(|n| type_of(&n.text).is_some()),
+                        "nd" | "rd" | "th" => next.is_some(),
+                        _ => false,
+                    };
+                if w.attached || spaced_ok {
+                    out.push(Token { text: format!("{}{}", t.text, w.text), kind: Kind::Word, attached: t.attached });
+                    i += 2;
+                    continue;
+                }
+            }
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    out
 }
 
 /// Parses a free-text street line.
@@ -81,12 +134,14 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
     let mut out = StreetLine::default();
     let toks = tokenize(&to_ascii_lower(line));
     let toks = take_unit_markers(toks, &mut out.house.unit);
+    let toks = merge_ordinals(toks, country);
+    let toks = separate_house_name(toks);
     let mut segments: Vec<Vec<Token>> = toks
         .split(|t| t.is(Kind::Comma))
         .map(<[Token]>::to_vec)
         .filter(|s| s.iter().any(|t| t.is_word() || t.is_num()) && !is_care_of(s))
         .collect();
-    let street_seg = choose_street_segment(&segments);
+    let street_seg = choose_street_segment(&segments, country);
     let style = number_first(country);
 
     let mut name_tokens: Vec<Token> = Vec::new();
@@ -114,14 +169,64 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
     out
 }
 
+/// Words that end a house's name (`Rose Cottage`, `Jordan Lodge`).
+const HOUSE_WORDS: &[&str] = &[
+    "cottage",
+    "cottages",
+    "lodge",
+    "house",
+    "farm",
+    "barn",
+    "villa",
+    "croft",
+    "grange",
+    "bungalow",
+    "farmhouse",
+    "manor",
+    "hall",
+    "mill",
+    "oast",
+    "rectory",
+    "vicarage",
+    "stables",
+];
+
+/// `The Beeches Hill Drive`, `Rose Cottage Church Lane`: a house name
+/// typed before its street without a comma, in a line without any number.
+/// A comma is put where the name ends: after `The` and one word, or after
+/// a house word in second place.
+fn separate_house_name(mut toks: Vec<Token>) -> Vec<Token> {
+    if toks.iter().any(|t| t.is_num() || t.is(Kind::Comma)) || toks.len() < 4 || !toks.iter().all(Token::is_word) {
+        return toks;
+    }
+    let ends_typed = toks.last().is_some_and(|t| type_of(&t.text).is_some() || tolerant_type(&t.text).is_some());
+    let named = toks[0].text == "the" || HOUSE_WORDS.contains(&toks[1].text.as_str());
+    if ends_typed && named {
+        toks.insert(2, Token { text: ",".into(), kind: Kind::Comma, attached: false });
+    }
+    toks
+}
+
 /// A care-of or for-the-attention-of line (`c/o`, `t.a.v.`, `attn`,
 /// `z.H.`, `p/a`): who receives the mail, not where it goes.
 fn is_care_of(seg: &[Token]) -> bool {
+    // `C/- C. Lord` (Australian care-of).
+    if seg.len() >= 3 && seg[0].text == "c" && seg[1].is(Kind::Slash) && seg[2].is(Kind::Dash) {
+        return true;
+    }
     let words: Vec<&str> = seg.iter().filter(|t| t.is_word()).map(|t| t.text.as_str()).take(3).collect();
     matches!(
         words.as_slice(),
-        ["c", "o", ..] | ["co", ..] | ["t", "a", "v", ..] | ["tav", ..] | ["attn" | "att" | "attention", ..]
-            | ["z", "h", ..] | ["zhd", ..] | ["p", "a", ..] | ["care", "of", ..] | ["a", "l", "attention", ..]
+        ["c", "o", ..]
+            | ["co", ..]
+            | ["t", "a", "v", ..]
+            | ["tav", ..]
+            | ["attn" | "att" | "attention", ..]
+            | ["z", "h", ..]
+            | ["zhd", ..]
+            | ["p", "a", ..]
+            | ["care", "of", ..]
+            | ["a", "l", "attention", ..]
             | ["chez", ..]
     )
 }
@@ -131,17 +236,21 @@ fn is_care_of(seg: &[Token]) -> bool {
 /// such as `Road` before one a building is often named after, such as
 /// `View` or `Court`), else the first with a name. The others are a house
 /// or building name, a pasted town, or a floor and side.
-fn choose_street_segment(segments: &[Vec<Token>]) -> Option<usize> {
+fn choose_street_segment(segments: &[Vec<Token>], country: &str) -> Option<usize> {
     let rank = |seg: &Vec<Token>| -> u8 {
         let names: Vec<&Token> = seg.iter().filter(|t| is_name_word(t)).collect();
-        if names.is_empty() {
+        // `…, 1092 YM 's-Hertogenbosch`: a pasted postal code and town.
+        let pasted_town = postcode_at(seg, 0, country)
+            .is_some_and(|(_, used)| seg[used..].iter().all(|t| t.is_word() || t.is(Kind::Dash) || t.is(Kind::Slash)));
+        if names.is_empty() || pasted_town {
             return 0;
         }
         let numbered = seg.iter().enumerate().any(|(i, t)| {
             t.is_num() && !seg.get(i + 1).is_some_and(|w| w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
         });
-        let last = names.last().map_or("", |t| t.text.as_str());
-        let typed = type_of(last).map(|t| t.id);
+        // The last word, even a short one (`Brady Dr`, `Alan St.`).
+        let last = seg.iter().rev().find(|t| t.is_word()).map_or("", |t| t.text.as_str());
+        let typed = type_of(last).map(|t| t.id).or_else(|| tolerant_type(last));
         match (numbered, typed) {
             (true, _) => 4,
             (false, Some(id)) if !is_building_type(id) => 3,
@@ -165,8 +274,23 @@ fn choose_street_segment(segments: &[Vec<Token>]) -> Option<usize> {
 fn is_building_type(id: u8) -> bool {
     matches!(
         type_name(id),
-        "view" | "court" | "park" | "green" | "heights" | "manor" | "lodge" | "house" | "mill" | "gardens"
-            | "estates" | "village" | "meadows" | "orchard" | "station" | "center" | "commons"
+        "view"
+            | "court"
+            | "park"
+            | "green"
+            | "heights"
+            | "manor"
+            | "lodge"
+            | "house"
+            | "mill"
+            | "gardens"
+            | "estates"
+            | "village"
+            | "meadows"
+            | "orchard"
+            | "station"
+            | "center"
+            | "commons"
     )
 }
 
@@ -182,16 +306,20 @@ fn secondary_segment(
     out: &mut StreetLine,
 ) {
     if !number_found && seg[0].is_num() && seg.iter().all(|t| !is_name_word(t)) {
-        let (_, used) = parse_number_group(seg, before, &mut out.house);
-        for t in &seg[used..] {
-            push_unit(&mut out.house.unit, t);
-        }
+        // `26 A, Watford Close`: a letter beside the number is its suffix.
+        let lettered = seg.len() == 2 && seg[1].is_word() && seg[1].text.len() == 1;
+        let unit_first = number_first(country).unwrap_or(before);
+        let (_, used) = parse_number_group(seg, before && !lettered, unit_first, &mut out.house);
+        push_units(&mut out.house.unit, &seg[used..]);
         return;
     }
     if !before {
-        if let Some((j, code, used)) =
-            (0..seg.len()).find_map(|j| postcode_at(seg, j, country).map(|(c, u)| (j, c, u)))
+        if let Some((j, code, used)) = (0..seg.len()).find_map(|j| postcode_at(seg, j, country).map(|(c, u)| (j, c, u)))
         {
+            // `…, st. th 6351 Randers`: a floor and side before the code.
+            if seg[..j].iter().all(|t| t.is_num() || TAIL_WORDS.contains(&t.text.as_str()) || t.text.len() == 1) {
+                push_units(&mut out.house.unit, &seg[..j]);
+            }
             if out.pasted_postcode.is_empty() {
                 out.pasted_postcode = code;
                 // `3511 LX Utrecht`, or `New York NY 10001` when no earlier
@@ -206,7 +334,8 @@ fn secondary_segment(
             return;
         }
     }
-    let words_only = seg.iter().all(|t| t.is_word() || t.is(Kind::Dash)) && seg.iter().any(is_name_word);
+    let words_only =
+        seg.iter().all(|t| t.is_word() || t.is(Kind::Dash) || t.is(Kind::Slash)) && seg.iter().any(is_name_word);
     if words_only {
         let text = words_text(seg);
         let is_town = city_hint.is_empty() || text.split(' ').eq(city_hint.iter().map(String::as_str));
@@ -223,15 +352,15 @@ fn secondary_segment(
         // A building name with a number in it, and the like: no identity.
         return;
     }
-    for t in seg {
-        push_unit(&mut out.house.unit, t);
-    }
+    push_units(&mut out.house.unit, seg);
 }
 
 /// A house name's matching form: folded words without articles.
 fn house_name(seg: &[Token]) -> String {
     seg.iter()
-        .filter(|t| t.is_word() && !matches!(t.text.as_str(), "the" | "de" | "het" | "le" | "la" | "les" | "die" | "das"))
+        .filter(|t| {
+            t.is_word() && !matches!(t.text.as_str(), "the" | "de" | "het" | "le" | "la" | "les" | "die" | "das")
+        })
         .map(|t| fold_word(&t.text))
         .collect::<Vec<_>>()
         .join(" ")
@@ -239,6 +368,25 @@ fn house_name(seg: &[Token]) -> String {
 
 fn words_text(toks: &[Token]) -> String {
     toks.iter().filter(|t| t.is_word() || t.is_num()).map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// Unit parts after the number (`2. tv`, `st. t.h.`, `4. m.f.`): letters
+/// typed with dots are one word (`t.h.` = `th`).
+fn push_units(unit: &mut Vec<String>, toks: &[Token]) {
+    let mut letters = String::new();
+    for t in toks {
+        if t.is_word() && t.text.len() == 1 {
+            letters.push_str(&t.text);
+            continue;
+        }
+        if !letters.is_empty() {
+            unit.push(std::mem::take(&mut letters));
+        }
+        push_unit(unit, t);
+    }
+    if !letters.is_empty() {
+        unit.push(letters);
+    }
 }
 
 fn push_unit(unit: &mut Vec<String>, t: &Token) {
@@ -255,9 +403,8 @@ fn take_unit_markers(toks: Vec<Token>, unit: &mut Vec<String>) -> Vec<Token> {
     while i < toks.len() {
         let t = &toks[i];
         let mut is_marker = t.is(Kind::Hash) || (t.is_word() && UNIT_MARKERS.contains(&t.text.as_str()));
-        // `U2/21 Smith St` (AU): unit 2 of number 21.
-        is_marker |= i == 0
-            && t.text == "u"
+        // `U2/21 Smith St`, `Smith Street U2/21` (AU): unit 2 of number 21.
+        is_marker |= t.text == "u"
             && toks.get(1).is_some_and(|n| n.is_num() && n.attached)
             && toks.get(2).is_some_and(|s| s.is(Kind::Slash));
         // `Flat No. 6`: the number marker belongs to the unit.
@@ -267,6 +414,12 @@ fn take_unit_markers(toks: Vec<Token>, unit: &mut Vec<String>) -> Vec<Token> {
             }
         }
         let next_num = toks.get(i + 1).filter(|n| n.is_num());
+        if is_marker && next_num.is_some() {
+            // `11/Top 3`: the slash introduced the marker.
+            if out.last().is_some_and(|s: &Token| s.is(Kind::Slash)) {
+                out.pop();
+            }
+        }
         if is_marker {
             if let Some(n) = next_num {
                 push_unit(unit, n);
@@ -319,7 +472,7 @@ fn cut_pasted_postcode(seg: &mut Vec<Token>, country: &str, out: &mut StreetLine
             continue;
         }
         if let Some((code, used)) = postcode_at(seg, i, country) {
-            let rest_words = seg[i + used..].iter().all(|t| t.is_word() || t.is(Kind::Dash));
+            let rest_words = seg[i + used..].iter().all(|t| t.is_word() || t.is(Kind::Dash) || t.is(Kind::Slash));
             if !rest_words {
                 continue;
             }
@@ -354,7 +507,8 @@ fn strip_trailing_city(seg: &mut Vec<Token>, city: &[String]) {
 /// Splits the street segment into name tokens and house number.
 fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) -> (Vec<Token>, bool) {
     let starts = seg.first().is_some_and(|t| {
-        t.is_num() && !seg.get(1).is_some_and(|w| w.is_word() && w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
+        t.is_num()
+            && !seg.get(1).is_some_and(|w| w.is_word() && w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
     });
     // Tail: everything after the last name word.
     let last_name = seg.iter().rposition(is_name_word);
@@ -368,14 +522,18 @@ fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) 
         (true, None) => true,
         (false, _) => false,
     };
+    // The country says what `a/b` is; the placement only when it cannot.
+    let unit_first = style.unwrap_or(number_first);
     if number_first {
-        // `44 B Damberlaan` in a number-last country: B is the suffix. In
-        // English-style lines a spaced letter is a direction (`14 E River St`).
-        let (_, used) = parse_number_group(&seg, true, house);
+        // `44 B Damberlaan` in a number-last country, `35 B Danielle Road`
+        // in a number-first one: B is the suffix. A spaced compass letter
+        // in a number-first line is a direction (`14 E River St`).
+        let (_, used) = parse_number_group(&seg, true, unit_first, house);
         let mut used = used;
-        if style == Some(false) && house.suffix.is_empty() && house.unit.is_empty() {
+        if house.suffix.is_empty() && house.unit.is_empty() {
             if let Some(w) = seg.get(used).filter(|w| w.is_word() && w.text.len() == 1) {
-                if seg[used + 1..].iter().any(is_name_word) {
+                let suffix = style == Some(false) || !COMPASS.contains(&w.text.as_str());
+                if suffix && seg[used + 1..].iter().any(is_name_word) {
                     house.suffix = w.text.clone();
                     used += 1;
                 }
@@ -386,10 +544,8 @@ fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) 
     }
     match ends {
         Some(i) => {
-            let (_, used) = parse_number_group(&seg[i..], false, house);
-            for t in &seg[i + used..] {
-                push_unit(&mut house.unit, t);
-            }
+            let (_, used) = parse_number_group(&seg[i..], false, unit_first, house);
+            push_units(&mut house.unit, &seg[i + used..]);
             (seg[..i].to_vec(), true)
         }
         None => (seg, false),
@@ -397,9 +553,11 @@ fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) 
 }
 
 /// Parses `12`, `5a`, `5 A`, `5-a`, `12-2`, `12 bis`, `3/14`, `12/3` from
-/// `toks[0]` (a number). In number-first lines `a/b` is unit a at number b
-/// (AU); in number-last lines it is number a, unit b (AT, NL).
-fn parse_number_group(toks: &[Token], number_first: bool, house: &mut HouseNumber) -> (bool, usize) {
+/// `toks[0]` (a number). With `unit_first` (countries that write the number
+/// first) `a/b` is unit a at number b (AU); otherwise number a, unit b (AT,
+/// NL). `number_first` is the placement in this line: there a spaced
+/// letter after the number is not taken as its suffix.
+fn parse_number_group(toks: &[Token], number_first: bool, unit_first: bool, house: &mut HouseNumber) -> (bool, usize) {
     let Some(first) = toks.first().filter(|t| t.is_num()) else {
         return (false, 0);
     };
@@ -413,7 +571,7 @@ fn parse_number_group(toks: &[Token], number_first: bool, house: &mut HouseNumbe
         match t.kind {
             Kind::Slash if n1.is_some_and(Token::is_num) => {
                 let v = n1.map(|n| trim_number(&n.text)).unwrap_or_default();
-                if number_first && units.is_empty() && suffix.is_empty() {
+                if unit_first && units.is_empty() && suffix.is_empty() {
                     units.push(std::mem::replace(&mut number, v));
                 } else {
                     units.push(v);
@@ -489,22 +647,21 @@ fn canonical_name(toks: &[Token], country: &str) -> (Vec<String>, u8) {
     let mut words: Vec<String> = expand_particles(words).into_iter().map(|w| ordinal(&w).unwrap_or(w)).collect();
     // The type is found on the words as typed; folding comes after (see
     // `vocab::full_words` for why).
-    join_split_type(&mut words);
+    join_split_words(&mut words, country);
     let type_id = take_type(&mut words, country);
+    // `Secondavenue`: the ordinal shows once the type is split off.
+    if let Some(last) = words.last_mut() {
+        if let Some(n) = ordinal(last) {
+            *last = n;
+        }
+    }
+    let count = words.len();
     let mut folded: Vec<String> = words.iter().map(|w| fold_word(w)).collect();
-    // Saint/Sankt/Sint/St. before a name; `st` left at the end is Street and
-    // was taken above.
-    for w in folded.iter_mut() {
-        let rep = match w.as_str() {
-            "st" | "sankt" | "sint" | "saint" | "skt" | "snt" => Some("saint"),
-            "ste" | "sainte" => Some("sainte"),
-            "burg" => Some("burgemester"),
-            "prof" => Some("profesor"),
-            "doktor" | "doctor" | "dokter" => Some("dr"),
-            "mt" => Some("mount"),
-            _ => None,
-        };
-        if let Some(r) = rep {
+    // Saint/Sankt/Sint/St. and title abbreviations before a name; `st`
+    // left at the end is Street and was taken above.
+    for (i, w) in folded.iter_mut().enumerate() {
+        let leading = i + 1 < count;
+        if let Some(r) = expand_title(w, leading, country) {
             *w = fold_word(r);
         }
     }
@@ -512,18 +669,73 @@ fn canonical_name(toks: &[Token], country: &str) -> (Vec<String>, u8) {
     (folded, type_id)
 }
 
-/// `Oak S Treet`, `Hoofd Stra At`: a type word split in two is joined
-/// again, when neither half is a type on its own.
-fn join_split_type(words: &mut Vec<String>) {
+/// The full form of an abbreviated title or qualifier in a street name
+/// (`Burg.`, `Kl.`, `Gr.`, `Pdt`), folded like every name word. Qualifier
+/// abbreviations only count before another word: `Gr` alone is a name.
+fn expand_title(word: &str, leading: bool, country: &str) -> Option<&'static str> {
+    let full = match word {
+        "sankt" | "sint" | "saint" | "skt" | "snt" => "saint",
+        "st" if country == "DK" => "store",
+        "st" => "saint",
+        "ste" | "sainte" => "sainte",
+        "burg" | "brg" => "burgemeester",
+        "prof" => "professor",
+        "doktor" | "doctor" | "dokter" | "docteur" => "dr",
+        "mt" => "mount",
+        // `O. Kade`, `N. Rozenhof`: Oude and Nieuwe in Dutch names.
+        "o" if leading && matches!(country, "NL" | "BE") => "oude",
+        "n" if leading && matches!(country, "NL" | "BE") => "nieuwe",
+        // `E Kidd Drive` is `East Kidd Drive`; only before the name, and
+        // only where streets are named that way.
+        "n" | "s" | "e" | "w" if !(leading && matches!(number_first(country), Some(true) | None)) => return None,
+        "n" => "north",
+        "s" => "south",
+        "e" => "east",
+        "w" => "west",
+        "pres" | "pdt" => "president",
+        "gen" | "gal" => "general",
+        "mal" => "marechal",
+        "past" => "pastoor",
+        _ if !leading => return None,
+        "kl" => "kleine",
+        "gr" => "grosse",
+        "ob" => "obere",
+        "unt" => "untere",
+        "gl" => "gammel",
+        "nr" | "ndr" if country == "DK" => "norre",
+        "sdr" => "sondre",
+        _ => return None,
+    };
+    Some(full)
+}
+
+/// Words split where they should not be are joined again: a type word
+/// split in two (`Oak S Treet`, `Impas se Chantal Fleury`, `8th L ane`),
+/// or a compound split inside its type (`Kirschnerga sse`, `Bamstr aße`,
+/// `Perronok ade`). Only when the second half is a fragment, not a type
+/// on its own, so `Kerk Straat` stays two words (the type is taken later).
+fn join_split_words(words: &mut Vec<String>, country: &str) {
     let n = words.len();
-    if n < 3 || type_of(&words[n - 1]).is_some() {
+    if n < 2 || type_of(&words[n - 1]).is_some() {
         return;
     }
-    let joined = format!("{}{}", words[n - 2], words[n - 1]);
-    let is_type = type_of(&joined).is_some_and(|t| t.pos == Pos::Anywhere) || misspelt(&joined).is_some();
-    if is_type {
-        words.truncate(n - 2);
-        words.push(joined);
+    for i in 0..n - 1 {
+        let (a, b) = (&words[i], &words[i + 1]);
+        if b.len() > 5 || type_of(b).is_some() || type_of(a).is_some() || a.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        let joined = format!("{a}{b}");
+        let is_type = type_of(&joined).is_some_and(|t| t.pos == Pos::Anywhere) || misspelt(&joined).is_some();
+        let last = i + 2 == n;
+        let compound = last
+            && a.len() >= 3
+            && split_glued(&joined, splits_compounds(country))
+                .is_some_and(|(stem, _)| stem.len() >= 3 && stem.len() < a.len());
+        if is_type || compound {
+            words[i] = joined;
+            words.remove(i + 1);
+            return;
+        }
     }
 }
 
@@ -535,16 +747,19 @@ fn join_split_type(words: &mut Vec<String>) {
 /// one word keeps it: `Park` alone is a name, not a type.
 fn take_type(folded: &mut Vec<String>, country: &str) -> u8 {
     let n = folded.len();
-    if n >= 2 {
+    // `Am Garten`, `Im Berg`, `An der Kirche`: after a preposition the last
+    // word is the name, unless it carries a type (`An der Hauptstraße`).
+    let prepositional = n >= 2 && PREPOSITIONS.contains(&folded[0].as_str());
+    if n >= 2 && !prepositional {
         if let Some(t) = type_of(&folded[n - 1]) {
             folded.pop();
             return t.id;
         }
-        if let Some(t) = type_of(&folded[0]).filter(|t| t.pos != Pos::End) {
+        if let Some(t) = type_of(&folded[0]).filter(|t| t.pos != Pos::End && leads(t.id)) {
             folded.remove(0);
             return t.id;
         }
-        if let Some(id) = misspelt(&folded[n - 1]).or_else(|| abbreviated(&folded[n - 1])) {
+        if let Some(id) = tolerant_type(&folded[n - 1]) {
             folded.pop();
             return id;
         }
@@ -559,8 +774,31 @@ fn take_type(folded: &mut Vec<String>, country: &str) -> u8 {
             return id;
         }
     }
+    // `RueLopez`, `Avenuepascal`: a leading type glued to the name, where
+    // types lead.
+    if matches!(country, "FR" | "BE" | "CH" | "LU" | "") {
+        if let Some((id, rest)) = folded.first().and_then(|w| split_leading_glued(w)) {
+            folded[0] = rest;
+            return id;
+        }
+    }
     0
 }
+
+fn split_leading_glued(word: &str) -> Option<(u8, String)> {
+    vocab::TYPE_WORDS.iter().find_map(|(w, _, pos)| {
+        let t = type_of(w)?;
+        let rest = word.strip_prefix(w)?;
+        (*pos == Pos::Anywhere && leads(t.id) && w.len() >= 3 && rest.len() >= 3).then(|| (t.id, rest.to_owned()))
+    })
+}
+
+/// Words that open a street named after a place (`Am Markt`, `Op de
+/// Berg`).
+const PREPOSITIONS: &[&str] = &[
+    "am", "im", "an", "auf", "zum", "zur", "beim", "unter", "hinter", "vor", "uber", "bei", "in", "aan", "op", "bij",
+    "achter", "over", "langs",
+];
 
 /// `v.d.`, `vd`, `v/d`, `van der/den/de` → one particle token.
 fn expand_particles(words: Vec<String>) -> Vec<String> {

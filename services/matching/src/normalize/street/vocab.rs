@@ -32,17 +32,134 @@ pub(crate) enum Pos {
 /// in memory (the index is rebuilt at start), the canonical form stores the
 /// token itself.
 pub(crate) const TYPE_NAMES: &[&str] = &[
-    "street", "road", "way", "lane", "avenue", "boulevard", "place", "square", "drive", "court", "crescent", "close",
-    "terrace", "parade", "highway", "parkway", "circle", "gasse", "canal", "quay", "singel", "dike", "ring", "market",
-    "chaussee", "allee", "chemin", "impasse", "path", "alley", "dreef", "passage", "cours", "row", "walk", "grove",
-    "gardens", "mews", "hill", "divide", "trail", "loop", "run", "ridge", "view", "park", "green", "heights",
-    "crossing", "point", "pass", "pike", "plaza", "circuit", "rise", "esplanade", "promenade", "chase", "glade",
-    "vista", "track", "spur", "summit", "trace", "turnpike", "expressway", "freeway", "causeway", "bypass", "center",
-    "commons", "estates", "glen", "hollow", "junction", "knoll", "landing", "manor", "meadows", "mount", "oval",
-    "orchard", "ramp", "ranch", "shore", "skyway", "station", "valley", "village", "wharf", "yard", "courtyard",
-    "dam", "bank", "moat", "field", "brook", "creek", "cove", "bend", "crest", "dale", "falls", "ferry", "fork",
-    "harbor", "haven", "island", "lake", "mill", "port", "spring", "stream", "tunnel", "underpass", "viaduct",
-    "sentier", "voie", "faubourg", "vale", "outlook", "parkland", "strip", "corso", "via", "stiege", "zeile",
+    "street",
+    "road",
+    "way",
+    "lane",
+    "avenue",
+    "boulevard",
+    "place",
+    "square",
+    "drive",
+    "court",
+    "crescent",
+    "close",
+    "terrace",
+    "parade",
+    "highway",
+    "parkway",
+    "circle",
+    "gasse",
+    "canal",
+    "quay",
+    "singel",
+    "dike",
+    "ring",
+    "market",
+    "chaussee",
+    "allee",
+    "chemin",
+    "impasse",
+    "path",
+    "alley",
+    "dreef",
+    "passage",
+    "cours",
+    "row",
+    "walk",
+    "grove",
+    "gardens",
+    "mews",
+    "hill",
+    "divide",
+    "trail",
+    "loop",
+    "run",
+    "ridge",
+    "view",
+    "park",
+    "green",
+    "heights",
+    "crossing",
+    "point",
+    "pass",
+    "pike",
+    "plaza",
+    "circuit",
+    "rise",
+    "esplanade",
+    "promenade",
+    "chase",
+    "glade",
+    "vista",
+    "track",
+    "spur",
+    "summit",
+    "trace",
+    "turnpike",
+    "expressway",
+    "freeway",
+    "causeway",
+    "bypass",
+    "center",
+    "commons",
+    "estates",
+    "glen",
+    "hollow",
+    "junction",
+    "knoll",
+    "landing",
+    "manor",
+    "meadows",
+    "mount",
+    "oval",
+    "orchard",
+    "ramp",
+    "ranch",
+    "shore",
+    "skyway",
+    "station",
+    "valley",
+    "village",
+    "wharf",
+    "yard",
+    "courtyard",
+    "dam",
+    "bank",
+    "moat",
+    "field",
+    "brook",
+    "creek",
+    "cove",
+    "bend",
+    "crest",
+    "dale",
+    "falls",
+    "ferry",
+    "fork",
+    "harbor",
+    "haven",
+    "island",
+    "lake",
+    "mill",
+    "port",
+    "spring",
+    "stream",
+    "tunnel",
+    "underpass",
+    "viaduct",
+    "sentier",
+    "voie",
+    "faubourg",
+    "vale",
+    "outlook",
+    "parkland",
+    "strip",
+    "corso",
+    "via",
+    "stiege",
+    "zeile",
+    "lei",
 ];
 
 /// Type words as typed, with their canonical type and where they may stand.
@@ -86,6 +203,7 @@ pub(crate) const TYPE_WORDS: &[(&str, &str, Pos)] = &[
     // place
     ("place", "place", Pos::Anywhere),
     ("pl", "place", Pos::EndOrStart),
+    ("plc", "place", Pos::EndOrStart),
     ("platz", "place", Pos::Anywhere),
     ("plads", "place", Pos::Anywhere),
     ("plein", "place", Pos::Anywhere),
@@ -136,8 +254,12 @@ pub(crate) const TYPE_WORDS: &[(&str, &str, Pos)] = &[
     ("kanal", "canal", Pos::Anywhere),
     ("kade", "quay", Pos::Anywhere),
     ("quai", "quay", Pos::Anywhere),
+    ("qu", "quay", Pos::EndOrStart),
     ("quay", "quay", Pos::Anywhere),
     ("kai", "quay", Pos::Anywhere),
+    ("kaai", "quay", Pos::Anywhere),
+    // Flemish `Lei` (`Frankrijklei`): a street type of its own.
+    ("lei", "lei", Pos::Anywhere),
     ("ufer", "quay", Pos::Anywhere),
     ("singel", "singel", Pos::Anywhere),
     ("dijk", "dike", Pos::Anywhere),
@@ -152,8 +274,10 @@ pub(crate) const TYPE_WORDS: &[(&str, &str, Pos)] = &[
     ("steenweg", "chaussee", Pos::Anywhere),
     ("allee", "allee", Pos::Anywhere),
     ("alle", "allee", Pos::Anywhere),
+    ("all", "allee", Pos::EndOrStart),
     ("chemin", "chemin", Pos::Anywhere),
     ("ch", "chemin", Pos::EndOrStart),
+    ("chem", "chemin", Pos::EndOrStart),
     ("impasse", "impasse", Pos::Anywhere),
     ("imp", "impasse", Pos::EndOrStart),
     ("pad", "path", Pos::Anywhere),
@@ -331,22 +455,65 @@ pub(crate) const TYPE_WORDS: &[(&str, &str, Pos)] = &[
 const COMPOUND_SUFFIXES: &[&str] = &[
     "steenweg", "straat", "strasse", "str", "weg", "laan", "plein", "gracht", "kade", "singel", "dijk", "platz",
     "gasse", "allee", "alle", "ring", "ufer", "markt", "vej", "gade", "plads", "torv", "pad", "steeg", "dreef", "kai",
-    "damm", "deich", "pfad", "hof", "stiege", "zeile", "straede", "wal", "park",
+    "kaai", "lei", "damm", "deich", "pfad", "hof", "stiege", "zeile", "straede", "wal", "park",
 ];
 
 /// Type words that, glued to a name, are split off in every country: long
 /// enough that a name rarely ends in them by chance (`Millerstreet`,
 /// `Harborroad`, `OlsenCourt`), unlike `way` in `Broadway`.
 const GLUED_EVERYWHERE: &[&str] = &[
-    "street", "road", "lane", "avenue", "drive", "court", "place", "close", "crescent", "terrace", "parade",
-    "grove", "circle", "circuit", "square", "boulevard", "parkway", "highway", "gardens", "trail", "ridge",
-    "heights", "walk", "mews", "view", "straat", "strasse", "laan", "weg",
+    "street",
+    "road",
+    "lane",
+    "avenue",
+    "drive",
+    "court",
+    "place",
+    "close",
+    "crescent",
+    "terrace",
+    "parade",
+    "grove",
+    "circle",
+    "circuit",
+    "square",
+    "boulevard",
+    "parkway",
+    "highway",
+    "gardens",
+    "trail",
+    "ridge",
+    "heights",
+    "walk",
+    "mews",
+    "view",
+    "straat",
+    "strasse",
+    "laan",
+    "weg",
 ];
 
 /// Type words leading a street (French and Belgian `Rue`, `Avenue`,
 /// `Place`…), the only ones recognised at the start when misspelt.
-const LEADING: &[&str] = &["street", "road", "avenue", "boulevard", "place", "chemin", "impasse", "allee", "quay",
-    "passage", "cours", "square", "sentier", "voie", "faubourg", "esplanade", "promenade"];
+const LEADING: &[&str] = &[
+    "street",
+    "road",
+    "avenue",
+    "boulevard",
+    "place",
+    "chemin",
+    "impasse",
+    "allee",
+    "quay",
+    "passage",
+    "cours",
+    "square",
+    "sentier",
+    "voie",
+    "faubourg",
+    "esplanade",
+    "promenade",
+];
 
 pub(crate) struct TypeInfo {
     pub id: u8,
@@ -492,7 +659,7 @@ fn is_subsequence(short: &str, long: &str) -> bool {
 /// A leading type word typed wrong (`Avnue des Prés`): only the types that
 /// lead street names in French.
 pub(crate) fn misspelt_leading(word: &str) -> Option<u8> {
-    misspelt(word).filter(|id| LEADING.contains(&type_name(*id)))
+    misspelt(word).or_else(|| abbreviated(word)).filter(|id| LEADING.contains(&type_name(*id)))
 }
 
 /// Splits a name (lower case, not folded) glued to its type into stem and type: in every country for
@@ -541,7 +708,8 @@ pub(crate) fn split_glued(word: &str, compounds: bool) -> Option<(String, u8)> {
     if compounds {
         // An abbreviation glued on (`Marktpl`, `Wilhelminaln`), also with
         // its letters swapped (`Dorpsrt`).
-        for (abbr, canonical) in [("pl", "place"), ("ln", "lane"), ("str", "street"), ("wg", "way")] {
+        // `pln` before `ln`: `Veldpln` is Veldplein, not a lane.
+        for (abbr, canonical) in [("pln", "place"), ("pl", "place"), ("ln", "lane"), ("str", "street"), ("wg", "way")] {
             if word.len() < abbr.len() + 3 {
                 continue;
             }
@@ -554,24 +722,152 @@ pub(crate) fn split_glued(word: &str, compounds: bool) -> Option<(String, u8)> {
     None
 }
 
+/// Whether `residue`, what is left of a glued street after its name, is
+/// the given type typed some way: a known word of the type, an
+/// abbreviation of one (its letters in order, same first letter:
+/// `strt`, `gr`), or one of them with one slip (`srte`, `gdae`, `rung`,
+/// `dji`). Only meaningful for a residue the caller found after an exact
+/// name, and only decisive when no sibling type fits too (see the index).
+pub(crate) fn is_type_variant(residue: &str, type_id: u8) -> bool {
+    if residue.len() < 2 || type_id == 0 {
+        return false;
+    }
+    let name = type_name(type_id);
+    let folded = fold_word(residue);
+    TYPE_WORDS.iter().any(|(word, canonical, _)| *canonical == name && word_variant(residue, &folded, word))
+}
+
+/// Whether `residue` is `word` typed short or with one slip: the word
+/// itself, its letters in order (`strt`, `clo`), its beginning with two
+/// neighbours swapped (`srte`, `lna`, `rao`), or, for four letters and
+/// more, the whole word one edit off (`rung`, `gdae`). A letter replaced
+/// in a short beginning is not enough: `col` is Close (`clo`), not Court.
+fn word_variant(residue: &str, folded: &str, word: &str) -> bool {
+    [word.to_owned(), fold_word(word)].iter().any(|w| {
+        if w == residue || w == folded {
+            return true;
+        }
+        let same_start = w.as_bytes().first() == residue.as_bytes().first();
+        if !same_start {
+            return false;
+        }
+        if w.len() > residue.len() && is_subsequence(residue, w) {
+            return true;
+        }
+        if residue.len() >= 3 && w.len() >= residue.len() && is_swap(residue, &w[..residue.len()]) {
+            return true;
+        }
+        residue.len() >= 4 && osa::distance(residue.bytes(), w.bytes()) <= 1
+    })
+}
+
+/// The one type family a word that is no type word is a variant of
+/// (`Avn`, `Terr`, `Crsnt`, `Lnae`); `None` when none or several fit
+/// (`Ster`: street or sentier), which leaves the decision to the
+/// index, where the base address's own type is known.
+pub(crate) fn tolerant_type(word: &str) -> Option<u8> {
+    if word.len() < 3 || type_of(word).is_some() {
+        return None;
+    }
+    let folded = fold_word(word);
+    let variants = TYPE_WORDS
+        .iter()
+        .filter(|(w, _, _)| word_variant(word, &folded, w))
+        .map(|(_, canonical, _)| type_id_of(canonical));
+    unique(misspelt(word).into_iter().chain(variants))
+}
+
+/// Whether a type word can lead a street name (`Rue de la Paix`,
+/// `Avenue Victor Hugo`); elsewhere a leading type word is a name
+/// (`Manor Place`, `Mill Street`, `Park Avenue`).
+pub(crate) fn leads(id: u8) -> bool {
+    LEADING.contains(&type_name(id))
+}
+
+/// Words that set two streets of one stem apart (`Obere`/`Untere`,
+/// `Nieuwe`/`Oude`, `North`/`South`): a name that differs from another in
+/// one of them is another street, however similar the rest.
+const QUALIFIERS: &[&str] = &[
+    "obere", "ober", "untere", "unter", "grosse", "gross", "kleine", "klein", "alte", "alter", "neue", "neuer",
+    "nieuwe", "oude", "lange", "korte", "hoge", "lage", "groot", "north", "south", "east", "west", "upper", "lower",
+    "old", "new", "great", "little", "n", "s", "e", "w", "norre", "sondre", "ostre", "vestre", "nordre", "store",
+    "lille", "gammel", "ny", "haute", "basse", "grande", "petite", "vieille", "neuve", "vordere", "hintere",
+    "mittlere", "inner", "outer", "noord", "zuid", "oost", "nord", "sud", "ouest", "est", "ost",
+];
+
+/// Whether one of the two folded names has a qualifier the other lacks
+/// (no word of the other is within one edit of it).
+pub(crate) fn qualifiers_differ(a: &str, b: &str) -> bool {
+    static FOLDED: OnceLock<Vec<String>> = OnceLock::new();
+    let folded = FOLDED.get_or_init(|| QUALIFIERS.iter().map(|q| fold_word(q)).collect());
+    let lacks = |x: &str, y: &str| {
+        x.split(' ').any(|w| {
+            folded.iter().any(|q| q == w)
+                && !y.split(' ').any(|v| v == w || (w.len() >= 3 && osa::distance(v.bytes(), w.bytes()) <= 1))
+        })
+    };
+    a != b && (lacks(a, b) || lacks(b, a))
+}
+
 /// Ordinals written as words, in the languages served, and what they are
 /// as a number: `Fourth Street` is `4th Street`, `Eerste` is `1e`.
 const ORDINAL_WORDS: &[(&str, u8)] = &[
-    ("first", 1), ("second", 2), ("third", 3), ("fourth", 4), ("fifth", 5), ("sixth", 6), ("seventh", 7),
-    ("eighth", 8), ("ninth", 9), ("tenth", 10), ("eleventh", 11), ("twelfth", 12), ("thirteenth", 13),
-    ("fourteenth", 14), ("fifteenth", 15), ("sixteenth", 16), ("seventeenth", 17), ("eighteenth", 18),
-    ("nineteenth", 19), ("twentieth", 20),
-    ("eerste", 1), ("tweede", 2), ("derde", 3), ("vierde", 4), ("vijfde", 5), ("zesde", 6), ("zevende", 7),
-    ("achtste", 8), ("negende", 9), ("tiende", 10),
-    ("erste", 1), ("zweite", 2), ("dritte", 3), ("vierte", 4), ("funfte", 5), ("sechste", 6), ("siebte", 7),
-    ("achte", 8), ("neunte", 9), ("zehnte", 10),
-    ("premier", 1), ("premiere", 1), ("deuxieme", 2), ("troisieme", 3), ("quatrieme", 4), ("cinquieme", 5),
-    ("forste", 1), ("anden", 2), ("tredje", 3), ("fjerde", 4), ("femte", 5),
+    ("first", 1),
+    ("second", 2),
+    ("third", 3),
+    ("fourth", 4),
+    ("fifth", 5),
+    ("sixth", 6),
+    ("seventh", 7),
+    ("eighth", 8),
+    ("ninth", 9),
+    ("tenth", 10),
+    ("eleventh", 11),
+    ("twelfth", 12),
+    ("thirteenth", 13),
+    ("fourteenth", 14),
+    ("fifteenth", 15),
+    ("sixteenth", 16),
+    ("seventeenth", 17),
+    ("eighteenth", 18),
+    ("nineteenth", 19),
+    ("twentieth", 20),
+    ("eerste", 1),
+    ("tweede", 2),
+    ("derde", 3),
+    ("vierde", 4),
+    ("vijfde", 5),
+    ("zesde", 6),
+    ("zevende", 7),
+    ("achtste", 8),
+    ("negende", 9),
+    ("tiende", 10),
+    ("erste", 1),
+    ("zweite", 2),
+    ("dritte", 3),
+    ("vierte", 4),
+    ("funfte", 5),
+    ("sechste", 6),
+    ("siebte", 7),
+    ("achte", 8),
+    ("neunte", 9),
+    ("zehnte", 10),
+    ("premier", 1),
+    ("premiere", 1),
+    ("deuxieme", 2),
+    ("troisieme", 3),
+    ("quatrieme", 4),
+    ("cinquieme", 5),
+    ("forste", 1),
+    ("anden", 2),
+    ("tredje", 3),
+    ("fjerde", 4),
+    ("femte", 5),
 ];
 
 /// Suffixes that make a number an ordinal: English `1st 2nd 3rd 4th`,
 /// Dutch `1e 2de 8ste`, French `1er 2e 3eme`, German `1.` arrives as `1`.
-pub(crate) const ORDINAL_SUFFIXES: &[&str] = &["e", "de", "ste", "st", "nd", "rd", "th", "er", "eme", "re", "ter"];
+pub(crate) const ORDINAL_SUFFIXES: &[&str] = &["e", "de", "ste", "st", "nd", "rd", "th", "er", "eme", "re"];
 
 /// The canonical form of an ordinal name word: its number (`fourth`,
 /// `4th`, `vierde`, `4e` → `4`), or `None` for any other word.
