@@ -45,15 +45,10 @@ pub fn subscription_event(seq: u64, id: Uuid, at: DateTime<Utc>, event: Subscrip
 
 /// A base-address registration as the consumer runtime would deliver it.
 pub fn address_event(seq: u64, e: BaseAddressRegistered) -> Recorded<AnyEvent> {
+    let at = e.registered_at;
     let event = BaseAddressEvent::BaseAddressRegistered(e);
-    let BaseAddressEvent::BaseAddressRegistered(inner) = &event;
-    let mut envelope = envelope(
-        BaseAddressEvent::AGGREGATE_TYPE,
-        inner.base_address_id.to_string(),
-        event.event_type(),
-        seq,
-        inner.registered_at,
-    );
+    let mut envelope =
+        envelope(BaseAddressEvent::AGGREGATE_TYPE, event.base_address_id().to_string(), event.event_type(), seq, at);
     envelope.schema_version = event.schema_version();
     Recorded { envelope, stream_sequence: seq, event: AnyEvent::BaseAddress(event) }
 }

@@ -10,6 +10,7 @@
 pub mod address_book;
 pub mod convert;
 pub mod handler;
+pub mod keys;
 
 use crate::MatchConfig;
 use address_book::AddressBook;
@@ -121,6 +122,24 @@ pub async fn run(
             lease.release().await;
             tokio::time::sleep(options.lease_poll).await;
             continue;
+        }
+        // Addresses registered by an older normaliser keep their ids and
+        // their keys stay reserved (see `keys`).
+        match keys::ensure_current_keys(js, topology).await {
+            Ok(report) if !report.current => {
+                tracing::info!(
+                    older = report.older,
+                    reserved = report.reserved,
+                    "base-address keys brought up to date"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "bringing base-address keys up to date failed; giving the lease back");
+                lease.release().await;
+                tokio::time::sleep(options.lease_poll).await;
+                continue;
+            }
         }
         tracing::info!(addresses = book.len(), "this matcher is active");
         leading.store(true, Ordering::SeqCst);

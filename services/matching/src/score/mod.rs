@@ -205,43 +205,14 @@ impl<'a> ProbeScorer<'a> {
         } else {
             Agreement::Different
         });
-        // A house typed by name alone is the numbered house of that name,
-        // unless the name is a building's (`Myers Mansions`: many
-        // addresses) or the numbered address is a flat in it.
-        let named = |hn: &str, name: &str, numbered: &str| {
-            !name.is_empty() && hn.strip_prefix('@') == Some(name) && !numbered.contains('/') && !is_building_name(name)
-        };
-        let house_number = if p.house_number == base.house_number
-            || named(p.house_number, base.house_name, base.house_number)
-            || named(base.house_number, p.house_name, p.house_number)
-        {
-            Agreement::Exact
-        } else if p.house_number.is_empty() || base.house_number.is_empty() {
-            Agreement::Missing
-        } else {
-            Agreement::Different
-        };
+        let house_number = house_agreement(p, base);
         let types_differ = p.street_type != 0 && base.street_type != 0 && p.street_type != base.street_type;
         let street_type = match (p.street_type, base.street_type) {
             (0, 0) => TypeLevel::Neither,
             (0, _) | (_, 0) => TypeLevel::OneMissing,
             _ => TypeLevel::Same,
         };
-        let street_level = if glued {
-            Some(StreetLevel::Equivalent)
-        } else if p.name == base.name {
-            Some(StreetLevel::Exact)
-        } else if sim >= 1.0 {
-            Some(StreetLevel::Equivalent)
-        } else if sim >= 0.9 {
-            Some(StreetLevel::Close)
-        } else if sim >= 0.8 {
-            Some(StreetLevel::Near)
-        } else if sim >= cfg.min_street_similarity {
-            Some(StreetLevel::Far)
-        } else {
-            None
-        };
+        let street_level = street_level(p.name == base.name, sim, glued, cfg.min_street_similarity);
         let street = if p.name.is_empty() != base.name.is_empty() {
             Agreement::Missing
         } else {
@@ -254,53 +225,21 @@ impl<'a> ProbeScorer<'a> {
             }
         };
         let postal_level = self.postcode_level(base);
-        let postal_code = match postal_level {
-            PostcodeLevel::Exact => Agreement::Exact,
-            PostcodeLevel::AreaOnly | PostcodeLevel::Typo => Agreement::Similar,
-            PostcodeLevel::Missing => Agreement::Missing,
-            PostcodeLevel::Different => Agreement::Different,
-        };
-        let city_level = if p.city.is_empty() || base.city.is_empty() {
-            CityLevel::Missing
-        } else if p.city == base.city {
-            CityLevel::Exact
-        } else if osa::normalized_similarity(p.city.bytes(), base.city.bytes()) >= cfg.city_similarity {
-            CityLevel::Similar
-        } else {
-            CityLevel::Different
-        };
-        let city = match city_level {
-            CityLevel::Exact => Agreement::Exact,
-            CityLevel::Similar => Agreement::Similar,
-            CityLevel::Missing => Agreement::Missing,
-            CityLevel::Different => Agreement::Different,
-        };
-
-        let locality_positive =
-            matches!(postal_level, PostcodeLevel::Exact | PostcodeLevel::AreaOnly | PostcodeLevel::Typo)
-                || matches!(city_level, CityLevel::Exact | CityLevel::Similar);
+        let postal_code = Agreement::from(postal_level);
+        let city_level = city_level(p.city, base.city, cfg.city_similarity);
+        let city = Agreement::from(city_level);
         let sibling = (self.context.street_exists
             && !matches!(street_level, Some(StreetLevel::Exact | StreetLevel::Equivalent)))
             || qualifiers_differ(p.name, base.name);
-        let veto = if country == Agreement::Different {
-            Some(Veto::Country)
-        } else if house_number != Agreement::Exact {
-            Some(Veto::HouseNumber)
-        } else if types_differ {
-            Some(Veto::StreetType)
-        } else if matches!(street, Agreement::Different | Agreement::Missing) || sibling {
-            Some(Veto::StreetName)
-        } else if postal_level == PostcodeLevel::Different
-            && (city_level != CityLevel::Exact || !self.context.postcode_towns.is_empty())
-        {
-            // Another real code is another district; a code no address in
-            // the list has, in the right town, is weighed as a bad code.
-            Some(Veto::PostalCode)
-        } else if (city_level == CityLevel::Different && postal_level != PostcodeLevel::Exact) || !locality_positive {
-            Some(Veto::Locality)
-        } else {
-            None
-        };
+        let veto = self.veto(&VetoFacts {
+            country,
+            house_number,
+            types_differ,
+            street,
+            sibling,
+            postal: postal_level,
+            city: city_level,
+        });
 
         let mut explanation = Explanation {
             street_similarity: sim,
@@ -330,6 +269,33 @@ impl<'a> ProbeScorer<'a> {
             _ => 0.0,
         };
         Scored { levels, probability, explanation, veto }
+    }
+
+    /// The first hard negative between the probe and a base address, if
+    /// any: these reject a pair whatever the weights say.
+    fn veto(&self, f: &VetoFacts) -> Option<Veto> {
+        let locality_positive =
+            matches!(f.postal, PostcodeLevel::Exact | PostcodeLevel::AreaOnly | PostcodeLevel::Typo)
+                || matches!(f.city, CityLevel::Exact | CityLevel::Similar);
+        if f.country == Agreement::Different {
+            Some(Veto::Country)
+        } else if f.house_number != Agreement::Exact {
+            Some(Veto::HouseNumber)
+        } else if f.types_differ {
+            Some(Veto::StreetType)
+        } else if matches!(f.street, Agreement::Different | Agreement::Missing) || f.sibling {
+            Some(Veto::StreetName)
+        } else if f.postal == PostcodeLevel::Different
+            && (f.city != CityLevel::Exact || !self.context.postcode_towns.is_empty())
+        {
+            // Another real code is another district; a code no address in
+            // the list has, in the right town, is weighed as a bad code.
+            Some(Veto::PostalCode)
+        } else if (f.city == CityLevel::Different && f.postal != PostcodeLevel::Exact) || !locality_positive {
+            Some(Veto::Locality)
+        } else {
+            None
+        }
     }
 
     fn postcode_level(&self, base: &Side) -> PostcodeLevel {
@@ -387,4 +353,88 @@ pub fn compare(probe: &Canonical, base: &Canonical, config: &MatchConfig) -> (f6
     let scorer = ProbeScorer::new(Side::of(probe), ProbeContext::default(), config);
     let s = scorer.score(&Side::of(base), None, &config.model.u);
     (s.score(), s.explanation, s.veto)
+}
+
+/// What [`ProbeScorer::veto`] looks at.
+struct VetoFacts {
+    country: Agreement,
+    house_number: Agreement,
+    types_differ: bool,
+    street: Agreement,
+    sibling: bool,
+    postal: PostcodeLevel,
+    city: CityLevel,
+}
+
+/// House numbers agree when equal, or when a house typed by name alone is
+/// the numbered house of that name, unless the name is a building's
+/// (`Myers Mansions`: many addresses) or the numbered address is a flat in it.
+fn house_agreement(p: &Side, base: &Side) -> Agreement {
+    let named = |hn: &str, name: &str, numbered: &str| {
+        !name.is_empty() && hn.strip_prefix('@') == Some(name) && !numbered.contains('/') && !is_building_name(name)
+    };
+    if p.house_number == base.house_number
+        || named(p.house_number, base.house_name, base.house_number)
+        || named(base.house_number, p.house_name, p.house_number)
+    {
+        Agreement::Exact
+    } else if p.house_number.is_empty() || base.house_number.is_empty() {
+        Agreement::Missing
+    } else {
+        Agreement::Different
+    }
+}
+
+/// The street-name level from the name similarity; `None` below the
+/// similarity floor (another street).
+fn street_level(same_name: bool, sim: f64, glued: bool, floor: f64) -> Option<StreetLevel> {
+    if glued {
+        Some(StreetLevel::Equivalent)
+    } else if same_name {
+        Some(StreetLevel::Exact)
+    } else if sim >= 1.0 {
+        Some(StreetLevel::Equivalent)
+    } else if sim >= 0.9 {
+        Some(StreetLevel::Close)
+    } else if sim >= 0.8 {
+        Some(StreetLevel::Near)
+    } else if sim >= floor {
+        Some(StreetLevel::Far)
+    } else {
+        None
+    }
+}
+
+fn city_level(p: &str, base: &str, similar: f64) -> CityLevel {
+    if p.is_empty() || base.is_empty() {
+        CityLevel::Missing
+    } else if p == base {
+        CityLevel::Exact
+    } else if osa::normalized_similarity(p.bytes(), base.bytes()) >= similar {
+        CityLevel::Similar
+    } else {
+        CityLevel::Different
+    }
+}
+
+impl From<PostcodeLevel> for Agreement {
+    fn from(level: PostcodeLevel) -> Self {
+        match level {
+            PostcodeLevel::Exact => Agreement::Exact,
+            PostcodeLevel::AreaOnly | PostcodeLevel::Typo => Agreement::Similar,
+            PostcodeLevel::Missing => Agreement::Missing,
+            PostcodeLevel::Different => Agreement::Different,
+        }
+    }
+}
+
+impl From<CityLevel> for Agreement {
+    fn from(level: CityLevel) -> Self {
+        match level {
+            CityLevel::Exact => Agreement::Exact,
+            CityLevel::Similar => Agreement::Similar,
+            CityLevel::Missing => Agreement::Missing,
+            CityLevel::Different => Agreement::Different,
+        }
+    }
 }
