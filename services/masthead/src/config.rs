@@ -100,8 +100,9 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MAIL_RETRY_CAP_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub mail_retry_cap_ms: u64,
 
-    /// Match score (0–100) at or above which an address resolves to a base
-    /// address. Unset: the calibrated default.
+    /// Match score (0–100, 100 × the calibrated match probability) at or
+    /// above which an address resolves to a base address. Unset: the
+    /// calibrated default (95).
     #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", value_parser = score, global = true)]
     pub match_threshold: Option<f64>,
 

@@ -50,8 +50,8 @@ pub enum ReviewReason {
     Ambiguous,
     /// New, though a candidate reached `review_probability`.
     PossibleMatch,
-    /// New and without a house number, on a street the list has numbered
-    /// addresses on: it must not match one silently.
+    /// Without a house number, on a street the list has numbered addresses
+    /// on: new, or matched by the house name alone; never silently.
     MissingHouseNumber,
 }
 
@@ -245,9 +245,13 @@ impl MatchIndex {
         };
         let (decision, review) = match (scored.first(), best) {
             (Some(_), best) if contested => (Decision::New { best_rejected: best }, Some(ReviewReason::Ambiguous)),
-            (Some((_, s)), Some(c)) if accepted(s) => {
+            (Some((slot, s)), Some(c)) if accepted(s) => {
                 let review = if plausible > 1 {
                     Some(ReviewReason::Ambiguous)
+                } else if !probe.is_numbered() && self.is_numbered(*slot) {
+                    // `Ivy Lodge, Mill Lane` for `Ivy Lodge, 3 Mill Lane`:
+                    // the house name decided, but a number is missing.
+                    Some(ReviewReason::MissingHouseNumber)
                 } else if s.probability < cfg.certain_probability {
                     Some(ReviewReason::UncertainMatch)
                 } else {
@@ -258,7 +262,7 @@ impl MatchIndex {
             (Some((_, s)), best) => {
                 let review = if s.veto.is_none() && s.probability >= cfg.review_probability {
                     Some(ReviewReason::PossibleMatch)
-                } else if !probe.has_house_number() && self.numbered_on_street(&scored) {
+                } else if !probe.is_numbered() && self.numbered_on_street(&scored) {
                     Some(ReviewReason::MissingHouseNumber)
                 } else {
                     None
@@ -272,6 +276,11 @@ impl MatchIndex {
 
     /// Whether a candidate was turned down only because the probe has no
     /// number where the base address has one.
+    fn is_numbered(&self, slot: u32) -> bool {
+        let hn = self.house_numbers.resolve(self.entries[slot as usize].house_number);
+        !hn.is_empty() && !hn.starts_with('@')
+    }
+
     fn numbered_on_street(&self, scored: &[(u32, Scored)]) -> bool {
         scored.iter().any(|(_, s)| {
             s.veto == Some(Veto::HouseNumber)

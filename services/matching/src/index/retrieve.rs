@@ -5,6 +5,7 @@
 
 use super::intern::Postings;
 use super::*;
+use crate::score::house_names_alike;
 
 impl MatchIndex {
     /// Scores the entries of candidate blocks. Entries without the
@@ -47,10 +48,12 @@ impl MatchIndex {
         let probe_name_only = probe.house_number.strip_prefix('@').and_then(|n| self.house_names.get(n));
         let probe_name_as_number =
             (!probe.house_name.is_empty()).then(|| self.house_numbers.get(&format!("@{}", probe.house_name))).flatten();
+        let named_only = probe.house_number.starts_with('@');
         let same_house = |e: &Entry| {
             Some(e.house_number) == probe_hn
                 || (probe_name_only.is_some() && Some(e.house_name) == probe_name_only)
                 || (probe_name_as_number.is_some() && Some(e.house_number) == probe_name_as_number)
+                || (named_only && house_names_alike(&probe.house_number, self.house_numbers.resolve(e.house_number)))
         };
         let glued = if probe_type == 0 {
             self.glued_blocks(probe_name, &blocks)

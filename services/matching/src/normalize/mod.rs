@@ -63,6 +63,12 @@ impl Canonical {
         !self.house_number.is_empty()
     }
 
+    /// Whether the house is known by a number, not only by its name
+    /// (`@rose cottage`) or not at all.
+    pub fn is_numbered(&self) -> bool {
+        self.has_house_number() && !self.house_number.starts_with('@')
+    }
+
     /// The street name without the type word (`"kerk"` of `"kerk street"`).
     pub fn street_name(&self) -> &str {
         split_street(&self.street).0

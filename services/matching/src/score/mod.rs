@@ -368,7 +368,9 @@ struct VetoFacts {
 
 /// House numbers agree when equal, or when a house typed by name alone is
 /// the numbered house of that name, unless the name is a building's
-/// (`Myers Mansions`: many addresses) or the numbered address is a flat in it.
+/// (`Myers Mansions`: many addresses) or the numbered address is a flat in
+/// it. A match made that way still goes to review (the verdict's
+/// `MissingHouseNumber`): a missing number never matches silently.
 fn house_agreement(p: &Side, base: &Side) -> Agreement {
     let named = |hn: &str, name: &str, numbered: &str| {
         !name.is_empty() && hn.strip_prefix('@') == Some(name) && !numbered.contains('/') && !is_building_name(name)
@@ -376,12 +378,29 @@ fn house_agreement(p: &Side, base: &Side) -> Agreement {
     if p.house_number == base.house_number
         || named(p.house_number, base.house_name, base.house_number)
         || named(base.house_number, p.house_name, p.house_number)
+        || house_names_alike(p.house_number, base.house_number)
     {
         Agreement::Exact
     } else if p.house_number.is_empty() || base.house_number.is_empty() {
         Agreement::Missing
     } else {
         Agreement::Different
+    }
+}
+
+/// Two houses known by name alone (`@rowethorpe`, typed `@rowethlrpe`)
+/// are one house when the names are one slip apart: a street rarely has
+/// two houses whose long names differ by one letter, while a number one
+/// digit off is another house.
+pub(crate) fn house_names_alike(a: &str, b: &str) -> bool {
+    match (a.strip_prefix('@'), b.strip_prefix('@')) {
+        (Some(a), Some(b)) => {
+            a.len().min(b.len()) >= 6
+                && !is_building_name(a)
+                && !is_building_name(b)
+                && osa::distance(a.bytes(), b.bytes()) <= 1
+        }
+        _ => false,
     }
 }
 

@@ -2,7 +2,7 @@
 //! positive must resolve to its base address, every hard negative must
 //! become a new address. Independent of the evaluation generator.
 
-use masthead_matching::{normalize, AddressInput, Canonical, Decision, MatchConfig, MatchIndex};
+use masthead_matching::{normalize, AddressInput, Canonical, Decision, MatchConfig, MatchIndex, ReviewReason};
 use uuid::Uuid;
 
 type Addr = (&'static str, &'static str, &'static str, &'static str);
@@ -57,6 +57,14 @@ const BASES: &[(&str, Addr)] = &[
     ("parkway", ("77 Ocean Parkway", "11218", "Brooklyn", "US")),
     ("church-lane", ("Rose Cottage, Church Lane", "OX2 6NN", "Oxford", "GB")),
     ("flat2", ("Flat 2, 18 Hill Road", "BS1 5AA", "Bristol", "GB")),
+    // Found beside the public benchmark's misses (AU).
+    ("furey", ("14 Furey Street, Hopeview", "6008", "Toowoomba", "AU")),
+    ("florence", ("2919 Florence Taylor Street", "2761", "Kempsey", "AU")),
+    ("hovea", ("13 Hovea Street", "3095", "Preston", "AU")),
+    ("galleghan", ("2 Galleghan Circuit", "4655", "Wakeley", "AU")),
+    ("villa183", ("35 Kirkwood Crescent, Villa 183", "2396", "Springwood", "AU")),
+    ("rowethorpe", ("Stockdale Street, Rowethorpe", "3011", "Cleveland", "AU")),
+    ("ivy", ("Ivy Lodge, 3 Mill Lane", "OX1 1AA", "Oxford", "GB")),
 ];
 
 /// (probe, expected base label or None for "new", why)
@@ -168,12 +176,25 @@ const CASES: &[(Addr, Option<&str>, &str)] = &[
     (("123 Main St Apt 4C", "02101", "Boston", "US"), None, "other apartment"),
     (("14 East River Street", "", "Boston", "US"), None, "other town"),
     (("12 Rue de la Paix", "75002", "Paris", "FR"), None, "bis missing"),
+    (("U3/14 Smith St", "2000", "Sydney", "AU"), Some("smith"), "U-prefixed unit AU"),
     (("4/14 Smith St", "2000", "Sydney", "AU"), None, "other unit AU"),
     (("14 Smith St", "2000", "Sydney", "AU"), None, "unit missing AU"),
     (("Kerkstraat", "3511 LX", "Utrecht", "NL"), None, "no number"),
     (("12", "3511 LX", "Utrecht", "NL"), None, "only a number"),
     (("", "", "", ""), None, "empty"),
     (("Kerkstraat 12", "", "", ""), None, "no locality at all"),
+    (("14 Hopeview, Furey Street", "6008", "Toowoomba", "AU"), Some("furey"), "number before the estate name"),
+    (("2919 Florence Taylor Street", "2761", "Kempsey", "AU"), Some("florence"), "4-digit number, not a code"),
+    (("13 Hovea St reet", "3095", "Preston", "AU"), Some("hovea"), "type split after its abbreviation"),
+    (("2 Gallegha n Circuit", "4655", "Wakeley", "AU"), Some("galleghan"), "letter split off, not North"),
+    (("35 Kirkwood Crescent, Vill a 183", "2396", "Springwood", "AU"), Some("villa183"), "unit word typo"),
+    (("35 Kirkwood Crescent, Villa 184", "2396", "Springwood", "AU"), None, "other villa"),
+    (("Stockdale Street, Rowethlrpe", "3011", "Cleveland", "AU"), Some("rowethorpe"), "house name typo"),
+    (("3 Mill Lane", "OX1 1AA", "Oxford", "GB"), Some("ivy"), "number without the house name"),
+    (("Ivy Lodge, Mill Lane", "OX1 1AA", "Oxford", "GB"), Some("ivy"), "house name without its number (reviewed)"),
+    (("Stockdale Street, Rosethorpe Hall", "3011", "Cleveland", "AU"), None, "another house name"),
+    (("2 N Galleghan Circuit", "4655", "Wakeley", "AU"), None, "north: a sibling street"),
+    (("2 Galleghan Circuit N", "4655", "Wakeley", "AU"), None, "postdirectional north: a sibling street"),
 ];
 
 fn canon(a: &Addr) -> Canonical {
@@ -219,6 +240,19 @@ fn real_world_table() {
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// A house typed by its name without its number resolves to it, but the
+/// decision goes to review: a missing number never matches silently.
+#[test]
+fn a_house_name_without_its_number_matches_for_review() {
+    let (ix, ids) = build();
+    let ivy = ids.iter().find(|(l, _)| *l == "ivy").map(|(_, id)| *id);
+    let verdict = ix.verdict(&canon(&("Ivy Lodge, Mill Lane", "OX1 1AA", "Oxford", "GB")));
+    assert!(matches!(&verdict.decision, Decision::Match(c) if Some(c.id) == ivy), "{verdict:?}");
+    assert_eq!(verdict.review, Some(ReviewReason::MissingHouseNumber));
+    let numbered = ix.verdict(&canon(&("Ivy Lodge, 3 Mill Lane", "OX1 1AA", "Oxford", "GB")));
+    assert_eq!(numbered.review, None, "{numbered:?}");
 }
 
 #[test]

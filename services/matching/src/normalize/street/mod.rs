@@ -125,6 +125,7 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
         .map(<[Token]>::to_vec)
         .filter(|s| s.iter().any(|t| t.is_word() || t.is_num()) && !is_care_of(s))
         .collect();
+    number_to_typed_street(&mut segments, country);
     let street_seg = choose_street_segment(&segments, country);
     let style = number_first(country);
 
@@ -162,8 +163,12 @@ fn choose_street_segment(segments: &[Vec<Token>], country: &str) -> Option<usize
     let rank = |seg: &Vec<Token>| -> u8 {
         let names: Vec<&Token> = seg.iter().filter(|t| is_name_word(t)).collect();
         // `…, 1092 YM 's-Hertogenbosch`: a pasted postal code and town.
-        let pasted_town = postcode_at(seg, 0, country)
-            .is_some_and(|(_, used)| seg[used..].iter().all(|t| t.is_word() || t.is(Kind::Dash) || t.is(Kind::Slash)));
+        // Never the line's first segment: `2919 Florence Taylor Street`
+        // is a number-first street, not a code and a town.
+        let pasted_town = !std::ptr::eq(seg, &segments[0])
+            && postcode_at(seg, 0, country).is_some_and(|(_, used)| {
+                seg[used..].iter().all(|t| t.is_word() || t.is(Kind::Dash) || t.is(Kind::Slash))
+            });
         if names.is_empty() || pasted_town {
             return 0;
         }
@@ -188,6 +193,42 @@ fn choose_street_segment(segments: &[Vec<Token>], country: &str) -> Option<usize
     } else {
         candidates.last().copied()
     }
+}
+
+/// `14 Hopeview, Furey Street`: the house number typed in front of the
+/// house or estate name instead of the street. When the only numbered
+/// segment has no core street type and starts with its number, while a
+/// later segment is a typed street without a number, the number moves to
+/// that street, which then comes first (`14 Furey Street, Hopeview`), as
+/// the line would have been typed the usual way round. Number-last
+/// countries are left alone: there a leading number is not the house's.
+fn number_to_typed_street(segments: &mut Vec<Vec<Token>>, country: &str) {
+    if number_first(country) == Some(false) {
+        return;
+    }
+    let core_type = |seg: &[Token]| {
+        let last = seg.iter().rev().find(|t| t.is_word()).map_or("", |t| t.text.as_str());
+        type_of(last)
+            .map(|t| t.id)
+            .or_else(|| tolerant_type(last))
+            .or_else(|| split_glued(last, splits_compounds(country)).map(|(_, id)| id))
+            .filter(|id| !is_building_type(*id))
+    };
+    let numbered: Vec<usize> = (0..segments.len()).filter(|&i| segments[i].iter().any(Token::is_num)).collect();
+    let [n] = numbered[..] else { return };
+    let seg = &segments[n];
+    if !seg[0].is_num() || seg.len() < 2 || !seg[1..].iter().any(is_name_word) || core_type(seg).is_some() {
+        return;
+    }
+    let Some(t) = (n + 1..segments.len()).find(|&i| core_type(&segments[i]).is_some()) else { return };
+    // The number and a suffix letter glued to it (`14a`).
+    let used = if seg.get(1).is_some_and(|w| w.attached && w.is_word() && w.text.len() == 1) { 2 } else { 1 };
+    let mut numbered_seg = std::mem::take(&mut segments[n]);
+    let rest = numbered_seg.split_off(used);
+    let mut street = segments.remove(t);
+    numbered_seg.append(&mut street);
+    segments[n] = rest;
+    segments.insert(0, numbered_seg);
 }
 
 /// Types that also name houses and buildings (`Meadow View`, `The Lodge`,
@@ -407,6 +448,7 @@ fn canonical_name(toks: &[Token], country: &str) -> (Vec<String>, u8) {
     // The type is found on the words as typed; folding comes after (see
     // `vocab::full_words` for why).
     join_split_words(&mut words, country);
+    move_postdirectional(&mut words, country);
     let type_id = take_type(&mut words, country);
     // `Secondavenue`: the ordinal shows once the type is split off.
     if let Some(last) = words.last_mut() {
@@ -426,6 +468,25 @@ fn canonical_name(toks: &[Token], country: &str) -> (Vec<String>, u8) {
     }
     folded.retain(|w| !w.is_empty());
     (folded, type_id)
+}
+
+/// `Main St N`: a direction after the type (number-first countries) is
+/// the same qualifier as `N Main St`, and `Main St S` another street. It
+/// moves in front, where `expand_title` and `qualifiers_differ` see it.
+fn move_postdirectional(words: &mut Vec<String>, country: &str) {
+    let n = words.len();
+    if number_first(country) != Some(true) || n < 3 || type_of(&words[n - 2]).is_none() {
+        return;
+    }
+    let full = match words[n - 1].as_str() {
+        "n" | "north" => "north",
+        "s" | "south" => "south",
+        "e" | "east" => "east",
+        "w" | "west" => "west",
+        _ => return,
+    };
+    words.pop();
+    words.insert(0, full.to_owned());
 }
 
 /// The full form of an abbreviated title or qualifier in a street name
@@ -480,11 +541,16 @@ fn join_split_words(words: &mut Vec<String>, country: &str) {
     }
     for i in 0..n - 1 {
         let (a, b) = (&words[i], &words[i + 1]);
-        if b.len() > 5 || type_of(b).is_some() || type_of(a).is_some() || a.starts_with(|c: char| c.is_ascii_digit()) {
+        if b.len() > 5 || type_of(b).is_some() || a.starts_with(|c: char| c.is_ascii_digit()) {
             continue;
         }
         let joined = format!("{a}{b}");
         let is_type = type_of(&joined).is_some_and(|t| t.pos == Pos::Anywhere) || misspelt(&joined).is_some();
+        // `St reet`: an abbreviation is joined only into a whole type word
+        // as typed (`Circuit N` is not a misspelt `Circuitn`).
+        if type_of(a).is_some() && !type_of(&joined).is_some_and(|t| t.pos == Pos::Anywhere) {
+            continue;
+        }
         let last = i + 2 == n;
         let compound = last
             && a.len() >= 3

@@ -144,7 +144,10 @@ pub(super) fn secondary_segment(
         // A building name with a number in it, and the like: no identity.
         return;
     }
-    push_units(&mut out.house.unit, seg);
+    // `Villa 183`, `Lot 4`: the number is the unit; the word before it
+    // describes it, and a typo there (`Vill a 183`) is not another unit.
+    let from = seg.iter().position(Token::is_num).unwrap_or(0);
+    push_units(&mut out.house.unit, &seg[from..]);
 }
 
 /// A house name's matching form: folded words without articles.
@@ -197,13 +200,14 @@ pub(super) fn take_unit_markers(toks: Vec<Token>, unit: &mut Vec<String>) -> Vec
         let mut is_marker = t.is(Kind::Hash) || (t.is_word() && UNIT_MARKERS.contains(&t.text.as_str()));
         // `U2/21 Smith St`, `Smith Street U2/21` (AU): unit 2 of number 21.
         is_marker |= t.text == "u"
-            && toks.get(1).is_some_and(|n| n.is_num() && n.attached)
-            && toks.get(2).is_some_and(|s| s.is(Kind::Slash));
+            && toks.get(i + 1).is_some_and(|n| n.is_num() && n.attached)
+            && toks.get(i + 2).is_some_and(|s| s.is(Kind::Slash));
         // `Flat No. 6`: the number marker belongs to the unit.
-        if is_marker && toks.get(i + 1).is_some_and(|w| w.is_word() && NUMBER_MARKERS.contains(&w.text.as_str())) {
-            if toks.get(i + 2).is_some_and(Token::is_num) {
-                i += 1;
-            }
+        if is_marker
+            && toks.get(i + 1).is_some_and(|w| w.is_word() && NUMBER_MARKERS.contains(&w.text.as_str()))
+            && toks.get(i + 2).is_some_and(Token::is_num)
+        {
+            i += 1;
         }
         let next_num = toks.get(i + 1).filter(|n| n.is_num());
         if is_marker && next_num.is_some() {

@@ -336,7 +336,9 @@ pub(crate) fn qualifiers_differ(a: &str, b: &str) -> bool {
                     .any(|v| v == w || (!number && w.len() >= 3 && osa::distance(v.bytes(), w.bytes()) <= 1))
         })
     };
-    a != b && (lacks(a, b) || lacks(b, a))
+    // `Galleghan` typed `Gallegha N`: a letter split off is not North.
+    let spaced_alike = || a.bytes().filter(|b| *b != b' ').eq(b.bytes().filter(|b| *b != b' '));
+    a != b && (lacks(a, b) || lacks(b, a)) && !spaced_alike()
 }
 
 /// Suffixes that make a number an ordinal: English `1st 2nd 3rd 4th`,
