@@ -186,6 +186,11 @@ impl Batch {
                     }
                 }
             }
+            // An alias reserves an id for another address (see the
+            // matching crate's "Stable keys"); it is no address to list.
+            AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {
+                self.report.applied += 1;
+            }
         }
         Ok(())
     }

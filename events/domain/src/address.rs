@@ -6,6 +6,7 @@
 
 use crate::country::Country;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// An address as entered by a subscriber, trimmed but otherwise untouched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,11 +45,26 @@ pub struct CanonicalAddress {
     pub key: String,
     /// Street name tokens after folding and abbreviation expansion, joined by a space.
     pub street: String,
-    /// House number with suffix and unit in canonical form (`14`, `5a`, `14/3`).
+    /// House number with suffix and unit in canonical form (`14`, `5a`,
+    /// `14/3`), or `@` and the house name for a house known by name only.
     pub house_number: String,
     pub postal_code: String,
     pub city: String,
     pub country: String,
+    /// The house's name when it has one (`rose cotage`), also beside a
+    /// number: a subscriber may type either.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub house_name: String,
+    /// Version of the normaliser that wrote this form. Events from before
+    /// versions were recorded hold version 1. A reader with a newer
+    /// normaliser re-normalises the lines; the id, derived from the key at
+    /// registration, never changes.
+    #[serde(default = "first_version")]
+    pub version: u32,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// How one part of two addresses compared.
@@ -77,4 +93,58 @@ pub struct MatchExplanation {
     pub postal_code: FieldAgreement,
     pub city: FieldAgreement,
     pub country: FieldAgreement,
+    /// Calibrated probability (0–1) that the two are one address; absent
+    /// in decisions made before probabilities were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// The evidence behind the probability, field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<FieldWeights>,
+}
+
+/// Each weighed field's log2 Bayes factor: positive is evidence for one
+/// address, negative for two.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FieldWeights {
+    pub street: f64,
+    pub street_type: f64,
+    pub postal_code: f64,
+    pub city: f64,
+}
+
+/// Why the matcher put a decision before the address team as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// Matched, but not with certainty.
+    UncertainMatch,
+    /// Two different base addresses were both convincing; a new address
+    /// was registered rather than picking one.
+    Ambiguous,
+    /// Registered as new, though a base address came close.
+    PossibleMatch,
+    /// Registered as new without a house number, on a street the list has
+    /// numbered addresses on.
+    MissingHouseNumber,
+}
+
+/// A base address a reviewer should compare the entered address with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewCandidate {
+    pub base_address_id: Uuid,
+    pub probability: f64,
+    pub explanation: MatchExplanation,
+    /// The hard requirement it failed, if one did (`house_number`,
+    /// `street_type`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veto: Option<String>,
+}
+
+/// A decision in the grey zone: it stands (the subscriber was answered),
+/// and the address team confirms or corrects it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRequest {
+    pub reason: ReviewReason,
+    /// Best first.
+    pub candidates: Vec<ReviewCandidate>,
 }

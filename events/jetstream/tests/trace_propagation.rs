@@ -54,6 +54,8 @@ impl Handler for FollowUp {
                             postal_code: "3511LX".into(),
                             city: "utrecht".into(),
                             country: "NL".into(),
+                            house_name: String::new(),
+                            version: 1,
                         },
                         source: AddressSource::Subscription { subscription_id: req.subscription_id },
                         flags: vec![],

@@ -201,6 +201,8 @@ impl MongoStore {
                         sub_ids.insert(subscription_id);
                     }
                 }
+                // An alias reserves an id; it is no address to show.
+                AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {}
             }
         }
         let mut subs = HashMap::new();
@@ -491,6 +493,7 @@ mod tests {
                     a.register(r.stream_sequence, e);
                     a.add_spelling("Kerk str 1", r.stream_sequence);
                 }
+                AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {}
             }
         }
         for d in subs.values() {

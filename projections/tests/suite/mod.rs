@@ -89,8 +89,11 @@ fn matched(seq: u64, id: Uuid, a: &SynthAddress, score: f64, at: DateTime<Utc>) 
                 postal_code: FieldAgreement::Exact,
                 city: FieldAgreement::Exact,
                 country: FieldAgreement::Exact,
+                probability: None,
+                weights: None,
             },
             matched_at: at,
+            review: None,
         }),
     )
 }
@@ -110,6 +113,7 @@ fn assigned(seq: u64, id: Uuid, a: &SynthAddress, at: DateTime<Utc>) -> Recorded
             entered: canonical,
             best_rejected_score: Some(41.0),
             assigned_at: at,
+            review: None,
         }),
     )
 }

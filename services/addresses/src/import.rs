@@ -17,6 +17,7 @@ use masthead_domain::envelope::CommandMeta;
 use masthead_domain::AddressLines;
 use masthead_jetstream::store::{is_conflict, EventStore};
 use masthead_matching::matcher::convert::canonical_address;
+use masthead_matching::matcher::keys::ensure_current_keys;
 use masthead_matching::{normalize, AddressInput};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -84,6 +85,11 @@ pub enum ImportError {
     /// stored; rerun the same file to finish (idempotent).
     #[error("event store unavailable after {imported} rows: {message}")]
     Unavailable { imported: u64, message: String },
+    /// Addresses registered by an older normaliser could not be given
+    /// their current keys first, so nothing was imported. Retry (the work
+    /// is idempotent); its source says what failed.
+    #[error("bringing base-address keys up to date: {0}")]
+    Keys(#[from] masthead_matching::matcher::keys::KeysError),
 }
 
 /// One row as found in the file.
@@ -425,6 +431,9 @@ pub async fn import(
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let rows = read_rows(path)?;
+    // Rows are registered by the id their current key derives; addresses
+    // registered by an older normaliser must hold that id first.
+    ensure_current_keys(store.jetstream(), store.topology()).await?;
     let total = rows.len();
     progress(Progress::Started { rows: total as u64 });
     // Normalising and encoding is CPU work; publishing is mostly waiting on

@@ -3,14 +3,14 @@
 //! address stored exactly once when an import is cut short and rerun while
 //! the matcher registers addresses too.
 
-use masthead_addresses::import::{import, ImportOptions, ImportReport, Progress};
+use masthead_addresses::import::{import, row_to_event, ImportOptions, ImportReport, Progress, RawRow};
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::{setup, Topology};
 use masthead_matching::matcher::{self, load_address_book, MatcherOptions};
 use masthead_matching::MatchConfig;
 use masthead_test_support::fixtures;
-use masthead_test_support::NatsServer;
+use masthead_test_support::{wait_until, NatsServer};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -43,8 +43,11 @@ impl Env {
         let js = async_nats::jetstream::new(self.server.client().await.expect("client"));
         let (topology, shutdown) = (self.topology.clone(), self.shutdown.clone());
         let book = load_address_book(&js, &topology, MatchConfig::default(), &shutdown).await.expect("book");
-        let options =
-            MatcherOptions { retry_delay: Duration::from_millis(200), lease_poll: Duration::from_millis(200) };
+        let options = MatcherOptions {
+            retry_delay: Duration::from_millis(200),
+            lease_poll: Duration::from_millis(200),
+            ..Default::default()
+        };
         tokio::spawn(async move { matcher::run(&js, &topology, book, options, shutdown).await });
     }
 
@@ -140,4 +143,113 @@ async fn an_interrupted_and_rerun_import_stores_each_address_once() {
     let bases = env.base_addresses().await;
     assert_eq!(bases.len(), 3001);
     assert!(bases.values().all(|n| *n == 1), "each base address has exactly one event");
+}
+
+/// Street names far apart from each other, so that a mistyped letter
+/// leaves a name closest to its own street.
+const STREETS: &[&str] = &[
+    "Molen",
+    "Kastanje",
+    "Vlinder",
+    "Zonnebloem",
+    "Havik",
+    "Wilgen",
+    "Boekweit",
+    "Lijster",
+    "Populier",
+    "Mercurius",
+    "Orion",
+    "Saturnus",
+    "Jupiter",
+    "Pelikaan",
+    "Flamingo",
+    "Kievit",
+    "Aalscholver",
+    "Roerdomp",
+    "Meerkoet",
+    "Zwaluw",
+];
+
+/// One letter typed wrong in the middle of the name (`Molen` → `Moxen`).
+fn mistyped(name: &str) -> String {
+    let mut chars: Vec<char> = name.chars().collect();
+    chars[2] = 'x';
+    chars.into_iter().collect()
+}
+
+/// Subscriptions arriving while a large import is still running are
+/// decided only after every address stored before them is in the
+/// matcher's index: a one-letter typo of an already imported row matches
+/// that row, however far the import has run ahead of the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_during_an_import_match_the_rows_imported_before_them() {
+    const ROWS: usize = 40_000;
+    let env = env().await;
+    env.start_matcher().await;
+    let mut csv = String::from("ref,street,postal_code,city,country\n");
+    let row = |i: usize| (STREETS[i % STREETS.len()], i / STREETS.len() + 1);
+    for i in 0..ROWS {
+        let (name, number) = row(i);
+        csv.push_str(&format!("R{i},{name}straat {number},2312 AB,Leiden,NL\n"));
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("base.csv");
+    std::fs::write(&path, &csv).expect("write");
+
+    let (done_tx, mut done_rx) = tokio::sync::watch::channel(0u64);
+    let store = env.store.clone();
+    let importing = tokio::spawn(async move {
+        import(&store, &path, &ImportOptions::default(), |p| {
+            if let Progress::Advanced { rows } = p {
+                done_tx.send_modify(|done| *done += rows);
+            }
+        })
+        .await
+    });
+
+    // While the import runs: typos of rows just stored, right behind the
+    // import's front. Each subscription is appended after its row is in
+    // the stream, so it must be decided against an index that has the row.
+    let stream = env.js.get_stream(&env.topology.stream).await.expect("stream");
+    let mut submitted = Vec::new();
+    for wave in 1..=6usize {
+        let wanted = (wave * ROWS / 8) as u64;
+        done_rx.wait_for(|done| *done >= wanted).await.expect("import progress");
+        for k in 0..10usize {
+            let i = wave * ROWS / 8 - 600 + k * 7;
+            let (name, number) = row(i);
+            let raw = RawRow {
+                street: Some(format!("{name}straat {number}")),
+                postal_code: Some("2312 AB".into()),
+                city: Some("Leiden".into()),
+                country: Some("NL".into()),
+                ..Default::default()
+            };
+            let id = row_to_event(raw, 1, "test").expect("row").base_address_id;
+            let subject = env.topology.subject("address", &id.to_string());
+            wait_until("row stored", Duration::from_secs(30), || async {
+                stream.get_last_raw_message_by_subject(&subject).await.ok()
+            })
+            .await
+            .expect("row stored");
+            let typed = format!("{}straat {number}", mistyped(name));
+            submitted.push((i, env.subscribe(&typed, "2312AB", "Leiden", "NL").await));
+        }
+    }
+    let report = importing.await.expect("import task").expect("import");
+    assert_eq!(report.imported as usize, ROWS);
+
+    let mut new_addresses = Vec::new();
+    for (i, id) in &submitted {
+        let outcome = env.outcome(*id).await;
+        let (name, number) = row(*i);
+        match &outcome {
+            SubscriptionEvent::AddressMatched(m) => {
+                assert_eq!(m.delivery_address.street, format!("{name}straat {number}"), "row {i}");
+            }
+            _ => new_addresses.push(format!("row {i}: {outcome:?}")),
+        }
+    }
+    assert!(new_addresses.is_empty(), "{} of 60 became new addresses: {new_addresses:#?}", new_addresses.len());
+    assert_eq!(env.base_addresses().await.len(), ROWS, "no subscription added an address");
 }

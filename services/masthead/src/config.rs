@@ -100,8 +100,9 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MAIL_RETRY_CAP_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub mail_retry_cap_ms: u64,
 
-    /// Match score (0–100) at or above which an address resolves to a base
-    /// address. Unset: the calibrated default.
+    /// Match score (0–100, 100 × the calibrated match probability) at or
+    /// above which an address resolves to a base address. Unset: the
+    /// calibrated default (95).
     #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", value_parser = score, global = true)]
     pub match_threshold: Option<f64>,
 
@@ -209,7 +210,11 @@ impl Config {
     pub fn match_config(&self) -> Result<MatchConfig> {
         let mut config = MatchConfig::default();
         if let Some(t) = self.match_threshold {
-            config.match_threshold = t;
+            // The score is 100 × the match probability; the grey zone
+            // stays around the moved threshold.
+            config.match_probability = t / 100.0;
+            config.certain_probability = config.certain_probability.max(config.match_probability);
+            config.review_probability = config.review_probability.min(config.match_probability);
         }
         config.validate().context("MASTHEAD_MATCH_THRESHOLD")?;
         Ok(config)

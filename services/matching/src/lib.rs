@@ -4,8 +4,11 @@
 //! The engine has no IO: it normalises free-text addresses into a
 //! canonical form whose key identifies exact duplicates, keeps a candidate
 //! index over the base addresses so a match never scans the list, and
-//! scores candidates field by field with hard vetoes (house number, street
-//! type, country, locality) so different addresses are never merged. The
+//! scores candidates field by field: Fellegi–Sunter weights per field and
+//! agreement level give a calibrated match probability, and hard vetoes
+//! (house number, street type, sibling street, country, locality) keep
+//! different addresses apart whatever the weights say. Between "certainly
+//! the same" and "certainly new" a decision also asks for review. The
 //! replaced system's rule is kept as a baseline for benchmarks.
 //!
 //! The [`matcher`] is the durable consumer that drives the engine: its
@@ -23,7 +26,7 @@ pub mod search;
 
 pub use baseline::BaselineIndex;
 pub use config::{ConfigError, MatchConfig};
-pub use index::{Decision, MatchIndex};
-pub use normalize::{normalize, AddressInput, Canonical};
+pub use index::{Decision, MatchIndex, ReviewReason, Verdict};
+pub use normalize::{normalize, AddressInput, Canonical, NORMALIZER_VERSION};
 pub use score::{compare, Agreement, Candidate, Explanation, Veto};
 pub use search::rank_streets;

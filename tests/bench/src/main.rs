@@ -4,6 +4,7 @@
 //! absolute numbers are not. See README.md.
 
 mod alloc;
+mod blind;
 mod cpu_meter;
 mod e2e;
 mod import;
@@ -115,6 +116,8 @@ enum Command {
     Matching(matching::Options),
     /// Match quality: precision and recall of the engine and of the replaced rule on the same queries.
     MatchEval(match_eval::Options),
+    /// Match quality on sets nobody here wrote, beside the replaced rule and Splink's predictions.
+    Blind(blind::Options),
     /// Address-list paging at the store, at N addresses.
     Paging(paging::Options),
     /// Confirmation mails through `Mailer::deliver` to an in-process SMTP server, beside sending the same mails pre-composed.
@@ -161,6 +164,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Matching(options) => tokio::task::block_in_place(|| matching::run(&options)),
         Command::MatchEval(options) => tokio::task::block_in_place(|| match_eval::run(&options)),
+        Command::Blind(options) => tokio::task::block_in_place(|| blind::run(&options)),
         Command::Paging(options) => tokio::task::block_in_place(|| paging::run(&options)),
         Command::Mail { mails, concurrency } => mail::run(mails, concurrency).await,
     }

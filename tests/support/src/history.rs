@@ -146,8 +146,11 @@ pub fn subscription_events(
                 postal_code: FieldAgreement::Exact,
                 city: FieldAgreement::Exact,
                 country: FieldAgreement::Exact,
+                probability: None,
+                weights: None,
             },
             matched_at: later,
+            review: None,
         })
     };
     match fate {
@@ -172,6 +175,7 @@ pub fn subscription_events(
                     entered: base.canonical.clone(),
                     best_rejected_score: None,
                     assigned_at: later,
+                    review: None,
                 }),
             ));
             if fate == Fate::Failed {

@@ -45,15 +45,10 @@ pub fn subscription_event(seq: u64, id: Uuid, at: DateTime<Utc>, event: Subscrip
 
 /// A base-address registration as the consumer runtime would deliver it.
 pub fn address_event(seq: u64, e: BaseAddressRegistered) -> Recorded<AnyEvent> {
+    let at = e.registered_at;
     let event = BaseAddressEvent::BaseAddressRegistered(e);
-    let BaseAddressEvent::BaseAddressRegistered(inner) = &event;
-    let mut envelope = envelope(
-        BaseAddressEvent::AGGREGATE_TYPE,
-        inner.base_address_id.to_string(),
-        event.event_type(),
-        seq,
-        inner.registered_at,
-    );
+    let mut envelope =
+        envelope(BaseAddressEvent::AGGREGATE_TYPE, event.base_address_id().to_string(), event.event_type(), seq, at);
     envelope.schema_version = event.schema_version();
     Recorded { envelope, stream_sequence: seq, event: AnyEvent::BaseAddress(event) }
 }
@@ -158,6 +153,8 @@ impl SynthAddress {
             postal_code: self.postal_code.replace(' ', ""),
             city: self.city.to_lowercase(),
             country: self.country.to_owned(),
+            house_name: String::new(),
+            version: 1,
         }
     }
 
@@ -359,8 +356,11 @@ fn flow(rng: &mut Rng, n: usize, addresses: &[SynthAddress]) -> std::collections
                         postal_code: FieldAgreement::Exact,
                         city: FieldAgreement::Exact,
                         country: FieldAgreement::Exact,
+                        probability: None,
+                        weights: None,
                     },
                     matched_at: at,
+                    review: None,
                 })
             }),
         ));
@@ -380,6 +380,7 @@ fn flow(rng: &mut Rng, n: usize, addresses: &[SynthAddress]) -> std::collections
                     entered: canonical.clone(),
                     best_rejected_score: best,
                     assigned_at: at,
+                    review: None,
                 })
             }),
         ));

@@ -57,19 +57,55 @@ pub struct BaseAddressRegistered {
     pub registered_at: DateTime<Utc>,
 }
 
+/// Why an id stands for another base address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AliasReason {
+    /// A newer normaliser gives the address this key: its id is reserved
+    /// for the address registered under the old key, so nothing can be
+    /// registered twice across normaliser versions.
+    Rekeyed { normalizer_version: u32 },
+}
+
+/// The id `base_address_id` (derived from `key`) is taken by another base
+/// address, `alias_of`. Appended on the alias id's own subject, so that
+/// registering that key again conflicts like any duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseAddressAliased {
+    pub base_address_id: Uuid,
+    pub alias_of: Uuid,
+    pub key: String,
+    pub reason: AliasReason,
+    pub aliased_at: DateTime<Utc>,
+}
+
 /// Events of the base-address aggregate.
 ///
 /// | event | version |
 /// | --- | --- |
 /// | `BaseAddressRegistered` | 1 |
+/// | `BaseAddressAliased` | 1 |
+// Registration is nearly every event on the stream; boxing it to shrink
+// the rare alias would add an allocation per event to replay's hot loop.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum BaseAddressEvent {
     BaseAddressRegistered(BaseAddressRegistered),
+    BaseAddressAliased(BaseAddressAliased),
 }
 
 impl BaseAddressEvent {
     pub const REGISTERED: &'static str = "BaseAddressRegistered";
+    pub const ALIASED: &'static str = "BaseAddressAliased";
+
+    /// The id of the aggregate the event belongs to.
+    pub fn base_address_id(&self) -> Uuid {
+        match self {
+            Self::BaseAddressRegistered(e) => e.base_address_id,
+            Self::BaseAddressAliased(e) => e.base_address_id,
+        }
+    }
 }
 
 /// Upcasters for base-address events, oldest first.
@@ -79,13 +115,16 @@ impl EventSchema for BaseAddressEvent {
     const AGGREGATE_TYPE: &'static str = "address";
 
     fn event_type(&self) -> &'static str {
-        Self::REGISTERED
+        match self {
+            Self::BaseAddressRegistered(_) => Self::REGISTERED,
+            Self::BaseAddressAliased(_) => Self::ALIASED,
+        }
     }
     fn schema_version(&self) -> u32 {
         1
     }
     fn current_version(event_type: &str) -> Option<u32> {
-        (event_type == Self::REGISTERED).then_some(1)
+        (event_type == Self::REGISTERED || event_type == Self::ALIASED).then_some(1)
     }
     // Imports append these by the million. 640 bytes holds a typical one
     // without regrowing the buffer.
@@ -93,6 +132,7 @@ impl EventSchema for BaseAddressEvent {
         let mut out = Vec::with_capacity(640);
         match self {
             Self::BaseAddressRegistered(e) => serde_json::to_writer(&mut out, e)?,
+            Self::BaseAddressAliased(e) => serde_json::to_writer(&mut out, e)?,
         }
         Ok(out)
     }
@@ -108,6 +148,7 @@ impl BaseAddressEvent {
     fn from_source(event_type: &str, payload: impl PayloadSource) -> Result<Self, SchemaError> {
         match event_type {
             Self::REGISTERED => payload.parse(event_type).map(Self::BaseAddressRegistered),
+            Self::ALIASED => payload.parse(event_type).map(Self::BaseAddressAliased),
             other => Err(SchemaError::UnknownType(other.to_owned())),
         }
     }
@@ -122,9 +163,13 @@ impl cqrs_es::DomainEvent for BaseAddressEvent {
     }
 }
 
+// As for the events: registration is the common command.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum BaseAddressCommand {
     Register(BaseAddressRegistered),
+    /// Reserve this id for another base address.
+    Alias(BaseAddressAliased),
 }
 
 /// Why a base-address command was refused.
@@ -134,15 +179,31 @@ pub enum BaseAddressError {
     /// with [`id_for_key`]. A programming error; do not retry.
     #[error("base address {0} exists with another canonical key")]
     KeyMismatch(Uuid),
+    /// The id is an alias of another base address: the address is
+    /// registered already, under that id. Resolve to `alias_of` instead.
+    #[error("this address is registered as base address {alias_of}")]
+    Aliased { alias_of: Uuid },
+    /// The id is a registered address of its own and cannot become an
+    /// alias. Two base addresses share a key: a duplicate for the address
+    /// team to merge.
+    #[error("base address {0} is registered and cannot be an alias")]
+    Registered(Uuid),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BaseAddress {
     pub registered: Option<BaseAddressRegistered>,
+    pub aliased: Option<BaseAddressAliased>,
 }
 
 impl BaseAddress {
     pub fn decide(&self, command: BaseAddressCommand) -> Result<Vec<BaseAddressEvent>, BaseAddressError> {
+        if let Some(alias) = &self.aliased {
+            return match command {
+                BaseAddressCommand::Alias(e) if e.alias_of == alias.alias_of => Ok(vec![]),
+                _ => Err(BaseAddressError::Aliased { alias_of: alias.alias_of }),
+            };
+        }
         match command {
             BaseAddressCommand::Register(e) => match &self.registered {
                 None => Ok(vec![BaseAddressEvent::BaseAddressRegistered(e)]),
@@ -150,6 +211,10 @@ impl BaseAddress {
                 // a redelivered subscription) is a no-op.
                 Some(existing) if existing.canonical.key == e.canonical.key => Ok(vec![]),
                 Some(existing) => Err(BaseAddressError::KeyMismatch(existing.base_address_id)),
+            },
+            BaseAddressCommand::Alias(e) => match &self.registered {
+                None => Ok(vec![BaseAddressEvent::BaseAddressAliased(e)]),
+                Some(existing) => Err(BaseAddressError::Registered(existing.base_address_id)),
             },
         }
     }
@@ -177,6 +242,7 @@ impl cqrs_es::Aggregate for BaseAddress {
     fn apply(&mut self, event: Self::Event) {
         match event {
             BaseAddressEvent::BaseAddressRegistered(e) => self.registered = Some(e),
+            BaseAddressEvent::BaseAddressAliased(e) => self.aliased = Some(e),
         }
     }
 }
@@ -198,6 +264,8 @@ mod tests {
                 postal_code: String::new(),
                 city: String::new(),
                 country: String::new(),
+                house_name: String::new(),
+                version: 1,
             },
             source: AddressSource::Curation,
             flags: vec![AddressFlag::MissingPostalCode],
@@ -225,6 +293,42 @@ mod tests {
             .given(vec![BaseAddressEvent::BaseAddressRegistered(registered("k1"))])
             .when(BaseAddressCommand::Register(registered("k1")))
             .then_expect_events(vec![]);
+    }
+
+    fn aliased(key: &str, of: &str) -> BaseAddressAliased {
+        BaseAddressAliased {
+            base_address_id: id_for_key(key),
+            alias_of: id_for_key(of),
+            key: key.into(),
+            reason: AliasReason::Rekeyed { normalizer_version: 2 },
+            aliased_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn an_alias_reserves_the_id_and_refuses_a_registration() {
+        TestFramework::<BaseAddress>::with(())
+            .given_no_previous_events()
+            .when(BaseAddressCommand::Alias(aliased("k2", "k1")))
+            .then_expect_events(vec![BaseAddressEvent::BaseAddressAliased(aliased("k2", "k1"))]);
+        let mut under_alias = registered("k2");
+        under_alias.base_address_id = id_for_key("k2");
+        TestFramework::<BaseAddress>::with(())
+            .given(vec![BaseAddressEvent::BaseAddressAliased(aliased("k2", "k1"))])
+            .when(BaseAddressCommand::Register(under_alias))
+            .then_expect_error(BaseAddressError::Aliased { alias_of: id_for_key("k1") });
+    }
+
+    #[test]
+    fn aliasing_again_changes_nothing_and_a_registered_id_cannot_become_an_alias() {
+        TestFramework::<BaseAddress>::with(())
+            .given(vec![BaseAddressEvent::BaseAddressAliased(aliased("k2", "k1"))])
+            .when(BaseAddressCommand::Alias(aliased("k2", "k1")))
+            .then_expect_events(vec![]);
+        TestFramework::<BaseAddress>::with(())
+            .given(vec![BaseAddressEvent::BaseAddressRegistered(registered("k2"))])
+            .when(BaseAddressCommand::Alias(aliased("k2", "k1")))
+            .then_expect_error(BaseAddressError::Registered(id_for_key("k2")));
     }
 
     #[test]

@@ -232,6 +232,8 @@ mod tests {
             postal_code: "10001".into(),
             city: "new york".into(),
             country: "US".into(),
+            house_name: String::new(),
+            version: 1,
         }
     }
     fn matched(base_address_id: Uuid) -> AddressMatched {
@@ -253,8 +255,11 @@ mod tests {
                 postal_code: FieldAgreement::Exact,
                 city: FieldAgreement::Exact,
                 country: FieldAgreement::Exact,
+                probability: None,
+                weights: None,
             },
             matched_at: at(),
+            review: None,
         }
     }
     fn sent() -> ConfirmationSent {

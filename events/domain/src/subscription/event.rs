@@ -8,7 +8,7 @@
 //! | `ConfirmationSent` | 1 | [`ConfirmationSent`] |
 //! | `ConfirmationFailed` | 1 | [`ConfirmationFailed`] |
 
-use crate::address::{AddressLines, CanonicalAddress, MatchExplanation, PostalAddress};
+use crate::address::{AddressLines, CanonicalAddress, MatchExplanation, PostalAddress, ReviewRequest};
 use crate::personal_data::SealedPersonalData;
 use crate::schema::{EventSchema, PayloadSource, SchemaError, Upcaster};
 use chrono::{DateTime, Utc};
@@ -51,6 +51,9 @@ pub struct AddressMatched {
     pub score: f64,
     pub explanation: MatchExplanation,
     pub matched_at: DateTime<Utc>,
+    /// Set when the match is in the grey zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewRequest>,
 }
 
 /// Nothing matched well enough: the entered address became a new base
@@ -65,6 +68,9 @@ pub struct AddressAssigned {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_rejected_score: Option<f64>,
     pub assigned_at: DateTime<Utc>,
+    /// Set when the new address came close to an existing one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewRequest>,
 }
 
 /// The confirmation mail was accepted by the mail server.

@@ -34,6 +34,8 @@ fn matched(base: Uuid) -> AddressMatched {
             postal_code: "3511lx".into(),
             city: "utrecht".into(),
             country: "NL".into(),
+            house_name: String::new(),
+            version: 1,
         },
         score: 97.0,
         explanation: MatchExplanation {
@@ -43,8 +45,11 @@ fn matched(base: Uuid) -> AddressMatched {
             postal_code: FieldAgreement::Exact,
             city: FieldAgreement::Exact,
             country: FieldAgreement::Exact,
+            probability: None,
+            weights: None,
         },
         matched_at: chrono::Utc::now(),
+        review: None,
     }
 }
 

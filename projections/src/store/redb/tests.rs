@@ -86,9 +86,7 @@ fn a_file_with_json_documents_keeps_working() {
     for r in &events {
         let (sub, addr) = match &r.event {
             AnyEvent::Subscription(e) => (crate::apply::subscription_id(r, e), None),
-            AnyEvent::BaseAddress(masthead_domain::base_address::BaseAddressEvent::BaseAddressRegistered(e)) => {
-                (None, Some(e.base_address_id))
-            }
+            AnyEvent::BaseAddress(e) => (None, Some(e.base_address_id())),
         };
         if let Some(id) = sub {
             let (a, b) = (old.subscription_blocking(id).unwrap(), fresh.subscription_blocking(id).unwrap());

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use masthead_domain::{CanonicalAddress, MatchExplanation};
-use masthead_matching::matcher::convert::{canonical_address, explanation};
+use masthead_matching::matcher::convert::{canonical_address, explanation, review_request};
 use masthead_matching::{normalize, AddressInput, Candidate, Decision};
 use masthead_projections::{Canonical, Lines};
 use serde::{Deserialize, Serialize};
@@ -41,8 +41,10 @@ const MAX_FIELD_LEN: usize = 120;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PreviewCandidate {
     pub id: Uuid,
-    /// 0–100; 0 when vetoed.
+    /// 0–100 (100 × `probability`); 0 when vetoed.
     pub score: f64,
+    /// Calibrated probability (0–1) that the entered address is this one.
+    pub probability: f64,
     /// The hard requirement that failed (`house_number`, `street_name`,
     /// `street_type`, `country`, `postal_code`, `locality`), if any.
     pub veto: Option<String>,
@@ -72,6 +74,11 @@ pub struct PreviewDecision {
     /// For `match` the match score; for `new` the best rejected
     /// candidate's score, if any candidate was considered.
     pub score: Option<f64>,
+    /// Why the matcher would also put this decision before the address
+    /// team (`uncertain_match`, `ambiguous`, `possible_match`,
+    /// `missing_house_number`); absent when it is certain.
+    #[schema(value_type = Option<String>)]
+    pub review: Option<masthead_domain::ReviewReason>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -133,14 +140,20 @@ pub async fn preview(
         country: country.as_deref().unwrap_or(""),
     });
     // One read lock for both, so they see the same index.
-    let (candidates, decision) = book
-        .with_index(|i| (i.candidates(&probe, limit), i.decide(&probe)))
+    let (candidates, verdict) = book
+        .with_index(|i| (i.candidates(&probe, limit), i.verdict(&probe)))
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the address index is unusable"))?;
-    let decision = match &decision {
-        Decision::Match(c) => PreviewDecision { kind: "match", base_address_id: Some(c.id), score: Some(c.score) },
-        Decision::New { best_rejected } => {
-            PreviewDecision { kind: "new", base_address_id: None, score: best_rejected.as_ref().map(|c| c.score) }
+    let review = verdict.review.map(|r| review_request(r, &[]).reason);
+    let decision = match &verdict.decision {
+        Decision::Match(c) => {
+            PreviewDecision { kind: "match", base_address_id: Some(c.id), score: Some(c.score), review }
         }
+        Decision::New { best_rejected } => PreviewDecision {
+            kind: "new",
+            base_address_id: None,
+            score: best_rejected.as_ref().map(|c| c.score),
+            review,
+        },
     };
     let candidates = candidates
         .iter()
@@ -149,8 +162,9 @@ pub async fn preview(
             PreviewCandidate {
                 id: c.id,
                 score: c.score,
+                probability: c.probability,
                 veto: veto_name(c),
-                explanation: explanation(&c.explanation),
+                explanation: explanation(&c.explanation, c.probability),
                 reference: info.as_ref().and_then(|i| i.reference.clone()),
                 lines: info.as_ref().map(|i| Lines::from(&i.lines)),
                 chosen: decision.base_address_id == Some(c.id),

@@ -77,6 +77,8 @@ fn canonical() -> CanonicalAddress {
         postal_code: "3511LX".into(),
         city: "utrecht".into(),
         country: "NL".into(),
+        house_name: String::new(),
+        version: 1,
     }
 }
 
@@ -94,8 +96,11 @@ pub fn matched(delivery_address: AddressLines) -> SubscriptionEvent {
             postal_code: FieldAgreement::Exact,
             city: FieldAgreement::Exact,
             country: FieldAgreement::Exact,
+            probability: None,
+            weights: None,
         },
         matched_at: at(),
+        review: None,
     })
 }
 
@@ -106,6 +111,7 @@ pub fn assigned(delivery_address: AddressLines) -> SubscriptionEvent {
         entered: canonical(),
         best_rejected_score: Some(61.0),
         assigned_at: at(),
+        review: None,
     })
 }
 

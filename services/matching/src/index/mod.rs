@@ -13,16 +13,19 @@
 //! plus one edit-distance computation per candidate street.
 
 mod intern;
+mod retrieve;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::MatchConfig;
-use crate::normalize::{make_key, postcode_area, split_street, type_name, Canonical};
-use crate::score::{Agreement, Candidate, Explanation, ProbeScorer, Scored, Side};
+use crate::normalize::{is_type_variant, make_key, postcode_area, split_street, type_name, Canonical};
+use crate::score::model::{Comparison, FieldWeights, LevelCounts, LevelTable};
+use crate::score::{Agreement, Candidate, Explanation, ProbeContext, ProbeScorer, Scored, Side, Veto};
 use intern::{hash_str, FastMap, Interner, Postings};
 
 use intern::mix;
+use retrieve::trigrams;
 
 /// Outcome of matching a probe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,12 +39,42 @@ pub enum Decision {
     New { best_rejected: Option<Candidate> },
 }
 
+/// Why a decision should also be looked at by a person. The decision
+/// stands (the subscriber is answered at once); the review may correct it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// Matched, with a probability below `certain_probability`.
+    UncertainMatch,
+    /// Matched, but another candidate was also above `review_probability`.
+    Ambiguous,
+    /// New, though a candidate reached `review_probability`.
+    PossibleMatch,
+    /// Without a house number, on a street the list has numbered addresses
+    /// on: new, or matched by the house name alone; never silently.
+    MissingHouseNumber,
+}
+
+/// A decision with what a reviewer needs when it falls in the grey zone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// Set when the decision is in the grey zone.
+    pub review: Option<ReviewReason>,
+    /// The best candidates, best first (vetoed ones last), for review.
+    pub candidates: Vec<Candidate>,
+}
+
 struct Entry {
     id: Uuid,
     block: u32,
     house_number: u32,
     postal_code: u32,
+    house_name: u32,
 }
+
+/// Candidates kept in a verdict for review.
+const REVIEW_CANDIDATES: usize = 3;
 
 struct Block {
     name: u32,
@@ -75,16 +108,22 @@ pub struct MatchIndex {
     postal_codes: Interner,
     areas: Interner,
     house_numbers: Interner,
+    house_names: Interner,
     area_blocks: Postings,
     /// Postal code id → town ids using it (see `ProbeScorer`).
     postcode_towns: Postings,
     grams: Postings,
+    /// `u` per country id, estimated on the base list (`estimate_u`).
+    u_by_country: FastMap<u32, LevelTable>,
+    /// `u` over all countries: the fallback for a country without one.
+    u_all: LevelTable,
+    /// Size of the list at the last estimate.
+    u_estimated_at: usize,
 }
 
 impl MatchIndex {
     pub fn new(config: MatchConfig) -> Self {
         MatchIndex {
-            config,
             entries: Vec::new(),
             by_id: FastMap::default(),
             keys: FastMap::default(),
@@ -96,9 +135,14 @@ impl MatchIndex {
             postal_codes: Interner::default(),
             areas: Interner::default(),
             house_numbers: Interner::default(),
+            house_names: Interner::default(),
             area_blocks: Postings::default(),
             postcode_towns: Postings::default(),
             grams: Postings::default(),
+            u_all: config.model.u.clone(),
+            u_by_country: FastMap::default(),
+            u_estimated_at: 0,
+            config,
         }
     }
 
@@ -111,9 +155,10 @@ impl MatchIndex {
         index.by_id.reserve(lower);
         index.keys.reserve(lower);
         for (id, canonical) in items {
-            index.insert(id, canonical);
+            index.place(id, canonical);
         }
         index.shrink_to_fit();
+        index.estimate_u();
         index
     }
 
@@ -137,6 +182,15 @@ impl MatchIndex {
     /// Adds or replaces a base address. Inserting the same id again with
     /// the same address is a no-op; with a different address it moves.
     pub fn insert(&mut self, id: Uuid, canonical: Canonical) {
+        self.place(id, canonical);
+        // `u` describes the list; once the list has doubled since it was
+        // estimated (an import streaming in), it describes another list.
+        if self.entries.len() >= 1_000 && self.entries.len() >= 2 * self.u_estimated_at {
+            self.estimate_u();
+        }
+    }
+
+    fn place(&mut self, id: Uuid, canonical: Canonical) {
         if let Some(&slot) = self.by_id.get(&id) {
             if self.entry_key(slot) == canonical.key() {
                 return;
@@ -146,7 +200,7 @@ impl MatchIndex {
             return;
         }
         let slot = self.entries.len() as u32;
-        self.entries.push(Entry { id, block: 0, house_number: 0, postal_code: 0 });
+        self.entries.push(Entry { id, block: 0, house_number: 0, postal_code: 0, house_name: 0 });
         self.by_id.insert(id, slot);
         self.attach(slot, &canonical);
     }
@@ -159,18 +213,80 @@ impl MatchIndex {
 
     /// Best candidate against the threshold.
     pub fn decide(&self, probe: &Canonical) -> Decision {
+        self.verdict(probe).decision
+    }
+
+    /// Decision, grey-zone flag and the candidates behind them.
+    pub fn verdict(&self, probe: &Canonical) -> Verdict {
         if let Some(slot) = self.key_lookup(&probe.key()) {
-            return Decision::Match(self.exact_candidate(probe, slot));
+            let c = self.exact_candidate(probe, slot);
+            return Verdict { decision: Decision::Match(c.clone()), review: None, candidates: vec![c] };
         }
-        let scored = self.evaluate(probe, REJECTED_BUDGET);
-        let best = scored.into_iter().min_by(|(sa, a), (sb, b)| rank(a, b).then(sa.cmp(sb)));
-        match best {
-            Some((slot, s)) if s.veto.is_none() && s.score >= self.config.match_threshold => {
-                Decision::Match(self.candidate(slot, s))
+        let mut scored = self.evaluate(probe, REJECTED_BUDGET);
+        scored.sort_by(|(sa, a), (sb, b)| rank(a, b).then(sa.cmp(sb)));
+        let cfg = &self.config;
+        let accepted = |s: &Scored| s.veto.is_none() && s.probability >= cfg.match_probability;
+        let plausible = scored.iter().filter(|(_, s)| s.veto.is_none() && s.probability >= cfg.review_probability);
+        let plausible = plausible.count();
+        let candidates: Vec<Candidate> =
+            scored.iter().take(REVIEW_CANDIDATES).map(|(slot, s)| self.candidate(*slot, s.clone())).collect();
+        let best = candidates.first().cloned();
+        // Two different streets (or towns) both convincing: neither is
+        // taken; a person decides.
+        let contested = match (scored.first(), scored.get(1)) {
+            (Some((a, sa)), Some((b, sb))) => {
+                // Within 5 bits (32×) of each other's odds.
+                accepted(sa)
+                    && accepted(sb)
+                    && log_odds(sa.probability) - log_odds(sb.probability) < 5.0
+                    && self.entries[*a as usize].block != self.entries[*b as usize].block
             }
-            Some((slot, s)) => Decision::New { best_rejected: Some(self.candidate(slot, s)) },
-            None => Decision::New { best_rejected: None },
-        }
+            _ => false,
+        };
+        let (decision, review) = match (scored.first(), best) {
+            (Some(_), best) if contested => (Decision::New { best_rejected: best }, Some(ReviewReason::Ambiguous)),
+            (Some((slot, s)), Some(c)) if accepted(s) => {
+                let review = if plausible > 1 {
+                    Some(ReviewReason::Ambiguous)
+                } else if !probe.is_numbered() && self.is_numbered(*slot) {
+                    // `Ivy Lodge, Mill Lane` for `Ivy Lodge, 3 Mill Lane`:
+                    // the house name decided, but a number is missing.
+                    Some(ReviewReason::MissingHouseNumber)
+                } else if s.probability < cfg.certain_probability {
+                    Some(ReviewReason::UncertainMatch)
+                } else {
+                    None
+                };
+                (Decision::Match(c), review)
+            }
+            (Some((_, s)), best) => {
+                let review = if s.veto.is_none() && s.probability >= cfg.review_probability {
+                    Some(ReviewReason::PossibleMatch)
+                } else if !probe.is_numbered() && self.numbered_on_street(&scored) {
+                    Some(ReviewReason::MissingHouseNumber)
+                } else {
+                    None
+                };
+                (Decision::New { best_rejected: best }, review)
+            }
+            (None, _) => (Decision::New { best_rejected: None }, None),
+        };
+        Verdict { decision, review, candidates }
+    }
+
+    /// Whether a candidate was turned down only because the probe has no
+    /// number where the base address has one.
+    fn is_numbered(&self, slot: u32) -> bool {
+        let hn = self.house_numbers.resolve(self.entries[slot as usize].house_number);
+        !hn.is_empty() && !hn.starts_with('@')
+    }
+
+    fn numbered_on_street(&self, scored: &[(u32, Scored)]) -> bool {
+        scored.iter().any(|(_, s)| {
+            s.veto == Some(Veto::HouseNumber)
+                && s.explanation.house_number == Agreement::Missing
+                && matches!(s.explanation.street, Agreement::Exact | Agreement::Equivalent | Agreement::Similar)
+        })
     }
 
     /// Top `limit` candidates (including vetoed ones, score 0, ranked
@@ -197,6 +313,77 @@ impl MatchIndex {
         out
     }
 
+    /// The comparison levels of every candidate that passed the vetoes,
+    /// by base id: what calibration tallies `m` from.
+    pub fn comparisons(&self, probe: &Canonical) -> Vec<(Uuid, Comparison)> {
+        self.evaluate(probe, 0)
+            .into_iter()
+            .filter_map(|(slot, s)| s.explanation.comparison.map(|c| (self.entries[slot as usize].id, c)))
+            .collect()
+    }
+
+    /// The non-match table `u` in use for a country (ISO code or empty).
+    pub fn u_table(&self, country: &str) -> &LevelTable {
+        self.countries.get(country).and_then(|c| self.u_by_country.get(&c)).unwrap_or(&self.u_all)
+    }
+
+    /// Estimates `u` from the base list: a sample of base addresses, each
+    /// compared with its own candidates at the same house number (other
+    /// base addresses, so non-matches), tallied per country and smoothed
+    /// towards the model's fallback. Postal-code, locality and sibling
+    /// vetoes are not applied here: in a list without duplicates hardly a
+    /// pair passes them, and what a non-match's postal code and town look
+    /// like is the point. Runs after a bulk build and whenever the list has doubled
+    /// since (see `insert`).
+    pub fn estimate_u(&mut self) {
+        let n = self.entries.len();
+        self.u_estimated_at = n.max(1);
+        if n == 0 || self.config.u_sample == 0 {
+            return;
+        }
+        let step = n.div_ceil(self.config.u_sample).max(1);
+        let mut all = LevelCounts::default();
+        let mut by_country: FastMap<u32, LevelCounts> = FastMap::default();
+        for slot in (0..n).step_by(step) {
+            let slot = slot as u32;
+            if !self.by_id.contains_key(&self.entries[slot as usize].id) || self.entry_detached(slot) {
+                continue;
+            }
+            let probe = self.canonical(slot);
+            let country = self.blocks[self.entries[slot as usize].block as usize].country;
+            for (other, s) in self.evaluate_with(&probe, 0, true) {
+                if other == slot {
+                    continue;
+                }
+                if let Some(c) = s.levels {
+                    all.add(&c);
+                    by_country.entry(country).or_default().add(&c);
+                }
+            }
+        }
+        let strength = self.config.u_smoothing;
+        self.u_all = all.smoothed(&self.config.model.u, strength);
+        self.u_by_country =
+            by_country.into_iter().map(|(c, counts)| (c, counts.smoothed(&self.u_all, strength))).collect();
+    }
+
+    fn entry_detached(&self, slot: u32) -> bool {
+        let block = self.entries[slot as usize].block as usize;
+        !self.blocks[block].entries.contains(&slot)
+    }
+
+    fn canonical(&self, slot: u32) -> Canonical {
+        let s = self.side(slot);
+        Canonical {
+            street: street_text(s.name, s.street_type),
+            house_number: s.house_number.to_owned(),
+            postal_code: s.postal_code.to_owned(),
+            city: s.city.to_owned(),
+            country: s.country.to_owned(),
+            house_name: s.house_name.to_owned(),
+        }
+    }
+
     fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();
         self.blocks.shrink_to_fit();
@@ -210,6 +397,7 @@ impl MatchIndex {
             &mut self.postal_codes,
             &mut self.areas,
             &mut self.house_numbers,
+            &mut self.house_names,
         ] {
             i.shrink_to_fit();
         }
@@ -241,10 +429,12 @@ impl MatchIndex {
             self.postcode_towns.push(u64::from(postal_code), city);
         }
         let (house_number, _) = self.house_numbers.intern(&c.house_number);
+        let (house_name, _) = self.house_names.intern(&c.house_name);
         let e = &mut self.entries[slot as usize];
         e.block = block;
         e.house_number = house_number;
         e.postal_code = postal_code;
+        e.house_name = house_name;
         self.blocks[block as usize].entries.push(slot);
         self.key_insert(&c.key(), slot);
     }
@@ -337,22 +527,23 @@ impl MatchIndex {
             postal_code: self.postal_codes.resolve(e.postal_code),
             city: self.cities.resolve(b.city),
             country: self.countries.resolve(b.country),
+            house_name: self.house_names.resolve(e.house_name),
         }
     }
 
     fn entry_key(&self, slot: u32) -> String {
         let s = self.side(slot);
-        let ty = type_name(s.street_type);
-        let street = match (s.name.is_empty(), ty.is_empty()) {
-            (_, true) => s.name.to_owned(),
-            (true, false) => ty.to_owned(),
-            (false, false) => format!("{} {}", s.name, ty),
-        };
-        make_key(s.country, s.postal_code, s.city, &street, s.house_number)
+        make_key(s.country, s.postal_code, s.city, &street_text(s.name, s.street_type), s.house_number)
     }
 
     fn candidate(&self, slot: u32, s: Scored) -> Candidate {
-        Candidate { id: self.entries[slot as usize].id, score: s.score, explanation: s.explanation, veto: s.veto }
+        Candidate {
+            id: self.entries[slot as usize].id,
+            probability: s.probability,
+            score: s.score(),
+            explanation: s.explanation,
+            veto: s.veto,
+        }
     }
 
     /// Equal keys are the same address by definition, even when the key
@@ -361,6 +552,7 @@ impl MatchIndex {
         let field = |v: &str| if v.is_empty() { Agreement::Missing } else { Agreement::Exact };
         Candidate {
             id: self.entries[slot as usize].id,
+            probability: 1.0,
             score: 100.0,
             explanation: Explanation {
                 street_similarity: 1.0,
@@ -369,213 +561,37 @@ impl MatchIndex {
                 postal_code: field(&probe.postal_code),
                 city: field(&probe.city),
                 country: field(&probe.country),
+                comparison: None,
+                weights: FieldWeights::default(),
             },
             veto: None,
         }
     }
+}
 
-    /// Scores the entries of candidate blocks. Entries without the
-    /// probe's house number are vetoed anyway; at most `vetoed_budget` of
-    /// them (from the most similar streets first) are scored and returned.
-    fn evaluate(&self, probe: &Canonical, vetoed_budget: usize) -> Vec<(u32, Scored)> {
-        let towns: Vec<&str> = match self.postal_codes.get(&probe.postal_code) {
-            Some(pc) if !probe.postal_code.is_empty() => {
-                self.postcode_towns.iter(u64::from(pc)).map(|c| self.cities.resolve(c)).collect()
-            }
-            _ => Vec::new(),
-        };
-        let scorer = ProbeScorer::new(Side::of(probe), towns, &self.config);
-        let probe_hn = self.house_numbers.get(&probe.house_number);
-        let probe_country = if probe.country.is_empty() { None } else { Some(self.countries.get(&probe.country)) };
-        let empty_country = self.countries.get("");
-        let mut streets: Vec<(u32, f64)> = Vec::new();
-        for b in self.candidate_blocks(probe, scorer.side().name, scorer.side().street_type) {
-            let blk = &self.blocks[b as usize];
-            if blk.entries.is_empty() {
-                continue;
-            }
-            if let Some(pc) = probe_country {
-                if pc != Some(blk.country) && empty_country != Some(blk.country) {
-                    continue;
-                }
-            }
-            let sim = scorer.name_similarity(self.names.resolve(blk.name));
-            if sim >= self.config.min_street_similarity {
-                streets.push((b, sim));
-            }
-        }
-        streets.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut out = Vec::new();
-        let mut budget = vetoed_budget;
-        for (b, sim) in streets {
-            for &slot in &self.blocks[b as usize].entries {
-                let same_number = Some(self.entries[slot as usize].house_number) == probe_hn;
-                if !same_number && budget == 0 {
-                    continue;
-                }
-                let s = scorer.score(&self.side(slot), Some(sim));
-                if s.veto.is_some() {
-                    if budget == 0 {
-                        continue;
-                    }
-                    budget -= 1;
-                }
-                out.push((slot, s));
-            }
-        }
-        out
-    }
+fn log_odds(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    (p / (1.0 - p)).log2()
+}
 
-    fn candidate_blocks(&self, probe: &Canonical, name: &str, street_type: u8) -> Vec<u32> {
-        let mut out: Vec<u32> = Vec::new();
-        let area = postcode_area(&probe.postal_code, &probe.country);
-        if !area.is_empty() {
-            if let Some(a) = self.areas.get(area) {
-                out.extend(self.area_blocks.iter(u64::from(a)));
-            }
-        }
-        if let Some(city) = self.city_id(&probe.city) {
-            let text = if name.is_empty() { type_name(street_type) } else { name };
-            let grams = trigrams(text);
-            let ranked = ranked_hits(
-                grams.iter().map(|g| u64::from(city) << 24 | u64::from(*g)),
-                &self.grams,
-                grams.len(),
-                self.config.max_street_candidates,
-            );
-            out.extend(ranked);
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    /// The town's id; a town not in the index is looked up by trigrams so
-    /// a typo (`Utrect`) still reaches the town's streets.
-    fn city_id(&self, city: &str) -> Option<u32> {
-        if city.is_empty() {
-            return None;
-        }
-        if let Some(id) = self.cities.get(city) {
-            return Some(id);
-        }
-        let grams = trigrams(city);
-        let hits = ranked_hits(grams.iter().map(|g| CITY_NAMESPACE << 24 | u64::from(*g)), &self.grams, grams.len(), 8);
-        hits.into_iter()
-            .map(|id| {
-                let sim =
-                    rapidfuzz::distance::osa::normalized_similarity(city.bytes(), self.cities.resolve(id).bytes());
-                (id, sim)
-            })
-            .filter(|(_, sim)| *sim >= self.config.city_similarity)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|(id, _)| id)
+/// `name type` as the canonical street field writes it.
+fn street_text(name: &str, street_type: u8) -> String {
+    let ty = type_name(street_type);
+    match (name.is_empty(), ty.is_empty()) {
+        (_, true) => name.to_owned(),
+        (true, false) => ty.to_owned(),
+        (false, false) => format!("{name} {ty}"),
     }
 }
 
-/// Non-vetoed first, then higher score, then more similar street.
+/// Non-vetoed first, then more probable, then more similar street.
 fn rank(a: &Scored, b: &Scored) -> std::cmp::Ordering {
     a.veto
         .is_some()
         .cmp(&b.veto.is_some())
-        .then(b.score.total_cmp(&a.score))
+        .then(b.probability.total_cmp(&a.probability))
         .then(b.explanation.street_similarity.total_cmp(&a.explanation.street_similarity))
 }
 
-/// Values posted under at least a third of the keys, most shared first.
-fn ranked_hits(keys: impl Iterator<Item = u64>, postings: &Postings, n_keys: usize, limit: usize) -> Vec<u32> {
-    let mut hits: Vec<u32> = Vec::new();
-    for k in keys {
-        hits.extend(postings.iter(k));
-    }
-    hits.sort_unstable();
-    let mut counted: Vec<(u32, u32)> = Vec::new();
-    for run in hits.chunk_by(|a, b| a == b) {
-        counted.push((run.len() as u32, run[0]));
-    }
-    let min_shared = n_keys.div_ceil(3).max(1) as u32;
-    counted.retain(|(c, _)| *c >= min_shared);
-    counted.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    counted.truncate(limit);
-    counted.into_iter().map(|(_, v)| v).collect()
-}
-
-/// Distinct space-padded trigrams of the text with spaces removed, packed
-/// into 24 bits (the text is folded ASCII).
-fn trigrams(text: &str) -> Vec<u32> {
-    let mut bytes: Vec<u8> = Vec::with_capacity(text.len() + 2);
-    bytes.push(b' ');
-    bytes.extend(text.bytes().filter(|b| *b != b' '));
-    bytes.push(b' ');
-    if bytes.len() == 2 {
-        return Vec::new();
-    }
-    let mut grams: Vec<u32> =
-        bytes.windows(3).map(|w| u32::from(w[0]) << 16 | u32::from(w[1]) << 8 | u32::from(w[2])).collect();
-    grams.sort_unstable();
-    grams.dedup();
-    grams
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::normalize::{normalize, AddressInput};
-
-    fn canon(street: &str, pc: &str, city: &str, country: &str) -> Canonical {
-        normalize(&AddressInput { street, postal_code: pc, city, country })
-    }
-
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
-
-    #[test]
-    fn insert_is_idempotent_and_moves() {
-        let mut ix = MatchIndex::new(MatchConfig::default());
-        let a = canon("Kerkstraat 12", "3511LX", "Utrecht", "NL");
-        ix.insert(id(1), a.clone());
-        ix.insert(id(1), a.clone());
-        assert_eq!(ix.len(), 1);
-        assert_eq!(ix.contains_key(&a.key()), Some(id(1)));
-        let b = canon("Kerkstraat 14", "3511LX", "Utrecht", "NL");
-        ix.insert(id(1), b.clone());
-        assert_eq!(ix.len(), 1);
-        assert_eq!(ix.contains_key(&a.key()), None);
-        assert_eq!(ix.contains_key(&b.key()), Some(id(1)));
-        assert!(matches!(ix.decide(&a), Decision::New { .. }));
-    }
-
-    #[test]
-    fn finds_street_without_postcode_and_with_typo_town() {
-        let mut ix = MatchIndex::new(MatchConfig::default());
-        ix.insert(id(1), canon("Kerkstraat 12", "3511LX", "Utrecht", "NL"));
-        ix.insert(id(2), canon("Kerkstraat 12", "2311AB", "Leiden", "NL"));
-        let probe = canon("Kerkstr 12", "", "Utrect", "NL");
-        match ix.decide(&probe) {
-            Decision::Match(c) => assert_eq!(c.id, id(1)),
-            other => panic!("expected match, got {other:?}"),
-        }
-        let probe = canon("Kerkstraat 12", "", "Amersfoort", "NL");
-        assert!(matches!(ix.decide(&probe), Decision::New { .. }));
-    }
-
-    #[test]
-    fn candidates_preview_lists_vetoed_last() {
-        let mut ix = MatchIndex::new(MatchConfig::default());
-        ix.insert(id(1), canon("Kerkstraat 12", "3511LX", "Utrecht", "NL"));
-        ix.insert(id(2), canon("Kerkstraat 21", "3511LX", "Utrecht", "NL"));
-        let probe = canon("Kerkstraat 12", "3511 LX", "Utrecht", "NL");
-        let c = ix.candidates(&probe, 5);
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[0].id, id(1));
-        assert!(c[0].veto.is_none());
-        assert!(c[1].veto.is_some());
-    }
-
-    #[test]
-    fn index_is_send_and_sync() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<MatchIndex>();
-    }
-}
+mod tests;

@@ -2,8 +2,8 @@
 //! curated lines to deliver to, built from the `BaseAddressRegistered`
 //! events and kept current as new ones arrive.
 
-use super::convert::canonical_of;
-use crate::{Canonical, MatchConfig, MatchIndex};
+use super::convert::current_canonical;
+use crate::{MatchConfig, MatchIndex};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use masthead_domain::base_address::{AddressSource, BaseAddressEvent, BaseAddressRegistered};
@@ -30,8 +30,26 @@ pub struct BaseInfo {
 pub struct AddressBook {
     index: RwLock<MatchIndex>,
     info: RwLock<HashMap<Uuid, BaseInfo>>,
-    /// Stream sequence of the last address event applied.
+    /// Stream sequence of the last address event applied from the stream
+    /// in order (catch-up and follow). Registrations the matcher adds
+    /// itself do not move it: everything up to it is in the index.
     position: AtomicU64,
+    /// Woken whenever `position` moves.
+    advanced: tokio::sync::Notify,
+}
+
+/// Why a decision could not wait for a complete index.
+#[derive(Debug, thiserror::Error)]
+pub enum FenceError {
+    /// The stream could not say where its last address event is. NATS is
+    /// away: retry the batch.
+    #[error("finding the last address event: {0}")]
+    Stream(String),
+    /// The index did not reach the address events before the batch in
+    /// time (an import far ahead of the index). Retry the batch; nothing
+    /// was decided.
+    #[error("the address index is still {behind} address events short of sequence {wanted}")]
+    Behind { wanted: u64, behind: u64 },
 }
 
 impl AddressBook {
@@ -40,6 +58,7 @@ impl AddressBook {
             index: RwLock::new(MatchIndex::new(config)),
             info: RwLock::new(HashMap::new()),
             position: AtomicU64::new(0),
+            advanced: tokio::sync::Notify::new(),
         }
     }
 
@@ -63,23 +82,54 @@ impl AddressBook {
         self.info.read().ok().and_then(|m| m.get(id).cloned())
     }
 
+    /// Waits until every address event stored before stream sequence
+    /// `before` is in the index: the fence in front of each decision, so
+    /// that a subscription is never decided against an index an import is
+    /// still filling.
+    ///
+    /// Asks the stream for its last address event (one request). When the
+    /// index has it, nothing is missing. Otherwise the follower applies
+    /// address events in stream order, so the index is complete below
+    /// `before` once it reaches that last event or passes `before`.
+    pub async fn complete_before(
+        &self,
+        stream: &jetstream::stream::Stream,
+        topology: &Topology,
+        before: u64,
+        patience: Duration,
+    ) -> Result<(), FenceError> {
+        let last = match stream.get_last_raw_message_by_subject(&topology.aggregate_filter("address")).await {
+            Ok(m) => m.sequence,
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => 0,
+            Err(e) => return Err(FenceError::Stream(e.to_string())),
+        };
+        let done = |pos: u64| pos >= last || pos >= before;
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            let pos = self.position();
+            if done(pos) {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, advanced).await.is_err() {
+                let pos = self.position();
+                if done(pos) {
+                    return Ok(());
+                }
+                return Err(FenceError::Behind { wanted: before, behind: last.min(before).saturating_sub(pos) });
+            }
+        }
+    }
+
     /// Adds one registered address; adding the same id again changes nothing.
     ///
-    /// Uses the canonical form stored in the event: normalising a million
-    /// addresses again at every start would take tens of seconds, and the
-    /// stored form is the one the address's id was derived from.
-    pub fn add(&self, e: &BaseAddressRegistered, sequence: u64) {
-        let canonical = if e.canonical.key.is_empty() {
-            canonical_of(&e.address)
-        } else {
-            Canonical {
-                street: e.canonical.street.clone(),
-                house_number: e.canonical.house_number.clone(),
-                postal_code: e.canonical.postal_code.clone(),
-                city: e.canonical.city.clone(),
-                country: e.canonical.country.clone(),
-            }
-        };
+    /// Uses the canonical form stored in the event when the current
+    /// normaliser wrote it: normalising a million addresses again at every
+    /// start would take tens of seconds.
+    pub fn add(&self, e: &BaseAddressRegistered) {
+        let canonical = current_canonical(&e.canonical, &e.address);
         if let Ok(mut index) = self.index.write() {
             index.insert(e.base_address_id, canonical);
         }
@@ -93,7 +143,12 @@ impl AddressBook {
                 BaseInfo { reference: e.reference.clone(), lines: e.address.clone(), created_for },
             );
         }
+    }
+
+    /// Records that every address event up to `sequence` is applied.
+    fn advance(&self, sequence: u64) {
         self.position.fetch_max(sequence, Ordering::SeqCst);
+        self.advanced.notify_waiters();
     }
 
     fn ordered_config(topology: &Topology, from: u64) -> consumer::pull::OrderedConfig {
@@ -139,13 +194,14 @@ impl AddressBook {
         match decode_message(headers, payload, seq) {
             Ok(r) => {
                 if let AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(e)) = r.event {
-                    self.add(&e, seq);
+                    self.add(&e);
                 }
             }
             // An undecodable address event cannot be matched against; the
             // projector dead-letters it for an operator.
             Err(e) => tracing::warn!(seq, error = %e, "skipping undecodable address event"),
         }
+        self.advance(seq);
     }
 
     /// Follows new address events (imports, other matchers) until shutdown.

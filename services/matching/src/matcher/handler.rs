@@ -8,8 +8,8 @@
 //! registering it again is a no-op.
 
 use super::address_book::{AddressBook, BaseInfo};
-use super::convert::{canonical_address, entered_canonical, explanation};
-use crate::{Candidate, Canonical, Decision, MatchConfig, MatchIndex};
+use super::convert::{canonical_address, entered_canonical, explanation, review_request};
+use crate::{Candidate, Canonical, Decision, MatchConfig, MatchIndex, Verdict};
 use masthead_domain::base_address::{
     self, AddressFlag, AddressSource, BaseAddress, BaseAddressCommand, BaseAddressRegistered,
 };
@@ -19,6 +19,7 @@ use masthead_domain::subscription::{
     SubscriptionRequested,
 };
 use masthead_domain::AddressLines;
+use masthead_domain::ReviewRequest;
 use masthead_jetstream::command_bus::{CommandBus, CommandError};
 use masthead_jetstream::consumer::{Delivery, Handler, Outcome};
 use std::collections::HashMap;
@@ -29,6 +30,12 @@ use uuid::Uuid;
 
 pub struct MatcherHandler {
     pub book: Arc<AddressBook>,
+    /// The event stream, asked where its last address event is before
+    /// each batch (see `AddressBook::complete_before`).
+    pub stream: async_nats::jetstream::stream::Stream,
+    pub topology: masthead_jetstream::topology::Topology,
+    /// How long a batch waits for the index to reach it.
+    pub fence_patience: Duration,
     pub subscriptions: CommandBus<Subscription>,
     pub addresses: CommandBus<BaseAddress>,
     /// False as soon as the lease may have been lost: decisions stop.
@@ -82,9 +89,12 @@ impl MatcherHandler {
         }
         let request = Request { req, envelope: &recorded.envelope, seq: d.stream_sequence };
         let probe = entered_canonical(req);
-        let Some(shared) = self.book.with_index(|index| index.decide(&probe)) else {
+        let Some(Verdict { decision: shared, review, candidates }) =
+            self.book.with_index(|index| index.verdict(&probe))
+        else {
             return Plan::Settled(self.retry("address index unavailable"));
         };
+        let review = review.map(|r| review_request(r, &candidates));
         let in_batch = match local.decide(&probe) {
             Some(Decision::Match(c)) => Some(c),
             _ => None,
@@ -102,7 +112,7 @@ impl MatcherHandler {
                 // the first copy): the first copy decides.
                 return Plan::Settled(self.retry("delivered twice in one batch"));
             }
-            let matched = address_matched(&c, &probe, None, planned.lines.clone());
+            let matched = address_matched(&c, &probe, None, planned.lines.clone(), None);
             return Plan::Match { request, matched, after: Some(planned.plan) };
         }
         match shared {
@@ -113,11 +123,13 @@ impl MatcherHandler {
                 if created_for == Some(req.subscription_id) {
                     // This subscription created the address before a crash;
                     // finish that decision instead of calling it a match.
-                    return local.register(i, request, &probe, None);
+                    return local.register(i, request, &probe, None, None);
                 }
-                Plan::Match { request, matched: address_matched(&c, &probe, reference, lines), after: None }
+                Plan::Match { request, matched: address_matched(&c, &probe, reference, lines, review), after: None }
             }
-            Decision::New { best_rejected } => local.register(i, request, &probe, best_rejected.map(|c| c.score)),
+            Decision::New { best_rejected } => {
+                local.register(i, request, &probe, best_rejected.map(|c| c.score), review)
+            }
         }
     }
 
@@ -128,9 +140,10 @@ impl MatcherHandler {
         // A new id is appended with "subject must be empty"; if the address
         // exists after all, that conflicts and the full path makes it a no-op.
         match self.addresses.execute_new(&id, BaseAddressCommand::Register(registered.clone()), &meta).await {
-            Ok(stored) => {
-                let seq = stored.first().map_or(0, |r| r.stream_sequence);
-                self.book.add(registered, seq);
+            Ok(_) => {
+                // In the index at once for the next batch; the follower
+                // applies the stored event again later, a no-op.
+                self.book.add(registered);
                 Ok(())
             }
             Err(e) => Err(format!("registering base address: {e}")),
@@ -148,7 +161,7 @@ impl MatcherHandler {
                 }
                 self.record(request, SubscriptionCommand::RecordMatch(matched.clone()), "match").await
             }
-            Plan::Register { request, registered, best_rejected_score } => {
+            Plan::Register { request, registered, best_rejected_score, review } => {
                 if failed(i) {
                     return self.retry("registering the new base address failed");
                 }
@@ -158,6 +171,7 @@ impl MatcherHandler {
                     entered: registered.canonical.clone(),
                     best_rejected_score: *best_rejected_score,
                     assigned_at: chrono::Utc::now(),
+                    review: review.clone(),
                 };
                 self.record(request, SubscriptionCommand::AssignNewAddress(assigned), "assign").await
             }
@@ -175,23 +189,30 @@ struct Request<'a> {
 }
 
 /// The event resolving `probe` to candidate `c`, delivered to `lines`.
-fn address_matched(c: &Candidate, probe: &Canonical, reference: Option<String>, lines: AddressLines) -> AddressMatched {
+fn address_matched(
+    c: &Candidate,
+    probe: &Canonical,
+    reference: Option<String>,
+    lines: AddressLines,
+    review: Option<ReviewRequest>,
+) -> AddressMatched {
     AddressMatched {
         base_address_id: c.id,
         base_address_ref: reference,
         delivery_address: lines,
         entered: canonical_address(probe),
         score: c.score,
-        explanation: explanation(&c.explanation),
+        explanation: explanation(&c.explanation, c.probability),
         matched_at: chrono::Utc::now(),
+        review,
     }
 }
 
-/// Whether `a` is the better match: higher score, then the more similar
+/// Whether `a` is the better match: more probable, then the more similar
 /// street (the order the index itself ranks by).
 fn ranks_above(a: &Candidate, b: &Candidate) -> bool {
-    a.score
-        .total_cmp(&b.score)
+    a.probability
+        .total_cmp(&b.probability)
         .then(a.explanation.street_similarity.total_cmp(&b.explanation.street_similarity))
         .is_gt()
 }
@@ -205,7 +226,12 @@ enum Plan<'a> {
     /// batch registers in the plan at that index.
     Match { request: Request<'a>, matched: AddressMatched, after: Option<usize> },
     /// A new base address, then the subscription assigned to it.
-    Register { request: Request<'a>, registered: BaseAddressRegistered, best_rejected_score: Option<f64> },
+    Register {
+        request: Request<'a>,
+        registered: BaseAddressRegistered,
+        best_rejected_score: Option<f64>,
+        review: Option<ReviewRequest>,
+    },
 }
 
 /// The new base addresses a batch decided on, indexed so that a variant
@@ -241,6 +267,7 @@ impl BatchAddresses {
         request: Request<'a>,
         probe: &Canonical,
         best_rejected_score: Option<f64>,
+        review: Option<ReviewRequest>,
     ) -> Plan<'a> {
         let req = request.req;
         let key = probe.key();
@@ -264,7 +291,7 @@ impl BatchAddresses {
             owner: req.subscription_id,
             lines: registered.address.clone(),
         });
-        Plan::Register { request, registered, best_rejected_score }
+        Plan::Register { request, registered, best_rejected_score, review }
     }
 }
 
@@ -281,6 +308,16 @@ impl Handler for MatcherHandler {
     /// stored. A registration is added to the shared book only once stored.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
         let started = Instant::now();
+        // Decide nothing before the index holds every address stored
+        // ahead of this batch: an import running beside subscriptions
+        // must not turn re-typed imported rows into new addresses.
+        if let Some(last) = batch.iter().map(|d| d.stream_sequence).max() {
+            let fence = self.book.complete_before(&self.stream, &self.topology, last, self.fence_patience).await;
+            if let Err(e) = fence {
+                tracing::info!(error = %e, "batch waits for the address index");
+                return batch.iter().map(|_| self.retry(e.to_string())).collect();
+            }
+        }
         let config = self.book.with_index(|i| i.config().clone()).unwrap_or_default();
         let mut local = BatchAddresses::new(config);
         let plans: Vec<Plan> = batch.iter().enumerate().map(|(i, d)| self.plan(i, d, &mut local)).collect();

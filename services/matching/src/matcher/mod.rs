@@ -10,6 +10,7 @@
 pub mod address_book;
 pub mod convert;
 pub mod handler;
+pub mod keys;
 
 use crate::MatchConfig;
 use address_book::AddressBook;
@@ -60,13 +61,20 @@ pub async fn load_address_book(
 pub struct MatcherOptions {
     /// Pause before a decision that could not be recorded is tried again.
     pub retry_delay: Duration,
+    /// How long a batch waits for the address index to hold every address
+    /// stored before it; then it is retried.
+    pub fence_patience: Duration,
     /// How often a standby asks for the lease.
     pub lease_poll: Duration,
 }
 
 impl Default for MatcherOptions {
     fn default() -> Self {
-        Self { retry_delay: Duration::from_secs(2), lease_poll: Duration::from_secs(1) }
+        Self {
+            retry_delay: Duration::from_secs(2),
+            fence_patience: Duration::from_secs(5),
+            lease_poll: Duration::from_secs(1),
+        }
     }
 }
 
@@ -82,8 +90,12 @@ pub async fn run(
 ) -> Result<(), MatcherError> {
     let store = EventStore::new(js.clone(), topology.clone());
     let leading = Arc::new(AtomicBool::new(false));
+    let stream = js.get_stream(&topology.stream).await.map_err(|e| MatcherError::Load(e.to_string()))?;
     let handler = Arc::new(MatcherHandler {
         book: book.clone(),
+        stream,
+        topology: topology.clone(),
+        fence_patience: options.fence_patience,
         subscriptions: CommandBus::new(store.clone(), ()),
         addresses: CommandBus::new(store, ()),
         leading: leading.clone(),
@@ -110,6 +122,24 @@ pub async fn run(
             lease.release().await;
             tokio::time::sleep(options.lease_poll).await;
             continue;
+        }
+        // Addresses registered by an older normaliser keep their ids and
+        // their keys stay reserved (see `keys`).
+        match keys::ensure_current_keys(js, topology).await {
+            Ok(report) if !report.current => {
+                tracing::info!(
+                    older = report.older,
+                    reserved = report.reserved,
+                    "base-address keys brought up to date"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "bringing base-address keys up to date failed; giving the lease back");
+                lease.release().await;
+                tokio::time::sleep(options.lease_poll).await;
+                continue;
+            }
         }
         tracing::info!(addresses = book.len(), "this matcher is active");
         leading.store(true, Ordering::SeqCst);

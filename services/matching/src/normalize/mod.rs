@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use postcode::postcode_area;
 use street::type_id_of;
-pub(crate) use street::type_name;
+pub(crate) use street::{is_type_variant, qualifiers_differ, type_name};
 
 /// Address fields as received. `country` is expected as ISO alpha-2 but may
 /// be empty or a name.
@@ -31,7 +31,8 @@ pub struct Canonical {
     /// Name tokens then the canonical type token, joined by `' '`
     /// (`"kerk street"`, `"saint jans street"`, `"east river street"`).
     pub street: String,
-    /// `"14"`, `"5a"`, `"12bis"`, `"14/3"` (number 14, unit 3), `"12/2.tv"`.
+    /// `"14"`, `"5a"`, `"12bis"`, `"14/3"` (number 14, unit 3), `"12/2.tv"`;
+    /// `"@rose cottage"` for a house known by its name only.
     pub house_number: String,
     /// Country-aware canonical code (`"1234AB"`, `"SW1A 1AA"`, `"10001"`).
     pub postal_code: String,
@@ -39,7 +40,16 @@ pub struct Canonical {
     pub city: String,
     /// ISO alpha-2 or empty.
     pub country: String,
+    /// The house's name (`rose cotage`), also when it has a number. Not
+    /// part of the key when a number identifies the house.
+    #[serde(default)]
+    pub house_name: String,
 }
+
+/// Version of the normaliser. Raise it whenever a change can give an
+/// address another canonical key: readers then re-normalise forms stored
+/// by older versions instead of trusting them (see README, "Stable keys").
+pub const NORMALIZER_VERSION: u32 = 2;
 
 impl Canonical {
     /// Exact-duplicate key: equal keys mean the same address. The base
@@ -51,6 +61,12 @@ impl Canonical {
 
     pub fn has_house_number(&self) -> bool {
         !self.house_number.is_empty()
+    }
+
+    /// Whether the house is known by a number, not only by its name
+    /// (`@rose cottage`) or not at all.
+    pub fn is_numbered(&self) -> bool {
+        self.has_house_number() && !self.house_number.starts_with('@')
     }
 
     /// The street name without the type word (`"kerk"` of `"kerk street"`).
@@ -102,6 +118,7 @@ pub fn normalize(input: &AddressInput) -> Canonical {
         line.pasted_postcode.clone()
     };
     let raw_city = if !city_field.trim().is_empty() { city_field } else { line.pasted_city.clone() };
+    let raw_city = place::strip_state(&raw_city, &country);
     let name = line.name.join(" ");
     let type_word = type_name(line.type_id);
     let street = match (name.is_empty(), type_word.is_empty()) {
@@ -109,12 +126,20 @@ pub fn normalize(input: &AddressInput) -> Canonical {
         (true, false) => type_word.to_owned(),
         (false, false) => format!("{name} {type_word}"),
     };
+    // A house known by name only (`Rose Cottage, Church Lane`) is
+    // identified by the name where others are by their number; the `@`
+    // keeps it from ever equalling a number.
+    let house_number = match (line.house.number.is_empty(), line.house_name.is_empty()) {
+        (true, false) => format!("@{}", line.house_name),
+        _ => line.house.display(),
+    };
     Canonical {
         street,
-        house_number: line.house.display(),
+        house_number,
         postal_code: postcode::canonical_postcode(&raw_postcode, &country),
-        city: place::canonical_city(&raw_city),
+        city: place::canonical_city(raw_city),
         country,
+        house_name: line.house_name,
     }
 }
 

@@ -80,6 +80,8 @@ const TOWN_ALIASES: &[&[&str]] = &[
     &["aarhus", "århus"],
     &["new york", "new york city", "nyc"],
     &["marseille", "marseilles"],
+    &["biel/bienne", "biel", "bienne"],
+    &["london", "city of london"],
     &["lyon", "lyons"],
 ];
 
@@ -107,6 +109,33 @@ fn fold_town_words(input: &str) -> String {
         })
         .collect();
     words.join(" ")
+}
+
+/// US state and Australian state/territory codes, as typed after a town
+/// (`Dearborn, MI`, `Puyallup WA`, `East Innisfail, QLD`).
+const STATES: &[&str] = &[
+    "al", "ak", "az", "ar", "ca", "co", "ct", "de", "fl", "ga", "hi", "id", "il", "in", "ia", "ks", "ky", "la", "me",
+    "md", "ma", "mi", "mn", "ms", "mo", "mt", "ne", "nv", "nh", "nj", "nm", "ny", "nc", "nd", "oh", "ok", "or", "pa",
+    "ri", "sc", "sd", "tn", "tx", "ut", "vt", "va", "wa", "wv", "wi", "wy", "dc", "nsw", "vic", "qld", "sa", "tas",
+    "act", "nt",
+];
+
+/// The town without a trailing state code, in the countries that have
+/// them. A town of one word keeps it (`Wa` could be a name).
+pub(crate) fn strip_state<'a>(city: &'a str, country: &str) -> &'a str {
+    if !matches!(country, "US" | "AU") {
+        return city;
+    }
+    let trimmed = city.trim_end_matches(|c: char| c.is_whitespace() || c == '.' || c == ',');
+    let Some(cut) = trimmed.rfind(|c: char| c.is_whitespace() || c == ',') else { return city };
+    let (head, last) = trimmed.split_at(cut);
+    let last = last.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+    let head = head.trim_end_matches(|c: char| c.is_whitespace() || c == ',');
+    if !head.is_empty() && STATES.contains(&last.to_ascii_lowercase().as_str()) {
+        head
+    } else {
+        city
+    }
 }
 
 /// Canonical town: folded words with saint-forms unified, then the alias

@@ -62,6 +62,14 @@ pub(crate) fn canonical_postcode(raw: &str, country: &str) -> String {
             }
             digits
         }
+        // `NSW 2000`, `4337 QLD`: the state is not part of the code.
+        "AU" => {
+            let digits: String = clean.chars().filter(|c| c.is_ascii_digit()).collect();
+            if digits.len() == 4 {
+                return digits;
+            }
+            clean
+        }
         "GB" if (5..=7).contains(&clean.len()) => {
             let (out, inw) = clean.split_at(clean.len() - 3);
             format!("{out} {inw}")

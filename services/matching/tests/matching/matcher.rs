@@ -43,8 +43,11 @@ impl Env {
         let js = async_nats::jetstream::new(self.server.client().await.expect("client"));
         let (topology, shutdown) = (self.topology.clone(), self.shutdown.clone());
         let book = load_address_book(&js, &topology, MatchConfig::default(), &shutdown).await.expect("book");
-        let options =
-            MatcherOptions { retry_delay: Duration::from_millis(200), lease_poll: Duration::from_millis(200) };
+        let options = MatcherOptions {
+            retry_delay: Duration::from_millis(200),
+            lease_poll: Duration::from_millis(200),
+            ..Default::default()
+        };
         tokio::spawn(async move { matcher::run(&js, &topology, book, options, shutdown).await });
     }
 
@@ -192,4 +195,105 @@ async fn two_matchers_and_concurrent_variants_never_duplicate_an_address() {
         assert!(bases.windows(2).all(|w| w[0] == w[1]), "variants resolved to one address: {bases:?}");
     }
     assert_eq!(env.base_addresses().await.len(), 3, "one base address per real address");
+}
+
+/// The fence in front of each decision: an index that has not read the
+/// address events stored before a subscription does not decide it; once
+/// it has, it does. Deterministic, without a follower racing the import.
+#[tokio::test]
+async fn the_index_is_complete_before_a_decision_or_the_decision_waits() {
+    use masthead_matching::matcher::address_book::{AddressBook, FenceError};
+    let env = env().await;
+    let stream = env.js.get_stream(&env.topology.stream).await.expect("stream");
+    let book = AddressBook::new(MatchConfig::default());
+    // An empty stream: nothing to wait for.
+    book.complete_before(&stream, &env.topology, 1, Duration::from_millis(10)).await.expect("nothing missing");
+
+    env.import_csv(
+        "ref,street,postal_code,city,country\nA,Kerkstraat 12,3511 LX,Utrecht,NL\nB,Kerkstraat 14,3511 LX,Utrecht,NL\n",
+    )
+    .await;
+    let later = env.subscribe("Kerkstrat 12", "3511 LX", "Utrecht", "NL").await;
+    let seq = env.store.load::<SubscriptionEvent>(&later.to_string()).await.expect("load").events[0].stream_sequence;
+    let err = book.complete_before(&stream, &env.topology, seq, Duration::from_millis(200)).await.expect_err("behind");
+    assert!(matches!(err, FenceError::Behind { behind: 2, .. }), "{err}");
+
+    book.catch_up(&env.js, &env.topology).await.expect("catch up");
+    assert_eq!(book.len(), 2);
+    book.complete_before(&stream, &env.topology, seq, Duration::from_millis(10)).await.expect("complete");
+}
+
+/// An address registered by an older normaliser (another key, so another
+/// id than the current key derives) keeps its id: a subscription typed
+/// like it matches it, and importing it again stores nothing.
+#[tokio::test]
+async fn an_address_from_an_older_normaliser_keeps_its_id() {
+    use masthead_domain::base_address::{id_for_key, AddressSource, BaseAddressEvent, BaseAddressRegistered};
+    use masthead_domain::{AddressLines, CanonicalAddress, Country};
+    use masthead_matching::matcher::keys::ensure_current_keys;
+    let env = env().await;
+    let old_key = "NL|3511LX|utrecht|kerkstraat|12";
+    let old_id = id_for_key(old_key);
+    let registered = BaseAddressRegistered {
+        base_address_id: old_id,
+        reference: Some("OLD-1".into()),
+        address: AddressLines {
+            street: "Kerkstraat 12".into(),
+            postal_code: Some("3511 LX".into()),
+            city: Some("Utrecht".into()),
+            country: Some(Country::parse("NL").expect("country")),
+        },
+        canonical: CanonicalAddress {
+            key: old_key.into(),
+            street: "kerkstraat".into(),
+            house_number: "12".into(),
+            postal_code: "3511LX".into(),
+            city: "utrecht".into(),
+            country: "NL".into(),
+            house_name: String::new(),
+            version: 1,
+        },
+        source: AddressSource::Curation,
+        flags: vec![],
+        registered_at: chrono::Utc::now(),
+    };
+    let event = BaseAddressEvent::BaseAddressRegistered(registered);
+    env.store.append(&old_id.to_string(), 0, 1, &event, &Default::default()).await.expect("old registration");
+
+    env.start_matcher().await;
+    let id = env.subscribe("Kerkstr. 12", "3511LX", "Utrecht", "NL").await;
+    assert_eq!(base_of(&env.outcome(id).await), old_id, "matched the old address");
+
+    let report = env.import_csv("ref,street,postal_code,city,country\nNEW-1,Kerkstraat 12,3511 LX,Utrecht,NL\n").await;
+    assert_eq!((report.imported, report.already_present), (0, 1), "{report:?}");
+    let subjects = env.base_addresses().await;
+    assert_eq!(subjects.len(), 2, "the old address and its reserved current id: {subjects:?}");
+    assert!(subjects.values().all(|n| *n == 1));
+    let again = ensure_current_keys(&env.js, &env.topology).await.expect("keys");
+    assert!(again.current, "{again:?}");
+}
+
+/// A subscription without a house number on a street the list has
+/// numbered addresses on never matches one of them silently: it becomes a
+/// new address, and the decision carries a review with the candidates.
+#[tokio::test]
+async fn a_missing_house_number_goes_to_review_with_its_candidates() {
+    use masthead_domain::ReviewReason;
+    let env = env().await;
+    env.import_csv(
+        "ref,street,postal_code,city,country\nA,Kerkstraat 12,3511 LX,Utrecht,NL\nB,Kerkstraat 14,3511 LX,Utrecht,NL\n",
+    )
+    .await;
+    env.start_matcher().await;
+    let certain = env.subscribe("Kerkstraat 12", "3511LX", "Utrecht", "NL").await;
+    let SubscriptionEvent::AddressMatched(m) = env.outcome(certain).await else { panic!("an exact address matches") };
+    assert!(m.review.is_none(), "{:?}", m.review);
+    assert_eq!(m.explanation.probability, Some(1.0));
+
+    let id = env.subscribe("Kerkstraat", "3511 LX", "Utrecht", "NL").await;
+    let SubscriptionEvent::AddressAssigned(a) = env.outcome(id).await else { panic!("expected a new address") };
+    let review = a.review.expect("a review request");
+    assert_eq!(review.reason, ReviewReason::MissingHouseNumber);
+    assert!(!review.candidates.is_empty());
+    assert!(review.candidates.iter().all(|c| c.veto.as_deref() == Some("house_number")), "{review:?}");
 }

@@ -49,7 +49,7 @@ fn arbitrary_input_never_panics_and_is_deterministic() {
         } else {
             let _ = index.candidates(&a, 3);
             if let Decision::Match(m) = index.decide(&a) {
-                assert!(m.score >= index.config().match_threshold);
+                assert!(m.probability >= index.config().match_probability);
             }
         }
         let _ = rank_streets(&street, &[city.as_str(), pc.as_str()]);

@@ -1,205 +1,16 @@
 //! Street lines: where the house number is, what the street type is, and
 //! what belongs to the name.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+mod secondary;
+mod vocab;
+mod words;
+use secondary::{is_care_of, push_units, secondary_segment, separate_house_name, take_unit_markers, words_text};
 
 use super::place::{number_first, splits_compounds};
 use super::postcode::postcode_at;
 use super::text::{fold_word, to_ascii_lower, tokenize, Kind, Token};
-
-/// Where a type word may be recognised. Short abbreviations are ambiguous
-/// (`St` = Street at the end, Saint at the start; `Dr` = Drive or Doctor).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pos {
-    /// Full word: last token, or first token if the street has no trailing type.
-    Anywhere,
-    /// Abbreviation valid only as the last token.
-    End,
-    /// Abbreviation valid as last token or leading (French `Av.`, `Bd`).
-    EndOrStart,
-}
-
-/// Canonical type tokens. The index into this list (+1) is the compact
-/// type id stored in the index; append only, never reorder.
-pub(crate) const TYPE_NAMES: &[&str] = &[
-    "street",
-    "road",
-    "way",
-    "lane",
-    "avenue",
-    "boulevard",
-    "place",
-    "square",
-    "drive",
-    "court",
-    "crescent",
-    "close",
-    "terrace",
-    "parade",
-    "highway",
-    "parkway",
-    "circle",
-    "gasse",
-    "canal",
-    "quay",
-    "singel",
-    "dike",
-    "ring",
-    "market",
-    "chaussee",
-    "allee",
-    "chemin",
-    "impasse",
-    "path",
-    "alley",
-    "dreef",
-    "passage",
-    "cours",
-    "row",
-    "walk",
-    "grove",
-    "gardens",
-    "mews",
-    "hill",
-];
-
-const TYPE_WORDS: &[(&str, &str, Pos)] = &[
-    ("straat", "street", Pos::Anywhere),
-    ("strasse", "street", Pos::Anywhere),
-    ("str", "street", Pos::EndOrStart),
-    ("street", "street", Pos::Anywhere),
-    ("st", "street", Pos::End),
-    ("gade", "street", Pos::Anywhere),
-    ("rue", "street", Pos::Anywhere),
-    ("road", "road", Pos::Anywhere),
-    ("rd", "road", Pos::End),
-    ("route", "road", Pos::Anywhere),
-    ("rte", "road", Pos::EndOrStart),
-    ("weg", "way", Pos::Anywhere),
-    ("vej", "way", Pos::Anywhere),
-    ("way", "way", Pos::Anywhere),
-    ("lane", "lane", Pos::Anywhere),
-    ("ln", "lane", Pos::End),
-    ("laan", "lane", Pos::Anywhere),
-    ("avenue", "avenue", Pos::Anywhere),
-    ("ave", "avenue", Pos::EndOrStart),
-    ("av", "avenue", Pos::EndOrStart),
-    ("boulevard", "boulevard", Pos::Anywhere),
-    ("blvd", "boulevard", Pos::EndOrStart),
-    ("bd", "boulevard", Pos::EndOrStart),
-    ("bld", "boulevard", Pos::EndOrStart),
-    ("boul", "boulevard", Pos::EndOrStart),
-    ("place", "place", Pos::Anywhere),
-    ("pl", "place", Pos::EndOrStart),
-    ("platz", "place", Pos::Anywhere),
-    ("plads", "place", Pos::Anywhere),
-    ("plein", "place", Pos::Anywhere),
-    ("square", "square", Pos::Anywhere),
-    ("sq", "square", Pos::End),
-    ("torv", "square", Pos::Anywhere),
-    ("drive", "drive", Pos::Anywhere),
-    ("dr", "drive", Pos::End),
-    ("court", "court", Pos::Anywhere),
-    ("ct", "court", Pos::End),
-    ("crescent", "crescent", Pos::Anywhere),
-    ("cres", "crescent", Pos::End),
-    ("close", "close", Pos::Anywhere),
-    ("cl", "close", Pos::End),
-    ("terrace", "terrace", Pos::Anywhere),
-    ("tce", "terrace", Pos::End),
-    ("terr", "terrace", Pos::End),
-    ("parade", "parade", Pos::Anywhere),
-    ("pde", "parade", Pos::End),
-    ("highway", "highway", Pos::Anywhere),
-    ("hwy", "highway", Pos::End),
-    ("parkway", "parkway", Pos::Anywhere),
-    ("pkwy", "parkway", Pos::End),
-    ("circle", "circle", Pos::Anywhere),
-    ("cir", "circle", Pos::End),
-    ("gasse", "gasse", Pos::Anywhere),
-    ("gracht", "canal", Pos::Anywhere),
-    ("kade", "quay", Pos::Anywhere),
-    ("quai", "quay", Pos::Anywhere),
-    ("quay", "quay", Pos::Anywhere),
-    ("kai", "quay", Pos::Anywhere),
-    ("singel", "singel", Pos::Anywhere),
-    ("dijk", "dike", Pos::Anywhere),
-    ("ring", "ring", Pos::Anywhere),
-    ("markt", "market", Pos::Anywhere),
-    ("market", "market", Pos::Anywhere),
-    ("marked", "market", Pos::Anywhere),
-    ("chaussee", "chaussee", Pos::Anywhere),
-    ("steenweg", "chaussee", Pos::Anywhere),
-    ("allee", "allee", Pos::Anywhere),
-    ("alle", "allee", Pos::Anywhere),
-    ("chemin", "chemin", Pos::Anywhere),
-    ("impasse", "impasse", Pos::Anywhere),
-    ("pad", "path", Pos::Anywhere),
-    ("path", "path", Pos::Anywhere),
-    ("steeg", "alley", Pos::Anywhere),
-    ("dreef", "dreef", Pos::Anywhere),
-    ("passage", "passage", Pos::Anywhere),
-    ("cours", "cours", Pos::Anywhere),
-    ("row", "row", Pos::Anywhere),
-    ("walk", "walk", Pos::Anywhere),
-    ("grove", "grove", Pos::Anywhere),
-    ("gardens", "gardens", Pos::Anywhere),
-    ("gdns", "gardens", Pos::End),
-    ("mews", "mews", Pos::Anywhere),
-    ("hill", "hill", Pos::Anywhere),
-];
-
-/// Germanic suffixes that end compound street names (`Kerkstraat`,
-/// `Hauptstr`, `Vesterbrogade`). Splitting makes `Kerk straat` and
-/// `Kerkstraat` one street and keeps `Kerkweg` apart from `Kerkstraat`.
-const COMPOUND_SUFFIXES: &[&str] = &[
-    "steenweg", "straat", "strasse", "str", "weg", "laan", "plein", "gracht", "kade", "singel", "dijk", "platz",
-    "gasse", "allee", "alle", "ring", "ufer", "markt", "vej", "gade", "plads", "torv", "pad", "steeg", "dreef", "kai",
-];
-
-struct TypeInfo {
-    id: u8,
-    pos: Pos,
-}
-
-fn type_table() -> &'static HashMap<String, TypeInfo> {
-    static TABLE: OnceLock<HashMap<String, TypeInfo>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut map = HashMap::new();
-        for (word, canonical, pos) in TYPE_WORDS {
-            let id = TYPE_NAMES.iter().position(|n| n == canonical).map_or(0, |i| i as u8 + 1);
-            map.insert(fold_word(word), TypeInfo { id, pos: *pos });
-        }
-        map
-    })
-}
-
-/// Folded compound suffixes, longest first so `steenweg` wins over `weg`.
-fn compound_suffixes() -> &'static [(String, u8)] {
-    static TABLE: OnceLock<Vec<(String, u8)>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut v: Vec<(String, u8)> = COMPOUND_SUFFIXES
-            .iter()
-            .filter_map(|s| {
-                let f = fold_word(s);
-                type_table().get(&f).map(|t| (f, t.id))
-            })
-            .collect();
-        v.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
-        v
-    })
-}
-
-pub(crate) fn type_name(id: u8) -> &'static str {
-    TYPE_NAMES.get(usize::from(id).wrapping_sub(1)).copied().unwrap_or("")
-}
-
-/// Type id for a canonical type token (used when rebuilding from a stored
-/// street string).
-pub(crate) fn type_id_of(name: &str) -> u8 {
-    TYPE_NAMES.iter().position(|n| *n == name).map_or(0, |i| i as u8 + 1)
-}
+pub(crate) use vocab::{is_type_variant, qualifiers_differ, type_id_of, type_name};
+use vocab::{leads, misspelt, misspelt_leading, ordinal, split_glued, tolerant_type, type_of, Pos, ORDINAL_SUFFIXES};
 
 /// A house number split into its parts. All three must agree for two
 /// addresses to be the same.
@@ -233,37 +44,73 @@ pub(crate) struct StreetLine {
     pub house: HouseNumber,
     pub pasted_postcode: String,
     pub pasted_city: String,
+    /// A house or building name typed beside the street (`Rose Cottage`,
+    /// `Hammond Court`), folded words joined by a space.
+    pub house_name: String,
 }
 
-/// Words that introduce a unit/apartment/box. Their value goes to the unit.
-const UNIT_MARKERS: &[&str] = &[
-    "apt",
-    "apartment",
-    "appt",
-    "app",
-    "unit",
-    "flat",
-    "suite",
-    "bus",
-    "bte",
-    "boite",
-    "box",
-    "wohnung",
-    "whg",
-    "top",
-    "tur",
-    "door",
-];
 /// Words that only announce the number (`Nr. 5`).
 const NUMBER_MARKERS: &[&str] = &["nr", "no", "nummer", "num", "numero"];
 /// Danish floor/side words and French repetition suffixes can follow the
 /// number without being part of the street name.
 const TAIL_WORDS: &[&str] = &["tv", "th", "mf", "st", "kl", "sal", "bis", "ter", "quater"];
 const NUMBER_SUFFIX_WORDS: &[&str] = &["bis", "ter", "quater"];
-const ORDINALS: &[&str] = &["e", "de", "ste", "st", "nd", "rd", "th", "er", "eme", "re", "ter"];
 
 fn is_name_word(t: &Token) -> bool {
-    t.is_word() && t.text.len() >= 3 && !TAIL_WORDS.contains(&t.text.as_str())
+    // Ordinals were merged into words (`1e`, `4th`): they name streets.
+    let ordinal = t.text.starts_with(|c: char| c.is_ascii_digit());
+    t.is_word() && (t.text.len() >= 3 || ordinal) && !TAIL_WORDS.contains(&t.text.as_str())
+}
+
+/// Compass letters: spaced after a number-first house number they are a
+/// direction (`14 E River St`), any other letter is the suffix (`35 B
+/// Danielle Road`).
+const COMPASS: &[&str] = &["n", "e", "s", "w"];
+
+/// `4th`, `1e`, `8 th` (with a street word after it) become one word
+/// token, so an ordinal is never mistaken for a house number.
+fn merge_ordinals(toks: Vec<Token>, country: &str) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        if t.is_num() {
+            // `3rdway`, `5thwy`: an ordinal with its type glued on.
+            if let Some(w) = toks.get(i + 1).filter(|w| w.is_word() && w.attached) {
+                let split = ["st", "nd", "rd", "th"]
+                    .iter()
+                    .find_map(|s| w.text.strip_prefix(s).filter(|rest| type_of(rest).is_some()).map(|rest| (*s, rest)));
+                if let Some((suffix, rest)) = split {
+                    out.push(Token { text: format!("{}{suffix}", t.text), kind: Kind::Word, attached: t.attached });
+                    out.push(Token { text: rest.to_owned(), kind: Kind::Word, attached: false });
+                    i += 2;
+                    continue;
+                }
+            }
+            if let Some(w) = toks.get(i + 1).filter(|w| w.is_word() && ORDINAL_SUFFIXES.contains(&w.text.as_str())) {
+                // Spaced (`8 th Road`) only for the English suffixes, and
+                // not in Denmark, where `st`/`th` after a number are a
+                // floor and a side.
+                // `St` spaced is mostly Saint (`6 St. Amber's Street`): only
+                // an ordinal when a type word follows (`1 st Ln`).
+                let next = toks.get(i + 2).filter(|n| n.is_word() && n.text.len() >= 2);
+                let spaced_ok = country != "DK"
+                    && match w.text.as_str() {
+                        "st" => next.is_some_and(|n| type_of(&n.text).is_some()),
+                        "nd" | "rd" | "th" => next.is_some(),
+                        _ => false,
+                    };
+                if w.attached || spaced_ok {
+                    out.push(Token { text: format!("{}{}", t.text, w.text), kind: Kind::Word, attached: t.attached });
+                    i += 2;
+                    continue;
+                }
+            }
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    out
 }
 
 /// Parses a free-text street line.
@@ -271,15 +118,15 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
     let mut out = StreetLine::default();
     let toks = tokenize(&to_ascii_lower(line));
     let toks = take_unit_markers(toks, &mut out.house.unit);
+    let toks = merge_ordinals(toks, country);
+    let toks = separate_house_name(toks);
     let mut segments: Vec<Vec<Token>> = toks
         .split(|t| t.is(Kind::Comma))
         .map(<[Token]>::to_vec)
-        .filter(|s| s.iter().any(|t| t.is_word() || t.is_num()))
+        .filter(|s| s.iter().any(|t| t.is_word() || t.is_num()) && !is_care_of(s))
         .collect();
-
-    let street_seg = segments
-        .iter()
-        .position(|s| s.iter().any(|t| t.is_word() && t.text.len() >= 2 && !TAIL_WORDS.contains(&t.text.as_str())));
+    number_to_typed_street(&mut segments, country);
+    let street_seg = choose_street_segment(&segments, country);
     let style = number_first(country);
 
     let mut name_tokens: Vec<Token> = Vec::new();
@@ -292,48 +139,13 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
         name_tokens = name;
         number_found = found;
     }
-
     for (i, seg) in segments.iter().enumerate() {
         if Some(i) == street_seg || seg.is_empty() {
             continue;
         }
         let before = street_seg.is_none_or(|s| i < s);
-        if !number_found && seg[0].is_num() && seg.iter().all(|t| !is_name_word(t)) {
-            let (_, used) = parse_number_group(seg, before, &mut out.house);
-            for t in &seg[used..] {
-                push_unit(&mut out.house.unit, t);
-            }
-            number_found = true;
-            continue;
-        }
-        if before {
-            // Care-of lines, building names: not part of the address identity.
-            continue;
-        }
-        if let Some((j, code, used)) = (0..seg.len()).find_map(|j| postcode_at(seg, j, country).map(|(c, u)| (j, c, u)))
-        {
-            if out.pasted_postcode.is_empty() {
-                out.pasted_postcode = code;
-                // `3511 LX Utrecht`, or `New York NY 10001` when no earlier
-                // segment named the town.
-                let after = words_text(&seg[j + used..]);
-                if !after.is_empty() {
-                    out.pasted_city = after;
-                } else if out.pasted_city.is_empty() {
-                    out.pasted_city = words_text(&seg[..j]);
-                }
-            }
-            continue;
-        }
-        if seg.iter().all(|t| t.is_word() || t.is(Kind::Dash)) && seg.iter().any(is_name_word) {
-            if out.pasted_city.is_empty() {
-                out.pasted_city = words_text(seg);
-            }
-            continue;
-        }
-        for t in seg {
-            push_unit(&mut out.house.unit, t);
-        }
+        secondary_segment(seg, before, number_found, country, city_hint, &mut out);
+        number_found |= !out.house.number.is_empty();
     }
 
     let (name, type_id) = canonical_name(&name_tokens, country);
@@ -342,60 +154,107 @@ pub(crate) fn parse_street_line(line: &str, country: &str, city_hint: &[String])
     out
 }
 
-fn words_text(toks: &[Token]) -> String {
-    toks.iter().filter(|t| t.is_word() || t.is_num()).map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ")
-}
-
-fn push_unit(unit: &mut Vec<String>, t: &Token) {
-    if t.is_word() || t.is_num() {
-        let v = t.text.trim_start_matches('0');
-        unit.push(if v.is_empty() { "0".to_owned() } else { v.to_owned() });
+/// Which comma-separated segment holds the street: the one with a house
+/// number and a name, else the one ending in a street type (a core type
+/// such as `Road` before one a building is often named after, such as
+/// `View` or `Court`), else the first with a name. The others are a house
+/// or building name, a pasted town, or a floor and side.
+fn choose_street_segment(segments: &[Vec<Token>], country: &str) -> Option<usize> {
+    let rank = |seg: &Vec<Token>| -> u8 {
+        let names: Vec<&Token> = seg.iter().filter(|t| is_name_word(t)).collect();
+        // `…, 1092 YM 's-Hertogenbosch`: a pasted postal code and town.
+        // Never the line's first segment: `2919 Florence Taylor Street`
+        // is a number-first street, not a code and a town.
+        let pasted_town = !std::ptr::eq(seg, &segments[0])
+            && postcode_at(seg, 0, country).is_some_and(|(_, used)| {
+                seg[used..].iter().all(|t| t.is_word() || t.is(Kind::Dash) || t.is(Kind::Slash))
+            });
+        if names.is_empty() || pasted_town {
+            return 0;
+        }
+        let numbered = seg.iter().enumerate().any(|(i, t)| {
+            t.is_num() && !seg.get(i + 1).is_some_and(|w| w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
+        });
+        // The last word, even a short one (`Brady Dr`, `Alan St.`).
+        let last = seg.iter().rev().find(|t| t.is_word()).map_or("", |t| t.text.as_str());
+        let typed = type_of(last).map(|t| t.id).or_else(|| tolerant_type(last));
+        match (numbered, typed) {
+            (true, _) => 4,
+            (false, Some(id)) if !is_building_type(id) => 3,
+            (false, Some(_)) => 2,
+            (false, None) => 1,
+        }
+    };
+    let best = segments.iter().map(rank).max().filter(|r| *r > 0)?;
+    // Among equals the last: a house name comes before its street.
+    let candidates: Vec<usize> = (0..segments.len()).filter(|&i| rank(&segments[i]) == best).collect();
+    if best == 4 || best == 1 {
+        candidates.first().copied()
+    } else {
+        candidates.last().copied()
     }
 }
 
-/// Removes `Apt 4B`, `#5`, `bus 3`, `Nr.` and records the unit value.
-fn take_unit_markers(toks: Vec<Token>, unit: &mut Vec<String>) -> Vec<Token> {
-    let mut out = Vec::with_capacity(toks.len());
-    let mut i = 0;
-    while i < toks.len() {
-        let t = &toks[i];
-        let is_marker = t.is(Kind::Hash) || (t.is_word() && UNIT_MARKERS.contains(&t.text.as_str()));
-        let next_num = toks.get(i + 1).filter(|n| n.is_num());
-        if is_marker {
-            if let Some(n) = next_num {
-                push_unit(unit, n);
-                i += 2;
-                // `Unit 3/14 Smith St`: the slash belongs to the marker.
-                if toks.get(i).is_some_and(|s| s.is(Kind::Slash)) {
-                    i += 1;
-                }
-                // `4B`, `4-B`
-                let mut j = i;
-                if toks.get(j).is_some_and(|d| d.is(Kind::Dash)) {
-                    j += 1;
-                }
-                if let Some(w) = toks.get(j).filter(|w| w.is_word() && w.text.len() <= 2 && w.attached) {
-                    push_unit(unit, w);
-                    i = j + 1;
-                }
-                continue;
-            }
-            if let Some(w) = toks.get(i + 1).filter(|w| w.is_word() && w.text.len() <= 2) {
-                if t.text != "bus" && t.text != "box" {
-                    push_unit(unit, w);
-                    i += 2;
-                    continue;
-                }
-            }
-        }
-        if t.is_word() && NUMBER_MARKERS.contains(&t.text.as_str()) && next_num.is_some() && i > 0 {
-            i += 1;
-            continue;
-        }
-        out.push(t.clone());
-        i += 1;
+/// `14 Hopeview, Furey Street`: the house number typed in front of the
+/// house or estate name instead of the street. When the only numbered
+/// segment has no core street type and starts with its number, while a
+/// later segment is a typed street without a number, the number moves to
+/// that street, which then comes first (`14 Furey Street, Hopeview`), as
+/// the line would have been typed the usual way round. Number-last
+/// countries are left alone: there a leading number is not the house's.
+fn number_to_typed_street(segments: &mut Vec<Vec<Token>>, country: &str) {
+    if number_first(country) == Some(false) {
+        return;
     }
-    out
+    let core_type = |seg: &[Token]| {
+        let last = seg.iter().rev().find(|t| t.is_word()).map_or("", |t| t.text.as_str());
+        type_of(last)
+            .map(|t| t.id)
+            .or_else(|| tolerant_type(last))
+            .or_else(|| split_glued(last, splits_compounds(country)).map(|(_, id)| id))
+            .filter(|id| !is_building_type(*id))
+    };
+    let numbered: Vec<usize> = (0..segments.len()).filter(|&i| segments[i].iter().any(Token::is_num)).collect();
+    let [n] = numbered[..] else { return };
+    let seg = &segments[n];
+    if !seg[0].is_num() || seg.len() < 2 || !seg[1..].iter().any(is_name_word) || core_type(seg).is_some() {
+        return;
+    }
+    let Some(t) = (n + 1..segments.len()).find(|&i| core_type(&segments[i]).is_some()) else { return };
+    // The number and a suffix letter glued to it (`14a`).
+    let used = if seg.get(1).is_some_and(|w| w.attached && w.is_word() && w.text.len() == 1) { 2 } else { 1 };
+    let mut numbered_seg = std::mem::take(&mut segments[n]);
+    let rest = numbered_seg.split_off(used);
+    let mut street = segments.remove(t);
+    numbered_seg.append(&mut street);
+    segments[n] = rest;
+    segments.insert(0, numbered_seg);
+}
+
+/// Types that also name houses and buildings (`Meadow View`, `The Lodge`,
+/// `Hammond Court`): a segment ending in one is the street only when no
+/// other segment has a number or a core street type.
+fn is_building_type(id: u8) -> bool {
+    matches!(
+        type_name(id),
+        "view"
+            | "court"
+            | "park"
+            | "green"
+            | "heights"
+            | "manor"
+            | "lodge"
+            | "house"
+            | "mill"
+            | "gardens"
+            | "estates"
+            | "village"
+            | "meadows"
+            | "orchard"
+            | "station"
+            | "center"
+            | "commons"
+    )
 }
 
 /// `Kerkstraat 12, 3511 LX Utrecht` without the comma: a postal code after
@@ -413,7 +272,7 @@ fn cut_pasted_postcode(seg: &mut Vec<Token>, country: &str, out: &mut StreetLine
             continue;
         }
         if let Some((code, used)) = postcode_at(seg, i, country) {
-            let rest_words = seg[i + used..].iter().all(|t| t.is_word() || t.is(Kind::Dash));
+            let rest_words = seg[i + used..].iter().all(|t| t.is_word() || t.is(Kind::Dash) || t.is(Kind::Slash));
             if !rest_words {
                 continue;
             }
@@ -448,7 +307,8 @@ fn strip_trailing_city(seg: &mut Vec<Token>, city: &[String]) {
 /// Splits the street segment into name tokens and house number.
 fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) -> (Vec<Token>, bool) {
     let starts = seg.first().is_some_and(|t| {
-        t.is_num() && !seg.get(1).is_some_and(|w| w.is_word() && w.attached && ORDINALS.contains(&w.text.as_str()))
+        t.is_num()
+            && !seg.get(1).is_some_and(|w| w.is_word() && w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
     });
     // Tail: everything after the last name word.
     let last_name = seg.iter().rposition(is_name_word);
@@ -462,14 +322,18 @@ fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) 
         (true, None) => true,
         (false, _) => false,
     };
+    // The country says what `a/b` is; the placement only when it cannot.
+    let unit_first = style.unwrap_or(number_first);
     if number_first {
-        // `44 B Damberlaan` in a number-last country: B is the suffix. In
-        // English-style lines a spaced letter is a direction (`14 E River St`).
-        let (_, used) = parse_number_group(&seg, true, house);
+        // `44 B Damberlaan` in a number-last country, `35 B Danielle Road`
+        // in a number-first one: B is the suffix. A spaced compass letter
+        // in a number-first line is a direction (`14 E River St`).
+        let (_, used) = parse_number_group(&seg, true, unit_first, house);
         let mut used = used;
-        if style == Some(false) && house.suffix.is_empty() && house.unit.is_empty() {
+        if house.suffix.is_empty() && house.unit.is_empty() {
             if let Some(w) = seg.get(used).filter(|w| w.is_word() && w.text.len() == 1) {
-                if seg[used + 1..].iter().any(is_name_word) {
+                let suffix = style == Some(false) || !COMPASS.contains(&w.text.as_str());
+                if suffix && seg[used + 1..].iter().any(is_name_word) {
                     house.suffix = w.text.clone();
                     used += 1;
                 }
@@ -480,10 +344,8 @@ fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) 
     }
     match ends {
         Some(i) => {
-            let (_, used) = parse_number_group(&seg[i..], false, house);
-            for t in &seg[i + used..] {
-                push_unit(&mut house.unit, t);
-            }
+            let (_, used) = parse_number_group(&seg[i..], false, unit_first, house);
+            push_units(&mut house.unit, &seg[i + used..]);
             (seg[..i].to_vec(), true)
         }
         None => (seg, false),
@@ -491,9 +353,11 @@ fn split_segment(seg: Vec<Token>, style: Option<bool>, house: &mut HouseNumber) 
 }
 
 /// Parses `12`, `5a`, `5 A`, `5-a`, `12-2`, `12 bis`, `3/14`, `12/3` from
-/// `toks[0]` (a number). In number-first lines `a/b` is unit a at number b
-/// (AU); in number-last lines it is number a, unit b (AT, NL).
-fn parse_number_group(toks: &[Token], number_first: bool, house: &mut HouseNumber) -> (bool, usize) {
+/// `toks[0]` (a number). With `unit_first` (countries that write the number
+/// first) `a/b` is unit a at number b (AU); otherwise number a, unit b (AT,
+/// NL). `number_first` is the placement in this line: there a spaced
+/// letter after the number is not taken as its suffix.
+fn parse_number_group(toks: &[Token], number_first: bool, unit_first: bool, house: &mut HouseNumber) -> (bool, usize) {
     let Some(first) = toks.first().filter(|t| t.is_num()) else {
         return (false, 0);
     };
@@ -507,7 +371,7 @@ fn parse_number_group(toks: &[Token], number_first: bool, house: &mut HouseNumbe
         match t.kind {
             Kind::Slash if n1.is_some_and(Token::is_num) => {
                 let v = n1.map(|n| trim_number(&n.text)).unwrap_or_default();
-                if number_first && units.is_empty() && suffix.is_empty() {
+                if unit_first && units.is_empty() && suffix.is_empty() {
                     units.push(std::mem::replace(&mut number, v));
                 } else {
                     units.push(v);
@@ -579,47 +443,187 @@ fn canonical_name(toks: &[Token], country: &str) -> (Vec<String>, u8) {
             _ => {}
         }
     }
-    let words = expand_particles(words);
+    // `Fourth`, `4th`, `Vierde` and `4e` are one name.
+    let mut words: Vec<String> = expand_particles(words).into_iter().map(|w| ordinal(&w).unwrap_or(w)).collect();
+    // The type is found on the words as typed; folding comes after (see
+    // `vocab::full_words` for why).
+    join_split_words(&mut words, country);
+    move_postdirectional(&mut words, country);
+    let type_id = take_type(&mut words, country);
+    // `Secondavenue`: the ordinal shows once the type is split off.
+    if let Some(last) = words.last_mut() {
+        if let Some(n) = ordinal(last) {
+            *last = n;
+        }
+    }
+    let count = words.len();
     let mut folded: Vec<String> = words.iter().map(|w| fold_word(w)).collect();
-    let table = type_table();
-    let n = folded.len();
-    let mut type_id = 0u8;
-    if n >= 2 {
-        if let Some(t) = table.get(&folded[n - 1]) {
-            type_id = t.id;
-            folded.pop();
-        } else if let Some(t) = table.get(&folded[0]).filter(|t| t.pos != Pos::End) {
-            type_id = t.id;
-            folded.remove(0);
-        }
-    }
-    if type_id == 0 && splits_compounds(country) {
-        if let Some(last) = folded.last_mut() {
-            if let Some((stem, id)) = split_compound(last) {
-                *last = stem;
-                type_id = id;
-            }
-        }
-    }
-    // Saint/Sankt/Sint/St. before a name; `st` left at the end is Street and
-    // was taken above.
-    for w in folded.iter_mut() {
-        let rep = match w.as_str() {
-            "st" | "sankt" | "sint" | "saint" | "skt" | "snt" => Some("saint"),
-            "ste" | "sainte" => Some("sainte"),
-            "burg" => Some("burgemester"),
-            "prof" => Some("profesor"),
-            "doktor" | "doctor" | "dokter" => Some("dr"),
-            "mt" => Some("mount"),
-            _ => None,
-        };
-        if let Some(r) = rep {
+    // Saint/Sankt/Sint/St. and title abbreviations before a name; `st`
+    // left at the end is Street and was taken above.
+    for (i, w) in folded.iter_mut().enumerate() {
+        let leading = i + 1 < count;
+        if let Some(r) = expand_title(w, leading, country) {
             *w = fold_word(r);
         }
     }
     folded.retain(|w| !w.is_empty());
     (folded, type_id)
 }
+
+/// `Main St N`: a direction after the type (number-first countries) is
+/// the same qualifier as `N Main St`, and `Main St S` another street. It
+/// moves in front, where `expand_title` and `qualifiers_differ` see it.
+fn move_postdirectional(words: &mut Vec<String>, country: &str) {
+    let n = words.len();
+    if number_first(country) != Some(true) || n < 3 || type_of(&words[n - 2]).is_none() {
+        return;
+    }
+    let full = match words[n - 1].as_str() {
+        "n" | "north" => "north",
+        "s" | "south" => "south",
+        "e" | "east" => "east",
+        "w" | "west" => "west",
+        _ => return,
+    };
+    words.pop();
+    words.insert(0, full.to_owned());
+}
+
+/// The full form of an abbreviated title or qualifier in a street name
+/// (`Burg.`, `Kl.`, `Gr.`, `Pdt`), folded like every name word. Qualifier
+/// abbreviations only count before another word: `Gr` alone is a name.
+fn expand_title(word: &str, leading: bool, country: &str) -> Option<&'static str> {
+    let full = match word {
+        "sankt" | "sint" | "saint" | "skt" | "snt" => "saint",
+        "st" if country == "DK" => "store",
+        "st" => "saint",
+        "ste" | "sainte" => "sainte",
+        "burg" | "brg" => "burgemeester",
+        "prof" => "professor",
+        "doktor" | "doctor" | "dokter" | "docteur" => "dr",
+        "mt" => "mount",
+        // `O. Kade`, `N. Rozenhof`: Oude and Nieuwe in Dutch names.
+        "o" if leading && matches!(country, "NL" | "BE") => "oude",
+        "n" if leading && matches!(country, "NL" | "BE") => "nieuwe",
+        // `E Kidd Drive` is `East Kidd Drive`; only before the name, and
+        // only where streets are named that way.
+        "n" | "s" | "e" | "w" if !(leading && matches!(number_first(country), Some(true) | None)) => return None,
+        "n" => "north",
+        "s" => "south",
+        "e" => "east",
+        "w" => "west",
+        "pres" | "pdt" => "president",
+        "gen" | "gal" => "general",
+        "mal" => "marechal",
+        "past" => "pastoor",
+        _ if !leading => return None,
+        "kl" => "kleine",
+        "gr" => "grosse",
+        "ob" => "obere",
+        "unt" => "untere",
+        "gl" => "gammel",
+        "nr" | "ndr" if country == "DK" => "norre",
+        "sdr" => "sondre",
+        _ => return None,
+    };
+    Some(full)
+}
+
+/// Words split where they should not be are joined again: a type word
+/// split in two (`Oak S Treet`, `Impas se Chantal Fleury`, `8th L ane`),
+/// or a compound split inside its type (`Kirschnerga sse`, `Bamstr aße`,
+/// `Perronok ade`). Only when the second half is a fragment, not a type
+/// on its own, so `Kerk Straat` stays two words (the type is taken later).
+fn join_split_words(words: &mut Vec<String>, country: &str) {
+    let n = words.len();
+    if n < 2 || type_of(&words[n - 1]).is_some() {
+        return;
+    }
+    for i in 0..n - 1 {
+        let (a, b) = (&words[i], &words[i + 1]);
+        if b.len() > 5 || type_of(b).is_some() || a.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        let joined = format!("{a}{b}");
+        let is_type = type_of(&joined).is_some_and(|t| t.pos == Pos::Anywhere) || misspelt(&joined).is_some();
+        // `St reet`: an abbreviation is joined only into a whole type word
+        // as typed (`Circuit N` is not a misspelt `Circuitn`).
+        if type_of(a).is_some() && !type_of(&joined).is_some_and(|t| t.pos == Pos::Anywhere) {
+            continue;
+        }
+        let last = i + 2 == n;
+        let compound = last
+            && a.len() >= 3
+            && split_glued(&joined, splits_compounds(country))
+                .is_some_and(|(stem, _)| stem.len() >= 3 && stem.len() < a.len());
+        if is_type || compound {
+            words[i] = joined;
+            words.remove(i + 1);
+            return;
+        }
+    }
+}
+
+/// Takes the street type out of the name tokens and returns its id (0:
+/// none). The last token if it is a type word (exactly, misspelt, or
+/// abbreviated outside the list), else a leading one (`Rue`, `Avenue`),
+/// else a type glued to the last token (`Millerstreet`, in every country;
+/// compounds such as `Kerkstraat` where the country builds them). A name of
+/// one word keeps it: `Park` alone is a name, not a type.
+fn take_type(folded: &mut Vec<String>, country: &str) -> u8 {
+    let n = folded.len();
+    // `Am Garten`, `Im Berg`, `An der Kirche`: after a preposition the last
+    // word is the name, unless it carries a type (`An der Hauptstraße`).
+    let prepositional = n >= 2 && PREPOSITIONS.contains(&folded[0].as_str());
+    if n >= 2 && !prepositional {
+        if let Some(t) = type_of(&folded[n - 1]) {
+            folded.pop();
+            return t.id;
+        }
+        if let Some(t) = type_of(&folded[0]).filter(|t| t.pos != Pos::End && leads(t.id)) {
+            folded.remove(0);
+            return t.id;
+        }
+        if let Some(id) = tolerant_type(&folded[n - 1]) {
+            folded.pop();
+            return id;
+        }
+        if let Some(id) = misspelt_leading(&folded[0]) {
+            folded.remove(0);
+            return id;
+        }
+    }
+    if let Some(last) = folded.last_mut() {
+        if let Some((stem, id)) = split_glued(last, splits_compounds(country)) {
+            *last = stem;
+            return id;
+        }
+    }
+    // `RueLopez`, `Avenuepascal`: a leading type glued to the name, where
+    // types lead.
+    if matches!(country, "FR" | "BE" | "CH" | "LU" | "") {
+        if let Some((id, rest)) = folded.first().and_then(|w| split_leading_glued(w)) {
+            folded[0] = rest;
+            return id;
+        }
+    }
+    0
+}
+
+fn split_leading_glued(word: &str) -> Option<(u8, String)> {
+    vocab::TYPE_WORDS.iter().find_map(|(w, _, pos)| {
+        let t = type_of(w)?;
+        let rest = word.strip_prefix(w)?;
+        (*pos == Pos::Anywhere && leads(t.id) && w.len() >= 3 && rest.len() >= 3).then(|| (t.id, rest.to_owned()))
+    })
+}
+
+/// Words that open a street named after a place (`Am Markt`, `Op de
+/// Berg`).
+const PREPOSITIONS: &[&str] = &[
+    "am", "im", "an", "auf", "zum", "zur", "beim", "unter", "hinter", "vor", "uber", "bei", "in", "aan", "op", "bij",
+    "achter", "over", "langs",
+];
 
 /// `v.d.`, `vd`, `v/d`, `van der/den/de` → one particle token.
 fn expand_particles(words: Vec<String>) -> Vec<String> {
@@ -648,31 +652,6 @@ fn expand_particles(words: Vec<String>) -> Vec<String> {
         }
     }
     out
-}
-
-/// Splits a compound into stem + type id, also tolerating one edit in the
-/// suffix when it is long enough to be unambiguous (`Kerkstrat`).
-fn split_compound(word: &str) -> Option<(String, u8)> {
-    const MIN_STEM: usize = 2;
-    for (suffix, id) in compound_suffixes() {
-        if word.len() >= suffix.len() + MIN_STEM && word.ends_with(suffix.as_str()) {
-            return Some((word[..word.len() - suffix.len()].to_owned(), *id));
-        }
-    }
-    for (suffix, id) in compound_suffixes().iter().filter(|(s, _)| s.len() >= 5) {
-        for cut in [suffix.len() - 1, suffix.len() + 1] {
-            if word.len() < cut + MIN_STEM {
-                continue;
-            }
-            let Some(tail) = word.get(word.len() - cut..) else {
-                continue;
-            };
-            if rapidfuzz::distance::osa::distance(tail.bytes(), suffix.bytes()) <= 1 {
-                return Some((word[..word.len() - cut].to_owned(), *id));
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]
