@@ -13,7 +13,7 @@ async fn a_rebuild_switches_readers_to_the_new_generation_and_a_past_view_stays_
     let mut system = System::new(MASTHEAD, Some(smtp.url())).expect("system");
     system.start("up", &["up"]).expect("up");
     system.wait_http().await.expect("http");
-    let http = reqwest::Client::new();
+    let http = viewer_client(&system);
     let base = system.base_url();
     let mut ids = Vec::new();
     for i in 0..6 {

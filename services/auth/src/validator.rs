@@ -175,4 +175,3 @@ fn refused(e: jsonwebtoken::errors::Error) -> AuthError {
         _ => AuthError::BadSignature(e),
     }
 }
-

@@ -133,6 +133,15 @@ impl System {
         self.command(args, None).output().with_context(|| format!("running masthead {}", args.join(" ")))
     }
 
+    /// A token from the real CLI (`masthead token issue --role ROLE`),
+    /// signed with the data directory's local secret as `up` and `api` use
+    /// it.
+    pub fn token(&self, role: &str) -> Result<String> {
+        let out = self.run(&["token", "issue", "--role", role, "--ttl", "1h"])?;
+        anyhow::ensure!(out.status.success(), "token issue failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8(out.stdout).context("a UTF-8 token")?.trim().to_owned())
+    }
+
     /// Imports a CSV of base addresses (`ref,street,postal_code,city,country`)
     /// through the real CLI; fails with its stderr if the import does.
     pub fn import_csv(&self, csv: &str) -> Result<()> {

@@ -87,7 +87,8 @@ async fn rs256_es256_and_eddsa_tokens_verify_against_the_set_fetched_once() {
     let server = KeyServer::start(set(&[&rsa, &ec, &ed])).await;
     let auth = server.authenticator(Duration::from_secs(3600));
     for (key, role) in [(&rsa, "viewer"), (&ec, "curator"), (&ed, "auditor")] {
-        let principal = auth.authenticate(&key.sign(&claims(&[role]))).await.unwrap_or_else(|e| panic!("{:?}: {e}", key.alg));
+        let principal =
+            auth.authenticate(&key.sign(&claims(&[role]))).await.unwrap_or_else(|e| panic!("{:?}: {e}", key.alg));
         assert_eq!(principal.roles, vec![Role::parse(role).expect("role")], "{:?}", key.alg);
     }
     assert_eq!(server.fetches(), 1, "keys are cached");

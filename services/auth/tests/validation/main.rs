@@ -2,6 +2,6 @@
 //! RS256, ES256 and EdDSA against a JWKS served by an HTTP server in this
 //! process. Nothing of the validator is replaced.
 
-mod keys;
 mod jwks;
+mod keys;
 mod secret;
