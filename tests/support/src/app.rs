@@ -44,6 +44,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// A client that does not follow redirects and sends no token.
     pub anonymous: reqwest::Client,
+    /// The operations listener, when `MASTHEAD_OPS_ADDR` was set.
+    pub ops_address: Option<String>,
     pub nats: NatsServer,
     pub config: Config,
     /// The test's own connection to the app's stream and buckets.
@@ -65,6 +67,11 @@ impl Drop for TestApp {
 /// directory, HTTP on 127.0.0.1 port 0, everything else as the binary's
 /// defaults. Installs the metrics recorder first, as `main` does.
 pub async fn spawn_app(roles: Roles) -> TestApp {
+    spawn_app_with(roles, |_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure` first.
+pub async fn spawn_app_with(roles: Roles, configure: impl FnOnce(&mut Config)) -> TestApp {
     masthead_telemetry::metrics::handle();
     undecided::install();
     let nats = NatsServer::start().expect("nats-server");
@@ -72,9 +79,11 @@ pub async fn spawn_app(roles: Roles) -> TestApp {
     let mut config = Config::for_nats(&nats.url(), dir.path(), "MASTHEAD");
     config.http_addr = "127.0.0.1:0".parse().expect("address");
     config.auth_hs256_secret = Some(TEST_SECRET.to_owned());
+    configure(&mut config);
     let shutdown = CancellationToken::new();
     let running = system::start(&config, roles, shutdown.clone()).await.expect("masthead starts");
     let address = format!("http://{}", running.http_addr);
+    let ops_address = running.ops_addr.map(|a| format!("http://{a}"));
     let own = system::connect_and_setup(&config, None).await.expect("the test's NATS connection");
     let store = EventStore::new(own.js.clone(), own.topology.clone());
     let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
@@ -83,6 +92,7 @@ pub async fn spawn_app(roles: Roles) -> TestApp {
         address,
         http,
         anonymous,
+        ops_address,
         nats,
         config,
         js: own.js,
