@@ -352,6 +352,80 @@ fn forbidden(message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::session::{CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE};
+    use axum::body::Body;
+    use axum::routing::{get, post};
+    use masthead_auth::local::{TokenIssuer, TokenRequest};
+    use masthead_auth::{AuthSettings, Authenticator};
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    const SECRET: &str = "unit-test-secret-of-at-least-32-bytes";
+
+    /// A router with a declared POST route for viewers and a route that was
+    /// added without a door, behind [`enforce`].
+    fn app() -> axum::Router {
+        let settings = AuthSettings { hs256_secret: Some(SECRET.into()), ..AuthSettings::default() };
+        let access = Arc::new(Access::new(Arc::new(Authenticator::new(&settings).expect("authenticator"))));
+        let mut table = DoorTable::default();
+        table.declare(Method::POST, "/change", Door::Role(Role::Viewer));
+        let gate = Arc::new(Gate { table, access });
+        axum::Router::new()
+            .route("/change", post(|| async { "changed" }))
+            .route("/sneaked-in", get(|| async { "secret" }))
+            .layer(axum::middleware::from_fn_with_state(gate, enforce))
+    }
+
+    fn token() -> String {
+        let issuer = TokenIssuer::new(SECRET, None, None, "roles").expect("issuer");
+        let request = TokenRequest { subject: "t", roles: &[Role::Admin], ttl: Duration::from_secs(600) };
+        issuer.issue(&request).expect("token")
+    }
+
+    async fn status(request: axum::http::Request<Body>) -> StatusCode {
+        app().oneshot(request).await.expect("infallible").status()
+    }
+
+    #[tokio::test]
+    async fn a_route_added_without_a_door_is_refused_even_with_the_highest_role() {
+        let request = |auth: Option<String>| {
+            let builder = axum::http::Request::get("/sneaked-in");
+            let builder = match auth {
+                Some(token) => builder.header(header::AUTHORIZATION, format!("Bearer {token}")),
+                None => builder,
+            };
+            builder.body(Body::empty()).expect("request")
+        };
+        assert_eq!(status(request(None)).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(status(request(Some(token()))).await, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn a_state_change_by_cookie_needs_this_sites_origin_and_the_csrf_token() {
+        let csrf = "c".repeat(64);
+        let cookies = format!("{SESSION_COOKIE}={}; {CSRF_COOKIE}={csrf}", token());
+        let request = |origin: &str, presented: Option<&str>| {
+            let builder = axum::http::Request::post("/change")
+                .header(header::HOST, "masthead.test")
+                .header(header::ORIGIN, origin)
+                .header(header::COOKIE, &cookies);
+            let builder = match presented {
+                Some(t) => builder.header(CSRF_HEADER, t),
+                None => builder,
+            };
+            builder.body(Body::empty()).expect("request")
+        };
+        assert_eq!(status(request("http://masthead.test", Some(&csrf))).await, StatusCode::OK);
+        assert_eq!(status(request("http://masthead.test", None)).await, StatusCode::FORBIDDEN);
+        assert_eq!(status(request("http://masthead.test", Some(&"d".repeat(64)))).await, StatusCode::FORBIDDEN);
+        assert_eq!(status(request("https://evil.example", Some(&csrf))).await, StatusCode::FORBIDDEN);
+        // A bearer token is no ambient credential: no CSRF token needed.
+        let bearer = axum::http::Request::post("/change")
+            .header(header::AUTHORIZATION, format!("Bearer {}", token()))
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(status(bearer).await, StatusCode::OK);
+    }
 
     #[test]
     #[should_panic(expected = "is not on that list")]

@@ -104,7 +104,7 @@ pub fn same_origin(access: &Access, headers: &HeaderMap) -> bool {
             None => return false,
         },
     };
-    own_origins(access, headers).iter().any(|own| *own == origin)
+    own_origins(access, headers).contains(&origin)
 }
 
 /// Whether `presented` equals the CSRF cookie (in constant time).

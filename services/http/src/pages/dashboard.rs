@@ -16,9 +16,10 @@
 //! with a session cookie also gets a sign-out button carrying its CSRF
 //! token.
 
-use crate::access::session::{self, CSRF_COOKIE, SESSION_COOKIE};
+use crate::access::session::{self, SESSION_COOKIE};
+use crate::SharedState;
 use askama::Template;
-use axum::extract::Extension;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use masthead_auth::Principal;
@@ -40,11 +41,27 @@ struct DashboardPage {
     tag = "pages",
     responses((status = 200, description = "HTML page drawing `/api/v1/stats`", content_type = "text/html"))
 )]
-pub async fn dashboard(headers: HeaderMap, Extension(principal): Extension<Principal>) -> Response {
+pub async fn dashboard(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
+) -> Response {
     let signed_in_by_cookie =
         session::bearer(&headers).is_none() && session::cookie(&headers, SESSION_COOKIE).is_some();
-    let csrf = signed_in_by_cookie.then(|| session::cookie(&headers, CSRF_COOKIE)).flatten();
-    let mut response = super::render(&DashboardPage { who: principal.subject, csrf });
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
-    response.into_response()
+    // A session started at the identity provider may not have visited the
+    // sign-in page, which sets the CSRF cookie: set it here then.
+    let (csrf, set_cookie) = match signed_in_by_cookie {
+        true => {
+            let (token, set_cookie) = session::csrf_token(&state.access, &headers);
+            (Some(token), set_cookie)
+        }
+        false => (None, None),
+    };
+    let mut response = super::render(&DashboardPage { who: principal.subject, csrf }).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
+    if let Some(cookie) = set_cookie {
+        h.append(header::SET_COOKIE, cookie);
+    }
+    response
 }
