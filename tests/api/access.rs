@@ -237,7 +237,7 @@ async fn every_page_carries_the_security_headers_and_no_inline_script() {
         let script_src = csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).unwrap_or("");
         assert_eq!(script_src, "script-src 'self'", "{path}: {csp}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
-        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
         let html = response.text().await.expect("body");
         for (i, _) in html.match_indices("<script") {
             let tag = &html[i..html[i..].find('>').map_or(html.len(), |e| i + e)];

@@ -1,9 +1,9 @@
 //! The security headers every response carries, and CORS.
 //!
 //! Pages load scripts and styles only as files from this site (no inline
-//! script anywhere, so none is allowed), may not be framed, and send no
-//! referrer: the status page's URL holds a subscription id, which must not
-//! leak to whatever a subscriber clicks next. Swagger UI sets inline
+//! script anywhere, so none is allowed), may not be framed, and send a
+//! referrer only to this site: the status page's URL holds a subscription
+//! id, which must not leak to whatever a subscriber clicks next. Swagger UI sets inline
 //! styles from its script, so under `/api/docs` styles may be inline;
 //! scripts never are.
 //!
@@ -38,7 +38,9 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, csp),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it browsers send `Origin: null` on our
+        // own form posts, which the CSRF origin check must then refuse.
+        (header::REFERRER_POLICY, "same-origin"),
         // For browsers that predate frame-ancestors.
         (header::X_FRAME_OPTIONS, "DENY"),
     ] {
