@@ -5,7 +5,7 @@ use crate::nats::NatsServer;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -96,9 +96,10 @@ impl System {
             None
         };
         let log = std::fs::File::create(self.data_dir.path().join(format!("{name}.log")))?;
+        let out = std::fs::File::create(self.data_dir.path().join(format!("{name}.out")))?;
         let child = self
             .command(args, addr_file.as_deref())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting masthead {}", args.join(" ")))?;
@@ -150,6 +151,11 @@ impl System {
         let out = self.run(&["addresses", "import", path.to_str().context("a UTF-8 path")?])?;
         anyhow::ensure!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
         Ok(())
+    }
+
+    /// What a role printed (stdout).
+    pub fn output(&self, name: &str) -> String {
+        std::fs::read_to_string(self.data_dir.path().join(format!("{name}.out"))).unwrap_or_default()
     }
 
     /// The log a role wrote (stderr).
