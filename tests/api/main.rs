@@ -8,5 +8,6 @@ mod access;
 mod form;
 mod helpers;
 mod intake;
+mod oidc;
 mod read_api;
 mod telemetry;
