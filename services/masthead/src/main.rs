@@ -229,7 +229,12 @@ fn print_up(config: &Config, running: &system::Running) {
     if let Some(secret) = &running.local_secret {
         let state = if secret.created { "created" } else { "in" };
         println!("  tokens     signed with the local secret {state} {}", secret.path.display());
-        println!("             a token for the dashboard: masthead token issue --role viewer");
+        // `token issue` must find the same secret: name a non-default data dir.
+        let data_dir = match config.data_dir == std::path::Path::new("./.masthead") {
+            true => String::new(),
+            false => format!(" --data-dir {}", config.data_dir.display()),
+        };
+        println!("             a token for the dashboard: masthead token issue --role viewer{data_dir}");
         println!(
             "             then paste it at http://{}/sign-in (or send `Authorization: Bearer <token>`)",
             running.http_addr
