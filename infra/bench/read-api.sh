@@ -28,15 +28,19 @@ export MASTHEAD_NATS_URL=nats://127.0.0.1:$nport MASTHEAD_DATA_DIR="$work" MASTH
 api=$!
 base="http://127.0.0.1:$port"
 until curl -sf "$base/healthz" >/dev/null; do sleep 0.5; done
+# The address list needs the viewer role: a token signed with the local
+# secret the api created in the data dir.
+token="$("$bin" token issue --role viewer --subject read-api-bench --ttl 2h)"
+export TOKEN="$token"
 # A postal code and city that exist, and a cursor half way through the list
 # (5 000 pages of 100 on one keep-alive connection).
 read -r postal city deep < <(python3 - "$base" "$n" <<'PY'
-import http.client, json, sys, urllib.parse
+import http.client, json, os, sys, urllib.parse
 base, n = sys.argv[1], int(sys.argv[2])
 u = urllib.parse.urlsplit(base)
 c = http.client.HTTPConnection(u.hostname, u.port)
 def get(path):
-    c.request("GET", path)
+    c.request("GET", path, headers={"Authorization": "Bearer " + os.environ["TOKEN"]})
     return json.loads(c.getresponse().read())
 first = get("/api/v1/addresses?limit=1")["items"][0]["lines"]
 cursor = ""
@@ -54,7 +58,7 @@ run() {
   printf '%-34s' "$1"
   local t0 out
   t0=$(ticks)
-  out=$(wrk -t2 -c"$conns" -d8s --latency "$2" 2>/dev/null)
+  out=$(wrk -t2 -c"$conns" -d8s --latency -H "Authorization: Bearer $token" "$2" 2>/dev/null)
   echo "$out" | awk -v cpu=$(( $(ticks) - t0 )) '/requests in/{n=$1} /Requests\/sec/{rps=$2} /^ +99%/{p99=$2} /^ +50%/{p50=$2} END{printf "%10s req/s   p50 %8s   p99 %8s   api CPU %6.1f µs/request\n", rps, p50, p99, cpu * 10000 / n}'
 }
 echo "== wrk, $conns connections, 8 s each, $n addresses; $(uptime | sed 's/.*load/load/')"

@@ -218,10 +218,48 @@ def invariants(docs: list[tuple[str, dict]], values: dict[str, Any]) -> list[str
         problems.append("invariant: ingress.enabled but no Ingress rendered")
     if values["serviceMonitor"]["enabled"] and not _by_kind(docs, "ServiceMonitor"):
         problems.append("invariant: serviceMonitor.enabled but no ServiceMonitor rendered")
+    problems += _access_invariants(docs, values)
     if values["secrets"]["existingSecret"] and _by_kind(docs, "Secret"):
         names = [n for n in _by_kind(docs, "Secret") if not n.endswith("-setup")]
         if names:
             problems.append(f"invariant: existingSecret set but the chart renders Secret(s) {names}")
+    return problems
+
+
+def _access_invariants(docs: list[tuple[str, dict]], values: dict[str, Any]) -> list[str]:
+    """Tokens can be validated on every api replica alike; /metrics is on
+    the operations port; the NetworkPolicies fence the ops port and NATS."""
+    problems: list[str] = []
+    config = next(iter(_by_kind(docs, "ConfigMap").values()), {}).get("data", {})
+    ops_port = values["config"]["opsPort"]
+    if config.get("MASTHEAD_OPS_ADDR") != f"0.0.0.0:{ops_port}":
+        problems.append("invariant: MASTHEAD_OPS_ADDR must put /metrics on the operations port")
+    for role, dep in ((_role(d), d) for d in _by_kind(docs, "Deployment").values()):
+        env = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        if "MASTHEAD_AUTH_HS256_SECRET" not in env:
+            problems.append(f"invariant: Deployment/{role} does not read the token secret from the Secret")
+    for name, svc in _by_kind(docs, "Service").items():
+        for port in svc["spec"]["ports"]:
+            if port["name"] == "metrics" and port["targetPort"] != "ops":
+                problems.append(f"invariant: Service/{name} metrics port must target the ops port")
+    if not values["secrets"]["existingSecret"] and not values["config"]["auth"]["jwksUrl"]:
+        secret = _by_kind(docs, "Secret").get(RELEASE, {})
+        key = values["secrets"]["keys"]["authHs256Secret"]
+        if len((secret.get("stringData") or {}).get(key, "")) < 32:
+            problems.append("invariant: without a JWKS URL the chart Secret needs an HS256 secret of >= 32 bytes")
+    policies = _by_kind(docs, "NetworkPolicy")
+    if values["networkPolicy"]["enabled"]:
+        ops = [p for p in policies.values() if any(
+            port.get("port") == "ops" for rule in p["spec"].get("ingress", []) for port in rule.get("ports", []))]
+        if not ops or any("from" not in rule for p in ops for rule in p["spec"]["ingress"]):
+            problems.append("invariant: a NetworkPolicy must limit who reaches the ops port")
+        wants_nats = values["nats"]["enabled"] or values["networkPolicy"]["nats"]["podSelector"]
+        nats = [p for p in policies.values() if any(
+            port.get("port") == 4222 for rule in p["spec"].get("ingress", []) for port in rule.get("ports", []))]
+        if wants_nats and (not nats or any("from" not in rule for rule in nats[0]["spec"]["ingress"])):
+            problems.append("invariant: a NetworkPolicy must limit who reaches NATS")
+    elif policies:
+        problems.append("invariant: networkPolicy.enabled is false but NetworkPolicies are rendered")
     return problems
 
 
@@ -281,6 +319,8 @@ NEGATIVE_CASES = [
     ("invalid YAML", "templates/configmap.yaml", "data:\n", "data:\n  broken: [unclosed\n"),
     ("replicas: \"two\"", "templates/deployment.yaml", "replicas: {{ $r.replicaCount }}", 'replicas: "two"'),
     ("unknown field", "templates/deployment.yaml", "  revisionHistoryLimit: 5\n", "  revisionHistoryLimit: 5\n  replicaz: 2\n"),
+    ("ops port without a policy", "templates/networkpolicy.yaml", "        - port: ops\n", "        - port: http\n"),
+    ("metrics on the public port", "templates/service.yaml", "      targetPort: ops", "      targetPort: http"),
 ]
 
 

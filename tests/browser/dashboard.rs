@@ -5,6 +5,7 @@
 use crate::browser::Browser;
 use chrono::Duration as Span;
 use fantoccini::Locator;
+use masthead_auth::Role;
 use masthead_test_support::app::{spawn_app, TestApp, API_AND_PROJECTOR};
 use masthead_test_support::history::{subscription_events, utc, Fate};
 use masthead_test_support::wait_until;
@@ -61,7 +62,7 @@ async fn the_dashboard_draws_every_chart_and_follows_new_events() {
 
     // Run the checks, then always end the session.
     let result = async {
-        client.goto(&format!("{}/dashboard", app.address)).await?;
+        client.sign_in(&app.address, &app.token(&[Role::Viewer]), "/dashboard").await?;
         client
             .wait()
             .at_most(Duration::from_secs(20))

@@ -9,3 +9,4 @@
 mod browser;
 mod dashboard;
 mod form;
+mod sign_in;

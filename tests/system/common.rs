@@ -137,3 +137,12 @@ pub fn resolved_base(h: &[SubscriptionEvent]) -> Option<Uuid> {
 pub fn message_id(raw: &[u8]) -> String {
     masthead_test_support::mime::Mail::parse(raw).header("message-id").unwrap_or_default().to_owned()
 }
+
+/// A client sending a `viewer` token from the real `masthead token issue`.
+pub fn viewer_client(system: &System) -> reqwest::Client {
+    let token = system.token("viewer").expect("masthead token issue");
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder().default_headers(headers).build().expect("client")
+}

@@ -13,7 +13,7 @@ async fn a_rebuild_switches_readers_to_the_new_generation_and_a_past_view_stays_
     let mut system = System::new(MASTHEAD, Some(smtp.url())).expect("system");
     system.start("up", &["up"]).expect("up");
     system.wait_http().await.expect("http");
-    let http = reqwest::Client::new();
+    let http = viewer_client(&system);
     let base = system.base_url();
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -30,7 +30,15 @@ async fn a_rebuild_switches_readers_to_the_new_generation_and_a_past_view_stays_
         wait_status(&http, &base, *id, "confirmed").await;
     }
     let stats_url = format!("{base}/api/v1/stats");
-    let before = get_json(&http, &stats_url).await.expect("stats");
+    // The status above may come from the events themselves (freshness):
+    // wait until the projection counted all six outcomes too.
+    let before = wait_until("six outcomes projected", Duration::from_secs(30), || async {
+        let stats = get_json(&http, &stats_url).await?;
+        let outcomes = stats["matched"].as_u64().unwrap_or(0) + stats["new"].as_u64().unwrap_or(0);
+        (outcomes == 6 && stats["mail_sent"] == 6).then_some(stats)
+    })
+    .await
+    .expect("projected");
     assert_eq!(before["generation"], "g0");
 
     // A full rebuild while `up` serves: readers switch once it caught up.
@@ -142,4 +150,40 @@ async fn a_strict_import_names_the_broken_line_and_a_lenient_one_skips_it() {
     let missing = system.run(&["addresses", "import", "/nonexistent.csv"]).expect("run");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.csv"));
+}
+
+#[tokio::test]
+async fn up_creates_a_private_token_secret_and_the_cli_signs_tokens_that_open_the_staff_doors() {
+    let mut system = System::new(MASTHEAD, None).expect("system");
+    system.start("up", &["up"]).expect("up");
+    system.wait_http().await.expect("http");
+    let printed = wait_until("up to print how to get a token", Duration::from_secs(10), || async {
+        Some(system.output("up")).filter(|o| o.contains("masthead token issue --role viewer"))
+    })
+    .await
+    .expect("token instructions");
+    let secret = system.data_dir().join("auth-hs256.secret");
+    assert!(printed.contains(&secret.display().to_string()), "{printed}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).expect("the secret file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only its owner may read the secret");
+    }
+
+    let stats = format!("{}/api/v1/stats", system.base_url());
+    let anonymous = reqwest::Client::new().get(&stats).send().await.expect("stats");
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers()["www-authenticate"].to_str().expect("ascii").starts_with("Bearer"));
+    let body: Value = anonymous.json().await.expect("a JSON refusal");
+    assert_eq!(body["error"]["code"], "unauthenticated", "{body}");
+    // A viewer's token from `masthead token issue` opens it.
+    let viewer = viewer_client(&system);
+    assert_eq!(viewer.get(&stats).send().await.expect("stats").status(), 200);
+
+    // A role that does not exist is refused, naming it.
+    let out = system.run(&["token", "issue", "--role", "superuser"]).expect("token issue");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("superuser") && err.contains("viewer"), "{err}");
 }

@@ -64,6 +64,26 @@ app.kubernetes.io/component: {{ .role }}
 {{- if or .Values.secrets.mountNatsCreds (and (not .Values.secrets.existingSecret) .Values.secrets.natsCreds) -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+The HS256 secret of the chart-created Secret: the configured one; else,
+without a JWKS URL, the one a previous install generated (so tokens stay
+valid across upgrades), or a new random one. Every api replica reads the
+same Secret, so a token is valid on all of them.
+*/}}
+{{- define "masthead.authHs256Secret" -}}
+{{- if .Values.secrets.authHs256Secret -}}
+{{- .Values.secrets.authHs256Secret -}}
+{{- else if not .Values.config.auth.jwksUrl -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "masthead.fullname" .) -}}
+{{- $key := .Values.secrets.keys.authHs256Secret -}}
+{{- if and $existing (index ($existing.data | default dict) $key) -}}
+{{- index $existing.data $key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Same naming rule the nats and bitnami charts use for their fullname. */}}
 {{- define "masthead.subchartFullname" -}}
 {{- if contains .name .root.Release.Name -}}
@@ -98,6 +118,27 @@ MASTHEAD_MONGODB_DATABASE: {{ .Values.config.mongodbDatabase | quote }}
 MASTHEAD_MAIL_FROM: {{ .Values.config.mailFrom | quote }}
 MASTHEAD_MAIL_CONTACT: {{ .Values.config.mailContact | quote }}
 MASTHEAD_LOG_FORMAT: "json"
+MASTHEAD_OPS_ADDR: {{ printf "0.0.0.0:%v" .Values.config.opsPort | quote }}
+MASTHEAD_AUTH_ROLES_CLAIM: {{ .Values.config.auth.rolesClaim | quote }}
+MASTHEAD_AUTH_OIDC_SCOPES: {{ .Values.config.auth.oidcScopes | quote }}
+{{- with .Values.config.auth.jwksUrl }}
+MASTHEAD_AUTH_JWKS_URL: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.auth.issuer }}
+MASTHEAD_AUTH_ISSUER: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.auth.audience }}
+MASTHEAD_AUTH_AUDIENCE: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.auth.oidcClientId }}
+MASTHEAD_AUTH_OIDC_CLIENT_ID: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.auth.publicUrl }}
+MASTHEAD_PUBLIC_URL: {{ . | quote }}
+{{- end }}
+{{- with .Values.config.auth.corsAllowedOrigins }}
+MASTHEAD_CORS_ALLOWED_ORIGINS: {{ . | quote }}
+{{- end }}
 RUST_LOG: {{ .Values.config.logLevel | quote }}
 {{- with .Values.config.smtpUrl }}
 MASTHEAD_SMTP_URL: {{ . | quote }}
@@ -153,6 +194,18 @@ OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
     secretKeyRef:
       name: {{ include "masthead.secretName" $root }}
       key: {{ $root.Values.secrets.keys.smtpPassword }}
+      optional: true
+- name: MASTHEAD_AUTH_HS256_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "masthead.secretName" $root }}
+      key: {{ $root.Values.secrets.keys.authHs256Secret }}
+      optional: true
+- name: MASTHEAD_AUTH_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "masthead.secretName" $root }}
+      key: {{ $root.Values.secrets.keys.oidcClientSecret }}
       optional: true
 {{- if include "masthead.natsCredsEnabled" $root }}
 - name: MASTHEAD_NATS_CREDS

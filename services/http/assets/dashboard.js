@@ -165,10 +165,22 @@ function status(text, error) {
   el.className = error ? "error" : "";
 }
 
+let signedOut = false;
 async function poll() {
   try {
     const r = await fetch("/api/v1/stats", { headers: { accept: "application/json" }, cache: "no-store" });
     const body = await r.json().catch(() => null);
+    if (r.status === 401) {
+      // The session ended (the token expired): offer to sign in again.
+      const el = document.getElementById("status");
+      el.textContent = "signed out: ";
+      el.className = "error";
+      const link = el.appendChild(document.createElement("a"));
+      link.href = "/sign-in?next=" + encodeURIComponent(location.pathname);
+      link.textContent = "sign in again";
+      signedOut = true;
+      return;
+    }
     if (!r.ok) {
       status(`stats unavailable: ${(body && body.error && body.error.message) || r.status}`, true);
     } else {
@@ -180,7 +192,7 @@ async function poll() {
     status("cannot reach the API", true);
   } finally {
     // After the answer, not on a fixed interval: a slow API is never asked twice at once.
-    setTimeout(poll, 2000);
+    if (!signedOut) setTimeout(poll, 2000);
   }
 }
 poll();

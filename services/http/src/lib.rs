@@ -6,13 +6,16 @@
 //! - [`pages`]: the subscriber's form and status page and the dashboard,
 //!   rendered from the template files in `templates/` with their scripts
 //!   and styles served from `assets/`;
-//! - [`ops`]: health, readiness and metrics, which every role serves.
+//! - [`ops`]: health, readiness and metrics, which every role serves;
+//! - [`access`]: who may call what (deny by default: every route is
+//!   registered with its door), sign-in for the pages, security headers.
 //!
 //! Each route is declared once, on its handler (`#[utoipa::path]`): the
 //! router and the OpenAPI document are built from the same declarations,
 //! and a list's query parameters are parsed against the parameter struct
 //! the document describes. Every error is JSON.
 
+pub mod access;
 pub mod addresses;
 pub mod error;
 pub mod middleware;
@@ -23,6 +26,7 @@ pub mod query;
 pub mod stats;
 pub mod subscriptions;
 
+use access::doors::{DoorRouter, Gate};
 use axum::extract::FromRef;
 use axum::Router;
 use masthead_jetstream::key_vault::KeyVault;
@@ -32,7 +36,6 @@ use masthead_matching::matcher::address_book::AddressBook;
 use masthead_projections::projector::generations::ProjectionReads;
 use std::sync::Arc;
 use subscriptions::intake::Intake;
-use utoipa_axum::router::OpenApiRouter;
 
 /// Everything the API's handlers need, assembled once per process.
 #[derive(Clone)]
@@ -46,6 +49,8 @@ pub struct AppState {
     pub reads: Option<Arc<ProjectionReads>>,
     /// The base-address index, for match previews.
     pub book: Option<Arc<AddressBook>>,
+    /// Token validation and the access settings.
+    pub access: Arc<access::Access>,
 }
 
 /// What the router hands each request. Axum clones the state for every
@@ -81,43 +86,73 @@ impl FromRef<SharedState> for OpsState {
     }
 }
 
-/// The API's routes with their OpenAPI declarations.
-fn api_routes() -> OpenApiRouter<SharedState> {
-    OpenApiRouter::new()
+/// The API's routes with their doors and OpenAPI declarations.
+/// `/metrics` is among them when `metrics_here`.
+fn api_routes(metrics_here: bool) -> DoorRouter<SharedState> {
+    DoorRouter::new()
         .merge(subscriptions::routes())
         .merge(addresses::routes())
         .merge(stats::routes())
         .merge(pages::routes())
-        .merge(ops::routes())
+        .merge(access::sign_in::routes())
+        .merge(ops::routes(metrics_here))
 }
 
+/// The routes outside the OpenAPI document: Swagger UI, the document
+/// itself, and the pages' assets. All public (and on the public list).
+const UNDOCUMENTED_ROUTES: &[(&str, &str)] = &[
+    ("GET", openapi::OPENAPI_PATH),
+    ("GET", openapi::DOCS_PATH),
+    ("GET", "/api/docs/"),
+    ("GET", "/api/docs/{*rest}"),
+    ("GET", pages::ASSETS_ROUTE),
+];
+
 /// The whole HTTP surface of `masthead api` (and `up`): the API, pages,
-/// documentation and operations routes.
+/// documentation and operations routes, each behind its door.
 pub fn router(state: AppState) -> Router {
+    let access = state.access.clone();
     let state = SharedState::from(state);
-    let (routes, document) = api_routes().split_for_parts();
+    let (routes, doors) = api_routes(access.metrics_here).into_parts();
+    let (routes, document) = routes.split_for_parts();
+    let gate = Arc::new(Gate { table: doors.with_public(UNDOCUMENTED_ROUTES), access: access.clone() });
     routes
         .merge(pages::assets())
         .with_state(state)
         .merge(openapi::docs(openapi::describe(document)))
         .fallback(error::fallback_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        // Per route (`layer`), so it sees the matched route.
+        .layer(axum::middleware::from_fn_with_state(gate, access::doors::enforce))
+        .layer(axum::middleware::from_fn(access::headers::security_headers))
+        // Outside the doors: a preflight carries no token.
+        .layer(tower::util::option_layer(access::headers::cors(&access)))
         // Outermost, so it times everything; added with `layer` (per route)
         // so it sees the matched route for span names and metric labels.
         .layer(axum::middleware::from_fn(middleware::trace_requests))
 }
 
-/// The routes a consumer role serves: health, readiness and metrics.
-pub fn ops_router(state: OpsState) -> Router {
-    let (routes, _) = ops::routes().split_for_parts();
+/// The routes a consumer role serves: health, readiness and, unless an
+/// operations listener serves them (`with_metrics` false), metrics. The
+/// operations listener itself serves this router with metrics.
+pub fn ops_router(state: OpsState, with_metrics: bool) -> Router {
+    let (routes, _) = ops::routes(with_metrics).into_parts();
+    let (routes, _) = routes.split_for_parts();
     routes
         .with_state(state)
         .fallback(error::fallback_not_found)
+        .layer(axum::middleware::from_fn(access::headers::security_headers))
         .layer(axum::middleware::from_fn(middleware::trace_requests))
 }
 
 /// The OpenAPI document as served at [`openapi::OPENAPI_PATH`].
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, document) = api_routes().split_for_parts();
+    let (routes, _) = api_routes(true).into_parts();
+    let (_, document) = routes.split_for_parts();
     openapi::describe(document)
+}
+
+/// Every route's door, for the operators' documentation and tests.
+pub fn doors() -> access::doors::DoorTable {
+    api_routes(true).into_parts().1.with_public(UNDOCUMENTED_ROUTES)
 }

@@ -29,7 +29,22 @@ struct ApiDoc;
 pub fn describe(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     document.merge(paths);
+    add_bearer_scheme(&mut document);
     document
+}
+
+/// The bearer-token scheme the operations with a door name (see `access`).
+fn add_bearer_scheme(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "A JWT from the identity provider (or `masthead token issue`), with the role the operation names",
+        ))
+        .build();
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(crate::access::doors::BEARER_SCHEME, SecurityScheme::Http(scheme));
 }
 
 /// Swagger UI at [`DOCS_PATH`] serving `document` at [`OPENAPI_PATH`];

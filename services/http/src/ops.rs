@@ -1,21 +1,27 @@
 //! Operations routes every role serves: liveness and readiness for
 //! Kubernetes probes and `masthead up`, and Prometheus metrics.
 
+use crate::access::doors::DoorRouter;
 use crate::OpsState;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 use std::time::Duration;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub fn routes<S>() -> OpenApiRouter<S>
+/// The probes, and `/metrics` when `with_metrics` (this listener is the
+/// operations listener, or the only one).
+pub fn routes<S>(with_metrics: bool) -> DoorRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     OpsState: FromRef<S>,
 {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+    let probes = DoorRouter::new().public(routes!(healthz)).public(routes!(readyz));
+    match with_metrics {
+        true => probes.operations(routes!(metrics)),
+        false => probes,
+    }
 }
 
 /// Liveness: the process serves HTTP.

@@ -1,19 +1,20 @@
 //! `GET /api/v1/stats`: the stats read model plus live consumer lag.
 
+use crate::access::doors::DoorRouter;
 use crate::error::ApiError;
 use crate::query::{projection_store, store_error, Query};
 use crate::SharedState;
 use axum::extract::State;
 use axum::Json;
+use masthead_auth::Role;
 use masthead_jetstream::lag::{poll_lag, ConsumerLag, LAG_TIMEOUT};
 use masthead_projections::Stats;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub fn routes() -> OpenApiRouter<SharedState> {
-    OpenApiRouter::new().routes(routes!(get_stats))
+pub fn routes() -> DoorRouter<SharedState> {
+    DoorRouter::new().role(Role::Viewer, routes!(get_stats))
 }
 
 /// The stats endpoint takes no parameters.

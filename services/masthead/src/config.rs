@@ -109,6 +109,58 @@ pub struct Config {
     /// Log lines as `json` or `pretty`. Unset: pretty on a terminal, json otherwise.
     #[arg(long, env = "MASTHEAD_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
+
+    /// A separate listener for `/metrics` (and the probes), kept off the
+    /// public port. Unset: `/metrics` is served on MASTHEAD_HTTP_ADDR.
+    #[arg(long, env = "MASTHEAD_OPS_ADDR", global = true)]
+    pub ops_addr: Option<SocketAddr>,
+
+    /// The identity provider's JWKS URL: RS256, ES256 and EdDSA tokens.
+    #[arg(long, env = "MASTHEAD_AUTH_JWKS_URL", global = true)]
+    pub auth_jwks_url: Option<String>,
+
+    /// Shared secret for HS256 tokens, at least 32 bytes (secret). Unset
+    /// and no JWKS: `<data dir>/auth-hs256.secret`, created on first start.
+    #[arg(long, env = "MASTHEAD_AUTH_HS256_SECRET", global = true, hide_env_values = true)]
+    pub auth_hs256_secret: Option<String>,
+
+    /// Required token issuer (`iss`); also the OpenID Connect issuer.
+    #[arg(long, env = "MASTHEAD_AUTH_ISSUER", global = true)]
+    pub auth_issuer: Option<String>,
+
+    /// Required token audience (`aud`).
+    #[arg(long, env = "MASTHEAD_AUTH_AUDIENCE", global = true)]
+    pub auth_audience: Option<String>,
+
+    /// The claim holding a token's roles: a name or a dotted path such as
+    /// `realm_access.roles`.
+    #[arg(long, env = "MASTHEAD_AUTH_ROLES_CLAIM", default_value = "roles", global = true)]
+    pub auth_roles_claim: String,
+
+    /// OpenID Connect client id: the sign-in page then redirects to the
+    /// issuer (authorization code + PKCE). Needs MASTHEAD_AUTH_ISSUER and
+    /// MASTHEAD_PUBLIC_URL.
+    #[arg(long, env = "MASTHEAD_AUTH_OIDC_CLIENT_ID", global = true)]
+    pub auth_oidc_client_id: Option<String>,
+
+    /// OpenID Connect client secret (secret). Unset: a public client.
+    #[arg(long, env = "MASTHEAD_AUTH_OIDC_CLIENT_SECRET", global = true, hide_env_values = true)]
+    pub auth_oidc_client_secret: Option<String>,
+
+    /// Scopes asked of the OpenID Connect provider, space-separated.
+    #[arg(long, env = "MASTHEAD_AUTH_OIDC_SCOPES", default_value = "openid profile", global = true)]
+    pub auth_oidc_scopes: String,
+
+    /// The URL the public reaches this service at behind a proxy, such as
+    /// https://masthead.example.org: origin checks, Secure cookies, OIDC
+    /// redirects.
+    #[arg(long, env = "MASTHEAD_PUBLIC_URL", value_parser = public_url, global = true)]
+    pub public_url: Option<String>,
+
+    /// Origins whose scripts may call the API (CORS), comma-separated.
+    /// Unset: CORS is off.
+    #[arg(long, env = "MASTHEAD_CORS_ALLOWED_ORIGINS", value_parser = cors_origins, global = true)]
+    pub cors_allowed_origins: Option<String>,
 }
 
 /// How log lines are written.
@@ -132,6 +184,14 @@ fn score(s: &str) -> Result<f64, String> {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
         _ => Err(format!("{s:?} is not a score between 0 and 100")),
     }
+}
+
+fn public_url(s: &str) -> Result<String, String> {
+    masthead_http::access::origin_of(s).map(|_| s.trim().trim_end_matches('/').to_owned())
+}
+
+fn cors_origins(s: &str) -> Result<String, String> {
+    masthead_http::access::parse_origins(s).map(|_| s.to_owned())
 }
 
 fn generation_name(s: &str) -> Result<String, String> {
@@ -165,6 +225,17 @@ impl fmt::Debug for Config {
             .field("mail_contact", &self.mail_contact)
             .field("match_threshold", &self.match_threshold)
             .field("log_format", &self.log_format)
+            .field("ops_addr", &self.ops_addr)
+            .field("auth_jwks_url", &self.auth_jwks_url)
+            .field("auth_hs256_secret", &redacted(&self.auth_hs256_secret))
+            .field("auth_issuer", &self.auth_issuer)
+            .field("auth_audience", &self.auth_audience)
+            .field("auth_roles_claim", &self.auth_roles_claim)
+            .field("auth_oidc_client_id", &self.auth_oidc_client_id)
+            .field("auth_oidc_client_secret", &redacted(&self.auth_oidc_client_secret))
+            .field("auth_oidc_scopes", &self.auth_oidc_scopes)
+            .field("public_url", &self.public_url)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .finish()
     }
 }
@@ -256,9 +327,13 @@ mod tests {
     fn secrets_stay_out_of_debug_output() {
         let mut c = Config::for_nats("nats://x:4222", Path::new("/tmp"), "S");
         c.smtp_password = Some("hunter2".into());
+        c.auth_hs256_secret = Some("hunter3-hunter3-hunter3-hunter3-x".into());
+        c.auth_oidc_client_secret = Some("hunter4".into());
         c.mongodb_uri = Some("mongodb://user:pw@db".into());
         let debug = format!("{c:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("user:pw"), "{debug}");
+        for secret in ["hunter2", "user:pw", "hunter3", "hunter4"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
     }
 
     #[test]
@@ -268,6 +343,8 @@ mod tests {
             ["masthead", "--match-threshold", "101"],
             ["masthead", "--stream-replicas", "0"],
             ["masthead", "--projection-generation", "../etc"],
+            ["masthead", "--public-url", "masthead.example"],
+            ["masthead", "--cors-allowed-origins", "*"],
         ] {
             let err = Cli::try_parse_from(args).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(args[1]), "{args:?}: {err}");

@@ -50,6 +50,25 @@ enum Command {
     /// Confirmation mail.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Bearer tokens signed with the shared secret.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a token signed with MASTHEAD_AUTH_HS256_SECRET (or the data directory's local secret).
+    Issue {
+        /// viewer, curator, auditor or admin; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<masthead_auth::Role>,
+        /// How long the token is valid: 8h, 30m, 7d, or seconds.
+        #[arg(long, default_value = "8h", value_parser = masthead_auth::local::parse_ttl)]
+        ttl: std::time::Duration,
+        /// Who the token names (its `sub`), for logs and the pages.
+        #[arg(long, default_value = "local-operator")]
+        subject: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +146,7 @@ impl Command {
             Command::Projections(_) => "projections",
             Command::Dlq(_) => "dlq",
             Command::Mail(_) => "mail",
+            Command::Token(_) => "token",
         }
     }
 
@@ -184,6 +204,10 @@ async fn run(cli: Cli) -> Result<()> {
             commands::dlq_replay(config, consumer.as_deref(), &sequences).await
         }
         Command::Mail(MailCommand::Resend { subscription_id }) => commands::mail_resend(config, &subscription_id).await,
+        Command::Token(TokenCommand::Issue { roles, ttl, subject }) => {
+            println!("{}", masthead::access::issue_token(config, &roles, &subject, ttl)?);
+            Ok(())
+        }
         Command::Up | Command::Api | Command::Matcher | Command::Projector | Command::Mailer => Ok(()),
     }
 }
@@ -199,5 +223,22 @@ fn print_up(config: &Config, running: &system::Running) {
     println!("  dashboard  http://{}/dashboard", running.http_addr);
     println!("  NATS       {}", running.nats_url);
     println!("  mail       {outbox}");
+    if let Some(ops) = running.ops_addr {
+        println!("  metrics    http://{ops}/metrics");
+    }
+    if let Some(secret) = &running.local_secret {
+        let state = if secret.created { "created" } else { "in" };
+        println!("  tokens     signed with the local secret {state} {}", secret.path.display());
+        // `token issue` must find the same secret: name a non-default data dir.
+        let data_dir = match config.data_dir == std::path::Path::new("./.masthead") {
+            true => String::new(),
+            false => format!(" --data-dir {}", config.data_dir.display()),
+        };
+        println!("             a token for the dashboard: masthead token issue --role viewer{data_dir}");
+        println!(
+            "             then paste it at http://{}/sign-in (or send `Authorization: Bearer <token>`)",
+            running.http_addr
+        );
+    }
     println!("Ctrl-C stops everything.");
 }

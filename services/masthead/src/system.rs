@@ -45,6 +45,10 @@ impl Roles {
 /// A running system: where it listens, and its roles' tasks.
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// The operations listener (`MASTHEAD_OPS_ADDR`), when configured.
+    pub ops_addr: Option<SocketAddr>,
+    /// The local token secret, when the API uses one.
+    pub local_secret: Option<crate::access::LocalSecretFile>,
     pub nats_url: String,
     tasks: Vec<JoinHandle<Result<()>>>,
     local_nats: Option<LocalNats>,
@@ -110,15 +114,28 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
     };
     let listener = bind_http(config).await?;
     let http_addr = listener.local_addr()?;
-    let router = if roles.api {
-        masthead_http::router(api_state(&nats, reads.clone(), book.clone()).await?)
+    let ops_state =
+        || OpsState { client: nats.client.clone(), store: EventStore::new(nats.js.clone(), nats.topology.clone()) };
+    // `/metrics` on the operations listener when there is one, else here.
+    let metrics_here = config.ops_addr.is_none();
+    let (router, local_secret) = if roles.api {
+        let (access, local) = crate::access::api_access(config, metrics_here)?;
+        (masthead_http::router(api_state(&nats, reads.clone(), book.clone(), access).await?), local)
     } else {
-        masthead_http::ops_router(OpsState {
-            client: nats.client.clone(),
-            store: EventStore::new(nats.js.clone(), nats.topology.clone()),
-        })
+        (masthead_http::ops_router(ops_state(), metrics_here), None)
     };
     tasks.push(tokio::spawn(serve(listener, router, shutdown.clone())));
+    let ops_addr = match config.ops_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding MASTHEAD_OPS_ADDR {addr}"))?;
+            let bound = listener.local_addr()?;
+            tasks.push(tokio::spawn(serve(listener, masthead_http::ops_router(ops_state(), true), shutdown.clone())));
+            Some(bound)
+        }
+        None => None,
+    };
     if roles.api || roles.projector {
         // Keeps the consumer-lag gauges current on /metrics.
         let (js, topology, s) = (nats.js.clone(), nats.topology.clone(), shutdown.clone());
@@ -139,7 +156,7 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
     if roles.mailer {
         tasks.push(spawn_mailer(config, &url, &nats.topology, shutdown.clone()).await?);
     }
-    Ok(Running { http_addr, nats_url: url, tasks, local_nats: local })
+    Ok(Running { http_addr, ops_addr, local_secret, nats_url: url, tasks, local_nats: local })
 }
 
 /// The read models this process serves or writes. The projector writes the
@@ -178,6 +195,7 @@ async fn api_state(
     nats: &Nats,
     reads: Option<Arc<generations::ProjectionReads>>,
     book: Option<Arc<AddressBook>>,
+    access: masthead_http::access::Access,
 ) -> Result<AppState> {
     let store = EventStore::new(nats.js.clone(), nats.topology.clone());
     let vault = KeyVault::open(&nats.js, &nats.topology.keys_bucket()).await.context("opening the key vault")?;
@@ -185,7 +203,8 @@ async fn api_state(
         .await
         .context("opening idempotency records")?;
     let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
-    Ok(AppState { intake, store, vault, client: nats.client.clone(), topology: nats.topology.clone(), reads, book })
+    let (client, topology, access) = (nats.client.clone(), nats.topology.clone(), Arc::new(access));
+    Ok(AppState { intake, store, vault, client, topology, reads, book, access })
 }
 
 async fn spawn_matcher(

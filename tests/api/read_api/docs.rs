@@ -17,6 +17,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/"),
     ("post", "/subscribe"),
     ("get", "/status/{id}"),
+    ("get", "/sign-in"),
+    ("post", "/sign-in"),
+    ("post", "/sign-out"),
+    ("get", "/sign-in/oidc"),
+    ("get", "/sign-in/callback"),
 ];
 
 #[tokio::test]

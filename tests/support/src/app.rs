@@ -10,6 +10,7 @@ use crate::{wait_until, NatsServer};
 use async_nats::jetstream;
 use masthead::config::Config;
 use masthead::system::{self, Roles, Running};
+use masthead_auth::Role;
 use masthead_domain::base_address::BaseAddressRegistered;
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use masthead_domain::subscription::SubscriptionEvent;
@@ -32,11 +33,19 @@ pub const API_AND_PROJECTOR: Roles =
 /// How long the app may take to apply or index what a test published.
 const CATCH_UP: Duration = Duration::from_secs(20);
 
+/// The shared secret test apps validate tokens with.
+pub const TEST_SECRET: &str = "test-secret-of-at-least-32-bytes-for-hs256";
+
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`, the port the app bound (`Running::http_addr`).
     pub address: String,
-    /// A client that does not follow redirects.
+    /// A client that does not follow redirects and sends an `admin` token,
+    /// so tests about something else pass every door.
     pub http: reqwest::Client,
+    /// A client that does not follow redirects and sends no token.
+    pub anonymous: reqwest::Client,
+    /// The operations listener, when `MASTHEAD_OPS_ADDR` was set.
+    pub ops_address: Option<String>,
     pub nats: NatsServer,
     pub config: Config,
     /// The test's own connection to the app's stream and buckets.
@@ -58,21 +67,32 @@ impl Drop for TestApp {
 /// directory, HTTP on 127.0.0.1 port 0, everything else as the binary's
 /// defaults. Installs the metrics recorder first, as `main` does.
 pub async fn spawn_app(roles: Roles) -> TestApp {
+    spawn_app_with(roles, |_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure` first.
+pub async fn spawn_app_with(roles: Roles, configure: impl FnOnce(&mut Config)) -> TestApp {
     masthead_telemetry::metrics::handle();
     undecided::install();
     let nats = NatsServer::start().expect("nats-server");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config::for_nats(&nats.url(), dir.path(), "MASTHEAD");
     config.http_addr = "127.0.0.1:0".parse().expect("address");
+    config.auth_hs256_secret = Some(TEST_SECRET.to_owned());
+    configure(&mut config);
     let shutdown = CancellationToken::new();
     let running = system::start(&config, roles, shutdown.clone()).await.expect("masthead starts");
     let address = format!("http://{}", running.http_addr);
+    let ops_address = running.ops_addr.map(|a| format!("http://{a}"));
     let own = system::connect_and_setup(&config, None).await.expect("the test's NATS connection");
     let store = EventStore::new(own.js.clone(), own.topology.clone());
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let http = client_with_token(&token(&config, &[Role::Admin]));
     TestApp {
         address,
         http,
+        anonymous,
+        ops_address,
         nats,
         config,
         js: own.js,
@@ -82,6 +102,24 @@ pub async fn spawn_app(roles: Roles) -> TestApp {
         _running: running,
         _dir: dir,
     }
+}
+
+/// A token for `roles`, signed as `masthead token issue` signs, valid
+/// for an hour.
+pub fn token(config: &Config, roles: &[Role]) -> String {
+    masthead::access::issue_token(config, roles, "test", Duration::from_secs(3600)).expect("token")
+}
+
+/// A client that does not follow redirects and sends `token`.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// One durable consumer's entry in a stats body.
@@ -94,6 +132,11 @@ fn find_consumer<'a>(stats: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 impl TestApp {
+    /// A token of this app for `roles`.
+    pub fn token(&self, roles: &[Role]) -> String {
+        token(&self.config, roles)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(format!("{}{}", self.address, path)).send().await.expect("request")
     }

@@ -5,7 +5,7 @@ use crate::nats::NatsServer;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
@@ -96,9 +96,10 @@ impl System {
             None
         };
         let log = std::fs::File::create(self.data_dir.path().join(format!("{name}.log")))?;
+        let out = std::fs::File::create(self.data_dir.path().join(format!("{name}.out")))?;
         let child = self
             .command(args, addr_file.as_deref())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting masthead {}", args.join(" ")))?;
@@ -133,6 +134,15 @@ impl System {
         self.command(args, None).output().with_context(|| format!("running masthead {}", args.join(" ")))
     }
 
+    /// A token from the real CLI (`masthead token issue --role ROLE`),
+    /// signed with the data directory's local secret as `up` and `api` use
+    /// it.
+    pub fn token(&self, role: &str) -> Result<String> {
+        let out = self.run(&["token", "issue", "--role", role, "--ttl", "1h"])?;
+        anyhow::ensure!(out.status.success(), "token issue failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8(out.stdout).context("a UTF-8 token")?.trim().to_owned())
+    }
+
     /// Imports a CSV of base addresses (`ref,street,postal_code,city,country`)
     /// through the real CLI; fails with its stderr if the import does.
     pub fn import_csv(&self, csv: &str) -> Result<()> {
@@ -141,6 +151,11 @@ impl System {
         let out = self.run(&["addresses", "import", path.to_str().context("a UTF-8 path")?])?;
         anyhow::ensure!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
         Ok(())
+    }
+
+    /// What a role printed (stdout).
+    pub fn output(&self, name: &str) -> String {
+        std::fs::read_to_string(self.data_dir.path().join(format!("{name}.out"))).unwrap_or_default()
     }
 
     /// The log a role wrote (stderr).

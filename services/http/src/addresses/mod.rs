@@ -4,24 +4,26 @@
 
 pub mod match_preview;
 
+use crate::access::doors::DoorRouter;
 use crate::error::ApiError;
 use crate::query::{self, projection_store, store_error, Query};
 use crate::subscriptions::view::parse_id;
 use crate::SharedState;
 use axum::extract::{Path, State};
 use axum::Json;
+use masthead_auth::Role;
 use masthead_projections::query::street_tokens;
 use masthead_projections::{AddressFilter, AddressView, Page};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub fn routes() -> OpenApiRouter<SharedState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_addresses))
-        .routes(routes!(get_address))
-        .routes(routes!(match_preview::preview))
+pub fn routes() -> DoorRouter<SharedState> {
+    DoorRouter::new()
+        .role(Role::Viewer, routes!(list_addresses))
+        .role(Role::Viewer, routes!(get_address))
+        // The address team's tool.
+        .role(Role::Curator, routes!(match_preview::preview))
 }
 
 /// The query parameters of the address list.

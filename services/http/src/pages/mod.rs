@@ -6,20 +6,22 @@
 pub mod dashboard;
 pub mod subscriber;
 
+use crate::access::doors::DoorRouter;
 use crate::SharedState;
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use utoipa_axum::router::OpenApiRouter;
+use masthead_auth::Role;
 use utoipa_axum::routes;
 
-pub fn routes() -> OpenApiRouter<SharedState> {
-    OpenApiRouter::new()
-        .routes(routes!(subscriber::form_page))
-        .routes(routes!(subscriber::submit_form))
-        .routes(routes!(subscriber::status_page))
-        .routes(routes!(dashboard::dashboard))
+pub fn routes() -> DoorRouter<SharedState> {
+    DoorRouter::new()
+        .public(routes!(subscriber::form_page))
+        .public(routes!(subscriber::submit_form))
+        .public(routes!(subscriber::status_page))
+        .role(Role::Viewer, routes!(dashboard::dashboard))
 }
 
 /// The pages' scripts and styles, compiled into the binary.
@@ -30,16 +32,20 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("dashboard.js", "text/javascript; charset=utf-8", include_str!("../../assets/dashboard.js")),
 ];
 
+/// The route of [`assets`], on the public list.
+pub const ASSETS_ROUTE: &str = "/assets/{file}";
+
 /// `/assets/<file>`: the files pages load. Not part of the API document.
 pub fn assets<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let mut router = Router::new();
-    for (name, content_type, body) in ASSETS {
-        let serve = move || async move {
-            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body)
-        };
-        router = router.route(&format!("/assets/{name}"), get(serve));
-    }
-    router
+    let serve = |Path(file): Path<String>| async move {
+        match ASSETS.iter().find(|(name, _, _)| *name == file) {
+            Some((_, content_type, body)) => {
+                ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body).into_response()
+            }
+            None => crate::error::ApiError::not_found("asset").into_response(),
+        }
+    };
+    Router::new().route(ASSETS_ROUTE, get(serve))
 }
 
 /// Renders a template, or answers 500 (logged) if rendering fails, which

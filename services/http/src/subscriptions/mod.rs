@@ -7,12 +7,17 @@ pub mod intake;
 pub mod list;
 pub mod view;
 
+use crate::access::doors::DoorRouter;
 use crate::SharedState;
-use utoipa_axum::router::OpenApiRouter;
+use masthead_auth::Role;
 use utoipa_axum::routes;
 
-pub fn routes() -> OpenApiRouter<SharedState> {
-    OpenApiRouter::new()
-        .routes(routes!(create::create_subscription, list::list_subscriptions))
-        .routes(routes!(view::get_subscription))
+pub fn routes() -> DoorRouter<SharedState> {
+    DoorRouter::new()
+        .public(routes!(create::create_subscription))
+        // The list carries no personal data; still, who subscribes is the
+        // publisher's business.
+        .role(Role::Viewer, routes!(list::list_subscriptions))
+        // The subscriber's own view, by an id only they were given.
+        .public(routes!(view::get_subscription))
 }
