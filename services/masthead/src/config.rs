@@ -108,6 +108,20 @@ pub struct Config {
     /// Log lines as `json` or `pretty`. Unset: pretty on a terminal, json otherwise.
     #[arg(long, env = "MASTHEAD_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
+
+    /// The audit key (ed25519, PKCS#8 PEM; `masthead audit keygen`). Set:
+    /// the projector role also signs audit anchors. Keep it apart from the
+    /// NATS credentials: it is what proves the history.
+    #[arg(long, env = "MASTHEAD_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
+
+    /// Events per audit anchor, at most.
+    #[arg(long, env = "MASTHEAD_AUDIT_ANCHOR_EVERY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000), global = true)]
+    pub audit_anchor_every: u64,
+
+    /// Longest time (ms) an event waits unanchored.
+    #[arg(long, env = "MASTHEAD_AUDIT_ANCHOR_INTERVAL_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub audit_anchor_interval_ms: u64,
 }
 
 /// How log lines are written.

@@ -3,6 +3,7 @@
 //! call), and the one-shot commands. Everything it runs lives in the
 //! libraries: the domain, JetStream, matching, projections, mail, HTTP.
 
+pub mod audit_commands;
 pub mod commands;
 pub mod config;
 mod local_nats;
