@@ -91,6 +91,15 @@ struct Lines;
 impl Decoder for Lines {
     type Item = Vec<u8>;
     fn decode(&self, m: StoredMessage) -> Option<Vec<u8>> {
+        let mut out = event_line(&m)?;
+        out.push(b'\n');
+        Some(out)
+    }
+}
+
+/// One stored message as its export line (JSON, no newline).
+pub fn event_line(m: &StoredMessage) -> Option<Vec<u8>> {
+    {
         let pairs = header_pairs(m.headers.as_ref());
         let h = leaf(m.sequence, &m.subject, pairs.iter().copied(), &m.payload);
         let mut headers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -110,9 +119,7 @@ impl Decoder for Lines {
             payload_base64: raw.is_none().then(|| B64.encode(&m.payload)),
             leaf: hex::encode(h),
         };
-        let mut out = serde_json::to_vec(&line).ok()?;
-        out.push(b'\n');
-        Some(out)
+        serde_json::to_vec(&line).ok()
     }
 }
 

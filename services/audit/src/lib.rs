@@ -17,6 +17,7 @@
 
 pub mod anchor;
 pub mod export;
+pub mod history;
 pub mod key;
 pub mod leaf;
 pub mod live;

@@ -6,7 +6,9 @@
 //! - [`pages`]: the subscriber's form and status page and the dashboard,
 //!   rendered from the template files in `templates/` with their scripts
 //!   and styles served from `assets/`;
-//! - [`ops`]: health, readiness and metrics, which every role serves.
+//! - [`ops`]: health, readiness and metrics, which every role serves;
+//! - [`restricted`]: the auditor's and the admin's routes (audit events,
+//!   personal data), closed until access control gives them a role.
 //!
 //! Each route is declared once, on its handler (`#[utoipa::path]`): the
 //! router and the OpenAPI document are built from the same declarations,
@@ -20,6 +22,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod query;
+pub mod restricted;
 pub mod stats;
 pub mod subscriptions;
 
@@ -89,6 +92,7 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .merge(stats::routes())
         .merge(pages::routes())
         .merge(ops::routes())
+        .merge(restricted::routes())
 }
 
 /// The whole HTTP surface of `masthead api` (and `up`): the API, pages,
