@@ -56,4 +56,5 @@ contract!(
     subscriptions_list_filters_and_pages,
     addresses_list_filters_and_pages,
     erasure_drops_the_sealed_blob_in_either_order,
+    verify_names_every_difference,
 );

@@ -135,6 +135,13 @@ enum ProjectionsCommand {
         #[arg(long)]
         compare_raw: bool,
     },
+    /// Replay the stream into a scratch generation and compare it with the
+    /// live read models, document by document. Exit code 1 on any difference.
+    Verify {
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -231,6 +238,12 @@ async fn run(cli: Cli) -> Result<()> {
             let readers = readers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4));
             let until = Until { sequence: until_seq, time: as_of };
             commands::rebuild_projections(config, commands::Rebuild { until, generation, readers, compare_raw }).await
+        }
+        Command::Projections(ProjectionsCommand::Verify { json }) => {
+            if !audit_commands::verify_projections(config, json).await? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Dlq(DlqCommand::List { consumer }) => commands::dlq_list(config, consumer.as_deref()).await,
         Command::Dlq(DlqCommand::Replay { consumer, sequences }) => {

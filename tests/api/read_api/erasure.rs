@@ -115,6 +115,10 @@ async fn after_erasure_no_readable_copy_of_the_name_or_email_is_left() {
     let listed = app.get("/api/v1/subscriptions?limit=100").await.text().await.expect("list");
     let access = subject_access(&app.store, &vault, id).await.expect("access");
     assert_eq!(access["personal_data"], "erased");
+    // No mail again: a resend is refused, saying why.
+    let resend = masthead_mailer::consumer::request_resend(&app.js, &app.topology, id).await;
+    let refused = resend.expect_err("refused").to_string();
+    assert!(refused.contains("erased"), "{refused}");
     // Exports: sealed bytes unchanged, so the export still verifies.
     wait_until("anchored", Duration::from_secs(20), || async {
         let last = app.store.last_sequence().await.ok()?;
