@@ -276,3 +276,30 @@ async fn a_rewritten_stream_fails_live_verification_and_a_rotated_key_keeps_old_
     .await;
     assert_eq!(failed_at(&live(&env, &both).await), (120, Problem::Changed));
 }
+
+#[tokio::test]
+async fn an_aggregates_history_comes_with_the_anchor_covering_each_event() {
+    let env = env(120).await;
+    let store = masthead_jetstream::store::EventStore::new(env.js.clone(), env.topology.clone());
+    let fifth = store.get(5).await.expect("event 5");
+    let (kind, id) = (fifth.envelope.aggregate_type.clone(), fifth.envelope.aggregate_id.clone());
+    let before = masthead_audit::history::aggregate_history(&env.js, &env.topology, &kind, &id).await.expect("history");
+    assert!(!before.is_empty() && before.iter().all(|e| e["proof"].is_null()), "nothing anchored yet");
+    anchor_up_to(&env, AuditKey::generate(), policy(50, 200), env.last).await;
+    let events = masthead_audit::history::aggregate_history(&env.js, &env.topology, &kind, &id).await.expect("history");
+    assert_eq!(events.len(), before.len());
+    assert!(events.iter().any(|e| e["seq"] == 5), "{events:?}");
+    for e in &events {
+        let seq = e["seq"].as_u64().expect("seq");
+        assert_eq!(e["subject"], env.topology.subject(&kind, &id));
+        let (first, last) =
+            (e["proof"]["first_seq"].as_u64().expect("anchored"), e["proof"]["last_seq"].as_u64().expect("n"));
+        assert!(first <= seq && seq <= last, "{e}");
+        assert_eq!(e["leaf"].as_str().map(str::len), Some(64));
+    }
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert!(masthead_audit::history::aggregate_history(&env.js, &env.topology, &kind, &unknown)
+        .await
+        .expect("h")
+        .is_empty());
+}

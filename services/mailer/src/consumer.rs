@@ -51,11 +51,10 @@ impl MailerHandler {
     async fn handle_one(&self, d: &Delivery) -> Outcome {
         let recorded = &d.event;
         let AnyEvent::Subscription(trigger) = &recorded.event else { return Outcome::Done };
-        if let SubscriptionEvent::PersonalDataErased(_) = trigger {
-            return self.forget(&recorded.envelope.aggregate_id).await;
-        }
-        if !matches!(trigger, SubscriptionEvent::AddressMatched(_) | SubscriptionEvent::AddressAssigned(_)) {
-            return Outcome::Done;
+        match trigger {
+            SubscriptionEvent::PersonalDataErased(_) => return self.forget(&recorded.envelope.aggregate_id).await,
+            SubscriptionEvent::AddressMatched(_) | SubscriptionEvent::AddressAssigned(_) => {}
+            _ => return Outcome::Done,
         }
         let id = recorded.envelope.aggregate_id.clone();
         let history = match self.store.load::<SubscriptionEvent>(&id).await {
