@@ -77,7 +77,9 @@ pub(crate) struct Requested {
     pub entered: EnteredAddress,
     pub channel: IntakeChannel,
     pub requested_at: DateTime<Utc>,
-    pub subscriber: SealedPersonalData,
+    /// The sealed name and email; `None` once the personal data was erased,
+    /// so the read models hold nothing of the person any more.
+    pub subscriber: Option<SealedPersonalData>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +121,9 @@ pub(crate) struct SubscriptionDoc {
     /// Sorted by stream sequence; doubles as the set of applied sequences.
     pub timeline: Vec<Stamp>,
     pub last_seq: u64,
+    /// When the subscriber's personal data was erased (`PersonalDataErased`).
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// A timeline entry as stored: (event kind, occurred at µs, stream
@@ -127,12 +132,13 @@ pub(crate) struct SubscriptionDoc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Stamp(pub u8, pub i64, pub u64);
 
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     SubscriptionEvent::REQUESTED,
     SubscriptionEvent::MATCHED,
     SubscriptionEvent::ASSIGNED,
     SubscriptionEvent::CONFIRMATION_SENT,
     SubscriptionEvent::CONFIRMATION_FAILED,
+    SubscriptionEvent::PERSONAL_DATA_ERASED,
 ];
 
 fn kind_code(e: &SubscriptionEvent) -> u8 {
@@ -159,7 +165,16 @@ pub(crate) struct SubscriptionKeys {
 
 impl SubscriptionDoc {
     pub fn new(id: Uuid) -> Self {
-        Self { id, requested: None, resolution: None, sent: None, failure: None, timeline: Vec::new(), last_seq: 0 }
+        Self {
+            id,
+            requested: None,
+            resolution: None,
+            sent: None,
+            failure: None,
+            timeline: Vec::new(),
+            last_seq: 0,
+            erased_at: None,
+        }
     }
 
     /// Applies one event at stream sequence `seq`. `None` if it was applied
@@ -196,6 +211,14 @@ impl SubscriptionDoc {
                 }
                 effects.push(Effect::MailFailed);
             }
+            // Whatever the arrival order: the sealed blob goes now, and a
+            // request applied later never brings it back.
+            SubscriptionEvent::PersonalDataErased(e) => {
+                self.erased_at = Some(self.erased_at.map_or(e.erased_at, |t| t.min(e.erased_at)));
+                if let Some(r) = &mut self.requested {
+                    r.subscriber = None;
+                }
+            }
         }
         Some(effects)
     }
@@ -210,7 +233,7 @@ impl SubscriptionDoc {
             entered: EnteredAddress::new(&e.address, &e.country_as_typed),
             channel: IntakeChannel::from(e.channel),
             requested_at: e.requested_at,
-            subscriber: e.subscriber.clone(),
+            subscriber: self.erased_at.is_none().then(|| e.subscriber.clone()),
         });
         effects.push(Effect::Registered { day: e.requested_at.date_naive() });
         // The match arrived first: its spelling could not be recorded then,
@@ -338,7 +361,7 @@ impl SubscriptionDoc {
         let summary = self.summary()?;
         let subscriber = self.requested.as_ref()?.subscriber.clone();
         let timeline = self.timeline.iter().map(Stamp::entry).collect();
-        Some(SubscriptionView { summary, timeline, subscriber })
+        Some(SubscriptionView { summary, timeline, subscriber, personal_data_erased_at: self.erased_at })
     }
 }
 

@@ -252,16 +252,20 @@ pub struct SubscriptionSummary {
 }
 
 /// One subscription with its history and sealed personal data. The API opens
-/// `subscriber` with the subscription's data key; once that key is deleted
-/// the blob is unreadable here too.
+/// `subscriber` with the subscription's data key; once the personal data is
+/// erased the blob is gone from the read models (`subscriber` is `None`)
+/// and its key from the vault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SubscriptionView {
     #[serde(flatten)]
     pub summary: SubscriptionSummary,
     /// Events applied, in stream order.
     pub timeline: Vec<TimelineEntry>,
-    #[schema(value_type = Object)]
-    pub subscriber: SealedPersonalData,
+    #[schema(value_type = Option<Object>)]
+    pub subscriber: Option<SealedPersonalData>,
+    /// When the subscriber's personal data was erased, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_data_erased_at: Option<DateTime<Utc>>,
 }
 
 /// A base address with what the stream taught us about it.

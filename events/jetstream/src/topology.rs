@@ -79,6 +79,38 @@ impl Topology {
         format!("{}_control", self.stream)
     }
 
+    /// The stream of signed audit anchors (`masthead-audit`), apart from
+    /// the events so that its subjects never mix with theirs.
+    pub fn anchors_stream(&self) -> String {
+        format!("{}_ANCHORS", self.stream)
+    }
+
+    /// The one subject anchors are appended to, in order.
+    pub fn anchors_subject(&self) -> String {
+        format!("{}_anchors", self.prefix)
+    }
+
+    pub fn anchors_stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.anchors_stream(),
+            subjects: vec![self.anchors_subject()],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            num_replicas: self.replicas,
+            // Anchors are evidence like the events they sign. (Someone with
+            // the NATS credentials can still delete the whole stream; the
+            // README's audit section says what that does and does not hide.)
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            // An anchor names up to 10 000 events, 32 bytes each in base64.
+            max_message_size: 1 << 20,
+            discard: stream::DiscardPolicy::New,
+            description: Some("Masthead audit anchors: signed hash-chain checkpoints of the events".to_owned()),
+            ..Default::default()
+        }
+    }
+
     pub fn stream_config(&self) -> stream::Config {
         stream::Config {
             name: self.stream.clone(),
@@ -202,6 +234,9 @@ pub async fn setup(js: &jetstream::Context, topology: &Topology) -> Result<(), S
     js.create_or_update_stream(topology.stream_config())
         .await
         .map_err(|source| SetupError::Stream { stream: topology.stream.clone(), source })?;
+    js.create_or_update_stream(topology.anchors_stream_config())
+        .await
+        .map_err(|source| SetupError::Stream { stream: topology.anchors_stream(), source })?;
     for config in topology.bucket_configs() {
         let bucket = config.bucket.clone();
         js.create_or_update_key_value(config).await.map_err(|source| SetupError::Bucket { bucket, source })?;

@@ -20,8 +20,12 @@ use chrono::{DateTime, Utc};
 use masthead_domain::personal_data::SealedPersonalData;
 use uuid::Uuid;
 
-/// First byte of a binary subscription document (layout 1).
+/// First byte of a binary subscription document, layout 1 (always a
+/// sealed subscriber, no erasure).
 const SUB_V1: u8 = 0xB1;
+/// Layout 2: the sealed subscriber is optional (gone once erased) and the
+/// erasure time follows `last_seq`.
+const SUB_V2: u8 = 0xB2;
 /// First byte of binary address counters (layout 1).
 const LIVE_V1: u8 = 0xA1;
 
@@ -213,7 +217,7 @@ impl<'a> Reader<'a> {
 pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
     buf.clear();
     let mut w = Writer(buf);
-    w.u8(SUB_V1);
+    w.u8(SUB_V2);
     w.uuid(&doc.id);
     w.opt(doc.requested.as_ref(), |w, r| {
         let e = &r.entered;
@@ -225,10 +229,11 @@ pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
             IntakeChannel::Form => 1,
         });
         w.time(&r.requested_at);
-        let p = &r.subscriber;
-        for s in [&p.alg, &p.key_id, &p.nonce, &p.ciphertext] {
-            w.str(s);
-        }
+        w.opt(r.subscriber.as_ref(), |w, p| {
+            for s in [&p.alg, &p.key_id, &p.nonce, &p.ciphertext] {
+                w.str(s);
+            }
+        });
     });
     w.opt(doc.resolution.as_ref(), |w, r| {
         w.u8(match r.kind {
@@ -263,6 +268,7 @@ pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
         w.varint(*seq);
     }
     w.varint(doc.last_seq);
+    w.opt(doc.erased_at.as_ref(), Writer::time);
 }
 
 /// Reads a subscription document in either encoding.
@@ -270,9 +276,9 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<SubscriptionDoc, Store
     const WHAT: &str = "subscription document";
     match bytes.first() {
         Some(b'{') => serde_json::from_slice(bytes).map_err(|e| corrupt(WHAT, &e.to_string())),
-        Some(&SUB_V1) => {
+        Some(&tag @ (SUB_V1 | SUB_V2)) => {
             let mut r = Reader { rest: &bytes[1..], what: WHAT };
-            let doc = read_subscription(&mut r)?;
+            let doc = read_subscription(&mut r, tag == SUB_V2)?;
             r.end()?;
             Ok(doc)
         }
@@ -280,7 +286,13 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<SubscriptionDoc, Store
     }
 }
 
-fn read_subscription(r: &mut Reader<'_>) -> Result<SubscriptionDoc, StoreError> {
+fn read_sealed(r: &mut Reader<'_>) -> Result<SealedPersonalData, StoreError> {
+    Ok(SealedPersonalData { alg: r.string()?, key_id: r.string()?, nonce: r.string()?, ciphertext: r.string()? })
+}
+
+/// Layout 1 (`v2` false) or 2 (`v2` true); they differ in the subscriber
+/// and the trailing erasure time.
+fn read_subscription(r: &mut Reader<'_>, v2: bool) -> Result<SubscriptionDoc, StoreError> {
     let id = r.uuid()?;
     let requested = r.opt(|r| {
         let entered = EnteredAddress {
@@ -296,8 +308,7 @@ fn read_subscription(r: &mut Reader<'_>) -> Result<SubscriptionDoc, StoreError> 
             _ => return Err(r.err("bad channel")),
         };
         let requested_at = r.time()?;
-        let subscriber =
-            SealedPersonalData { alg: r.string()?, key_id: r.string()?, nonce: r.string()?, ciphertext: r.string()? };
+        let subscriber = if v2 { r.opt(read_sealed)? } else { Some(read_sealed(r)?) };
         Ok(Requested { entered, channel, requested_at, subscriber })
     })?;
     let resolution = r.opt(|r| {
@@ -338,7 +349,8 @@ fn read_subscription(r: &mut Reader<'_>) -> Result<SubscriptionDoc, StoreError> 
         timeline.push(Stamp(r.u8()?, r.i64()?, r.varint()?));
     }
     let last_seq = r.varint()?;
-    Ok(SubscriptionDoc { id, requested, resolution, sent, failure, timeline, last_seq })
+    let erased_at = if v2 { r.opt(Reader::time)? } else { None };
+    Ok(SubscriptionDoc { id, requested, resolution, sent, failure, timeline, last_seq, erased_at })
 }
 
 /// Writes an address's counters into `buf` (cleared first).
@@ -432,7 +444,62 @@ mod tests {
             .map(|d| SubscriptionDoc { requested: None, sent: None, ..d.clone() })
             .collect();
         subs.extend(partial);
+        // Erased subscriptions: no sealed blob, an erasure time.
+        let at = DateTime::from_timestamp(1_800_000_000, 7).unwrap();
+        let erased: Vec<_> = subs
+            .iter()
+            .filter(|d| d.requested.is_some())
+            .take(20)
+            .map(|d| {
+                let mut d = d.clone();
+                d.requested.as_mut().unwrap().subscriber = None;
+                d.erased_at = Some(at);
+                d
+            })
+            .collect();
+        subs.extend(erased);
         (subs, lives)
+    }
+
+    /// Layout 1 as the previous build wrote it: the sealed subscriber
+    /// always present, nothing after `last_seq`.
+    fn encode_v1(doc: &SubscriptionDoc) -> Vec<u8> {
+        let mut v2 = Vec::new();
+        let mut without = doc.clone();
+        without.erased_at = None;
+        encode_subscription(&mut v2, &without);
+        // Layout 2 differs in three places: the tag, a presence byte
+        // before the sealed fields (found by encoding the fields alone),
+        // and the trailing absent erasure time.
+        let mut sealed = Vec::new();
+        if let Some(p) = doc.requested.as_ref().and_then(|r| r.subscriber.as_ref()) {
+            let mut w = Writer(&mut sealed);
+            for s in [&p.alg, &p.key_id, &p.nonce, &p.ciphertext] {
+                w.str(s);
+            }
+        }
+        let mut v1 = v2.clone();
+        v1[0] = SUB_V1;
+        if !sealed.is_empty() {
+            let at = v2.windows(sealed.len() + 1).position(|w| w[0] == 1 && w[1..] == sealed[..]).unwrap();
+            v1.remove(at);
+        }
+        assert_eq!(v1.pop(), Some(0), "the absent erasure time ends layout 2");
+        v1
+    }
+
+    #[test]
+    fn layout_1_documents_still_decode() {
+        let (subs, _) = documents();
+        let mut checked = 0;
+        for doc in subs.iter().filter(|d| d.erased_at.is_none()) {
+            if doc.requested.as_ref().is_some_and(|r| r.subscriber.is_none()) {
+                continue;
+            }
+            assert_eq!(&decode_subscription(&encode_v1(doc)).unwrap(), doc);
+            checked += 1;
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]
@@ -440,6 +507,7 @@ mod tests {
         let (subs, lives) = documents();
         assert!(subs.iter().any(|d| d.failure.is_some() && d.sent.is_some() && d.requested.is_some()));
         assert!(subs.iter().any(|d| d.requested.is_none()), "partial documents are covered");
+        assert!(subs.iter().any(|d| d.erased_at.is_some()), "erased documents are covered");
         assert!(lives.iter().any(|l| l.spellings.len() > 1 && l.reference.is_some()));
         let (mut binary, mut json) = (0, 0);
         let mut buf = Vec::new();

@@ -9,6 +9,8 @@
 //! - [`ops`]: health, readiness and metrics, which every role serves;
 //! - [`access`]: who may call what (deny by default: every route is
 //!   registered with its door), sign-in for the pages, security headers.
+//! - [`restricted`]: the auditor's and the admin's routes (audit events,
+//!   personal data), closed until access control gives them a role.
 //!
 //! Each route is declared once, on its handler (`#[utoipa::path]`): the
 //! router and the OpenAPI document are built from the same declarations,
@@ -23,6 +25,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod query;
+pub mod restricted;
 pub mod stats;
 pub mod subscriptions;
 
@@ -96,6 +99,7 @@ fn api_routes(metrics_here: bool) -> DoorRouter<SharedState> {
         .merge(pages::routes())
         .merge(access::sign_in::routes())
         .merge(ops::routes(metrics_here))
+        .merge(restricted::routes())
 }
 
 /// The routes outside the OpenAPI document: Swagger UI, the document

@@ -21,6 +21,7 @@ pub const DOCS_PATH: &str = "/api/docs";
         (name = "read", description = "Read models: lists, search, stats and match previews; never personal data"),
         (name = "pages", description = "HTML pages"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "audit", description = "The auditor's view of the event history, with proofs"),
     )
 )]
 struct ApiDoc;

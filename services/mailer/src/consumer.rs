@@ -31,6 +31,19 @@ pub struct MailerHandler {
 }
 
 impl MailerHandler {
+    /// The subscriber's personal data was erased: the copies of their mail
+    /// this mailer keeps go too.
+    async fn forget(&self, aggregate_id: &str) -> Outcome {
+        let Ok(id) = uuid::Uuid::parse_str(aggregate_id) else { return Outcome::Done };
+        match self.mailer.forget(id).await {
+            Ok(()) => {
+                tracing::info!(subscription_id = %id, "personal data erased: the mailer keeps no copy of the mail");
+                Outcome::Done
+            }
+            Err(e) => self.retry(format!("removing the erased subscriber's mail: {e}")),
+        }
+    }
+
     fn retry(&self, reason: impl Into<String>) -> Outcome {
         Outcome::Retry { delay: self.retry_delay, reason: reason.into() }
     }
@@ -38,8 +51,10 @@ impl MailerHandler {
     async fn handle_one(&self, d: &Delivery) -> Outcome {
         let recorded = &d.event;
         let AnyEvent::Subscription(trigger) = &recorded.event else { return Outcome::Done };
-        if !matches!(trigger, SubscriptionEvent::AddressMatched(_) | SubscriptionEvent::AddressAssigned(_)) {
-            return Outcome::Done;
+        match trigger {
+            SubscriptionEvent::PersonalDataErased(_) => return self.forget(&recorded.envelope.aggregate_id).await,
+            SubscriptionEvent::AddressMatched(_) | SubscriptionEvent::AddressAssigned(_) => {}
+            _ => return Outcome::Done,
         }
         let id = recorded.envelope.aggregate_id.clone();
         let history = match self.store.load::<SubscriptionEvent>(&id).await {
@@ -59,9 +74,9 @@ impl MailerHandler {
         };
         let confirmation = match decide(events) {
             MailDecision::Send(c) => c,
-            MailDecision::Skip(SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed) => {
-                return Outcome::Done
-            }
+            MailDecision::Skip(
+                SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed | SkipReason::Erased,
+            ) => return Outcome::Done,
             MailDecision::Skip(reason) => return self.retry(format!("nothing to confirm yet: {reason:?}")),
         };
         let attempt = Attempt { number: u32::try_from(d.delivered).unwrap_or(u32::MAX), is_last: d.is_last_attempt() };
@@ -164,6 +179,11 @@ pub async fn request_resend(
     topology: &Topology,
     subscription_id: uuid::Uuid,
 ) -> Result<u64, ResendError> {
+    let store = EventStore::new(js.clone(), topology.clone());
+    let history = store.load::<SubscriptionEvent>(&subscription_id.to_string()).await.map_err(ResendError::History)?;
+    if history.events.iter().any(|r| matches!(r.event, SubscriptionEvent::PersonalDataErased(_))) {
+        return Err(ResendError::Erased(subscription_id));
+    }
     let dead_letters =
         DeadLetters::open(js, &topology.dead_letters_bucket()).await.map_err(ResendError::DeadLetters)?;
     let subject = topology.subject("subscription", &subscription_id.to_string());
@@ -185,6 +205,13 @@ pub enum ResendError {
     /// The dead-letter bucket did not answer: retry, or run `masthead setup`.
     #[error("dead-letter records unavailable: {0}")]
     DeadLetters(#[source] DeadLetterError),
+    /// The subscriber's personal data was erased: there is no one to mail,
+    /// ever again. Refuse; nothing to retry.
+    #[error("subscription {0}'s personal data was erased: no mail can be sent for it")]
+    Erased(uuid::Uuid),
+    /// The subscription's history could not be read: retry later.
+    #[error("reading the subscription's history: {0}")]
+    History(#[source] masthead_jetstream::store::ReadError),
 }
 
 /// Why the mailer could not start or stopped.

@@ -63,6 +63,13 @@ impl Mailer {
         compose(confirmation.subscription_id, &confirmation.delivery_address, subscriber, &self.sender, now)
     }
 
+    /// Drops the copies of a subscription's confirmation that this
+    /// mailer's transport keeps (the outbox's `.eml`), once its personal
+    /// data was erased.
+    pub async fn forget(&self, subscription_id: uuid::Uuid) -> Result<(), SendError> {
+        self.transport.forget(&crate::message::message_id_for(subscription_id, &self.sender)).await
+    }
+
     /// Sends a composed mail once.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SendError> {
         self.transport.send(mail).await

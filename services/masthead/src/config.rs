@@ -161,6 +161,20 @@ pub struct Config {
     /// Unset: CORS is off.
     #[arg(long, env = "MASTHEAD_CORS_ALLOWED_ORIGINS", value_parser = cors_origins, global = true)]
     pub cors_allowed_origins: Option<String>,
+
+    /// The audit key (ed25519, PKCS#8 PEM; `masthead audit keygen`). Set:
+    /// the projector role also signs audit anchors. Keep it apart from the
+    /// NATS credentials: it is what proves the history.
+    #[arg(long, env = "MASTHEAD_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
+
+    /// Events per audit anchor, at most.
+    #[arg(long, env = "MASTHEAD_AUDIT_ANCHOR_EVERY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000), global = true)]
+    pub audit_anchor_every: u64,
+
+    /// Longest time (ms) an event waits unanchored.
+    #[arg(long, env = "MASTHEAD_AUDIT_ANCHOR_INTERVAL_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub audit_anchor_interval_ms: u64,
 }
 
 /// How log lines are written.

@@ -153,6 +153,9 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
         let s = shutdown.clone();
         tasks.push(tokio::spawn(async move { Ok(projector::run(location, js, topology, reads, s).await?) }));
     }
+    if let (true, Some(path)) = (roles.projector, &config.audit_key) {
+        tasks.push(spawn_anchorer(config, path, &url, &nats.topology, shutdown.clone()).await?);
+    }
     if roles.mailer {
         tasks.push(spawn_mailer(config, &url, &nats.topology, shutdown.clone()).await?);
     }
@@ -215,6 +218,27 @@ async fn spawn_matcher(
 ) -> Result<JoinHandle<Result<()>>> {
     let (js, topology) = (role_connection(config, url).await?, config.topology());
     Ok(tokio::spawn(async move { Ok(matcher::run(&js, &topology, book, MatcherOptions::default(), shutdown).await?) }))
+}
+
+/// The audit anchorer beside the projector: both follow the whole stream.
+async fn spawn_anchorer(
+    config: &Config,
+    key: &std::path::Path,
+    url: &str,
+    topology: &Topology,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<Result<()>>> {
+    let key = std::sync::Arc::new(masthead_audit::key::AuditKey::load(key).context("the audit key")?);
+    tracing::info!(key_id = key.id(), "signing audit anchors");
+    let policy = masthead_audit::live::AnchorPolicy {
+        every: config.audit_anchor_every,
+        interval: Duration::from_millis(config.audit_anchor_interval_ms),
+    };
+    let (js, topology) = (role_connection(config, url).await?, topology.clone());
+    Ok(tokio::spawn(async move {
+        masthead_audit::live::run_anchorer(js, topology, key, policy, shutdown).await;
+        Ok(())
+    }))
 }
 
 async fn spawn_mailer(

@@ -4,6 +4,7 @@
 //! absolute numbers are not. See README.md.
 
 mod alloc;
+mod audit;
 mod blind;
 mod cpu_meter;
 mod e2e;
@@ -42,6 +43,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Anchoring, audit export and verification beside the raw replay; the anchorer's append overhead.
+    Audit(audit::Options),
     /// Intake over HTTP vs a bare axum handler vs raw JetStream publish.
     Intake {
         #[arg(long, default_value_t = 64)]
@@ -158,6 +161,7 @@ async fn run(cli: Cli) -> Result<()> {
             import::run(shared, options).await
         }
         Command::Rebuild(options) => rebuild::run(shared, options).await,
+        Command::Audit(options) => audit::run(shared, options).await,
         Command::Publish { url, stream, events } => {
             let url = url.or(shared).unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
             publish::run(&url, &stream, events).await

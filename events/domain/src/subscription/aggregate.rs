@@ -40,6 +40,12 @@ pub struct Subscription {
     pub base_address_id: Option<Uuid>,
     pub confirmation_message_id: Option<String>,
     pub failed_attempts: u32,
+    /// The vault key the personal data is sealed under.
+    #[serde(default)]
+    pub data_key_id: Option<String>,
+    /// `PersonalDataErased` was recorded: nothing personal is readable any more.
+    #[serde(default)]
+    pub personal_data_erased: bool,
 }
 
 /// Why a subscription command was refused.
@@ -107,6 +113,16 @@ impl Subscription {
                 Status::Confirmed => Ok(vec![]),
                 Status::Matched | Status::Failed => Ok(vec![SubscriptionEvent::ConfirmationSent(e)]),
             },
+            SubscriptionCommand::ErasePersonalData(c) => match (self.status, &self.data_key_id) {
+                (Status::New, _) | (_, None) => Err(SubscriptionError::NotRegistered),
+                // Erasing twice changes nothing: the first erasure stands.
+                _ if self.personal_data_erased => Ok(vec![]),
+                (_, Some(key_id)) => Ok(vec![SubscriptionEvent::PersonalDataErased(PersonalDataErased {
+                    key_id: key_id.clone(),
+                    reason: c.reason.map(|r| r.as_str().to_owned()),
+                    erased_at: c.erased_at,
+                })]),
+            },
             SubscriptionCommand::RecordConfirmationFailed(e) => match self.status {
                 Status::New => Err(SubscriptionError::NotRegistered),
                 Status::Pending => Err(SubscriptionError::NotResolved),
@@ -122,6 +138,7 @@ impl Subscription {
             SubscriptionEvent::SubscriptionRequested(e) => {
                 self.id = Some(e.subscription_id);
                 self.status = Status::Pending;
+                self.data_key_id = Some(e.subscriber.key_id.clone());
             }
             SubscriptionEvent::AddressMatched(e) => {
                 self.base_address_id = Some(e.base_address_id);
@@ -139,6 +156,9 @@ impl Subscription {
                 self.failed_attempts = self.failed_attempts.saturating_add(e.attempts);
                 self.status = Status::Failed;
             }
+            // The status stays what it was: erasure is about the person,
+            // not about the subscription's progress.
+            SubscriptionEvent::PersonalDataErased(_) => self.personal_data_erased = true,
         }
     }
 }
@@ -332,6 +352,46 @@ mod tests {
             ])
             .when(SubscriptionCommand::RecordConfirmationSent(sent()))
             .then_expect_events(vec![]);
+    }
+
+    fn erase() -> SubscriptionCommand {
+        SubscriptionCommand::ErasePersonalData(crate::subscription::ErasePersonalData {
+            reason: Some(crate::subscription::ErasureReason::parse(" ticket 42 ").expect("valid")),
+            erased_at: at(),
+        })
+    }
+
+    fn erased() -> SubscriptionEvent {
+        SubscriptionEvent::PersonalDataErased(PersonalDataErased {
+            key_id: id().to_string(),
+            reason: Some("ticket 42".into()),
+            erased_at: at(),
+        })
+    }
+
+    #[test]
+    fn erasure_records_the_key_to_destroy_and_no_personal_data() {
+        SubscriptionTest::with(())
+            .given(vec![requested(), SubscriptionEvent::AddressMatched(matched(base()))])
+            .when(erase())
+            .then_expect_events(vec![erased()]);
+    }
+
+    #[test]
+    fn erasing_twice_is_a_no_op_and_an_unknown_subscription_is_refused() {
+        SubscriptionTest::with(()).given(vec![requested(), erased()]).when(erase()).then_expect_events(vec![]);
+        SubscriptionTest::with(())
+            .given_no_previous_events()
+            .when(erase())
+            .then_expect_error(SubscriptionError::NotRegistered);
+    }
+
+    #[test]
+    fn erasure_reasons_are_bounded_and_printable() {
+        assert_eq!(crate::subscription::ErasureReason::parse(" x ").map(|r| r.as_str().to_owned()), Ok("x".into()));
+        assert!(crate::subscription::ErasureReason::parse("  ").is_err());
+        assert!(crate::subscription::ErasureReason::parse(&"r".repeat(201)).is_err());
+        assert!(crate::subscription::ErasureReason::parse("a\nb").is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `AddressAssigned` | 1 | [`AddressAssigned`] |
 //! | `ConfirmationSent` | 1 | [`ConfirmationSent`] |
 //! | `ConfirmationFailed` | 1 | [`ConfirmationFailed`] |
+//! | `PersonalDataErased` | 1 | [`PersonalDataErased`] |
 
 use crate::address::{AddressLines, CanonicalAddress, MatchExplanation, PostalAddress, ReviewRequest};
 use crate::personal_data::SealedPersonalData;
@@ -90,6 +91,22 @@ pub struct ConfirmationFailed {
     pub failed_at: DateTime<Utc>,
 }
 
+/// The subscriber asked to be forgotten: the data key that sealed their
+/// name and email was destroyed. Carries no personal data itself; the
+/// sealed record in `SubscriptionRequested` stays as it was written (the
+/// stream is append-only and its bytes are hash-chained), unreadable for
+/// good. Every other field stays replayable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalDataErased {
+    /// The vault key that was destroyed (an id, not the key).
+    pub key_id: String,
+    /// Why, as the operator gave it (a ticket number, "subscriber request");
+    /// checked by [`ErasureReason::parse`](super::ErasureReason::parse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub erased_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum SubscriptionEvent {
@@ -98,6 +115,7 @@ pub enum SubscriptionEvent {
     AddressAssigned(AddressAssigned),
     ConfirmationSent(ConfirmationSent),
     ConfirmationFailed(ConfirmationFailed),
+    PersonalDataErased(PersonalDataErased),
 }
 
 impl SubscriptionEvent {
@@ -106,6 +124,7 @@ impl SubscriptionEvent {
     pub const ASSIGNED: &'static str = "AddressAssigned";
     pub const CONFIRMATION_SENT: &'static str = "ConfirmationSent";
     pub const CONFIRMATION_FAILED: &'static str = "ConfirmationFailed";
+    pub const PERSONAL_DATA_ERASED: &'static str = "PersonalDataErased";
 }
 
 impl SubscriptionEvent {
@@ -116,6 +135,7 @@ impl SubscriptionEvent {
             Self::ASSIGNED => Self::AddressAssigned(payload.parse(event_type)?),
             Self::CONFIRMATION_SENT => Self::ConfirmationSent(payload.parse(event_type)?),
             Self::CONFIRMATION_FAILED => Self::ConfirmationFailed(payload.parse(event_type)?),
+            Self::PERSONAL_DATA_ERASED => Self::PersonalDataErased(payload.parse(event_type)?),
             other => return Err(SchemaError::UnknownType(other.to_owned())),
         })
     }
@@ -131,6 +151,7 @@ impl EventSchema for SubscriptionEvent {
             Self::AddressAssigned(_) => Self::ASSIGNED,
             Self::ConfirmationSent(_) => Self::CONFIRMATION_SENT,
             Self::ConfirmationFailed(_) => Self::CONFIRMATION_FAILED,
+            Self::PersonalDataErased(_) => Self::PERSONAL_DATA_ERASED,
         }
     }
 
@@ -141,7 +162,11 @@ impl EventSchema for SubscriptionEvent {
     fn current_version(event_type: &str) -> Option<u32> {
         match event_type {
             Self::REQUESTED => Some(2),
-            Self::MATCHED | Self::ASSIGNED | Self::CONFIRMATION_SENT | Self::CONFIRMATION_FAILED => Some(1),
+            Self::MATCHED
+            | Self::ASSIGNED
+            | Self::CONFIRMATION_SENT
+            | Self::CONFIRMATION_FAILED
+            | Self::PERSONAL_DATA_ERASED => Some(1),
             _ => None,
         }
     }
@@ -153,6 +178,7 @@ impl EventSchema for SubscriptionEvent {
             Self::AddressAssigned(e) => serde_json::to_vec(e),
             Self::ConfirmationSent(e) => serde_json::to_vec(e),
             Self::ConfirmationFailed(e) => serde_json::to_vec(e),
+            Self::PersonalDataErased(e) => serde_json::to_vec(e),
         }
     }
 

@@ -6,7 +6,7 @@ pub mod event;
 pub mod request;
 
 pub use aggregate::{Status, Subscription, SubscriptionError};
-pub use command::{RegisterSubscription, SubscriptionCommand};
+pub use command::{ErasePersonalData, ErasureReason, RegisterSubscription, SubscriptionCommand};
 pub use event::*;
 pub use request::{FieldError, SubscriberEmail, SubscriberName, SubscriptionForm, ValidSubscription};
 
