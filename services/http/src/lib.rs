@@ -6,7 +6,9 @@
 //! - [`pages`]: the subscriber's form and status page and the dashboard,
 //!   rendered from the template files in `templates/` with their scripts
 //!   and styles served from `assets/`;
-//! - [`ops`]: health, readiness and metrics, which every role serves.
+//! - [`ops`]: health, readiness and metrics, which every role serves;
+//! - [`startup`]: what a process answers while it still starts (alive, not
+//!   ready), until the real router takes over.
 //!
 //! Each route is declared once, on its handler (`#[utoipa::path]`): the
 //! router and the OpenAPI document are built from the same declarations,
@@ -20,6 +22,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod query;
+pub mod startup;
 pub mod stats;
 pub mod subscriptions;
 

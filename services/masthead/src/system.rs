@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::local_nats::{self, LocalNats};
 use anyhow::{Context, Result};
 use async_nats::jetstream;
+use masthead_http::startup::Gate;
 use masthead_http::subscriptions::intake::Intake;
 use masthead_http::{AppState, OpsState};
 use masthead_jetstream::connect::connect;
@@ -14,7 +15,7 @@ use masthead_jetstream::idempotency::IdempotencyRecords;
 use masthead_jetstream::key_vault::KeyVault;
 use masthead_jetstream::lag::{run_lag_poller, LAG_POLL};
 use masthead_jetstream::store::EventStore;
-use masthead_jetstream::topology::{setup, Topology};
+use masthead_jetstream::topology::{setup_patiently, SetupBackoff, Topology};
 use masthead_mailer::consumer as mailer;
 use masthead_matching::matcher::{self, address_book::AddressBook, load_address_book, MatcherOptions};
 use masthead_projections::projector::{self, generations};
@@ -40,6 +41,18 @@ pub struct Roles {
 impl Roles {
     /// Everything, as `masthead up` runs it.
     pub const ALL: Roles = Roles { api: true, matcher: true, projector: true, mailer: true, local_nats: true };
+
+    /// The role's name for a single role, `up` for several: names the
+    /// process's main NATS connection.
+    fn name(&self) -> &'static str {
+        match (self.api, self.matcher, self.projector, self.mailer) {
+            (true, false, false, false) => "api",
+            (false, true, false, false) => "matcher",
+            (false, false, true, false) => "projector",
+            (false, false, false, true) => "mailer",
+            _ => "up",
+        }
+    }
 }
 
 /// A running system: where it listens, and its roles' tasks.
@@ -70,23 +83,66 @@ pub struct Nats {
 }
 
 /// Connects to `urls` (or the configured ones) and makes sure the stream,
-/// buckets and consumers exist.
+/// buckets and consumers exist, waiting while a forming cluster cannot
+/// place them yet (see [`setup_and_wait`]). For the one-shot commands and
+/// tests; roles start through [`start`].
 pub async fn connect_and_setup(config: &Config, urls: Option<&str>) -> Result<Nats> {
-    let client = connect(&config.nats_settings(urls)).await?;
+    let settings = config.nats_settings(urls);
+    let client = connect(&settings).await?;
     let js = jetstream::new(client.clone());
     let topology = config.topology();
-    setup(&js, &topology).await.context("creating the JetStream stream, buckets and consumers")?;
+    // Nothing cancels a one-shot command's wait but the signal that ends
+    // the process (or the Helm hook's deadline).
+    setup_and_wait(&js, &topology, &CancellationToken::new(), |_| {}).await?;
     Ok(Nats { client, js, topology })
 }
 
+/// Creates or updates the stream, buckets and consumers, retrying with
+/// backoff while the cluster cannot place them yet ("no suitable peers for
+/// placement" while its peers register, no meta leader, timeouts), and
+/// logging why. `waiting` hears the reason each time (for `/readyz`); a
+/// permanent error (an incompatible existing stream, R3 on a single server)
+/// ends the wait at once.
+pub async fn setup_and_wait(
+    js: &jetstream::Context,
+    topology: &Topology,
+    shutdown: &CancellationToken,
+    waiting: impl Fn(String),
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut attempts = 0u32;
+    let result = setup_patiently(js, topology, SetupBackoff::default(), shutdown, |e, pause| {
+        attempts += 1;
+        tracing::warn!(
+            error = %e,
+            attempt = attempts,
+            retry_in_ms = pause.as_millis() as u64,
+            replicas = topology.replicas,
+            "the NATS cluster cannot take the stream and buckets yet; waiting"
+        );
+        waiting(format!("the NATS cluster to place stream {} ({} replicas): {e}", topology.stream, topology.replicas));
+    })
+    .await;
+    if attempts > 0 && result.is_ok() {
+        tracing::info!(waited_ms = started.elapsed().as_millis() as u64, attempts, "stream and buckets in place");
+    }
+    result.context("creating the JetStream stream, buckets and consumers")
+}
+
 /// Each role gets its own connection, as separate processes would: one
-/// slow consumer's flow control does not stall another's.
-async fn role_connection(config: &Config, url: &str) -> Result<jetstream::Context> {
-    Ok(jetstream::new(connect(&config.nats_settings(Some(url))).await?))
+/// slow consumer's flow control does not stall another's. Its name says
+/// which role it serves (`masthead-matcher-<pid>` in the servers' `/connz`).
+async fn role_connection(config: &Config, url: &str, role: &str) -> Result<jetstream::Context> {
+    let mut settings = config.nats_settings(Some(url));
+    settings.name = format!("masthead-{role}");
+    Ok(jetstream::new(connect(&settings).await?))
 }
 
 /// Starts `roles`; returns once they are all running and the HTTP server
-/// listens.
+/// serves them. It listens first: while this process connects and waits
+/// for the cluster to place the stream, `/healthz` answers (a liveness
+/// probe does not restart it for waiting) and `/readyz` says what it waits
+/// for. Shutdown during that wait ends it cleanly, with no role started.
 pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -> Result<Running> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let local = match (roles.local_nats, &config.nats_url) {
@@ -100,16 +156,53 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
         _ => None,
     };
     let url = local.as_ref().map(|l| l.url.clone()).unwrap_or_else(|| config.nats_settings(None).urls);
-    let nats = connect_and_setup(config, Some(&url)).await?;
-    let mut tasks = Vec::new();
-
-    let reads = open_reads(config, &nats, roles, &shutdown).await?;
-    let book = match roles.api || roles.matcher {
-        true => Some(load_address_book(&nats.js, &nats.topology, config.match_config()?, &shutdown).await?),
-        false => None,
-    };
     let listener = bind_http(config).await?;
     let http_addr = listener.local_addr()?;
+    let gate = Gate::new(format!("a connection to NATS at {url}"));
+    // Its own token, so that a failed start stops the server it started.
+    let serving = shutdown.child_token();
+    let server = tokio::spawn(serve(listener, gate.router(), serving.clone()));
+    let started = bring_up(config, roles, &url, &gate, &shutdown).await;
+    let mut tasks = match started {
+        Ok(tasks) => tasks,
+        Err(e) => {
+            serving.cancel();
+            return Err(e);
+        }
+    };
+    tasks.insert(0, server);
+    Ok(Running { http_addr, nats_url: url, tasks, local_nats: local })
+}
+
+/// Connects, sets up, and starts the roles behind `gate`, then opens it.
+/// Returns the roles' tasks; none when shutdown came first.
+async fn bring_up(
+    config: &Config,
+    roles: Roles,
+    url: &str,
+    gate: &Gate,
+    shutdown: &CancellationToken,
+) -> Result<Vec<JoinHandle<Result<()>>>> {
+    let mut settings = config.nats_settings(Some(url));
+    settings.name = format!("masthead-{}", roles.name());
+    let client = connect(&settings).await?;
+    let js = jetstream::new(client.clone());
+    let topology = config.topology();
+    if let Err(e) = setup_and_wait(&js, &topology, shutdown, |why| gate.waiting_for(why)).await {
+        if shutdown.is_cancelled() {
+            tracing::info!("shut down while waiting for the NATS cluster");
+            return Ok(Vec::new());
+        }
+        return Err(e);
+    }
+    let nats = Nats { client, js, topology };
+    let mut tasks = Vec::new();
+    gate.waiting_for("the read models and the address index to load");
+    let reads = open_reads(config, &nats, roles, shutdown).await?;
+    let book = match roles.api || roles.matcher {
+        true => Some(load_address_book(&nats.js, &nats.topology, config.match_config()?, shutdown).await?),
+        false => None,
+    };
     let router = if roles.api {
         masthead_http::router(api_state(&nats, reads.clone(), book.clone()).await?)
     } else {
@@ -118,7 +211,6 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
             store: EventStore::new(nats.js.clone(), nats.topology.clone()),
         })
     };
-    tasks.push(tokio::spawn(serve(listener, router, shutdown.clone())));
     if roles.api || roles.projector {
         // Keeps the consumer-lag gauges current on /metrics.
         let (js, topology, s) = (nats.js.clone(), nats.topology.clone(), shutdown.clone());
@@ -128,18 +220,19 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
         }));
     }
     if let (true, Some(book)) = (roles.matcher, book) {
-        tasks.push(spawn_matcher(config, &url, book, shutdown.clone()).await?);
+        tasks.push(spawn_matcher(config, url, book, shutdown.clone()).await?);
     }
     if let (true, Some(reads)) = (roles.projector, reads) {
         let (js, topology, location) =
-            (role_connection(config, &url).await?, nats.topology.clone(), config.store_location());
+            (role_connection(config, url, "projector").await?, nats.topology.clone(), config.store_location());
         let s = shutdown.clone();
         tasks.push(tokio::spawn(async move { Ok(projector::run(location, js, topology, reads, s).await?) }));
     }
     if roles.mailer {
-        tasks.push(spawn_mailer(config, &url, &nats.topology, shutdown.clone()).await?);
+        tasks.push(spawn_mailer(config, url, &nats.topology, shutdown.clone()).await?);
     }
-    Ok(Running { http_addr, nats_url: url, tasks, local_nats: local })
+    gate.open(router);
+    Ok(tasks)
 }
 
 /// The read models this process serves or writes. The projector writes the
@@ -194,7 +287,7 @@ async fn spawn_matcher(
     book: Arc<AddressBook>,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<Result<()>>> {
-    let (js, topology) = (role_connection(config, url).await?, config.topology());
+    let (js, topology) = (role_connection(config, url, "matcher").await?, config.topology());
     Ok(tokio::spawn(async move { Ok(matcher::run(&js, &topology, book, MatcherOptions::default(), shutdown).await?) }))
 }
 
@@ -206,7 +299,7 @@ async fn spawn_mailer(
 ) -> Result<JoinHandle<Result<()>>> {
     let settings = config.mailer_config(mailer::max_attempts(topology))?;
     let sender = masthead_mailer::Mailer::from_config(settings).context("mail transport")?;
-    let (js, topology) = (role_connection(config, url).await?, topology.clone());
+    let (js, topology) = (role_connection(config, url, "mailer").await?, topology.clone());
     Ok(tokio::spawn(async move { Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), shutdown).await?) }))
 }
 
