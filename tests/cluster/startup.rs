@@ -47,10 +47,23 @@ async fn setup_and_roles_wait_for_a_forming_cluster_alive_but_unready() {
     assert!(app.system.is_running("setup") && app.system.is_running("up"), "{}", app.system.log("setup"));
 
     let third = Instant::now();
+    println!("third node starts at {}", chrono::Utc::now());
     app.cluster.start_node(2).await.expect("the third node");
-    let status = app.system.wait_exit("setup", Duration::from_secs(90)).await.expect("setup finished");
+    let exited = app.system.wait_exit("setup", Duration::from_secs(90)).await;
+    let status = exited.unwrap_or_else(|| panic!("setup still waits: {}", app.system.log("setup")));
     assert!(status.success(), "setup: {}", app.system.log("setup"));
     let setup_done = third.elapsed();
+    // What the waiting looked like: each distinct reason setup logged.
+    let log = app.system.log("setup");
+    let mut reasons: Vec<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains("cannot take the stream and buckets yet")))
+        .filter_map(|l| Some(format!("{} {}", l["timestamp"].as_str()?, l["error"].as_str()?)))
+        .collect();
+    reasons.dedup_by(|a, b| a.split_once(' ').map(|x| x.1) == b.split_once(' ').map(|x| x.1));
+    assert!(reasons.iter().any(|r| r.contains("10005")), "setup never said why: {reasons:#?}");
+    println!("setup waited, logging: {reasons:#?}");
     app.wait_ready().await;
     let ready = third.elapsed();
     println!("the third node started: setup done after {setup_done:?}, `up` ready after {ready:?}");

@@ -226,6 +226,16 @@ fn transient_stream_error(kind: &jetstream::context::CreateStreamErrorKind) -> b
 }
 
 impl SetupError {
+    /// Which step failed ("stream MASTHEAD", "bucket MASTHEAD_keys").
+    pub fn step(&self) -> String {
+        match self {
+            SetupError::Stream { stream, .. } => format!("stream {stream}"),
+            SetupError::Bucket { bucket, .. } => format!("bucket {bucket}"),
+            SetupError::Consumer { consumer, .. } => format!("consumer {consumer}"),
+            SetupError::Interrupted => "interrupted".to_owned(),
+        }
+    }
+
     /// Whether the same set-up may succeed later without anyone changing
     /// anything: the server did not answer, JetStream is still starting, or
     /// the cluster cannot place the replicas yet (see `TRANSIENT_CODES`).
@@ -312,11 +322,24 @@ pub async fn setup_patiently(
     shutdown: &tokio_util::sync::CancellationToken,
     mut waiting: impl FnMut(&SetupError, Duration),
 ) -> Result<(), SetupError> {
-    let mut pause = backoff.first;
+    // On a cluster that has just gained its last peer, a request creating
+    // an R3 stream or bucket often gets no answer for many seconds (measured:
+    // none within 10 s), although the asset is created: the next attempt
+    // finds it and goes on to the next step. So a short request timeout
+    // (the connection's) and short pauses after progress are what make the
+    // wait short; a longer timeout only made it longer.
+    let (mut pause, mut last_failed) = (backoff.first, String::new());
     loop {
         match setup(js, topology).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() => {
+                // Progress (a later step fails now): the cluster is coming
+                // up, so the pauses start short again.
+                let failed = e.step();
+                if failed != last_failed {
+                    pause = backoff.first;
+                    last_failed = failed;
+                }
                 waiting(&e, pause);
                 tokio::select! {
                     _ = shutdown.cancelled() => return Err(SetupError::Interrupted),

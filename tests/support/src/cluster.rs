@@ -465,7 +465,7 @@ impl NatsCluster {
         let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{stream}");
         let body = serde_json::json!({"placement": {"preferred": self.nodes[to].name}}).to_string();
         for _ in 0..20 {
-            let this = &*self;
+            let this = self;
             let leader = wait_until(&format!("{stream} led, every replica current"), READY_TIMEOUT, || async move {
                 let leader = this.stream_leader(stream).await?;
                 this.stream_current(stream).await.then_some(leader)
@@ -478,7 +478,7 @@ impl NatsCluster {
             // or none: the next round looks again.
             let _ = tokio::time::timeout(Duration::from_secs(5), client.request(subject.clone(), body.clone().into()))
                 .await;
-            let this = &*self;
+            let this = self;
             wait_until(&format!("{stream}'s leader to step down"), READY_TIMEOUT, || async move {
                 (this.stream_leader(stream).await != Some(leader)).then_some(())
             })
