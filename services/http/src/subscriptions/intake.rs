@@ -15,13 +15,22 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// The whole intake must answer within this, whatever NATS does; the API
-/// turns a timeout into 503 with `Retry-After`.
-pub const INTAKE_DEADLINE: Duration = Duration::from_millis(1800);
+/// turns a timeout into 503 with `Retry-After`. Refusals must reach the
+/// client within 2 s; the rest is the margin for a loaded machine.
+pub const INTAKE_DEADLINE: Duration = Duration::from_millis(1500);
 
 /// How long a request that finds the NATS client disconnected waits for it
 /// to reconnect (to another node of the cluster) before it is refused.
 const RECONNECT_GRACE: Duration = Duration::from_millis(500);
 const RECONNECT_POLL: Duration = Duration::from_millis(10);
+
+/// How long one attempt at a step (reserving the key, sealing, appending)
+/// may take before it is abandoned and tried again within the deadline. A
+/// request sent to a stream leader that is handing over (a node stopped for
+/// maintenance) can go unanswered; the next attempt reaches the new leader.
+/// An abandoned attempt that landed after all is found by the next one (the
+/// key's record, the subscription already registered under our id).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The pause before a step that found NATS unavailable is tried again
 /// within the request's deadline: long enough not to hammer a cluster that
@@ -140,10 +149,10 @@ impl Intake {
             }
         };
         let subscriber = loop {
-            match self.keys.seal(&valid.personal).await {
-                Ok(sealed) => break sealed,
-                Err(VaultError::Unavailable(_)) => self.before_retry().await,
-                Err(other) => return Err(IntakeError::Internal(other.to_string())),
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, self.keys.seal(&valid.personal)).await {
+                Ok(Ok(sealed)) => break sealed,
+                Ok(Err(VaultError::Unavailable(_))) | Err(_) => self.before_retry().await,
+                Ok(Err(other)) => return Err(IntakeError::Internal(other.to_string())),
             }
         };
         let command = SubscriptionCommand::Register(RegisterSubscription {
@@ -181,11 +190,16 @@ impl Intake {
         let mut attempts = 0u32;
         let executed = loop {
             attempts += 1;
-            let executed = if replayed {
-                self.bus.execute(&id.to_string(), command.clone(), &meta).await
-            } else {
-                self.bus.execute_new(&id.to_string(), command.clone(), &meta).await
+            let (aggregate, command) = (id.to_string(), command.clone());
+            let execution = async {
+                match replayed {
+                    true => self.bus.execute(&aggregate, command, &meta).await,
+                    false => self.bus.execute_new(&aggregate, command, &meta).await,
+                }
             };
+            let executed = tokio::time::timeout(ATTEMPT_TIMEOUT, execution)
+                .await
+                .unwrap_or_else(|_| Err(CommandError::Unavailable("no acknowledgement in time".into())));
             match executed {
                 Err(CommandError::Unavailable(_)) => self.before_retry().await,
                 other => break other,
@@ -218,9 +232,9 @@ impl Intake {
         loop {
             // A retry after a reservation whose answer was lost finds it
             // made, with this body's fingerprint: a replay of this request.
-            match self.records.claim("subscriptions", key, &fingerprint).await {
-                Ok(claim) => return Ok(claim),
-                Err(_) => self.before_retry().await,
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, self.records.claim("subscriptions", key, &fingerprint)).await {
+                Ok(Ok(claim)) => return Ok(claim),
+                Ok(Err(_)) | Err(_) => self.before_retry().await,
             }
         }
     }
