@@ -3,10 +3,11 @@
 //! nodes up an R3 stream cannot be placed ("no suitable peers for
 //! placement"), and `setup` and every role wait for it instead of exiting.
 
+use crate::common::MASTHEAD;
 use crate::harness::*;
 use crate::serial;
 use masthead_test_support::cluster::NatsCluster;
-use masthead_test_support::wait_until;
+use masthead_test_support::{wait_until, System};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -78,4 +79,19 @@ async fn setup_and_roles_wait_for_a_forming_cluster_alive_but_unready() {
     report.assert_all_accepted();
     report.assert_nothing_lost_or_doubled(&app).await;
     println!("test took {:?}", started.elapsed());
+}
+
+/// The documented URL list parses, and one that does not is refused at
+/// once, as a parse error naming the URL: not retried for the connection's
+/// patience (30 s) and then reported as "no NATS server answered".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_list_that_does_not_parse_is_refused_at_once_naming_the_url() {
+    let mut system =
+        System::on_cluster(MASTHEAD, None, "nats://a:4222, nats://b:notaport,nats://c:4222").expect("system");
+    system.start("setup", &["setup"]).expect("setup");
+    let status = system.wait_exit("setup", Duration::from_secs(10)).await;
+    let log = system.log("setup");
+    assert!(status.is_some_and(|s| !s.success()), "setup should have failed at once: {status:?} {log}");
+    assert!(log.contains("cannot parse NATS server URL") && log.contains("nats://b:notaport"), "{log}");
+    assert!(!log.contains("no NATS server answered"), "{log}");
 }

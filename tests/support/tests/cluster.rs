@@ -258,8 +258,18 @@ async fn sigterm_of_stream_leader_hands_over() -> Result<()> {
 async fn client_with_all_urls_fails_over_by_itself() -> Result<()> {
     let mut cluster = NatsCluster::start(3).await?;
     // No reconnect by hand below: the client is given all URLs and the
-    // default options (unlimited reconnects).
-    let client = cluster.client().await?;
+    // default options (unlimited reconnects). The list as an operator
+    // writes `MASTHEAD_NATS_URL`, through Masthead's own connect: comma-
+    // separated, with DNS names, which the client resolves on every
+    // (re)connect, trying each address.
+    let urls = cluster.urls_csv().replace("127.0.0.1", "localhost");
+    let settings = masthead_jetstream::connect::NatsSettings {
+        urls: urls.replace(',', ", "),
+        name: "failover-test".into(),
+        credentials: None,
+        patience: Duration::from_secs(10),
+    };
+    let client = masthead_jetstream::connect::connect(&settings).await?;
     let on = cluster.connected_node(&client).context("connected")?;
 
     // A short API timeout, so the waits below poll rather than sit out the
