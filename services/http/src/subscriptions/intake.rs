@@ -181,6 +181,18 @@ impl Intake {
             // only fill the server's window and cost it a lookup per request.
             idempotency_key: None,
         };
+        self.register(id, replayed, command, &meta).await
+    }
+
+    /// Appends the registration: a new subscription, or the replay of a
+    /// key whose first attempt may have got as far as the stream.
+    async fn register(
+        &self,
+        id: Uuid,
+        replayed: bool,
+        command: SubscriptionCommand,
+        meta: &CommandMeta,
+    ) -> Result<Accepted, IntakeError> {
         // A failover (a NATS node died, a stream elects a new leader) makes
         // appends unavailable for a moment: retried here until the deadline
         // rather than refused at the first miss. A retry after an append
@@ -193,8 +205,8 @@ impl Intake {
             let (aggregate, command) = (id.to_string(), command.clone());
             let execution = async {
                 match replayed {
-                    true => self.bus.execute(&aggregate, command, &meta).await,
-                    false => self.bus.execute_new(&aggregate, command, &meta).await,
+                    true => self.bus.execute(&aggregate, command, meta).await,
+                    false => self.bus.execute_new(&aggregate, command, meta).await,
                 }
             };
             let executed = tokio::time::timeout(ATTEMPT_TIMEOUT, execution)
