@@ -20,7 +20,7 @@ async fn setup_and_roles_wait_for_a_forming_cluster_alive_but_unready() {
     app.system.start("setup", &["setup"]).expect("setup");
     app.system.start("up", &["up"]).expect("up");
     // Listening (the liveness probe's /healthz answers) while it waits.
-    app.system.wait_http().await.expect("alive while waiting");
+    app.system.wait_listening().await.expect("alive while waiting");
     let pid = app.system.pid("up").expect("pid");
     let readyz = format!("{}/readyz", app.system.base_url());
     let waiting = wait_until("/readyz to say it waits for the cluster", Duration::from_secs(30), || async {

@@ -216,14 +216,25 @@ impl System {
     }
 
     /// Waits until the last api-serving role has written its address and
-    /// answers /healthz there.
+    /// is ready there (`/readyz` 200): it listens before it has connected
+    /// to NATS and set up the stream, and answers 503 until then.
     pub async fn wait_http(&self) -> Result<()> {
+        self.wait_for("readyz").await
+    }
+
+    /// Waits until the last api-serving role listens and is alive
+    /// (`/healthz` 200), ready or not.
+    pub async fn wait_listening(&self) -> Result<()> {
+        self.wait_for("healthz").await
+    }
+
+    async fn wait_for(&self, probe: &str) -> Result<()> {
         let file = self.http_addr_file.clone().context("no api-serving role was started")?;
-        let port = crate::wait_until("masthead HTTP", Duration::from_secs(60), || {
+        let port = crate::wait_until(&format!("masthead HTTP /{probe}"), Duration::from_secs(60), || {
             let file = file.clone();
             async move {
                 let addr: std::net::SocketAddr = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
-                reqwest_lite(&format!("http://127.0.0.1:{}/healthz", addr.port())).await.then_some(addr.port())
+                reqwest_lite(&format!("http://127.0.0.1:{}/{probe}", addr.port())).await.then_some(addr.port())
             }
         })
         .await?;
