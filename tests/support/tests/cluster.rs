@@ -27,14 +27,32 @@ const WRONG_LAST_SEQUENCE_CONSTANT: u64 = 10164;
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn r3_stream(js: &jetstream::Context, name: &str, subjects: &str) -> Result<stream::Stream> {
-    Ok(js
-        .create_stream(stream::Config {
+    create_placed(
+        js,
+        stream::Config {
             name: name.to_string(),
             subjects: vec![subjects.to_string()],
             num_replicas: 3,
             ..Default::default()
-        })
-        .await?)
+        },
+    )
+    .await
+}
+
+/// Creates a replicated stream, retrying while the meta leader cannot
+/// place it yet: a healthy cluster (every node current with the meta
+/// leader) can still answer "no suitable peers for placement, peer
+/// offline" (10005) for a moment, until the leader has heard from each
+/// peer's stats, which on a loaded machine can lag.
+async fn create_placed(js: &jetstream::Context, config: stream::Config) -> Result<stream::Stream> {
+    let name = config.name.clone();
+    let last = Mutex::new(String::new());
+    let created = wait_until(&format!("stream {name} placed"), WAIT, || {
+        let (config, last) = (config.clone(), &last);
+        async move { js.create_stream(config).await.map_err(|e| *last.lock().unwrap() = e.to_string()).ok() }
+    })
+    .await;
+    created.with_context(|| format!("last error: {}", last.lock().unwrap()))
 }
 
 /// Publishes once the stream behind `subject` answers, retrying while the
@@ -449,14 +467,13 @@ async fn occ_on_2_10(nodes: usize) -> Result<()> {
     let cluster = NatsCluster::start_line(NatsLine::V2_10, nodes).await?;
     assert_eq!((cluster.version().0, cluster.version().1), (2, 10));
     let admin = jetstream::new(cluster.client().await?);
-    admin
-        .create_stream(stream::Config {
-            name: "OCC".into(),
-            subjects: vec!["occ.>".into()],
-            num_replicas: nodes,
-            ..Default::default()
-        })
-        .await?;
+    let config = stream::Config {
+        name: "OCC".into(),
+        subjects: vec!["occ.>".into()],
+        num_replicas: nodes,
+        ..Default::default()
+    };
+    create_placed(&admin, config).await?;
     let leader = if nodes > 1 {
         wait_stream_current(&cluster, "OCC").await?;
         cluster.stream_leader("OCC").await.context("OCC has a leader")?
@@ -542,7 +559,8 @@ async fn event_store_appends_racing_on_clustered_2_14_see_10164_as_a_conflict() 
     let cluster = NatsCluster::start(3).await?;
     let topology = Topology::new("OCCSTORE").with_replicas(3);
     let admin = jetstream::new(cluster.client().await?);
-    setup(&admin, &topology).await?;
+    // Retried while the meta leader cannot place R3 yet (see `create_placed`).
+    wait_until("the R3 topology placed", WAIT, || async { setup(&admin, &topology).await.ok() }).await?;
     wait_stream_current(&cluster, "OCCSTORE").await?;
     let leader = cluster.stream_leader("OCCSTORE").await.context("OCCSTORE has a leader")?;
     // Two writers on the leader's node, as two API replicas would be: the
