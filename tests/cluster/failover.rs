@@ -36,6 +36,8 @@ async fn kill9_of_the_stream_leader_during_intake_loses_and_doubles_nothing() {
     })
     .await
     .expect("elected");
+    // Some accepted after the fault, so the window has an end.
+    load.wait_accepted((load.accepted() + 20).min(SUBSCRIPTIONS)).await;
     let report = load.finish().await;
     let window = report.window(fault);
     println!(
@@ -77,6 +79,7 @@ async fn kill9_of_the_node_the_api_is_connected_to_fails_over_without_a_restart(
     })
     .await
     .expect("reconnected");
+    load.wait_accepted((load.accepted() + 20).min(SUBSCRIPTIONS)).await;
     let report = load.finish().await;
     let window = report.window(fault);
     println!(
@@ -139,6 +142,7 @@ async fn kill9_of_the_kv_leaders_node_and_the_active_matcher_moves_the_lease_wit
     })
     .await
     .expect("lease moved");
+    load.wait_accepted((load.accepted() + 20).min(SUBSCRIPTIONS)).await;
     let report = load.finish().await;
     let window = report.window(fault);
     let since_renewal = (taken.0 - last_renewal).to_std().unwrap_or_default();
