@@ -10,7 +10,9 @@
 //! - [`access`]: who may call what (deny by default: every route is
 //!   registered with its door), sign-in for the pages, security headers.
 //! - [`restricted`]: the auditor's and the admin's routes (audit events,
-//!   personal data), closed until access control gives them a role.
+//!   personal data).
+//! - [`startup`]: what a process answers while it still starts (alive, not
+//!   ready), until the real router takes over.
 //!
 //! Each route is declared once, on its handler (`#[utoipa::path]`): the
 //! router and the OpenAPI document are built from the same declarations,
@@ -26,6 +28,7 @@ pub mod ops;
 pub mod pages;
 pub mod query;
 pub mod restricted;
+pub mod startup;
 pub mod stats;
 pub mod subscriptions;
 

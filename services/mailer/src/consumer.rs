@@ -11,8 +11,8 @@
 use crate::{decide, Attempt, MailDecision, Mailer, SendOutcome, SkipReason};
 use async_nats::jetstream;
 use masthead_domain::envelope::{AnyEvent, CommandMeta};
-use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
-use masthead_jetstream::command_bus::CommandBus;
+use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent};
+use masthead_jetstream::command_bus::{CommandBus, CommandError};
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
 use masthead_jetstream::dead_letter::{DeadLetterError, DeadLetters};
 use masthead_jetstream::key_vault::{KeyVault, VaultError};
@@ -102,10 +102,7 @@ impl MailerHandler {
                 _ => return Outcome::Done,
             };
             let meta = CommandMeta::caused_by(&recorded.envelope, &purpose);
-            // Appended right after the history just read, without reading it
-            // again; anything appended meanwhile conflicts, and the command
-            // is then re-decided on the full history.
-            if let Err(e) = self.bus.execute_after(&id, &known, last_sequence, command, &meta).await {
+            if let Err(e) = self.record(&id, &known, last_sequence, command, &meta).await {
                 // The mail may be out already; the Message-ID is the same on
                 // the retry, so the outbox overwrites and mail clients thread it.
                 return self.retry(format!("recording the mail outcome: {e}"));
@@ -125,6 +122,43 @@ impl MailerHandler {
                 let kind = if permanent { "permanent" } else { "transient" };
                 metrics::counter!("masthead_mail_failed_total", "reason" => kind).increment(1);
                 Outcome::DeadLetter { reason }
+            }
+        }
+    }
+}
+
+/// How long the outcome of a send is retried while the event store is
+/// unavailable, before the delivery is given back to JetStream (which would
+/// send the mail again). A stream's leader election in a 3-node cluster
+/// takes 5-10 s; this stays well below the mailer's 60 s ack wait.
+const RECORD_PATIENCE: Duration = Duration::from_secs(20);
+
+impl MailerHandler {
+    /// Appends the send's outcome right after the history just read,
+    /// without reading it again; anything appended meanwhile conflicts, and
+    /// the command is then re-decided on the full history. While the store
+    /// is unavailable (a NATS node died and the stream elects a new leader)
+    /// the append is retried here rather than by redelivery: a redelivered
+    /// trigger would find no `ConfirmationSent` and send the mail again. The
+    /// append's dedup id makes a retry of an append that did land harmless.
+    async fn record(
+        &self,
+        id: &str,
+        known: &[SubscriptionEvent],
+        last_sequence: u64,
+        command: SubscriptionCommand,
+        meta: &CommandMeta,
+    ) -> Result<(), CommandError<SubscriptionError>> {
+        let deadline = tokio::time::Instant::now() + RECORD_PATIENCE;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self.bus.execute_after(id, known, last_sequence, command.clone(), meta).await {
+                Err(CommandError::Unavailable(reason)) if tokio::time::Instant::now() + pause < deadline => {
+                    tracing::warn!(error = %reason, "event store unavailable; retrying the mail outcome");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                other => return other.map(|_| ()),
             }
         }
     }

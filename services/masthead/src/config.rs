@@ -278,7 +278,12 @@ impl Config {
     /// server's).
     pub fn nats_settings(&self, urls: Option<&str>) -> NatsSettings {
         let urls = urls.or(self.nats_url.as_deref()).unwrap_or(DEFAULT_NATS_URL).to_owned();
-        NatsSettings { urls, credentials: self.nats_creds.clone(), patience: NATS_PATIENCE }
+        NatsSettings {
+            urls,
+            name: "masthead".to_owned(),
+            credentials: self.nats_creds.clone(),
+            patience: NATS_PATIENCE,
+        }
     }
 
     pub fn topology(&self) -> Topology {

@@ -242,7 +242,8 @@ async fn run(cli: Cli) -> Result<()> {
         system::forget_http_addr(config)?;
         let shutdown = system::shutdown_on_signals();
         let running = system::start(config, roles, shutdown.clone()).await?;
-        if matches!(cli.command, Command::Up) {
+        // Shutdown may have come while it waited for the NATS cluster.
+        if matches!(cli.command, Command::Up) && !shutdown.is_cancelled() {
             print_up(config, &running);
         }
         tracing::info!(addr = %running.http_addr, "listening");
