@@ -41,7 +41,18 @@ impl ClusterApp {
         let smtp = TestSmtp::start();
         let mut system = System::on_cluster(MASTHEAD, Some(smtp.url()), &cluster.urls_csv()).expect("system");
         system.extra_env.push(("MASTHEAD_STREAM_REPLICAS".into(), "3".into()));
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        // The staff lists the checks read need a token: one secret for
+        // every process of the test, and an admin token signed with it.
+        system.extra_env.push(("MASTHEAD_AUTH_HS256_SECRET".into(), "cluster-test-secret-of-at-least-32-bytes".into()));
+        let token = system.token("admin").expect("an admin token");
+        let mut headers = reqwest::header::HeaderMap::new();
+        let bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .default_headers(headers)
+            .build()
+            .expect("client");
         Self { cluster, system, smtp, http }
     }
 
