@@ -14,7 +14,9 @@
 //! [`StoreError::Corrupt`], never a panic.
 
 use crate::error::StoreError;
-use crate::fold::{AddressLive, Failure, Requested, Resolution, Sent, Spelling, Stamp, SubscriptionDoc};
+use crate::fold::{
+    AddressLive, Failure, OptIn, Requested, Resolution, Sent, Spelling, Stamp, SubscriptionDoc, Withheld,
+};
 use crate::view::{EnteredAddress, IntakeChannel, Lines, OutcomeKind};
 use chrono::{DateTime, Utc};
 use masthead_domain::personal_data::SealedPersonalData;
@@ -22,6 +24,9 @@ use uuid::Uuid;
 
 /// First byte of a binary subscription document (layout 1).
 const SUB_V1: u8 = 0xB1;
+/// Layout 2: layout 1 followed by the double opt-in and withheld-mail
+/// fields.
+const SUB_V2: u8 = 0xB2;
 /// First byte of binary address counters (layout 1).
 const LIVE_V1: u8 = 0xA1;
 
@@ -213,7 +218,7 @@ impl<'a> Reader<'a> {
 pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
     buf.clear();
     let mut w = Writer(buf);
-    w.u8(SUB_V1);
+    w.u8(SUB_V2);
     w.uuid(&doc.id);
     w.opt(doc.requested.as_ref(), |w, r| {
         let e = &r.entered;
@@ -263,6 +268,17 @@ pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
         w.varint(*seq);
     }
     w.varint(doc.last_seq);
+    w.opt(doc.opt_in.as_ref(), |w, o| {
+        w.str(&o.message_id);
+        w.time(&o.sent_at);
+        w.time(&o.expires_at);
+    });
+    w.opt(doc.opted_in_at.as_ref(), |w, t| w.time(t));
+    w.opt(doc.withheld.as_ref(), |w, h| {
+        w.str(&h.reason);
+        w.varint(u64::from(h.limit));
+        w.time(&h.withheld_at);
+    });
 }
 
 /// Reads a subscription document in either encoding.
@@ -273,6 +289,13 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<SubscriptionDoc, Store
         Some(&SUB_V1) => {
             let mut r = Reader { rest: &bytes[1..], what: WHAT };
             let doc = read_subscription(&mut r)?;
+            r.end()?;
+            Ok(doc)
+        }
+        Some(&SUB_V2) => {
+            let mut r = Reader { rest: &bytes[1..], what: WHAT };
+            let mut doc = read_subscription(&mut r)?;
+            read_mail_extras(&mut r, &mut doc)?;
             r.end()?;
             Ok(doc)
         }
@@ -338,7 +361,26 @@ fn read_subscription(r: &mut Reader<'_>) -> Result<SubscriptionDoc, StoreError> 
         timeline.push(Stamp(r.u8()?, r.i64()?, r.varint()?));
     }
     let last_seq = r.varint()?;
-    Ok(SubscriptionDoc { id, requested, resolution, sent, failure, timeline, last_seq })
+    Ok(SubscriptionDoc {
+        id,
+        requested,
+        resolution,
+        sent,
+        failure,
+        timeline,
+        last_seq,
+        opt_in: None,
+        opted_in_at: None,
+        withheld: None,
+    })
+}
+
+/// The fields layout 2 adds.
+fn read_mail_extras(r: &mut Reader<'_>, doc: &mut SubscriptionDoc) -> Result<(), StoreError> {
+    doc.opt_in = r.opt(|r| Ok(OptIn { message_id: r.string()?, sent_at: r.time()?, expires_at: r.time()? }))?;
+    doc.opted_in_at = r.opt(Reader::time)?;
+    doc.withheld = r.opt(|r| Ok(Withheld { reason: r.string()?, limit: r.u32()?, withheld_at: r.time()? }))?;
+    Ok(())
 }
 
 /// Writes an address's counters into `buf` (cleared first).
@@ -479,6 +521,26 @@ mod tests {
         let back = decode_subscription(&buf).unwrap();
         assert_eq!(back, doc);
         assert_eq!(back.resolution.unwrap().score.unwrap().to_bits(), (-0.0f64).to_bits());
+    }
+
+    #[test]
+    fn opt_in_and_withheld_mail_round_trip_and_layout_1_still_reads() {
+        let (subs, _) = documents();
+        let plain = subs.into_iter().find(|d| d.resolution.is_some() && d.requested.is_some()).unwrap();
+        let mut buf = Vec::new();
+        encode_subscription(&mut buf, &plain);
+        // Layout 1 is layout 2 without the three absent extras.
+        assert_eq!(&buf[buf.len() - 3..], &[0, 0, 0]);
+        let mut v1 = buf[..buf.len() - 3].to_vec();
+        v1[0] = SUB_V1;
+        assert_eq!(decode_subscription(&v1).unwrap(), plain);
+        let at = DateTime::from_timestamp(1_800_000_000, 5).unwrap();
+        let mut doc = plain;
+        doc.opt_in = Some(OptIn { message_id: "<opt-in.1@x>".into(), sent_at: at, expires_at: at });
+        doc.opted_in_at = Some(at);
+        doc.withheld = Some(Withheld { reason: "recipient_limit".into(), limit: 3, withheld_at: at });
+        encode_subscription(&mut buf, &doc);
+        assert_eq!(decode_subscription(&buf).unwrap(), doc);
     }
 
     #[test]

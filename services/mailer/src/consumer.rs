@@ -59,9 +59,9 @@ impl MailerHandler {
         };
         let confirmation = match decide(events) {
             MailDecision::Send(c) => c,
-            MailDecision::Skip(SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed) => {
-                return Outcome::Done
-            }
+            MailDecision::Skip(
+                SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed | SkipReason::AlreadyDecided,
+            ) => return Outcome::Done,
             MailDecision::Skip(reason) => return self.retry(format!("nothing to confirm yet: {reason:?}")),
         };
         let attempt = Attempt { number: u32::try_from(d.delivered).unwrap_or(u32::MAX), is_last: d.is_last_attempt() };

@@ -37,6 +37,10 @@ pub enum SkipReason {
     NotResolved,
     /// The history is empty or lacks the request.
     NotRegistered,
+    /// A double opt-in mail went out, or the mail was withheld by the
+    /// per-recipient limit: either way this subscription's one mail
+    /// decision is made. Ack.
+    AlreadyDecided,
 }
 
 /// Everything needed to compose the confirmation, personal data still
@@ -54,6 +58,7 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
     let mut delivery_address = None;
     let mut confirmed = None;
     let mut failed = false;
+    let mut decided = false;
     for event in history {
         match event {
             SubscriptionEvent::SubscriptionRequested(e) => request = Some((e.subscription_id, &e.subscriber)),
@@ -63,6 +68,9 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
             // The aggregate accepts a later success after a failure (an
             // operator's resend), so only the latest outcome counts.
             SubscriptionEvent::ConfirmationFailed(_) => failed = true,
+            SubscriptionEvent::OptInRequested(_)
+            | SubscriptionEvent::OptInConfirmed(_)
+            | SubscriptionEvent::ConfirmationWithheld(_) => decided = true,
         }
         if matches!(event, SubscriptionEvent::ConfirmationSent(_)) {
             failed = false;
@@ -70,6 +78,9 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
     }
     if let Some(message_id) = confirmed {
         return MailDecision::Skip(SkipReason::AlreadyConfirmed { message_id });
+    }
+    if decided {
+        return MailDecision::Skip(SkipReason::AlreadyDecided);
     }
     if failed {
         return MailDecision::Skip(SkipReason::AlreadyFailed);
