@@ -15,11 +15,13 @@
 
 pub mod addresses;
 pub mod error;
+pub mod limits;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod query;
+pub mod server;
 pub mod stats;
 pub mod subscriptions;
 
@@ -46,6 +48,8 @@ pub struct AppState {
     pub reads: Option<Arc<ProjectionReads>>,
     /// The base-address index, for match previews.
     pub book: Option<Arc<AddressBook>>,
+    /// Rate and in-flight limits.
+    pub limits: limits::LimitSettings,
 }
 
 /// What the router hands each request. Axum clones the state for every
@@ -53,7 +57,7 @@ pub struct AppState {
 /// their stream info, topology strings) cost several percent of intake's
 /// CPU, so they sit behind one `Arc`.
 #[derive(Clone)]
-pub struct SharedState(Arc<AppState>);
+pub struct SharedState(Arc<AppState>, stats::StatsCache);
 
 impl std::ops::Deref for SharedState {
     type Target = AppState;
@@ -62,9 +66,16 @@ impl std::ops::Deref for SharedState {
     }
 }
 
+impl SharedState {
+    /// The stats body of the last second (see [`stats::StatsCache`]).
+    pub fn stats_cache(&self) -> &stats::StatsCache {
+        &self.1
+    }
+}
+
 impl From<AppState> for SharedState {
     fn from(state: AppState) -> Self {
-        Self(Arc::new(state))
+        Self(Arc::new(state), stats::StatsCache::default())
     }
 }
 
@@ -94,6 +105,7 @@ fn api_routes() -> OpenApiRouter<SharedState> {
 /// The whole HTTP surface of `masthead api` (and `up`): the API, pages,
 /// documentation and operations routes.
 pub fn router(state: AppState) -> Router {
+    let limits = limits::Limits::new(&state.limits);
     let state = SharedState::from(state);
     let (routes, document) = api_routes().split_for_parts();
     routes
@@ -102,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::docs(openapi::describe(document)))
         .fallback(error::fallback_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(move |request, next| limits::guard(limits.clone(), request, next)))
         // Outermost, so it times everything; added with `layer` (per route)
         // so it sees the matched route for span names and metric labels.
         .layer(axum::middleware::from_fn(middleware::trace_requests))

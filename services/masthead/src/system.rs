@@ -111,14 +111,14 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
     let listener = bind_http(config).await?;
     let http_addr = listener.local_addr()?;
     let router = if roles.api {
-        masthead_http::router(api_state(&nats, reads.clone(), book.clone()).await?)
+        masthead_http::router(api_state(&nats, reads.clone(), book.clone(), config.limit_settings()).await?)
     } else {
         masthead_http::ops_router(OpsState {
             client: nats.client.clone(),
             store: EventStore::new(nats.js.clone(), nats.topology.clone()),
         })
     };
-    tasks.push(tokio::spawn(serve(listener, router, shutdown.clone())));
+    tasks.push(tokio::spawn(serve(listener, router, config.server_settings(), shutdown.clone())));
     if roles.api || roles.projector {
         // Keeps the consumer-lag gauges current on /metrics.
         let (js, topology, s) = (nats.js.clone(), nats.topology.clone(), shutdown.clone());
@@ -178,6 +178,7 @@ async fn api_state(
     nats: &Nats,
     reads: Option<Arc<generations::ProjectionReads>>,
     book: Option<Arc<AddressBook>>,
+    limits: masthead_http::limits::LimitSettings,
 ) -> Result<AppState> {
     let store = EventStore::new(nats.js.clone(), nats.topology.clone());
     let vault = KeyVault::open(&nats.js, &nats.topology.keys_bucket()).await.context("opening the key vault")?;
@@ -185,7 +186,16 @@ async fn api_state(
         .await
         .context("opening idempotency records")?;
     let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
-    Ok(AppState { intake, store, vault, client: nats.client.clone(), topology: nats.topology.clone(), reads, book })
+    Ok(AppState {
+        intake,
+        store,
+        vault,
+        client: nats.client.clone(),
+        topology: nats.topology.clone(),
+        reads,
+        book,
+        limits,
+    })
 }
 
 async fn spawn_matcher(
@@ -210,9 +220,13 @@ async fn spawn_mailer(
     Ok(tokio::spawn(async move { Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), shutdown).await?) }))
 }
 
-async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shutdown: CancellationToken) -> Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    settings: masthead_http::server::ServerSettings,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    masthead_http::server::serve(listener, router, settings, async move { shutdown.cancelled().await })
         .await
         .context("HTTP server failed")
 }

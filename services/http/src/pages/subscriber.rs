@@ -5,12 +5,13 @@
 //! page adds a small script (`assets/status.js`) that polls the JSON API.
 
 use super::render;
+use crate::error::IdPath;
 use crate::subscriptions::create::{intake_error, read_limited, traceparent};
 use crate::subscriptions::intake::IntakeError;
 use crate::SharedState;
 use askama::Template;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use masthead_domain::subscription::{Channel, FieldError, SubscriptionForm};
@@ -152,14 +153,19 @@ pub async fn submit_form(State(state): State<SharedState>, headers: HeaderMap, b
     params(("id" = String, Path, description = "Subscription id (UUID)")),
     responses(
         (status = 200, description = "Status page", content_type = "text/html"),
-        (status = 404, description = "Not a subscription id", content_type = "text/html"),
+        (status = 400, description = "The path could not be decoded", body = crate::error::ErrorBody),
+        (status = 404, description = "Not a subscription id, or no such subscription", content_type = "text/html"),
+        (status = 503, description = "Event store unavailable", body = crate::error::ErrorBody),
     )
 )]
-pub async fn status_page(Path(raw): Path<String>) -> Response {
-    match Uuid::parse_str(&raw) {
-        Ok(id) => render(&StatusPage { id }),
-        Err(_) => {
-            (StatusCode::NOT_FOUND, render(&NotFoundPage { message: "That is not a subscription id." })).into_response()
-        }
+pub async fn status_page(State(state): State<SharedState>, IdPath(raw): IdPath) -> Response {
+    let not_found = |message| (StatusCode::NOT_FOUND, render(&NotFoundPage { message })).into_response();
+    let Ok(id) = Uuid::parse_str(&raw) else { return not_found("That is not a subscription id.") };
+    // One direct get: the page must not promise a subscription that was
+    // never registered (nor confirm guesses by answering 200 to any UUID).
+    match state.store.last_sequence_of("subscription", &id.to_string()).await {
+        Ok(0) => not_found("There is no subscription with that id."),
+        Ok(_) => render(&StatusPage { id }),
+        Err(_) => crate::error::ApiError::unavailable().into_response(),
     }
 }
