@@ -4,6 +4,7 @@
 //! and write hand-made histories into the stream. See
 //! `masthead_test_support::app`.
 
+mod abuse;
 mod form;
 mod helpers;
 mod intake;

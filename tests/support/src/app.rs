@@ -58,12 +58,20 @@ impl Drop for TestApp {
 /// directory, HTTP on 127.0.0.1 port 0, everything else as the binary's
 /// defaults. Installs the metrics recorder first, as `main` does.
 pub async fn spawn_app(roles: Roles) -> TestApp {
+    // Tests send many subscriptions from one address: no rate limit unless
+    // a test asks for one (`spawn_app_with`).
+    spawn_app_with(roles, |c| c.intake_rate_per_minute = 0).await
+}
+
+/// [`spawn_app`] with the configuration adjusted by `configure` first.
+pub async fn spawn_app_with(roles: Roles, configure: impl FnOnce(&mut Config)) -> TestApp {
     masthead_telemetry::metrics::handle();
     undecided::install();
     let nats = NatsServer::start().expect("nats-server");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config::for_nats(&nats.url(), dir.path(), "MASTHEAD");
     config.http_addr = "127.0.0.1:0".parse().expect("address");
+    configure(&mut config);
     let shutdown = CancellationToken::new();
     let running = system::start(&config, roles, shutdown.clone()).await.expect("masthead starts");
     let address = format!("http://{}", running.http_addr);

@@ -1,0 +1,218 @@
+//! Abuse limits and input rules, tried as an attacker would: over HTTP, and
+//! over raw TCP where a client misbehaves below HTTP (slow or cut-short
+//! requests).
+
+use crate::helpers::*;
+use masthead_test_support::app::{spawn_app, spawn_app_with, TestApp, API};
+use masthead_test_support::wait_until;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn host(app: &TestApp) -> String {
+    app.address.trim_start_matches("http://").to_owned()
+}
+
+/// Sends `request` as is and reads the whole answer (the server closes).
+async fn raw(app: &TestApp, request: &[u8], then_close_write: bool) -> String {
+    let mut stream = TcpStream::connect(host(app)).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    if then_close_write {
+        stream.shutdown().await.expect("shutdown");
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn json_body_of(answer: &str) -> Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+}
+
+async fn stream_length(app: &TestApp) -> u64 {
+    app.store.last_sequence().await.expect("stream")
+}
+
+#[tokio::test]
+async fn intake_is_rate_limited_per_client_with_429_retry_after_and_json() {
+    let app = spawn_app_with(API, |c| c.intake_rate_per_minute = 3).await;
+    for _ in 0..3 {
+        assert_eq!(app.post_subscription(&valid_body()).await.status(), 202);
+    }
+    let before = stream_length(&app).await;
+    // A forged X-Forwarded-For from an untrusted peer changes nothing.
+    let refused = app
+        .http
+        .post(format!("{}/api/v1/subscriptions", app.address))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .json(&valid_body())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(refused.json::<Value>().await.expect("json")["error"]["code"], "rate_limited");
+    // The form shares the client's bucket.
+    let form = app
+        .http
+        .post(format!("{}/subscribe", app.address))
+        .form(&[("name", "Ada"), ("email", "ada@example.org")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(form.status(), 429);
+    assert_eq!(stream_length(&app).await, before, "nothing was stored for a refused request");
+    // Reads are not intake.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let app = spawn_app_with(API, |c| {
+        c.intake_rate_per_minute = 1;
+        c.trusted_proxies = Some(masthead::config::TrustedProxies(vec!["127.0.0.0/8".parse().expect("net")]));
+    })
+    .await;
+    let send = |client: &'static str| {
+        app.http
+            .post(format!("{}/api/v1/subscriptions", app.address))
+            .header("X-Forwarded-For", client)
+            .json(&valid_body())
+            .send()
+    };
+    assert_eq!(send("198.51.100.1").await.expect("send").status(), 202);
+    assert_eq!(send("198.51.100.2").await.expect("send").status(), 202, "another client, its own bucket");
+    assert_eq!(send("198.51.100.1").await.expect("send").status(), 429);
+}
+
+#[tokio::test]
+async fn requests_over_the_in_flight_limit_are_shed_with_503_and_probes_still_answer() {
+    let app = spawn_app_with(API, |c| c.http_max_in_flight = 1).await;
+    // One request held in flight: its body never completes.
+    let mut held = TcpStream::connect(host(&app)).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{"
+    );
+    held.write_all(head.as_bytes()).await.expect("write");
+    let shed = wait_until("a shed request", Duration::from_secs(10), || async {
+        let r = app.post_subscription(&valid_body()).await;
+        (r.status() == 503).then_some(r)
+    })
+    .await
+    .expect("shed");
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_eq!(shed.json::<Value>().await.expect("json")["error"]["code"], "overloaded");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    drop(held);
+    wait_until("intake accepting again", Duration::from_secs(10), || async {
+        (app.post_subscription(&valid_body()).await.status() == 202).then_some(())
+    })
+    .await
+    .expect("recovers");
+}
+
+#[tokio::test]
+async fn two_thousand_slow_connections_leave_health_and_intake_available_until_they_time_out() {
+    let app = spawn_app_with(API, |c| c.http_header_timeout_secs = 3).await;
+    let mut slow = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let mut s = TcpStream::connect(host(&app)).await.expect("connect");
+        // Half a request head, and then nothing.
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+        slow.push(s);
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.post_subscription(&valid_body()).await.status(), 202);
+    assert!(started.elapsed() < Duration::from_secs(3), "answered while the slow connections were held");
+    // The header-read timeout then closes them.
+    let mut first = slow.swap_remove(0);
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(20), first.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(_)) | Ok(Err(_))), "the server closed a slow connection");
+}
+
+#[tokio::test]
+async fn a_cut_short_body_is_400_and_an_undecodable_path_is_400_both_json() {
+    let app = spawn_app(API).await;
+    let before = stream_length(&app).await;
+    let answer = raw(
+        &app,
+        b"POST /api/v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 300\r\n\r\n{\"name\":\"Ada\"",
+        true,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body_of(&answer)["error"]["code"], "incomplete_body");
+    for path in ["/api/v1/subscriptions/%FF%FE", "/status/%C3%28", "/api/v1/addresses/%FF"] {
+        let answer =
+            raw(&app, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(), false).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.to_ascii_lowercase().contains("content-type: application/json"), "{path}: {answer}");
+        assert_eq!(json_body_of(&answer)["errors"][0]["field"], "id", "{path}");
+    }
+    assert_eq!(stream_length(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_header_is_400() {
+    let app = spawn_app(API).await;
+    let response = app
+        .http
+        .post(format!("{}/api/v1/subscriptions", app.address))
+        .header("Idempotency-Key", "a")
+        .header("Idempotency-Key", "b")
+        .json(&valid_body())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["errors"][0]["field"], "Idempotency-Key");
+    assert_eq!(stream_length(&app).await, 0);
+}
+
+#[tokio::test]
+async fn the_status_page_of_an_unknown_id_is_404() {
+    let app = spawn_app(API).await;
+    assert_eq!(app.get(&format!("/status/{}", uuid::Uuid::new_v4())).await.status(), 404);
+    let id = app.post_subscription(&valid_body()).await.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(app.get(&format!("/status/{id}")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn spoofing_invisible_and_unsendable_values_are_422_naming_the_field() {
+    let app = spawn_app(API).await;
+    let cases = [
+        ("name", json!("Ada \u{202E}gnp.exe")),
+        ("name", json!("\u{200B}\u{200B}")),
+        ("street", json!("Kerkstraat\u{2067} 12")),
+        ("city", json!("Utrecht\u{2028}Bcc: x@example.org")),
+        ("postal_code", json!("\u{3164}")),
+        ("email", json!("ada@[127.0.0.1]")),
+        ("email", json!("\"a..b\"@example.org")),
+        ("email", json!("ada@example.org\r\nBcc: x@example.org")),
+    ];
+    for (field, value) in cases {
+        let mut body = valid_body();
+        body[field] = value.clone();
+        let response = app.post_subscription(&body).await;
+        assert_eq!(response.status(), 422, "{field} = {value}");
+        let errors: Value = response.json().await.expect("json");
+        let fields: Vec<&str> =
+            errors["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+        assert_eq!(fields, vec![field], "{value}");
+    }
+    assert_eq!(stream_length(&app).await, 0, "no event from invalid input");
+    // An internationalised domain is fine.
+    let mut body = valid_body();
+    body["email"] = json!("ada@bücher.example");
+    assert_eq!(app.post_subscription(&body).await.status(), 202);
+}
