@@ -6,6 +6,7 @@
 
 mod abuse;
 mod form;
+mod fuzz;
 mod helpers;
 mod intake;
 mod read_api;
