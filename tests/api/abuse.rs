@@ -216,3 +216,48 @@ async fn spoofing_invisible_and_unsendable_values_are_422_naming_the_field() {
     body["email"] = json!("ada@bücher.example");
     assert_eq!(app.post_subscription(&body).await.status(), 202);
 }
+
+#[tokio::test]
+async fn a_double_submitted_form_gives_one_subscription() {
+    let app = spawn_app(API).await;
+    let token_of = |html: &str| {
+        let start =
+            html.find("name=\"form_token\" value=\"").expect("token field") + "name=\"form_token\" value=\"".len();
+        html[start..start + 36].to_owned()
+    };
+    let token = token_of(&app.get("/").await.text().await.expect("html"));
+    assert_ne!(token, token_of(&app.get("/").await.text().await.expect("html")), "every form its own token");
+    let submit = |token: String, city: &'static str| {
+        let fields = [
+            ("name", "Ada".to_owned()),
+            ("email", "ada@example.org".to_owned()),
+            ("street", "Kerkstraat 12".to_owned()),
+            ("postal_code", "3511 LX".to_owned()),
+            ("city", city.to_owned()),
+            ("country", "NL".to_owned()),
+            ("form_token", token),
+        ];
+        app.http.post(format!("{}/subscribe", app.address)).form(&fields).send()
+    };
+    let id_of = |html: &str| {
+        let start = html.find("id=\"subscription-id\">").expect("id shown") + "id=\"subscription-id\">".len();
+        html[start..start + 36].to_owned()
+    };
+    // The first attempt has an error; the form comes back with its token.
+    let invalid = submit(token.clone(), "").await.expect("send");
+    assert_eq!(invalid.status(), 422);
+    assert_eq!(token_of(&invalid.text().await.expect("html")), token);
+    // A double click: two identical submissions at once.
+    let (a, b) = tokio::join!(submit(token.clone(), "Utrecht"), submit(token.clone(), "Utrecht"));
+    let (a, b) = (a.expect("send"), b.expect("send"));
+    assert_eq!((a.status(), b.status()), (reqwest::StatusCode::OK, reqwest::StatusCode::OK));
+    let id = id_of(&a.text().await.expect("html"));
+    assert_eq!(id_of(&b.text().await.expect("html")), id);
+    // A reload of the thank-you page resends the same request.
+    assert_eq!(id_of(&submit(token.clone(), "Utrecht").await.expect("send").text().await.expect("html")), id);
+    assert_eq!(stream_length(&app).await, 1, "one subscription, one event");
+    // Another form is another subscription.
+    let other = token_of(&app.get("/").await.text().await.expect("html"));
+    assert_ne!(id_of(&submit(other, "Utrecht").await.expect("send").text().await.expect("html")), id);
+    assert_eq!(stream_length(&app).await, 2);
+}
