@@ -261,3 +261,53 @@ async fn a_double_submitted_form_gives_one_subscription() {
     assert_ne!(id_of(&submit(other, "Utrecht").await.expect("send").text().await.expect("html")), id);
     assert_eq!(stream_length(&app).await, 2);
 }
+
+#[tokio::test]
+async fn mail_per_recipient_is_limited_and_the_subscription_view_says_so() {
+    use masthead::system::Roles;
+    let all = Roles { api: true, matcher: true, projector: true, mailer: true, local_nats: false };
+    let app = spawn_app_with(all, |c| {
+        c.intake_rate_per_minute = 0;
+        c.mail_per_recipient_per_day = 2;
+    })
+    .await;
+    app.add_addresses(&[masthead_test_support::history::base_address(
+        "Kerkstraat 12",
+        "3511 LX",
+        "Utrecht",
+        "NL",
+        None,
+    )])
+    .await;
+    let mut ids = Vec::new();
+    // Case and +tags reach the same mailbox; bob has an allowance of his own.
+    for email in ["ada@example.org", "Ada+news@Example.org", "ada+x@example.org", "bob@example.org"] {
+        let mut body = valid_body();
+        body["email"] = json!(email);
+        let r = app.post_subscription(&body).await;
+        assert_eq!(r.status(), 202);
+        ids.push(r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned());
+        // In order, so that which one is withheld is known.
+        let id = ids.last().expect("id").clone();
+        wait_until("the mail decision", Duration::from_secs(30), || async {
+            let v = app.get_json(&format!("/api/v1/subscriptions/{id}"), 200).await;
+            matches!(v["status"].as_str(), Some("confirmed" | "withheld")).then_some(())
+        })
+        .await
+        .expect("decided");
+    }
+    let mut statuses = Vec::new();
+    for id in &ids {
+        let v = app.get_json(&format!("/api/v1/subscriptions/{id}"), 200).await;
+        statuses.push(v["status"].as_str().expect("status").to_owned());
+        if v["status"] == "withheld" {
+            assert_eq!(v["mail"]["kind"], "withheld", "{v}");
+            assert_eq!(v["mail"]["reason"], "recipient_limit", "{v}");
+            assert_eq!(v["mail"]["limit"], 2, "{v}");
+        }
+    }
+    assert_eq!(statuses, ["confirmed", "confirmed", "withheld", "confirmed"]);
+    let outbox = app.config.data_dir.join("outbox");
+    let mails = std::fs::read_dir(&outbox).map(|d| d.filter_map(Result::ok).count()).unwrap_or(0);
+    assert_eq!(mails, 3, "one mail per confirmed subscription in {}", outbox.display());
+}

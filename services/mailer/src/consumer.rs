@@ -10,12 +10,17 @@
 
 use crate::{decide, Attempt, MailDecision, Mailer, SendOutcome, SkipReason};
 use async_nats::jetstream;
+use masthead_domain::envelope::Recorded;
 use masthead_domain::envelope::{AnyEvent, CommandMeta};
-use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionEvent};
+use masthead_domain::personal_data::PersonalData;
+use masthead_domain::subscription::{
+    ConfirmationWithheld, SubscriberEmail, Subscription, SubscriptionCommand, SubscriptionEvent, WithheldReason,
+};
 use masthead_jetstream::command_bus::CommandBus;
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
 use masthead_jetstream::dead_letter::{DeadLetterError, DeadLetters};
 use masthead_jetstream::key_vault::{KeyVault, VaultError};
+use masthead_jetstream::recipients::{RecipientAllowance, RecipientsError};
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::{ConsumerRole, Topology};
 use std::sync::Arc;
@@ -28,6 +33,8 @@ pub struct MailerHandler {
     pub vault: KeyVault,
     pub bus: CommandBus<Subscription>,
     pub retry_delay: Duration,
+    /// The per-recipient daily limit; `None` when off.
+    pub allowance: Option<RecipientAllowance>,
 }
 
 impl MailerHandler {
@@ -66,7 +73,12 @@ impl MailerHandler {
         };
         let attempt = Attempt { number: u32::try_from(d.delivered).unwrap_or(u32::MAX), is_last: d.is_last_attempt() };
         let outcome = match self.vault.open_sealed(&confirmation.subscriber).await {
-            Ok(who) => self.mailer.deliver(&confirmation, &who, attempt).await,
+            Ok(who) => {
+                if let Some(done) = self.over_limit(&who, &confirmation, recorded, &id, &known, last_sequence).await {
+                    return done;
+                }
+                self.mailer.deliver(&confirmation, &who, attempt).await
+            }
             Err(VaultError::Erased(_)) => {
                 SendOutcome::permanent_failure("personal data was erased", attempt, chrono::Utc::now())
             }
@@ -115,6 +127,48 @@ impl MailerHandler {
     }
 }
 
+impl MailerHandler {
+    /// `Some(outcome)` when this mail must not go out: the recipient's
+    /// allowance for the day is spent (the withheld mail is recorded), or
+    /// the allowance could not be consulted (retry).
+    async fn over_limit(
+        &self,
+        who: &PersonalData,
+        confirmation: &crate::Confirmation,
+        recorded: &Recorded<AnyEvent>,
+        id: &str,
+        known: &[SubscriptionEvent],
+        last_sequence: u64,
+    ) -> Option<Outcome> {
+        let allowance = self.allowance.as_ref()?;
+        // An address the rule refuses fails in `compose`, permanently.
+        let email = SubscriberEmail::parse(&who.email).ok()?;
+        let now = chrono::Utc::now();
+        match allowance.admit(&email.mailbox_key(), confirmation.subscription_id, now.date_naive()).await {
+            Ok(true) => None,
+            Err(e) => Some(self.retry(format!("consulting the recipient allowance: {e}"))),
+            Ok(false) => {
+                let withheld = ConfirmationWithheld {
+                    reason: WithheldReason::RecipientLimit,
+                    limit: allowance.per_day(),
+                    withheld_at: now,
+                };
+                let command = SubscriptionCommand::RecordConfirmationWithheld(withheld);
+                let meta = CommandMeta::caused_by(&recorded.envelope, "confirmation-withheld");
+                if let Err(e) = self.bus.execute_after(id, known, last_sequence, command, &meta).await {
+                    return Some(self.retry(format!("recording the withheld mail: {e}")));
+                }
+                metrics::counter!("masthead_mail_withheld_total").increment(1);
+                tracing::info!(
+                    subscription_id = %confirmation.subscription_id,
+                    "confirmation withheld: the recipient's daily limit is reached"
+                );
+                Some(Outcome::Done)
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for MailerHandler {
     /// Concurrently: each mail is independent, and SMTP round trips dominate.
@@ -128,21 +182,29 @@ const BATCH: usize = 64;
 
 /// Runs the mailer until `shutdown`. `retry_delay` paces retries of what is
 /// not the mail server's fault (an unreadable history, a busy store).
+/// `per_recipient_per_day` caps confirmation mails per mailbox and day (0:
+/// no cap).
 pub async fn run(
     js: &jetstream::Context,
     topology: &Topology,
     mailer: Mailer,
     retry_delay: Duration,
+    per_recipient_per_day: u32,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let store = EventStore::new(js.clone(), topology.clone());
     let vault = KeyVault::open(js, &topology.keys_bucket()).await.map_err(RunError::Vault)?;
+    let allowance = match per_recipient_per_day {
+        0 => None,
+        n => Some(RecipientAllowance::open(js, topology, n).await.map_err(RunError::Recipients)?),
+    };
     let handler = Arc::new(MailerHandler {
         mailer: Arc::new(mailer),
         store: store.clone(),
         vault,
         bus: CommandBus::new(store, ()),
         retry_delay,
+        allowance,
     });
     let config = RuntimeConfig { batch_size: BATCH, ..Default::default() };
     let runtime = ConsumerRuntime::new(js.clone(), topology.clone(), ConsumerRole::Mailer, config);
@@ -194,6 +256,10 @@ pub enum RunError {
     /// or retry once NATS is back.
     #[error("opening the key vault: {0}")]
     Vault(#[source] VaultError),
+    /// The secrets or recipients bucket is missing or unreachable: run
+    /// `masthead setup`, or retry once NATS is back.
+    #[error("opening the recipient allowance: {0}")]
+    Recipients(#[source] RecipientsError),
     /// The consumer runtime stopped; its source says why.
     #[error(transparent)]
     Consumer(#[from] ConsumerError),

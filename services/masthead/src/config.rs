@@ -102,6 +102,12 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MAIL_RETRY_CAP_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub mail_retry_cap_ms: u64,
 
+    /// Confirmation mails per email address per (UTC) day; further
+    /// subscriptions are accepted but get no mail, and their view says so
+    /// (`withheld`). 0 = no limit.
+    #[arg(long, env = "MASTHEAD_MAIL_PER_RECIPIENT_PER_DAY", default_value_t = 3, global = true)]
+    pub mail_per_recipient_per_day: u32,
+
     /// Match score (0–100) at or above which an address resolves to a base
     /// address. Unset: the calibrated default.
     #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", value_parser = score, global = true)]
@@ -206,6 +212,7 @@ impl fmt::Debug for Config {
             .field("smtp_password", &redacted(&self.smtp_password))
             .field("mail_from", &self.mail_from)
             .field("mail_contact", &self.mail_contact)
+            .field("mail_per_recipient_per_day", &self.mail_per_recipient_per_day)
             .field("match_threshold", &self.match_threshold)
             .field("intake_rate_per_minute", &self.intake_rate_per_minute)
             .field("trusted_proxies", &self.trusted_proxies)

@@ -217,7 +217,10 @@ async fn spawn_mailer(
     let settings = config.mailer_config(mailer::max_attempts(topology))?;
     let sender = masthead_mailer::Mailer::from_config(settings).context("mail transport")?;
     let (js, topology) = (role_connection(config, url).await?, topology.clone());
-    Ok(tokio::spawn(async move { Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), shutdown).await?) }))
+    let per_recipient = config.mail_per_recipient_per_day;
+    Ok(tokio::spawn(async move {
+        Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), per_recipient, shutdown).await?)
+    }))
 }
 
 async fn serve(
