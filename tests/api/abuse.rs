@@ -93,10 +93,8 @@ async fn requests_over_the_in_flight_limit_are_shed_with_503_and_probes_still_an
     let app = spawn_app_with(API, |c| c.http_max_in_flight = 1).await;
     // One request held in flight: its body never completes.
     let mut held = TcpStream::connect(host(&app)).await.expect("connect");
-    let head = format!(
-        "POST /api/v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{"
-    );
-    held.write_all(head.as_bytes()).await.expect("write");
+    let head = b"POST /api/v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{";
+    held.write_all(head).await.expect("write");
     let shed = wait_until("a shed request", Duration::from_secs(10), || async {
         let r = app.post_subscription(&valid_body()).await;
         (r.status() == 503).then_some(r)

@@ -55,16 +55,10 @@ impl MailerHandler {
         };
         let last_sequence = history.last_sequence;
         let known: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
-        let without_failures: Vec<SubscriptionEvent>;
-        let events: &[SubscriptionEvent] = if d.replay {
-            // An operator asked to resend: earlier failures do not stop it.
-            without_failures =
-                known.iter().filter(|e| !matches!(e, SubscriptionEvent::ConfirmationFailed(_))).cloned().collect();
-            &without_failures
-        } else {
-            &known
-        };
-        let confirmation = match decide(events) {
+        // An operator asked to resend: earlier failures do not stop it.
+        let resend = |e: &&SubscriptionEvent| !(d.replay && matches!(e, SubscriptionEvent::ConfirmationFailed(_)));
+        let events: Vec<SubscriptionEvent> = known.iter().filter(resend).cloned().collect();
+        let confirmation = match decide(&events) {
             MailDecision::Send(c) => c,
             MailDecision::Skip(
                 SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed | SkipReason::AlreadyDecided,
