@@ -309,3 +309,42 @@ async fn mail_per_recipient_is_limited_and_the_subscription_view_says_so() {
     let mails = std::fs::read_dir(&outbox).map(|d| d.filter_map(Result::ok).count()).unwrap_or(0);
     assert_eq!(mails, 3, "one mail per confirmed subscription in {}", outbox.display());
 }
+
+#[tokio::test]
+async fn a_paused_body_is_408_and_an_idle_connection_is_closed() {
+    let app = spawn_app_with(API, |c| {
+        c.intake_rate_per_minute = 0;
+        c.http_body_timeout_secs = 1;
+        c.http_idle_timeout_secs = 1;
+        c.http_header_timeout_secs = 60;
+    })
+    .await;
+    // Headers and the start of a body, then nothing: the body timeout.
+    let mut paused = TcpStream::connect(host(&app)).await.expect("connect");
+    paused
+        .write_all(b"POST /api/v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na")
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n =
+        tokio::time::timeout(Duration::from_secs(10), paused.read(&mut answer)).await.expect("answered").expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(json_body_of(&answer)["error"]["code"], "body_timeout");
+    // One request on a keep-alive connection, then silence: the idle timeout.
+    let mut idle = TcpStream::connect(host(&app)).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = idle.read(&mut buf).await.expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection was closed well before the header timeout");
+}
