@@ -260,23 +260,24 @@ async fn a_double_submitted_form_gives_one_subscription() {
     assert_eq!(stream_length(&app).await, 2);
 }
 
-#[tokio::test]
-async fn mail_per_recipient_is_limited_and_the_subscription_view_says_so() {
+/// Every role, mail to the outbox, and the base address Kerkstraat 12 that
+/// `valid_body` matches.
+async fn spawn_mailing_app(configure: impl FnOnce(&mut masthead::config::Config)) -> TestApp {
     use masthead::system::Roles;
     let all = Roles { api: true, matcher: true, projector: true, mailer: true, local_nats: false };
     let app = spawn_app_with(all, |c| {
         c.intake_rate_per_minute = 0;
-        c.mail_per_recipient_per_day = 2;
+        configure(c);
     })
     .await;
-    app.add_addresses(&[masthead_test_support::history::base_address(
-        "Kerkstraat 12",
-        "3511 LX",
-        "Utrecht",
-        "NL",
-        None,
-    )])
-    .await;
+    let base = masthead_test_support::history::base_address("Kerkstraat 12", "3511 LX", "Utrecht", "NL", None);
+    app.add_addresses(&[base]).await;
+    app
+}
+
+#[tokio::test]
+async fn mail_per_recipient_is_limited_and_the_subscription_view_says_so() {
+    let app = spawn_mailing_app(|c| c.mail_per_recipient_per_day = 2).await;
     let mut ids = Vec::new();
     // Case and +tags reach the same mailbox; bob has an allowance of his own.
     for email in ["ada@example.org", "Ada+news@Example.org", "ada+x@example.org", "bob@example.org"] {
@@ -347,4 +348,58 @@ async fn a_paused_body_is_408_and_an_idle_connection_is_closed() {
     })
     .await;
     assert!(closed.is_ok(), "the idle connection was closed well before the header timeout");
+}
+
+#[tokio::test]
+async fn with_double_opt_in_a_subscription_is_confirmed_only_by_its_signed_link() {
+    let app = spawn_mailing_app(|c| {
+        c.double_opt_in = true;
+        c.public_url = "https://masthead.example".into();
+    })
+    .await;
+    let r = app.post_subscription(&valid_body()).await;
+    let id = r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let view = wait_until("the opt-in mail", Duration::from_secs(30), || async {
+        let v = app.get_json(&format!("/api/v1/subscriptions/{id}"), 200).await;
+        (v["status"] == "awaiting_opt_in").then_some(v)
+    })
+    .await
+    .expect("opt-in requested");
+    assert_eq!(view["mail"]["kind"], "opt_in_requested", "{view}");
+    // The link, from the mail in the outbox (quoted-printable undone).
+    let outbox = app.config.data_dir.join("outbox");
+    let file = std::fs::read_dir(&outbox).expect("outbox").next().expect("one mail").expect("entry").path();
+    let raw = std::fs::read_to_string(file).expect("mail").replace("=\r\n", "").replace("=3D", "=");
+    let start = raw.find("https://masthead.example/confirm/").expect("a confirm link");
+    let link = &raw[start..raw[start..].find(['\r', '\n', '"']).map_or(raw.len(), |n| start + n)];
+    let path = link.trim_start_matches("https://masthead.example");
+    assert!(path.starts_with(&format!("/confirm/{id}?token=")), "{link}");
+    let token = path.split("token=").nth(1).expect("token").to_owned();
+    // Opening the link only shows the button.
+    let page = app.get(path).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("name=\"token\""));
+    assert_eq!(app.get_json(&format!("/api/v1/subscriptions/{id}"), 200).await["status"], "awaiting_opt_in");
+    let post = |token: String| app.http.post(format!("{}/confirm/{id}", app.address)).form(&[("token", token)]).send();
+    // A changed token, or one for another subscription, confirms nothing.
+    let at = token.len() - 5;
+    let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+    assert_eq!(post(forged).await.expect("send").status(), 400);
+    let other = app.post_subscription(&valid_body()).await.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let reused = app.http.post(format!("{}/confirm/{other}", app.address)).form(&[("token", token.clone())]).send();
+    assert_eq!(reused.await.expect("send").status(), 400);
+    assert_eq!(app.get_json(&format!("/api/v1/subscriptions/{id}"), 200).await["status"], "awaiting_opt_in");
+    // The button confirms; a second press changes nothing.
+    assert_eq!(post(token.clone()).await.expect("send").status(), 200);
+    assert_eq!(post(token).await.expect("send").status(), 200);
+    wait_until("confirmed", Duration::from_secs(10), || async {
+        let v = app.get_json(&format!("/api/v1/subscriptions/{id}"), 200).await;
+        (v["status"] == "confirmed").then_some(())
+    })
+    .await
+    .expect("confirmed after the link");
 }

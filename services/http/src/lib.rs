@@ -50,6 +50,8 @@ pub struct AppState {
     pub book: Option<Arc<AddressBook>>,
     /// Rate and in-flight limits.
     pub limits: limits::LimitSettings,
+    /// The deployment's signing secret: checks double opt-in links.
+    pub signing_key: masthead_domain::signing::SigningKey,
 }
 
 /// What the router hands each request. Axum clones the state for every

@@ -10,9 +10,12 @@
 
 use crate::{decide, Attempt, MailDecision, Mailer, SendOutcome, SkipReason};
 use async_nats::jetstream;
+use chrono::{DateTime, Utc};
 use masthead_domain::envelope::Recorded;
 use masthead_domain::envelope::{AnyEvent, CommandMeta};
 use masthead_domain::personal_data::PersonalData;
+use masthead_domain::signing::SigningKey;
+use masthead_domain::subscription::OptInRequested;
 use masthead_domain::subscription::{
     ConfirmationWithheld, SubscriberEmail, Subscription, SubscriptionCommand, SubscriptionEvent, WithheldReason,
 };
@@ -20,7 +23,7 @@ use masthead_jetstream::command_bus::CommandBus;
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
 use masthead_jetstream::dead_letter::{DeadLetterError, DeadLetters};
 use masthead_jetstream::key_vault::{KeyVault, VaultError};
-use masthead_jetstream::recipients::{RecipientAllowance, RecipientsError};
+use masthead_jetstream::recipients::{signing_key, RecipientAllowance, RecipientsError};
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::{ConsumerRole, Topology};
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub struct MailerHandler {
     pub retry_delay: Duration,
     /// The per-recipient daily limit; `None` when off.
     pub allowance: Option<RecipientAllowance>,
+    /// Double opt-in; `None` when off.
+    pub opt_in: Option<OptInLinks>,
 }
 
 impl MailerHandler {
@@ -66,32 +71,21 @@ impl MailerHandler {
             MailDecision::Skip(reason) => return self.retry(format!("nothing to confirm yet: {reason:?}")),
         };
         let attempt = Attempt { number: u32::try_from(d.delivered).unwrap_or(u32::MAX), is_last: d.is_last_attempt() };
+        let opt_in = self.opt_in.as_ref().map(|o| o.link(confirmation.subscription_id, chrono::Utc::now()));
         let outcome = match self.vault.open_sealed(&confirmation.subscriber).await {
             Ok(who) => {
                 if let Some(done) = self.over_limit(&who, &confirmation, recorded, &id, &known, last_sequence).await {
                     return done;
                 }
-                self.mailer.deliver(&confirmation, &who, attempt).await
+                let link = opt_in.as_ref().map(|(link, _)| link.as_str());
+                self.mailer.deliver_mail(&confirmation, &who, attempt, link).await
             }
             Err(VaultError::Erased(_)) => {
                 SendOutcome::permanent_failure("personal data was erased", attempt, chrono::Utc::now())
             }
             Err(e) => return self.retry(format!("opening personal data: {e}")),
         };
-        if let Some(event) = outcome.to_event() {
-            // The dedup key names the outcome (and, for a failure, the
-            // attempt): a success recorded after a failure for the same
-            // trigger must not be mistaken for a retry of that failure.
-            let (command, purpose) = match event {
-                SubscriptionEvent::ConfirmationSent(e) => {
-                    (SubscriptionCommand::RecordConfirmationSent(e), "confirmation-sent".to_owned())
-                }
-                SubscriptionEvent::ConfirmationFailed(e) => (
-                    SubscriptionCommand::RecordConfirmationFailed(e),
-                    format!("confirmation-failed-{}-{}", d.delivered, if d.replay { "replay" } else { "delivery" }),
-                ),
-                _ => return Outcome::Done,
-            };
+        if let Some((command, purpose)) = outcome_command(d, &outcome, opt_in.as_ref().map(|(_, at)| *at)) {
             let meta = CommandMeta::caused_by(&recorded.envelope, &purpose);
             // Appended right after the history just read, without reading it
             // again; anything appended meanwhile conflicts, and the command
@@ -118,6 +112,58 @@ impl MailerHandler {
                 Outcome::DeadLetter { reason }
             }
         }
+    }
+}
+
+/// The command recording `outcome`, and its dedup purpose. The purpose
+/// names the outcome (and, for a failure, the attempt): a success recorded
+/// after a failure for the same trigger must not be mistaken for a retry of
+/// that failure. With double opt-in (`opt_in_expires`), a sent mail is the
+/// opt-in request, not the confirmation.
+fn outcome_command(
+    d: &Delivery,
+    outcome: &SendOutcome,
+    opt_in_expires: Option<DateTime<Utc>>,
+) -> Option<(SubscriptionCommand, String)> {
+    Some(match outcome.to_event()? {
+        SubscriptionEvent::ConfirmationSent(e) => match opt_in_expires {
+            Some(expires_at) => (
+                SubscriptionCommand::RecordOptInRequested(OptInRequested {
+                    message_id: e.message_id,
+                    sent_at: e.sent_at,
+                    expires_at,
+                }),
+                "opt-in-requested".to_owned(),
+            ),
+            None => (SubscriptionCommand::RecordConfirmationSent(e), "confirmation-sent".to_owned()),
+        },
+        SubscriptionEvent::ConfirmationFailed(e) => (
+            SubscriptionCommand::RecordConfirmationFailed(e),
+            format!("confirmation-failed-{}-{}", d.delivered, if d.replay { "replay" } else { "delivery" }),
+        ),
+        _ => return None,
+    })
+}
+
+/// Double opt-in: how the signed link in the first mail is made.
+#[derive(Clone)]
+pub struct OptInLinks {
+    /// Where subscribers reach the pages, e.g. `https://masthead.example`.
+    pub base_url: String,
+    pub key: SigningKey,
+    /// How long a link works.
+    pub valid_for: chrono::Duration,
+}
+
+impl OptInLinks {
+    /// How long a link works unless told otherwise.
+    pub const VALID_FOR_DAYS: i64 = 7;
+
+    /// The link for `subscription`, and when it stops working.
+    pub fn link(&self, subscription: uuid::Uuid, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+        let expires_at = now + self.valid_for;
+        let token = self.key.opt_in_token(subscription, expires_at.timestamp());
+        (format!("{}/confirm/{subscription}?token={token}", self.base_url.trim_end_matches('/')), expires_at)
     }
 }
 
@@ -177,13 +223,15 @@ const BATCH: usize = 64;
 /// Runs the mailer until `shutdown`. `retry_delay` paces retries of what is
 /// not the mail server's fault (an unreadable history, a busy store).
 /// `per_recipient_per_day` caps confirmation mails per mailbox and day (0:
-/// no cap).
+/// no cap). With `opt_in_base_url` (double opt-in), the first mail asks the
+/// subscriber to confirm with a signed link to that site.
 pub async fn run(
     js: &jetstream::Context,
     topology: &Topology,
     mailer: Mailer,
     retry_delay: Duration,
     per_recipient_per_day: u32,
+    opt_in_base_url: Option<String>,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let store = EventStore::new(js.clone(), topology.clone());
@@ -192,6 +240,14 @@ pub async fn run(
         0 => None,
         n => Some(RecipientAllowance::open(js, topology, n).await.map_err(RunError::Recipients)?),
     };
+    let opt_in = match opt_in_base_url {
+        None => None,
+        Some(base_url) => Some(OptInLinks {
+            base_url,
+            key: signing_key(js, &topology.secrets_bucket()).await.map_err(RunError::Recipients)?,
+            valid_for: chrono::Duration::days(OptInLinks::VALID_FOR_DAYS),
+        }),
+    };
     let handler = Arc::new(MailerHandler {
         mailer: Arc::new(mailer),
         store: store.clone(),
@@ -199,6 +255,7 @@ pub async fn run(
         bus: CommandBus::new(store, ()),
         retry_delay,
         allowance,
+        opt_in,
     });
     let config = RuntimeConfig { batch_size: BATCH, ..Default::default() };
     let runtime = ConsumerRuntime::new(js.clone(), topology.clone(), ConsumerRole::Mailer, config);

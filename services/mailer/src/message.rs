@@ -74,8 +74,23 @@ pub fn render_confirmation(
     subscriber_name: &str,
     contact: &str,
 ) -> Result<RenderedConfirmation, TemplateError> {
+    render_mail(subscription_id, delivery_address, subscriber_name, contact, None)
+}
+
+/// Renders the confirmation, or with `opt_in_link` the double opt-in mail
+/// asking the subscriber to follow that link.
+pub fn render_mail(
+    subscription_id: Uuid,
+    delivery_address: &AddressLines,
+    subscriber_name: &str,
+    contact: &str,
+    opt_in_link: Option<&str>,
+) -> Result<RenderedConfirmation, TemplateError> {
     let language = Language::for_delivery(delivery_address);
-    let template = Template::for_language(language);
+    let template = match opt_in_link {
+        Some(_) => Template::opt_in_for_language(language),
+        None => Template::for_language(language),
+    };
     let lines = format_address(delivery_address, language);
     let id = subscription_id.to_string();
     let values = [
@@ -83,6 +98,7 @@ pub fn render_confirmation(
         ("address", Value::Lines(&lines)),
         ("subscription_id", Value::Text(&id)),
         ("contact", Value::Text(contact.trim())),
+        ("confirm_link", Value::Text(opt_in_link.unwrap_or_default())),
     ];
     Ok(RenderedConfirmation {
         language,
@@ -158,13 +174,25 @@ pub fn compose(
     sender: &Sender,
     date: DateTime<Utc>,
 ) -> Result<OutgoingMail, ComposeError> {
+    compose_mail(subscription_id, delivery_address, subscriber, sender, date, None)
+}
+
+/// [`compose`], or with `opt_in_link` the double opt-in mail.
+pub fn compose_mail(
+    subscription_id: Uuid,
+    delivery_address: &AddressLines,
+    subscriber: &PersonalData,
+    sender: &Sender,
+    date: DateTime<Utc>,
+    opt_in_link: Option<&str>,
+) -> Result<OutgoingMail, ComposeError> {
     // The same rule intake applied; the domain goes out as punycode.
     let email = SubscriberEmail::parse(&subscriber.email)
         .ok()
         .and_then(|e| e.ascii().parse().ok())
         .ok_or(ComposeError::InvalidRecipient)?;
     let name = single_line(&subscriber.name);
-    let rendered = render_confirmation(subscription_id, delivery_address, &name, &sender.contact)?;
+    let rendered = render_mail(subscription_id, delivery_address, &name, &sender.contact, opt_in_link)?;
     let to = Mailbox::new((!name.is_empty()).then_some(name), email);
     let message_id = message_id_for(subscription_id, sender);
 

@@ -108,6 +108,15 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MAIL_PER_RECIPIENT_PER_DAY", default_value_t = 3, global = true)]
     pub mail_per_recipient_per_day: u32,
 
+    /// Double opt-in: the first mail asks the subscriber to confirm with a
+    /// signed link (valid 7 days); the subscription is confirmed only then.
+    #[arg(long, env = "MASTHEAD_DOUBLE_OPT_IN", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub double_opt_in: bool,
+
+    /// Where subscribers reach the pages: the base of links in mails.
+    #[arg(long, env = "MASTHEAD_PUBLIC_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub public_url: String,
+
     /// Match score (0–100) at or above which an address resolves to a base
     /// address. Unset: the calibrated default.
     #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", value_parser = score, global = true)]
@@ -213,6 +222,8 @@ impl fmt::Debug for Config {
             .field("mail_from", &self.mail_from)
             .field("mail_contact", &self.mail_contact)
             .field("mail_per_recipient_per_day", &self.mail_per_recipient_per_day)
+            .field("double_opt_in", &self.double_opt_in)
+            .field("public_url", &self.public_url)
             .field("match_threshold", &self.match_threshold)
             .field("intake_rate_per_minute", &self.intake_rate_per_minute)
             .field("trusted_proxies", &self.trusted_proxies)

@@ -186,6 +186,9 @@ async fn api_state(
         .await
         .context("opening idempotency records")?;
     let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
+    let signing_key = masthead_jetstream::recipients::signing_key(&nats.js, &nats.topology.secrets_bucket())
+        .await
+        .context("reading the signing secret")?;
     Ok(AppState {
         intake,
         store,
@@ -195,6 +198,7 @@ async fn api_state(
         reads,
         book,
         limits,
+        signing_key,
     })
 }
 
@@ -218,8 +222,9 @@ async fn spawn_mailer(
     let sender = masthead_mailer::Mailer::from_config(settings).context("mail transport")?;
     let (js, topology) = (role_connection(config, url).await?, topology.clone());
     let per_recipient = config.mail_per_recipient_per_day;
+    let opt_in = config.double_opt_in.then(|| config.public_url.clone());
     Ok(tokio::spawn(async move {
-        Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), per_recipient, shutdown).await?)
+        Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), per_recipient, opt_in, shutdown).await?)
     }))
 }
 

@@ -17,6 +17,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/"),
     ("post", "/subscribe"),
     ("get", "/status/{id}"),
+    ("get", "/confirm/{id}"),
+    ("post", "/confirm/{id}"),
 ];
 
 #[tokio::test]

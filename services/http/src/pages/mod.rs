@@ -4,6 +4,7 @@
 //! scripts and styles are files in `assets/`, served here.
 
 pub mod dashboard;
+pub mod opt_in;
 pub mod subscriber;
 
 use crate::SharedState;
@@ -20,6 +21,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(subscriber::submit_form))
         .routes(routes!(subscriber::status_page))
         .routes(routes!(dashboard::dashboard))
+        .routes(routes!(opt_in::confirm_page, opt_in::confirm))
 }
 
 /// The pages' scripts and styles, compiled into the binary.
