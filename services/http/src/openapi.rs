@@ -68,6 +68,9 @@ fn state_limits(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
             for param in params {
                 let schema = match (param["in"].as_str(), param["name"].as_str()) {
                     (Some("path"), Some("id")) => json!({"type": "string", "format": "uuid", "pattern": ID_PATTERN}),
+                    (Some("query"), Some("token")) => {
+                        json!({"type": "string", "pattern": "^[0-9]{1,12}\\.[A-Za-z0-9_-]{22}$"})
+                    }
                     (Some("header"), Some("Idempotency-Key")) => {
                         json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"})
                     }
