@@ -3,10 +3,14 @@
 //! - [`subscriptions`]: the intake (JSON) and the subscription views;
 //! - [`addresses`]: the base-address list, search and match previews;
 //! - [`stats`]: the dashboard's figures and consumer lag;
-//! - [`pages`]: the subscriber's form and status page and the dashboard,
-//!   rendered from the template files in `templates/` with their scripts
-//!   and styles served from `assets/`;
-//! - [`ops`]: health, readiness and metrics, which every role serves.
+//! - [`pages`]: the subscriber's form and status page, the double opt-in
+//!   page and the dashboard, rendered from the template files in
+//!   `templates/` with their scripts and styles served from `assets/`;
+//! - [`ops`]: health, readiness and metrics, which every role serves;
+//! - [`limits`]: the per-client intake rate limit and load shedding, in
+//!   front of every handler;
+//! - [`server`]: the server loop, with header, body and idle timeouts and a
+//!   connection cap.
 //!
 //! Each route is declared once, on its handler (`#[utoipa::path]`): the
 //! router and the OpenAPI document are built from the same declarations,
