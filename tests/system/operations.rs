@@ -30,7 +30,13 @@ async fn a_rebuild_switches_readers_to_the_new_generation_and_a_past_view_stays_
         wait_status(&http, &base, *id, "confirmed").await;
     }
     let stats_url = format!("{base}/api/v1/stats");
-    let before = get_json(&http, &stats_url).await.expect("stats");
+    // Stats come from a cache of about a second: wait until they count
+    // every confirmation just seen.
+    let before = wait_until("stats to count every confirmation", Duration::from_secs(10), || async {
+        get_json(&http, &stats_url).await.filter(|s| s["mail_sent"] == ids.len())
+    })
+    .await
+    .expect("stats caught up");
     assert_eq!(before["generation"], "g0");
 
     // A full rebuild while `up` serves: readers switch once it caught up.
