@@ -6,7 +6,7 @@
 //! the aggregates (on cqrs-es's `Aggregate`, tested given/when/then) with
 //! their commands and refusals, and the value types that cannot hold an
 //! invalid value: `Country`, `SubscriberName`, `SubscriberEmail`, the sealed
-//! personal data, and the keyed signatures of opt-in links and form tokens
+//! personal data, and the keyed signatures of opt-in links and recipients
 //! (`signing`). Where the events are stored and how consumers read them
 //! is `masthead-jetstream`'s business.
 

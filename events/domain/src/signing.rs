@@ -1,12 +1,9 @@
 //! Keyed signatures over small facts, with one secret shared by every
 //! process of a deployment (kept in JetStream; see masthead-jetstream's
-//! `secrets`):
+//! `recipients`):
 //!
 //! - the double opt-in link: `<expires>.<tag>` proves Masthead sent this
 //!   subscription's link and when it stops working;
-//! - the form's one-time token: `<issued>.<nonce>.<tag>` proves the form
-//!   was handed out by Masthead, and its nonce makes a resubmission of the
-//!   same form the same request;
 //! - recipient hashes: the per-recipient mail counter is keyed by a keyed
 //!   hash of the mailbox, never by the address itself.
 //!
@@ -39,8 +36,8 @@ impl std::fmt::Debug for SigningKey {
 /// Why a token was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// Not in the token's format. Show the subscriber a fresh form or tell
-    /// them to use the link from the mail as it is.
+    /// Not in the token's format. Tell the subscriber to use the link from
+    /// the mail as it is.
     #[error("the token is malformed")]
     Malformed,
     /// Correctly signed but too old. Ask for a fresh one.
@@ -121,34 +118,6 @@ impl SigningKey {
         }
         Ok(())
     }
-
-    /// A fresh one-time form token issued at `issued_at` (Unix seconds).
-    pub fn form_token(&self, issued_at: i64) -> String {
-        let mut nonce = [0u8; 16];
-        rand::rng().fill_bytes(&mut nonce);
-        let issued = issued_at.to_string();
-        let nonce = B64.encode(nonce);
-        let tag = self.tag("form", &[issued.as_bytes(), nonce.as_bytes()]);
-        format!("{issued}.{nonce}.{tag}")
-    }
-
-    /// Checks a form token at `now`, accepting it for `max_age` seconds
-    /// after issue; returns its nonce, which names this one form.
-    pub fn verify_form_token<'t>(&self, token: &'t str, now: i64, max_age: i64) -> Result<&'t str, TokenError> {
-        let mut parts = token.splitn(3, '.');
-        let (Some(issued), Some(nonce), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(TokenError::Malformed);
-        };
-        let issued_at = parse_time(issued)?;
-        if nonce.len() != 22 || B64.decode(nonce).is_err() {
-            return Err(TokenError::Malformed);
-        }
-        self.verify("form", &[issued.as_bytes(), nonce.as_bytes()], tag)?;
-        if now.saturating_sub(issued_at) > max_age || issued_at > now.saturating_add(300) {
-            return Err(TokenError::Expired);
-        }
-        Ok(nonce)
-    }
 }
 
 /// Unix seconds as written in a token: digits only, at most 12.
@@ -180,22 +149,6 @@ mod tests {
         for bad in ["", "x", "12.", ".abc", "1.!!!", "99999999999999.AAAAAAAAAAAAAAAAAAAAAA"] {
             assert_eq!(key.verify_opt_in(id, bad, NOW), Err(TokenError::Malformed), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_form_token_names_one_form_for_a_while() {
-        let key = SigningKey::generate();
-        let token = key.form_token(NOW);
-        let nonce = key.verify_form_token(&token, NOW + 10, 3600).expect("valid");
-        assert_eq!(nonce.len(), 22);
-        assert_ne!(key.form_token(NOW), token, "every form gets its own nonce");
-        assert_eq!(key.verify_form_token(&token, NOW + 3601, 3600), Err(TokenError::Expired));
-        assert_eq!(SigningKey::generate().verify_form_token(&token, NOW, 3600), Err(TokenError::Forged));
-        let other_nonce = token.replacen(nonce, "AAAAAAAAAAAAAAAAAAAAAA", 1);
-        assert_eq!(key.verify_form_token(&other_nonce, NOW, 3600), Err(TokenError::Forged));
-        // An opt-in tag is no form tag, and the other way round.
-        let opt_in = key.opt_in_token(Uuid::nil(), NOW);
-        assert!(key.verify_form_token(&opt_in, NOW, 3600).is_err());
     }
 
     #[test]
