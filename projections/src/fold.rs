@@ -68,6 +68,7 @@ pub(crate) enum Effect {
     },
     MailSent,
     MailFailed,
+    MailWithheld,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +100,21 @@ pub(crate) struct Sent {
     pub sent_at: DateTime<Utc>,
 }
 
+/// Double opt-in: the mail with the signed link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OptIn {
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Withheld {
+    pub reason: String,
+    pub limit: u32,
+    pub withheld_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Failure {
     pub reason: String,
@@ -124,6 +140,12 @@ pub(crate) struct SubscriptionDoc {
     /// When the subscriber's personal data was erased (`PersonalDataErased`).
     #[serde(default)]
     pub erased_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub opt_in: Option<OptIn>,
+    #[serde(default)]
+    pub opted_in_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub withheld: Option<Withheld>,
 }
 
 /// A timeline entry as stored: (event kind, occurred at µs, stream
@@ -132,13 +154,17 @@ pub(crate) struct SubscriptionDoc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Stamp(pub u8, pub i64, pub u64);
 
-const KINDS: [&str; 6] = [
+// Stored codes: append new kinds, never reorder.
+const KINDS: [&str; 9] = [
     SubscriptionEvent::REQUESTED,
     SubscriptionEvent::MATCHED,
     SubscriptionEvent::ASSIGNED,
     SubscriptionEvent::CONFIRMATION_SENT,
     SubscriptionEvent::CONFIRMATION_FAILED,
     SubscriptionEvent::PERSONAL_DATA_ERASED,
+    SubscriptionEvent::OPT_IN_REQUESTED,
+    SubscriptionEvent::OPT_IN_CONFIRMED,
+    SubscriptionEvent::CONFIRMATION_WITHHELD,
 ];
 
 fn kind_code(e: &SubscriptionEvent) -> u8 {
@@ -174,6 +200,9 @@ impl SubscriptionDoc {
             timeline: Vec::new(),
             last_seq: 0,
             erased_at: None,
+            opt_in: None,
+            opted_in_at: None,
+            withheld: None,
         }
     }
 
@@ -217,6 +246,26 @@ impl SubscriptionDoc {
                 self.erased_at = Some(self.erased_at.map_or(e.erased_at, |t| t.min(e.erased_at)));
                 if let Some(r) = &mut self.requested {
                     r.subscriber = None;
+                }
+            }
+            SubscriptionEvent::OptInRequested(e) => {
+                if self.opt_in.is_none() {
+                    self.opt_in =
+                        Some(OptIn { message_id: e.message_id.clone(), sent_at: e.sent_at, expires_at: e.expires_at });
+                    effects.push(Effect::MailSent);
+                }
+            }
+            SubscriptionEvent::OptInConfirmed(e) => {
+                self.opted_in_at.get_or_insert(e.confirmed_at);
+            }
+            SubscriptionEvent::ConfirmationWithheld(e) => {
+                if self.withheld.is_none() {
+                    self.withheld = Some(Withheld {
+                        reason: e.reason.as_str().to_owned(),
+                        limit: e.limit,
+                        withheld_at: e.withheld_at,
+                    });
+                    effects.push(Effect::MailWithheld);
                 }
             }
         }
@@ -307,10 +356,14 @@ impl SubscriptionDoc {
     }
 
     pub fn status(&self) -> SubscriptionStatus {
-        if self.sent.is_some() {
+        if self.sent.is_some() || self.opted_in_at.is_some() {
             SubscriptionStatus::Confirmed
+        } else if self.opt_in.is_some() {
+            SubscriptionStatus::AwaitingOptIn
         } else if self.failure.is_some() {
             SubscriptionStatus::Failed
+        } else if self.withheld.is_some() {
+            SubscriptionStatus::Withheld
         } else if self.resolution.is_some() {
             SubscriptionStatus::Matched
         } else {
@@ -330,16 +383,7 @@ impl SubscriptionDoc {
 
     pub fn summary(&self) -> Option<SubscriptionSummary> {
         let req = self.requested.as_ref()?;
-        let mail = match (&self.sent, &self.failure) {
-            (Some(s), _) => Some(MailOutcome::Sent { message_id: s.message_id.clone(), sent_at: s.sent_at }),
-            (None, Some(f)) => Some(MailOutcome::Failed {
-                reason: f.reason.clone(),
-                attempts: f.attempts,
-                permanent: f.permanent,
-                failed_at: f.failed_at,
-            }),
-            (None, None) => None,
-        };
+        let mail = self.mail();
         let r = self.resolution.as_ref();
         Some(SubscriptionSummary {
             id: self.id,
@@ -354,6 +398,35 @@ impl SubscriptionDoc {
             outcome: r.map(|r| MatchOutcome { kind: r.kind, score: r.score, decided_at: r.decided_at }),
             mail,
             last_seq: self.last_seq,
+        })
+    }
+
+    /// The mail outcome: a success (sent, or opt-in requested) wins over
+    /// failures, and a failure over a withheld mail.
+    fn mail(&self) -> Option<MailOutcome> {
+        if let Some(s) = &self.sent {
+            return Some(MailOutcome::Sent { message_id: s.message_id.clone(), sent_at: s.sent_at });
+        }
+        if let Some(o) = &self.opt_in {
+            return Some(MailOutcome::OptInRequested {
+                message_id: o.message_id.clone(),
+                sent_at: o.sent_at,
+                expires_at: o.expires_at,
+                confirmed_at: self.opted_in_at,
+            });
+        }
+        if let Some(f) = &self.failure {
+            return Some(MailOutcome::Failed {
+                reason: f.reason.clone(),
+                attempts: f.attempts,
+                permanent: f.permanent,
+                failed_at: f.failed_at,
+            });
+        }
+        self.withheld.as_ref().map(|w| MailOutcome::Withheld {
+            reason: w.reason.clone(),
+            limit: w.limit,
+            withheld_at: w.withheld_at,
         })
     }
 

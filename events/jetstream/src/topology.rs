@@ -78,6 +78,14 @@ impl Topology {
     pub fn control_bucket(&self) -> String {
         format!("{}_control", self.stream)
     }
+    /// The deployment's signing secret (see `masthead_domain::signing`).
+    pub fn secrets_bucket(&self) -> String {
+        format!("{}_secrets", self.stream)
+    }
+    /// Confirmation mails per recipient and day (see `recipients`).
+    pub fn recipients_bucket(&self) -> String {
+        format!("{}_recipients", self.stream)
+    }
 
     /// The stream of signed audit anchors (`masthead-audit`), apart from
     /// the events so that its subjects never mix with theirs.
@@ -194,6 +202,24 @@ impl Topology {
                 bucket: self.dead_letters_bucket(),
                 description: "events a consumer gave up on, to list and replay".to_owned(),
                 history: 5,
+                storage: stream::StorageType::File,
+                num_replicas: self.replicas,
+                ..Default::default()
+            },
+            kv::Config {
+                bucket: self.secrets_bucket(),
+                description: "the signing secret shared by every process of the deployment".to_owned(),
+                history: 1,
+                storage: stream::StorageType::File,
+                num_replicas: self.replicas,
+                ..Default::default()
+            },
+            kv::Config {
+                bucket: self.recipients_bucket(),
+                description: "confirmation mails per recipient (keyed hash) and day".to_owned(),
+                history: 1,
+                // A day's counters are read on that day only.
+                max_age: Duration::from_secs(48 * 3600),
                 storage: stream::StorageType::File,
                 num_replicas: self.replicas,
                 ..Default::default()

@@ -10,12 +10,20 @@
 
 use crate::{decide, Attempt, MailDecision, Mailer, SendOutcome, SkipReason};
 use async_nats::jetstream;
+use chrono::{DateTime, Utc};
+use masthead_domain::envelope::Recorded;
 use masthead_domain::envelope::{AnyEvent, CommandMeta};
-use masthead_domain::subscription::{Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent};
+use masthead_domain::personal_data::PersonalData;
+use masthead_domain::signing::SigningKey;
+use masthead_domain::subscription::{
+    ConfirmationWithheld, OptInRequested, SubscriberEmail, Subscription, SubscriptionCommand, SubscriptionError,
+    SubscriptionEvent, WithheldReason,
+};
 use masthead_jetstream::command_bus::{CommandBus, CommandError};
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
 use masthead_jetstream::dead_letter::{DeadLetterError, DeadLetters};
 use masthead_jetstream::key_vault::{KeyVault, VaultError};
+use masthead_jetstream::recipients::{signing_key, RecipientAllowance, RecipientsError};
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::{ConsumerRole, Topology};
 use std::sync::Arc;
@@ -28,6 +36,10 @@ pub struct MailerHandler {
     pub vault: KeyVault,
     pub bus: CommandBus<Subscription>,
     pub retry_delay: Duration,
+    /// The per-recipient daily limit; `None` when off.
+    pub allowance: Option<RecipientAllowance>,
+    /// Double opt-in; `None` when off.
+    pub opt_in: Option<OptInLinks>,
 }
 
 impl MailerHandler {
@@ -63,44 +75,35 @@ impl MailerHandler {
         };
         let last_sequence = history.last_sequence;
         let known: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
-        let without_failures: Vec<SubscriptionEvent>;
-        let events: &[SubscriptionEvent] = if d.replay {
-            // An operator asked to resend: earlier failures do not stop it.
-            without_failures =
-                known.iter().filter(|e| !matches!(e, SubscriptionEvent::ConfirmationFailed(_))).cloned().collect();
-            &without_failures
-        } else {
-            &known
-        };
-        let confirmation = match decide(events) {
+        // An operator asked to resend: earlier failures do not stop it.
+        let resend = |e: &&SubscriptionEvent| !(d.replay && matches!(e, SubscriptionEvent::ConfirmationFailed(_)));
+        let events: Vec<SubscriptionEvent> = known.iter().filter(resend).cloned().collect();
+        let confirmation = match decide(&events) {
             MailDecision::Send(c) => c,
             MailDecision::Skip(
-                SkipReason::AlreadyConfirmed { .. } | SkipReason::AlreadyFailed | SkipReason::Erased,
+                SkipReason::AlreadyConfirmed { .. }
+                | SkipReason::AlreadyFailed
+                | SkipReason::AlreadyDecided
+                | SkipReason::Erased,
             ) => return Outcome::Done,
             MailDecision::Skip(reason) => return self.retry(format!("nothing to confirm yet: {reason:?}")),
         };
         let attempt = Attempt { number: u32::try_from(d.delivered).unwrap_or(u32::MAX), is_last: d.is_last_attempt() };
+        let opt_in = self.opt_in.as_ref().map(|o| o.link(confirmation.subscription_id, chrono::Utc::now()));
         let outcome = match self.vault.open_sealed(&confirmation.subscriber).await {
-            Ok(who) => self.mailer.deliver(&confirmation, &who, attempt).await,
+            Ok(who) => {
+                if let Some(done) = self.over_limit(&who, &confirmation, recorded, &id, &known, last_sequence).await {
+                    return done;
+                }
+                let link = opt_in.as_ref().map(|(link, _)| link.as_str());
+                self.mailer.deliver_mail(&confirmation, &who, attempt, link).await
+            }
             Err(VaultError::Erased(_)) => {
                 SendOutcome::permanent_failure("personal data was erased", attempt, chrono::Utc::now())
             }
             Err(e) => return self.retry(format!("opening personal data: {e}")),
         };
-        if let Some(event) = outcome.to_event() {
-            // The dedup key names the outcome (and, for a failure, the
-            // attempt): a success recorded after a failure for the same
-            // trigger must not be mistaken for a retry of that failure.
-            let (command, purpose) = match event {
-                SubscriptionEvent::ConfirmationSent(e) => {
-                    (SubscriptionCommand::RecordConfirmationSent(e), "confirmation-sent".to_owned())
-                }
-                SubscriptionEvent::ConfirmationFailed(e) => (
-                    SubscriptionCommand::RecordConfirmationFailed(e),
-                    format!("confirmation-failed-{}-{}", d.delivered, if d.replay { "replay" } else { "delivery" }),
-                ),
-                _ => return Outcome::Done,
-            };
+        if let Some((command, purpose)) = outcome_command(d, &outcome, opt_in.as_ref().map(|(_, at)| *at)) {
             let meta = CommandMeta::caused_by(&recorded.envelope, &purpose);
             if let Err(e) = self.record(&id, &known, last_sequence, command, &meta).await {
                 // The mail may be out already; the Message-ID is the same on
@@ -164,6 +167,100 @@ impl MailerHandler {
     }
 }
 
+/// The command recording `outcome`, and its dedup purpose. The purpose
+/// names the outcome (and, for a failure, the attempt): a success recorded
+/// after a failure for the same trigger must not be mistaken for a retry of
+/// that failure. With double opt-in (`opt_in_expires`), a sent mail is the
+/// opt-in request, not the confirmation.
+fn outcome_command(
+    d: &Delivery,
+    outcome: &SendOutcome,
+    opt_in_expires: Option<DateTime<Utc>>,
+) -> Option<(SubscriptionCommand, String)> {
+    Some(match outcome.to_event()? {
+        SubscriptionEvent::ConfirmationSent(e) => match opt_in_expires {
+            Some(expires_at) => (
+                SubscriptionCommand::RecordOptInRequested(OptInRequested {
+                    message_id: e.message_id,
+                    sent_at: e.sent_at,
+                    expires_at,
+                }),
+                "opt-in-requested".to_owned(),
+            ),
+            None => (SubscriptionCommand::RecordConfirmationSent(e), "confirmation-sent".to_owned()),
+        },
+        SubscriptionEvent::ConfirmationFailed(e) => (
+            SubscriptionCommand::RecordConfirmationFailed(e),
+            format!("confirmation-failed-{}-{}", d.delivered, if d.replay { "replay" } else { "delivery" }),
+        ),
+        _ => return None,
+    })
+}
+
+/// Double opt-in: how the signed link in the first mail is made.
+#[derive(Clone)]
+pub struct OptInLinks {
+    /// Where subscribers reach the pages, e.g. `https://masthead.example`.
+    pub base_url: String,
+    pub key: SigningKey,
+    /// How long a link works.
+    pub valid_for: chrono::Duration,
+}
+
+impl OptInLinks {
+    /// How long a link works unless told otherwise.
+    pub const VALID_FOR_DAYS: i64 = 7;
+
+    /// The link for `subscription`, and when it stops working.
+    pub fn link(&self, subscription: uuid::Uuid, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+        let expires_at = now + self.valid_for;
+        let token = self.key.opt_in_token(subscription, expires_at.timestamp());
+        (format!("{}/confirm/{subscription}?token={token}", self.base_url.trim_end_matches('/')), expires_at)
+    }
+}
+
+impl MailerHandler {
+    /// `Some(outcome)` when this mail must not go out: the recipient's
+    /// allowance for the day is spent (the withheld mail is recorded), or
+    /// the allowance could not be consulted (retry).
+    async fn over_limit(
+        &self,
+        who: &PersonalData,
+        confirmation: &crate::Confirmation,
+        recorded: &Recorded<AnyEvent>,
+        id: &str,
+        known: &[SubscriptionEvent],
+        last_sequence: u64,
+    ) -> Option<Outcome> {
+        let allowance = self.allowance.as_ref()?;
+        // An address the rule refuses fails in `compose`, permanently.
+        let email = SubscriberEmail::parse(&who.email).ok()?;
+        let now = chrono::Utc::now();
+        match allowance.admit(&email.mailbox_key(), confirmation.subscription_id, now.date_naive()).await {
+            Ok(true) => None,
+            Err(e) => Some(self.retry(format!("consulting the recipient allowance: {e}"))),
+            Ok(false) => {
+                let withheld = ConfirmationWithheld {
+                    reason: WithheldReason::RecipientLimit,
+                    limit: allowance.per_day(),
+                    withheld_at: now,
+                };
+                let command = SubscriptionCommand::RecordConfirmationWithheld(withheld);
+                let meta = CommandMeta::caused_by(&recorded.envelope, "confirmation-withheld");
+                if let Err(e) = self.record(id, known, last_sequence, command, &meta).await {
+                    return Some(self.retry(format!("recording the withheld mail: {e}")));
+                }
+                metrics::counter!("masthead_mail_withheld_total").increment(1);
+                tracing::info!(
+                    subscription_id = %confirmation.subscription_id,
+                    "confirmation withheld: the recipient's daily limit is reached"
+                );
+                Some(Outcome::Done)
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for MailerHandler {
     /// Concurrently: each mail is independent, and SMTP round trips dominate.
@@ -177,21 +274,40 @@ const BATCH: usize = 64;
 
 /// Runs the mailer until `shutdown`. `retry_delay` paces retries of what is
 /// not the mail server's fault (an unreadable history, a busy store).
+/// `per_recipient_per_day` caps confirmation mails per mailbox and day (0:
+/// no cap). With `opt_in_base_url` (double opt-in), the first mail asks the
+/// subscriber to confirm with a signed link to that site.
 pub async fn run(
     js: &jetstream::Context,
     topology: &Topology,
     mailer: Mailer,
     retry_delay: Duration,
+    per_recipient_per_day: u32,
+    opt_in_base_url: Option<String>,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let store = EventStore::new(js.clone(), topology.clone());
     let vault = KeyVault::open(js, &topology.keys_bucket()).await.map_err(RunError::Vault)?;
+    let allowance = match per_recipient_per_day {
+        0 => None,
+        n => Some(RecipientAllowance::open(js, topology, n).await.map_err(RunError::Recipients)?),
+    };
+    let opt_in = match opt_in_base_url {
+        None => None,
+        Some(base_url) => Some(OptInLinks {
+            base_url,
+            key: signing_key(js, &topology.secrets_bucket()).await.map_err(RunError::Recipients)?,
+            valid_for: chrono::Duration::days(OptInLinks::VALID_FOR_DAYS),
+        }),
+    };
     let handler = Arc::new(MailerHandler {
         mailer: Arc::new(mailer),
         store: store.clone(),
         vault,
         bus: CommandBus::new(store, ()),
         retry_delay,
+        allowance,
+        opt_in,
     });
     let config = RuntimeConfig { batch_size: BATCH, ..Default::default() };
     let runtime = ConsumerRuntime::new(js.clone(), topology.clone(), ConsumerRole::Mailer, config);
@@ -255,6 +371,10 @@ pub enum RunError {
     /// or retry once NATS is back.
     #[error("opening the key vault: {0}")]
     Vault(#[source] VaultError),
+    /// The secrets or recipients bucket is missing or unreachable: run
+    /// `masthead setup`, or retry once NATS is back.
+    #[error("opening the recipient allowance: {0}")]
+    Recipients(#[source] RecipientsError),
     /// The consumer runtime stopped; its source says why.
     #[error(transparent)]
     Consumer(#[from] ConsumerError),

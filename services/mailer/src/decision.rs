@@ -40,6 +40,10 @@ pub enum SkipReason {
     /// The subscriber's personal data was erased: there is no one to write
     /// to, and there never will be. Final, like a confirmation.
     Erased,
+    /// A double opt-in mail went out, or the mail was withheld by the
+    /// per-recipient limit: either way this subscription's one mail
+    /// decision is made. Ack.
+    AlreadyDecided,
 }
 
 /// Everything needed to compose the confirmation, personal data still
@@ -58,6 +62,7 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
     let mut confirmed = None;
     let mut failed = false;
     let mut erased = false;
+    let mut decided = false;
     for event in history {
         match event {
             SubscriptionEvent::SubscriptionRequested(e) => request = Some((e.subscription_id, &e.subscriber)),
@@ -68,6 +73,9 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
             // operator's resend), so only the latest outcome counts.
             SubscriptionEvent::ConfirmationFailed(_) => failed = true,
             SubscriptionEvent::PersonalDataErased(_) => erased = true,
+            SubscriptionEvent::OptInRequested(_)
+            | SubscriptionEvent::OptInConfirmed(_)
+            | SubscriptionEvent::ConfirmationWithheld(_) => decided = true,
         }
         if matches!(event, SubscriptionEvent::ConfirmationSent(_)) {
             failed = false;
@@ -78,6 +86,9 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
     }
     if let Some(message_id) = confirmed {
         return MailDecision::Skip(SkipReason::AlreadyConfirmed { message_id });
+    }
+    if decided {
+        return MailDecision::Skip(SkipReason::AlreadyDecided);
     }
     if failed {
         return MailDecision::Skip(SkipReason::AlreadyFailed);

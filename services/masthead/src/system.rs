@@ -174,7 +174,7 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
     let gate = Gate::new(format!("a connection to NATS at {url}"));
     // Its own token, so that a failed start stops the servers it started.
     let serving = shutdown.child_token();
-    let server = tokio::spawn(serve(listener, gate.router(), serving.clone()));
+    let server = tokio::spawn(serve(listener, gate.router(), config.server_settings(), serving.clone()));
     // `/metrics` and the probes on the operations listener, when there is
     // one: alive at once, ready with the rest.
     let (ops_addr, ops_gate, ops_server) = match config.ops_addr {
@@ -184,7 +184,8 @@ pub async fn start(config: &Config, roles: Roles, shutdown: CancellationToken) -
                 .with_context(|| format!("binding MASTHEAD_OPS_ADDR {addr}"))?;
             let bound = listener.local_addr()?;
             let ops_gate = Gate::new(format!("a connection to NATS at {url}"));
-            let ops_server = tokio::spawn(serve(listener, ops_gate.router(), serving.clone()));
+            let ops_server =
+                tokio::spawn(serve(listener, ops_gate.router(), config.server_settings(), serving.clone()));
             (Some(bound), Some(ops_gate), Some(ops_server))
         }
         None => (None, None, None),
@@ -245,7 +246,10 @@ async fn bring_up(
     let ops_state =
         || OpsState { client: nats.client.clone(), store: EventStore::new(nats.js.clone(), nats.topology.clone()) };
     let router = match access {
-        Some(access) => masthead_http::router(api_state(&nats, reads.clone(), book.clone(), access).await?),
+        Some(access) => {
+            let state = api_state(&nats, reads.clone(), book.clone(), access, config.limit_settings()).await?;
+            masthead_http::router(state)
+        }
         None => masthead_http::ops_router(ops_state(), gates.metrics_here),
     };
     if roles.api || roles.projector {
@@ -315,6 +319,7 @@ async fn api_state(
     reads: Option<Arc<generations::ProjectionReads>>,
     book: Option<Arc<AddressBook>>,
     access: masthead_http::access::Access,
+    limits: masthead_http::limits::LimitSettings,
 ) -> Result<AppState> {
     let store = EventStore::new(nats.js.clone(), nats.topology.clone());
     let vault = KeyVault::open(&nats.js, &nats.topology.keys_bucket()).await.context("opening the key vault")?;
@@ -322,8 +327,11 @@ async fn api_state(
         .await
         .context("opening idempotency records")?;
     let intake = Intake::new(store.clone(), vault.clone(), records, nats.client.clone());
+    let signing_key = masthead_jetstream::recipients::signing_key(&nats.js, &nats.topology.secrets_bucket())
+        .await
+        .context("reading the signing secret")?;
     let (client, topology, access) = (nats.client.clone(), nats.topology.clone(), Arc::new(access));
-    Ok(AppState { intake, store, vault, client, topology, reads, book, access })
+    Ok(AppState { intake, store, vault, client, topology, reads, book, access, limits, signing_key })
 }
 
 async fn spawn_matcher(
@@ -365,13 +373,28 @@ async fn spawn_mailer(
 ) -> Result<JoinHandle<Result<()>>> {
     let settings = config.mailer_config(mailer::max_attempts(topology))?;
     let sender = masthead_mailer::Mailer::from_config(settings).context("mail transport")?;
+    let opt_in = match (config.double_opt_in, &config.public_url) {
+        (false, _) => None,
+        (true, Some(url)) => Some(url.clone()),
+        // The link in the mail must lead somewhere the subscriber reaches.
+        (true, None) => {
+            anyhow::bail!("MASTHEAD_DOUBLE_OPT_IN needs MASTHEAD_PUBLIC_URL: the base of the link in the mail")
+        }
+    };
     let (js, topology) = (role_connection(config, url, "mailer").await?, topology.clone());
-    Ok(tokio::spawn(async move { Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), shutdown).await?) }))
+    let per_recipient = config.mail_per_recipient_per_day;
+    Ok(tokio::spawn(async move {
+        Ok(mailer::run(&js, &topology, sender, Duration::from_secs(1), per_recipient, opt_in, shutdown).await?)
+    }))
 }
 
-async fn serve(listener: tokio::net::TcpListener, router: axum::Router, shutdown: CancellationToken) -> Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    settings: masthead_http::server::ServerSettings,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    masthead_http::server::serve(listener, router, settings, async move { shutdown.cancelled().await })
         .await
         .context("HTTP server failed")
 }

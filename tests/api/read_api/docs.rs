@@ -26,6 +26,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/audit/events"),
     ("get", "/api/v1/subscriptions/{id}/personal-data"),
     ("delete", "/api/v1/subscriptions/{id}/personal-data"),
+    ("get", "/confirm/{id}"),
+    ("post", "/confirm/{id}"),
 ];
 
 #[tokio::test]

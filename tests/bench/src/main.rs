@@ -53,6 +53,17 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Intake with the per-client rate limiter on (limit far above the load) vs off, alternating rounds.
+    Limiter {
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Off/on pairs.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// The whole system in-process: import, then HTTP submit to confirmation mail at a fixed rate, then the ceiling.
     E2e {
         /// Base addresses to generate and import.
@@ -150,6 +161,10 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Intake { connections, seconds } => {
             intake::run(shared, intake::Options { connections, duration: Duration::from_secs(seconds) }).await
+        }
+        Command::Limiter { connections, seconds, rounds } => {
+            let options = intake::Options { connections, duration: Duration::from_secs(seconds) };
+            intake::run_limiter(shared, options, rounds).await
         }
         Command::E2e { base, subscriptions, rate, ceiling_rate, max_in_flight, drain_seconds, seed } => {
             let drain = Duration::from_secs(drain_seconds);

@@ -105,6 +105,9 @@ impl System {
             .env("MASTHEAD_DATA_DIR", self.data_dir.path())
             .env("MASTHEAD_HTTP_ADDR", "127.0.0.1:0")
             .env("MASTHEAD_LOG_FORMAT", "json")
+            // Tests submit many subscriptions from one address; a test that
+            // wants the rate limit sets it in `extra_env`.
+            .env("MASTHEAD_INTAKE_RATE_PER_MINUTE", "0")
             .env("RUST_LOG", std::env::var("MASTHEAD_TEST_LOG").unwrap_or_else(|_| "warn".into()));
         match &self.smtp_url {
             Some(u) => c.env("MASTHEAD_SMTP_URL", u),

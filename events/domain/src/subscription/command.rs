@@ -1,6 +1,9 @@
 //! Commands on the subscription aggregate.
 
-use super::event::{AddressAssigned, AddressMatched, Channel, ConfirmationFailed, ConfirmationSent};
+use super::event::{
+    AddressAssigned, AddressMatched, Channel, ConfirmationFailed, ConfirmationSent, ConfirmationWithheld,
+    OptInConfirmed, OptInRequested,
+};
 use crate::address::PostalAddress;
 use crate::personal_data::SealedPersonalData;
 use chrono::{DateTime, Utc};
@@ -64,4 +67,10 @@ pub enum SubscriptionCommand {
     RecordConfirmationSent(ConfirmationSent),
     RecordConfirmationFailed(ConfirmationFailed),
     ErasePersonalData(ErasePersonalData),
+    /// Double opt-in: the mail with the signed link went out.
+    RecordOptInRequested(OptInRequested),
+    /// Double opt-in: the subscriber followed the signed link.
+    ConfirmOptIn(OptInConfirmed),
+    /// The recipient's daily limit was reached: no mail.
+    RecordConfirmationWithheld(ConfirmationWithheld),
 }

@@ -2,8 +2,10 @@
 
 pub mod aggregate;
 pub mod command;
+pub mod email;
 pub mod event;
 pub mod request;
+pub mod text;
 
 pub use aggregate::{Status, Subscription, SubscriptionError};
 pub use command::{ErasePersonalData, ErasureReason, RegisterSubscription, SubscriptionCommand};

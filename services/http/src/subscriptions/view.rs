@@ -2,8 +2,9 @@
 //! data opened for the holder of its unguessable id.
 
 use crate::error::ApiError;
+use crate::error::IdPath;
 use crate::{AppState, SharedState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::subscription::SubscriptionEvent;
@@ -75,10 +76,7 @@ async fn body_of(state: &AppState, view: &SubscriptionView, source: &str, as_of:
         (status = 503, description = "Event store unavailable", body = crate::error::ErrorBody),
     )
 )]
-pub async fn get_subscription(
-    State(state): State<SharedState>,
-    Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get_subscription(State(state): State<SharedState>, IdPath(raw): IdPath) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
     if let Some(reads) = &state.reads {
         let projected = reads.get().subscription(id).await;
