@@ -144,6 +144,12 @@ MASTHEAD_PUBLIC_URL: {{ . | quote }}
 {{- with .Values.config.auth.corsAllowedOrigins }}
 MASTHEAD_CORS_ALLOWED_ORIGINS: {{ . | quote }}
 {{- end }}
+{{- with .Values.config.trustedProxies }}
+MASTHEAD_TRUSTED_PROXIES: {{ . | quote }}
+{{- end }}
+{{- if ne (toString .Values.config.intakeRatePerMinute) "" }}
+MASTHEAD_INTAKE_RATE_PER_MINUTE: {{ .Values.config.intakeRatePerMinute | toString | quote }}
+{{- end }}
 RUST_LOG: {{ .Values.config.logLevel | quote }}
 {{- with .Values.config.smtpUrl }}
 MASTHEAD_SMTP_URL: {{ . | quote }}
