@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::MatchConfig;
-use crate::normalize::{is_type_variant, make_key, postcode_area, split_street, type_name, Canonical};
+use crate::normalize::{
+    is_numbered_house, is_type_variant, make_key, postcode_area, split_street, type_name, Canonical,
+};
 use crate::score::model::{Comparison, FieldWeights, LevelCounts, LevelTable};
 use crate::score::{Agreement, Candidate, Explanation, ProbeContext, ProbeScorer, Scored, Side, Veto};
 use intern::{hash_str, FastMap, Interner, Postings};
@@ -277,8 +279,7 @@ impl MatchIndex {
     /// Whether a candidate was turned down only because the probe has no
     /// number where the base address has one.
     fn is_numbered(&self, slot: u32) -> bool {
-        let hn = self.house_numbers.resolve(self.entries[slot as usize].house_number);
-        !hn.is_empty() && !hn.starts_with('@')
+        is_numbered_house(self.house_numbers.resolve(self.entries[slot as usize].house_number))
     }
 
     fn numbered_on_street(&self, scored: &[(u32, Scored)]) -> bool {

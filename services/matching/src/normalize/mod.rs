@@ -51,6 +51,12 @@ pub struct Canonical {
 /// by older versions instead of trusting them (see README, "Stable keys").
 pub const NORMALIZER_VERSION: u32 = 2;
 
+/// Whether a canonical house number is a number: not empty and not a
+/// house known by its name alone (`@rose cottage`).
+pub(crate) fn is_numbered_house(house_number: &str) -> bool {
+    !house_number.is_empty() && !house_number.starts_with('@')
+}
+
 impl Canonical {
     /// Exact-duplicate key: equal keys mean the same address. The base
     /// address id is derived from it, so its format is part of the
@@ -66,7 +72,7 @@ impl Canonical {
     /// Whether the house is known by a number, not only by its name
     /// (`@rose cottage`) or not at all.
     pub fn is_numbered(&self) -> bool {
-        self.has_house_number() && !self.house_number.starts_with('@')
+        is_numbered_house(&self.house_number)
     }
 
     /// The street name without the type word (`"kerk"` of `"kerk street"`).

@@ -175,9 +175,7 @@ fn choose_street_segment(segments: &[Vec<Token>], country: &str) -> Option<usize
         let numbered = seg.iter().enumerate().any(|(i, t)| {
             t.is_num() && !seg.get(i + 1).is_some_and(|w| w.attached && ORDINAL_SUFFIXES.contains(&w.text.as_str()))
         });
-        // The last word, even a short one (`Brady Dr`, `Alan St.`).
-        let last = seg.iter().rev().find(|t| t.is_word()).map_or("", |t| t.text.as_str());
-        let typed = type_of(last).map(|t| t.id).or_else(|| tolerant_type(last));
+        let typed = word_type(last_word(seg));
         match (numbered, typed) {
             (true, _) => 4,
             (false, Some(id)) if !is_building_type(id) => 3,
@@ -207,10 +205,8 @@ fn number_to_typed_street(segments: &mut Vec<Vec<Token>>, country: &str) {
         return;
     }
     let core_type = |seg: &[Token]| {
-        let last = seg.iter().rev().find(|t| t.is_word()).map_or("", |t| t.text.as_str());
-        type_of(last)
-            .map(|t| t.id)
-            .or_else(|| tolerant_type(last))
+        let last = last_word(seg);
+        word_type(last)
             .or_else(|| split_glued(last, splits_compounds(country)).map(|(_, id)| id))
             .filter(|id| !is_building_type(*id))
     };
@@ -229,6 +225,16 @@ fn number_to_typed_street(segments: &mut Vec<Vec<Token>>, country: &str) {
     numbered_seg.append(&mut street);
     segments[n] = rest;
     segments.insert(0, numbered_seg);
+}
+
+/// The segment's last word, even a short one (`Brady Dr`, `Alan St.`).
+fn last_word(seg: &[Token]) -> &str {
+    seg.iter().rev().find(|t| t.is_word()).map_or("", |t| t.text.as_str())
+}
+
+/// The street type a word names, as typed or misspelt (`Sreet`).
+pub(super) fn word_type(word: &str) -> Option<u8> {
+    type_of(word).map(|t| t.id).or_else(|| tolerant_type(word))
 }
 
 /// Types that also name houses and buildings (`Meadow View`, `The Lodge`,

@@ -54,7 +54,7 @@ pub(super) fn separate_house_name(mut toks: Vec<Token>) -> Vec<Token> {
     if toks.iter().any(|t| t.is_num() || t.is(Kind::Comma)) || toks.len() < 4 || !toks.iter().all(Token::is_word) {
         return toks;
     }
-    let ends_typed = toks.last().is_some_and(|t| type_of(&t.text).is_some() || tolerant_type(&t.text).is_some());
+    let ends_typed = toks.last().is_some_and(|t| super::word_type(&t.text).is_some());
     let named = toks[0].text == "the" || HOUSE_WORDS.contains(&toks[1].text.as_str());
     if ends_typed && named {
         toks.insert(2, Token { text: ",".into(), kind: Kind::Comma, attached: false });
