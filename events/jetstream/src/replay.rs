@@ -339,6 +339,20 @@ struct Reader<D> {
     piece_size: usize,
 }
 
+/// The filter a consumer reading every event of `stream` is created with.
+/// A filter equal to the stream's only subject selects every message, but
+/// makes the server count a new consumer's pending messages subject by
+/// subject: with a consumer per chunk that doubled its CPU time. So it is
+/// left out then.
+pub fn filter(stream: &jetstream::stream::Stream, topology: &Topology) -> String {
+    let filter = topology.all_subjects();
+    if stream.cached_info().config.subjects == [filter.as_str()] {
+        String::new()
+    } else {
+        filter
+    }
+}
+
 /// One reader: reads `chunks` in turn into `out`, and stops at the first
 /// error (which it sends) or at the end of the replay.
 async fn read_chunks<D: Decoder>(
@@ -355,11 +369,7 @@ async fn read_chunks<D: Decoder>(
             return;
         }
     };
-    // A filter equal to the stream's only subject selects every message, but
-    // makes the server count a new consumer's pending messages subject by
-    // subject: with a consumer per chunk that doubled its CPU time.
-    let filter = topology.all_subjects();
-    let filter = if stream.cached_info().config.subjects == [filter.as_str()] { String::new() } else { filter };
+    let filter = filter(&stream, &topology);
     for chunk in chunks {
         match read_chunk(&stream, &filter, chunk, &reader, &out).await {
             Ok(End::Chunk) => {}

@@ -7,8 +7,10 @@
 //!   consecutive sequences and linking to the previous anchor; stored in
 //!   their own stream.
 //! - [`key`]: the audit key pair, kept apart from the NATS credentials.
-//! - [`live`]: the anchorer (signs every N events or T seconds) and
-//!   verification of the live stream.
+//! - [`anchorer`]: follows the stream and signs every N events or T
+//!   seconds.
+//! - [`live`]: reading the anchors back and verification of the live
+//!   stream.
 //! - [`export`]: JSON-lines exports and their offline verification.
 //! - [`verify`]: the verification both share.
 //! - [`personal_data`]: erasure (crypto-shredding) and subject access.
@@ -16,6 +18,7 @@
 //! What it proves and what it does not: see the README's audit section.
 
 pub mod anchor;
+pub mod anchorer;
 pub mod export;
 pub mod history;
 pub mod key;
