@@ -345,6 +345,8 @@ async fn spawn_matcher(
 }
 
 /// The audit anchorer beside the projector: both follow the whole stream.
+/// It runs on a thread of its own at a lower CPU priority, with its own
+/// connection (see `masthead_audit::anchorer::spawn_anchorer`).
 async fn spawn_anchorer(
     config: &Config,
     key: &std::path::Path,
@@ -358,10 +360,17 @@ async fn spawn_anchorer(
         every: config.audit_anchor_every,
         interval: Duration::from_millis(config.audit_anchor_interval_ms),
     };
-    let (js, topology) = (role_connection(config, url, "anchorer").await?, topology.clone());
-    Ok(tokio::spawn(async move {
-        masthead_audit::live::run_anchorer(js, topology, key, policy, shutdown).await;
-        Ok(())
+    let (config, url) = (config.clone(), url.to_owned());
+    let connect = move || async move {
+        role_connection(&config, &url, "anchorer")
+            .await
+            .map_err(|e| masthead_audit::AuditError::Nats(format!("{e:#}")))
+    };
+    let thread = masthead_audit::anchorer::spawn_anchorer(connect, topology.clone(), key, policy, masthead_audit::anchorer::NICENESS, shutdown)
+        .context("starting the audit anchorer's thread")?;
+    Ok(tokio::task::spawn_blocking(move || match thread.join() {
+        Ok(ended) => Ok(ended.context("the audit anchorer")?),
+        Err(_) => Err(anyhow::anyhow!("the audit anchorer's thread panicked")),
     }))
 }
 

@@ -14,10 +14,11 @@ use masthead::config::Config;
 use masthead::system::{connect_and_setup, Nats};
 use masthead_audit::export::{export, verify_export, ExportOptions};
 use masthead_audit::key::{AuditKey, PublicKeys};
-use masthead_audit::anchorer::anchored_to;
-use masthead_audit::live::{run_anchorer, verify_live, AnchorPolicy};
+use masthead_audit::anchorer::{anchored_to, spawn_anchorer, NICENESS};
+use masthead_audit::live::{verify_live, AnchorPolicy};
 use masthead_jetstream::connect::connect;
 use masthead_jetstream::replay::{self, ReplayOptions, Until, CHUNK};
+use masthead_jetstream::topology::Topology;
 use masthead_testdata::events::{generate, SynthConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +38,10 @@ pub struct Options {
     /// Events per append-overhead round (0: skip that part).
     #[arg(long, default_value_t = 200_000)]
     append_events: usize,
+    /// The anchorer thread's niceness (the default is what `masthead`
+    /// runs it at; 0 for normal priority).
+    #[arg(long, default_value_t = NICENESS)]
+    niceness: i32,
     /// Rounds of each kind, alternating: raw replay / export, and append
     /// without / with the anchorer.
     #[arg(long, default_value_t = 3)]
@@ -62,11 +67,30 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn anchorer(nats: &Nats, key: &Arc<AuditKey>, every: u64) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+/// An anchorer as a deployment runs it: its own NATS connection, on its
+/// own thread (named `anchorer`, so that its CPU can be told apart).
+struct Anchorer {
+    stop: CancellationToken,
+    thread: std::thread::JoinHandle<Result<(), masthead_audit::AuditError>>,
+}
+
+fn anchorer(config: &Config, topology: &Topology, key: &Arc<AuditKey>, options: &Options) -> Result<Anchorer> {
     let stop = CancellationToken::new();
-    let policy = AnchorPolicy { every, interval: Duration::from_secs(5) };
-    let task = tokio::spawn(run_anchorer(nats.js.clone(), nats.topology.clone(), key.clone(), policy, stop.clone()));
-    (stop, task)
+    let policy = AnchorPolicy { every: options.every, interval: Duration::from_secs(5) };
+    let settings = config.nats_settings(None);
+    let connect = move || async move {
+        let client = connect(&settings).await.map_err(|e| masthead_audit::AuditError::Nats(e.to_string()))?;
+        Ok(async_nats::jetstream::new(client))
+    };
+    let thread = spawn_anchorer(connect, topology.clone(), key.clone(), policy, options.niceness, stop.clone())?;
+    Ok(Anchorer { stop, thread })
+}
+
+impl Anchorer {
+    fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        Ok(self.thread.join().map_err(|_| anyhow::anyhow!("the anchorer thread panicked"))??)
+    }
 }
 
 pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
@@ -84,7 +108,7 @@ pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
         server.describe(),
         crate::report::load_average()
     );
-    let result = measure(&nats, &contexts, &options, data.path()).await;
+    let result = measure(&config, &nats, &contexts, &options, data.path()).await;
     delete_everything(&nats).await;
     result?;
     if options.append_events > 0 {
@@ -94,6 +118,7 @@ pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
 }
 
 async fn measure(
+    config: &Config,
     nats: &Nats,
     contexts: &[async_nats::jetstream::Context],
     options: &Options,
@@ -109,12 +134,13 @@ async fn measure(
     let key = Arc::new(AuditKey::generate());
     let keys = PublicKeys::new([key.public()]);
     let t = Instant::now();
-    let (stop, task) = anchorer(nats, &key, options.every);
-    while anchored_to(&nats.js, &nats.topology).await? < last {
+    let running = anchorer(config, &nats.topology, &key, options)?;
+    // The last partial anchor waits for the interval: left out.
+    let full = last / options.every.max(1) * options.every.max(1);
+    while anchored_to(&nats.js, &nats.topology).await? < full {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.cancel();
-    task.await?;
+    running.stop()?;
     let anchoring = t.elapsed().as_secs_f64();
 
     // Raw replay and export alternate, so that both see the same machine.
@@ -143,7 +169,7 @@ async fn measure(
         std::fs::metadata(&file)?.len() as f64 / 1e6,
         report.anchors
     );
-    println!("{}", line("anchoring:", last, anchoring, raw_rate));
+    println!("{}", line("anchoring:", full, anchoring, raw_rate));
 
     let t = Instant::now();
     let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
@@ -158,11 +184,13 @@ async fn measure(
     Ok(())
 }
 
-/// One append round: its rate, and the CPU (this process, nats-server)
-/// per event until the anchorer, if any, had read every event.
+/// One append round: its rate, and the CPU (this process and nats-server;
+/// the anchorer's thread alone) per event until the anchorer, if any, had
+/// read every event.
 struct Round {
     rate: f64,
     cpu_us: Option<f64>,
+    anchorer_us: Option<f64>,
 }
 
 /// Publishes the same events into fresh streams, with and without an
@@ -170,16 +198,20 @@ struct Round {
 async fn append_overhead(config: &Config, options: &Options, nats_pid: Option<u32>) -> Result<()> {
     let events = generate(&SynthConfig::for_events(options.append_events));
     let key = Arc::new(AuditKey::generate());
+    println!("append rounds: {} events each, the anchorer's thread at niceness {}", events.len(), options.niceness);
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for round in 0..options.rounds.max(1) * 2 {
         let anchoring = round % 2 == 1;
         let mut c = config.clone();
         c.stream = stream_name(&format!("BENCHAPP{round}"));
         let nats = connect_and_setup(&c, None).await.context("a fresh stream")?;
-        let r = append_round(&nats, &events, anchoring.then_some((&key, options.every)), nats_pid).await;
+        let r = append_round(&c, &nats, &events, anchoring.then_some((&key, options)), nats_pid).await;
         delete_everything(&nats).await;
         let r = r?;
-        let cpu = r.cpu_us.map_or_else(String::new, |us| format!("   CPU {us:.1} µs/event (bench + nats-server)"));
+        let mut cpu = r.cpu_us.map_or_else(String::new, |us| format!("   CPU {us:.1} µs/event (bench + nats-server)"));
+        if let Some(us) = r.anchorer_us {
+            cpu += &format!(", of which the anchorer's thread {us:.1}");
+        }
         println!("append {:<16} {:>8.0} events/s{cpu}", if anchoring { "with anchorer:" } else { "without:" }, r.rate);
         if anchoring {
             with.push(r)
@@ -204,28 +236,36 @@ async fn append_overhead(config: &Config, options: &Options, nats_pid: Option<u3
 /// counted until it has read them all (its last partial anchor waits for
 /// the interval and is left out).
 async fn append_round(
+    config: &Config,
     nats: &Nats,
     events: &[masthead_domain::envelope::Recorded<masthead_domain::envelope::AnyEvent>],
-    anchoring: Option<(&Arc<AuditKey>, u64)>,
+    anchoring: Option<(&Arc<AuditKey>, &Options)>,
     nats_pid: Option<u32>,
 ) -> Result<Round> {
-    let meter = crate::cpu_meter::CpuMeter::start(nats_pid, None);
-    let running = anchoring.map(|(key, every)| (every, anchorer(nats, key, every)));
+    let meter = crate::cpu_meter::CpuMeter::start(nats_pid, Some("anchorer"));
+    let running = match anchoring {
+        Some((key, options)) => Some((options.every, anchorer(config, &nats.topology, key, options)?)),
+        None => None,
+    };
     let elapsed = crate::publish::publish_events(&nats.js, &nats.topology, events).await;
-    if let Some((every, (stop, task))) = running {
+    let mut spent = None;
+    if let Some((every, running)) = running {
         let full = events.len() as u64 / every * every;
         let caught_up = Instant::now();
         while elapsed.is_ok() && anchored_to(&nats.js, &nats.topology).await? < full {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         println!("  the anchorer had read every event {:.0} ms after the last append", caught_up.elapsed().as_millis());
-        stop.cancel();
-        let _ = task.await;
+        // Its thread's CPU is counted before the thread ends.
+        spent = Some(meter.stop());
+        running.stop()?;
     }
-    let spent = meter.stop();
+    let spent = spent.unwrap_or_else(|| meter.stop());
     let cpu = spent.process.zip(spent.nats).map(|(p, n)| p + n);
+    let n = events.len() as u64;
     Ok(Round {
-        rate: events.len() as f64 / elapsed?.as_secs_f64(),
-        cpu_us: crate::cpu_meter::us_per(cpu, events.len() as u64),
+        rate: n as f64 / elapsed?.as_secs_f64(),
+        cpu_us: crate::cpu_meter::us_per(cpu, n),
+        anchorer_us: crate::cpu_meter::us_per(spent.threads.filter(|_| anchoring.is_some()), n),
     })
 }
