@@ -303,3 +303,38 @@ async fn an_aggregates_history_comes_with_the_anchor_covering_each_event() {
         .expect("h")
         .is_empty());
 }
+
+#[tokio::test]
+async fn two_anchorers_at_once_keep_one_chain_and_follow_events_appended_meanwhile() {
+    let env = env(200).await;
+    let key = Arc::new(AuditKey::generate());
+    let keys = PublicKeys::new([key.public()]);
+    let stop = CancellationToken::new();
+    let anchorers: Vec<_> = (0..2)
+        .map(|_| {
+            let (js, topology) = (env.js.clone(), env.topology.clone());
+            tokio::spawn(run_anchorer(js, topology, key.clone(), policy(40, 200), stop.clone()))
+        })
+        .collect();
+    let more = publish_recorded(&env.js, &env.topology, &generate(&SynthConfig::for_events(100))).await.expect("more");
+    let end = *more.last().expect("published");
+    let anchors = wait_until("anchored", Duration::from_secs(20), || async {
+        let a = read_anchors(&env.js, &env.topology).await.ok()?;
+        a.last().is_some_and(|(_, l)| l.last_seq >= end).then_some(a)
+    })
+    .await
+    .expect("anchored in time");
+    stop.cancel();
+    for a in anchorers {
+        a.await.expect("anchorer stops");
+    }
+    // One chain: each anchor starts where the one before ended.
+    let mut next = 1;
+    for (_, a) in &anchors {
+        assert_eq!(a.first_seq, next, "{anchors:?}");
+        assert!(a.last_seq - a.first_seq < 40, "{anchors:?}");
+        next = a.last_seq + 1;
+    }
+    let r = live(&env, &keys).await;
+    assert!(r.ok && r.verified_to == end && r.unanchored_tail == 0, "{r}");
+}

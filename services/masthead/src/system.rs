@@ -362,12 +362,17 @@ async fn spawn_anchorer(
     };
     let (config, url) = (config.clone(), url.to_owned());
     let connect = move || async move {
-        role_connection(&config, &url, "anchorer")
-            .await
-            .map_err(|e| masthead_audit::AuditError::Nats(format!("{e:#}")))
+        role_connection(&config, &url, "anchorer").await.map_err(|e| masthead_audit::AuditError::Nats(format!("{e:#}")))
     };
-    let thread = masthead_audit::anchorer::spawn_anchorer(connect, topology.clone(), key, policy, masthead_audit::anchorer::NICENESS, shutdown)
-        .context("starting the audit anchorer's thread")?;
+    let thread = masthead_audit::anchorer::spawn_anchorer(
+        connect,
+        topology.clone(),
+        key,
+        policy,
+        masthead_audit::anchorer::NICENESS,
+        shutdown,
+    )
+    .context("starting the audit anchorer's thread")?;
     Ok(tokio::task::spawn_blocking(move || match thread.join() {
         Ok(ended) => Ok(ended.context("the audit anchorer")?),
         Err(_) => Err(anyhow::anyhow!("the audit anchorer's thread panicked")),

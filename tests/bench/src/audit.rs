@@ -12,9 +12,9 @@ use crate::report::stream_name;
 use anyhow::{Context, Result};
 use masthead::config::Config;
 use masthead::system::{connect_and_setup, Nats};
+use masthead_audit::anchorer::{anchored_to, spawn_anchorer, NICENESS};
 use masthead_audit::export::{export, verify_export, ExportOptions};
 use masthead_audit::key::{AuditKey, PublicKeys};
-use masthead_audit::anchorer::{anchored_to, spawn_anchorer, NICENESS};
 use masthead_audit::live::{verify_live, AnchorPolicy};
 use masthead_jetstream::connect::connect;
 use masthead_jetstream::replay::{self, ReplayOptions, Until, CHUNK};
@@ -153,7 +153,8 @@ async fn measure(
         raws.push(raw.per_second());
         println!("{}", line("raw replay:", raw.events, raw.elapsed.as_secs_f64(), raw.per_second()));
         let out = std::fs::File::create(&file)?;
-        let report = export(&nats.js, &nats.topology, ExportOptions { until, readers: contexts }, out, |_, _| {}).await?;
+        let report =
+            export(&nats.js, &nats.topology, ExportOptions { until, readers: contexts }, out, |_, _| {}).await?;
         exports.push(report.replay.per_second());
         let r = &report.replay;
         println!("{}", line("audit export:", r.events, r.elapsed.as_secs_f64(), raw.per_second()));
