@@ -91,7 +91,10 @@ struct Lines;
 impl Decoder for Lines {
     type Item = Vec<u8>;
     fn decode(&self, m: StoredMessage) -> Option<Vec<u8>> {
-        let mut out = event_line(&m)?;
+        // Room for the line and its newline from the start: the payload is
+        // most of it, the rest (headers, leaf) well under 1 KiB.
+        let mut out = Vec::with_capacity(m.payload.len() + 1024);
+        write_event_line(&m, &mut out)?;
         out.push(b'\n');
         Some(out)
     }
@@ -99,28 +102,32 @@ impl Decoder for Lines {
 
 /// One stored message as its export line (JSON, no newline).
 pub fn event_line(m: &StoredMessage) -> Option<Vec<u8>> {
-    {
-        let pairs = header_pairs(m.headers.as_ref());
-        let h = leaf(m.sequence, &m.subject, pairs.iter().copied(), &m.payload);
-        let mut headers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (n, v) in &pairs {
-            headers.entry(n).or_default().push(v);
-        }
-        // JSON payloads are written as they are (exact bytes); anything
-        // else in base64.
-        let raw: Option<&RawValue> =
-            serde_json::from_slice::<&RawValue>(&m.payload).ok().filter(|r| r.get().len() == m.payload.len());
-        let line = EventOut {
-            seq: m.sequence,
-            subject: &m.subject,
-            stored_at: m.stored_at,
-            headers,
-            payload: raw,
-            payload_base64: raw.is_none().then(|| B64.encode(&m.payload)),
-            leaf: hex::encode(h),
-        };
-        serde_json::to_vec(&line).ok()
+    let mut out = Vec::with_capacity(m.payload.len() + 1024);
+    write_event_line(m, &mut out)?;
+    Some(out)
+}
+
+fn write_event_line(m: &StoredMessage, out: &mut Vec<u8>) -> Option<()> {
+    let pairs = header_pairs(m.headers.as_ref());
+    let h = leaf(m.sequence, &m.subject, pairs.iter().copied(), &m.payload);
+    let mut headers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (n, v) in &pairs {
+        headers.entry(n).or_default().push(v);
     }
+    // JSON payloads are written as they are (exact bytes); anything
+    // else in base64.
+    let raw: Option<&RawValue> =
+        serde_json::from_slice::<&RawValue>(&m.payload).ok().filter(|r| r.get().len() == m.payload.len());
+    let line = EventOut {
+        seq: m.sequence,
+        subject: &m.subject,
+        stored_at: m.stored_at,
+        headers,
+        payload: raw,
+        payload_base64: raw.is_none().then(|| B64.encode(&m.payload)),
+        leaf: hex::encode(h),
+    };
+    serde_json::to_writer(out, &line).ok()
 }
 
 /// What `masthead audit export` was asked for.
