@@ -110,9 +110,9 @@ async fn anchor_once(
 pub const NICENESS: i32 = 10;
 
 /// Runs [`run_anchorer`] on a thread of its own, at `niceness` (normally
-/// [`NICENESS`]), with its own runtime: `connect` opens the anchorer's NATS connection there, so
-/// that parsing what it reads also runs at the lower priority. The thread
-/// ends with `shutdown`, or with `connect`'s error.
+/// [`NICENESS`]), with its own runtime: `connect` opens the anchorer's NATS
+/// connection there, so that parsing what it reads also runs at the lower
+/// priority. The thread ends with `shutdown`, or with `connect`'s error.
 pub fn spawn_anchorer<C, F>(
     connect: C,
     topology: Topology,
@@ -120,25 +120,51 @@ pub fn spawn_anchorer<C, F>(
     policy: AnchorPolicy,
     niceness: i32,
     shutdown: CancellationToken,
-) -> std::io::Result<std::thread::JoinHandle<Result<(), AuditError>>>
+) -> std::io::Result<AnchorerThread>
 where
     C: FnOnce() -> F + Send + 'static,
     F: std::future::Future<Output = Result<jetstream::Context, AuditError>>,
 {
-    std::thread::Builder::new().name("anchorer".into()).spawn(move || {
+    let (tx, ended) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new().name("anchorer".into()).spawn(move || {
         if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), niceness) {
             tracing::warn!(error = %e, "the audit anchorer runs at normal priority");
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AuditError::Io(format!("the anchorer's runtime: {e}")))?;
-        runtime.block_on(async {
-            let js = connect().await?;
-            run_anchorer(js, topology, key, policy, shutdown).await;
-            Ok(())
-        })
-    })
+        let run = || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| AuditError::Io(format!("the anchorer's runtime: {e}")))?;
+            runtime.block_on(async {
+                let js = connect().await?;
+                run_anchorer(js, topology, key, policy, shutdown).await;
+                Ok(())
+            })
+        };
+        // Nobody waiting is fine: then nobody asked how it ended.
+        let _ = tx.send(run());
+    })?;
+    Ok(AnchorerThread { ended, thread })
+}
+
+/// The anchorer's thread, as [`spawn_anchorer`] started it.
+pub struct AnchorerThread {
+    ended: tokio::sync::oneshot::Receiver<Result<(), AuditError>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl AnchorerThread {
+    /// Waits, without blocking a runtime's thread, until it has ended.
+    pub async fn ended(self) -> Result<(), AuditError> {
+        self.ended.await.unwrap_or_else(|_| Err(AuditError::Io("the anchorer's thread panicked".into())))
+    }
+
+    /// Waits until it has ended, blocking this thread.
+    pub fn join(mut self) -> Result<(), AuditError> {
+        let _ = self.thread.join();
+        // Sent before the thread ended, unless it panicked.
+        self.ended.try_recv().unwrap_or_else(|_| Err(AuditError::Io("the anchorer's thread panicked".into())))
+    }
 }
 
 /// Keeps anchoring the stream until `shutdown`. Errors are logged and

@@ -360,22 +360,20 @@ async fn spawn_anchorer(
         every: config.audit_anchor_every,
         interval: Duration::from_millis(config.audit_anchor_interval_ms),
     };
+    use masthead_audit::anchorer::NICENESS;
     let (config, url) = (config.clone(), url.to_owned());
     let connect = move || async move {
         role_connection(&config, &url, "anchorer").await.map_err(|e| masthead_audit::AuditError::Nats(format!("{e:#}")))
     };
-    let thread = masthead_audit::anchorer::spawn_anchorer(
-        connect,
-        topology.clone(),
-        key,
-        policy,
-        masthead_audit::anchorer::NICENESS,
-        shutdown,
-    )
-    .context("starting the audit anchorer's thread")?;
-    Ok(tokio::task::spawn_blocking(move || match thread.join() {
-        Ok(ended) => Ok(ended.context("the audit anchorer")?),
-        Err(_) => Err(anyhow::anyhow!("the audit anchorer's thread panicked")),
+    // Should this task be dropped without a shutdown (its runtime going
+    // away), the thread stops with it.
+    let stop = shutdown.child_token();
+    let stop_with_task = stop.clone().drop_guard();
+    let thread = masthead_audit::anchorer::spawn_anchorer(connect, topology.clone(), key, policy, NICENESS, stop)
+        .context("starting the audit anchorer's thread")?;
+    Ok(tokio::spawn(async move {
+        let _stop_with_task = stop_with_task;
+        thread.ended().await.context("the audit anchorer")
     }))
 }
 

@@ -71,7 +71,7 @@ fn median(v: &[f64]) -> f64 {
 /// own thread (named `anchorer`, so that its CPU can be told apart).
 struct Anchorer {
     stop: CancellationToken,
-    thread: std::thread::JoinHandle<Result<(), masthead_audit::AuditError>>,
+    thread: masthead_audit::anchorer::AnchorerThread,
 }
 
 fn anchorer(config: &Config, topology: &Topology, key: &Arc<AuditKey>, options: &Options) -> Result<Anchorer> {
@@ -89,7 +89,7 @@ fn anchorer(config: &Config, topology: &Topology, key: &Arc<AuditKey>, options: 
 impl Anchorer {
     fn stop(self) -> Result<()> {
         self.stop.cancel();
-        Ok(self.thread.join().map_err(|_| anyhow::anyhow!("the anchorer thread panicked"))??)
+        Ok(self.thread.join()?)
     }
 }
 
