@@ -191,6 +191,11 @@ impl Batch {
             AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {
                 self.report.applied += 1;
             }
+            // Curation and review events get their read models in a later
+            // change; until then they are counted and change no document.
+            AnyEvent::BaseAddress(_) | AnyEvent::Review(_) => {
+                self.report.applied += 1;
+            }
         }
         Ok(())
     }

@@ -159,7 +159,7 @@ impl From<&AddressSource> for Origin {
     fn from(s: &AddressSource) -> Self {
         match s {
             AddressSource::Import { file, line } => Self::Import { file: file.clone(), line: *line },
-            AddressSource::Curation => Self::Curation,
+            AddressSource::Curation | AddressSource::Curator { .. } => Self::Curation,
             AddressSource::Subscription { subscription_id } => Self::Subscription { subscription_id: *subscription_id },
         }
     }

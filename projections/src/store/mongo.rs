@@ -203,6 +203,9 @@ impl MongoStore {
                 }
                 // An alias reserves an id; it is no address to show.
                 AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {}
+                // Curation and reviews are not projected yet: the fold
+                // counts them and touches no document.
+                AnyEvent::BaseAddress(_) | AnyEvent::Review(_) => {}
             }
         }
         let mut subs = HashMap::new();
@@ -493,7 +496,7 @@ mod tests {
                     a.register(r.stream_sequence, e);
                     a.add_spelling("Kerk str 1", r.stream_sequence);
                 }
-                AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {}
+                AnyEvent::BaseAddress(_) | AnyEvent::Review(_) => {}
             }
         }
         for d in subs.values() {

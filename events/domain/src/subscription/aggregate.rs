@@ -143,29 +143,14 @@ impl Subscription {
     }
 }
 
-impl cqrs_es::Aggregate for Subscription {
-    const TYPE: &'static str = "subscription";
-    type Command = SubscriptionCommand;
-    type Event = SubscriptionEvent;
-    type Error = SubscriptionError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.apply_event(&event);
-    }
-}
+aggregate_from_decide!(
+    Subscription,
+    "subscription",
+    SubscriptionCommand,
+    SubscriptionEvent,
+    SubscriptionError,
+    |s, e| s.apply_event(&e)
+);
 
 #[cfg(test)]
 mod tests {

@@ -87,6 +87,7 @@ fn a_file_with_json_documents_keeps_working() {
         let (sub, addr) = match &r.event {
             AnyEvent::Subscription(e) => (crate::apply::subscription_id(r, e), None),
             AnyEvent::BaseAddress(e) => (None, Some(e.base_address_id())),
+            AnyEvent::Review(_) => (None, None),
         };
         if let Some(id) = sub {
             let (a, b) = (old.subscription_blocking(id).unwrap(), fresh.subscription_blocking(id).unwrap());
