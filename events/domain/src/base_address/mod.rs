@@ -26,3 +26,11 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x8c0e_4f0d_7a1b_4d3e_9b57_6d2c_61a4_b0a
 pub fn id_for_key(canonical_key: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, canonical_key.as_bytes())
 }
+
+/// The id a new base address takes when its key's own id belongs to a
+/// retired address: the retired id cannot be registered again, and this
+/// one is derived from it, so a redelivered decision lands on the same id.
+/// Retiring the successor too gives the next one.
+pub fn successor_id(retired: Uuid) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("successor:{retired}").as_bytes())
+}

@@ -12,8 +12,11 @@
 //! (the number is a veto), so scoring is a handful of integer compares
 //! plus one edit-distance computation per candidate street.
 
+mod curation;
 mod intern;
 mod retrieve;
+
+pub use curation::Resolution;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -53,6 +56,9 @@ pub enum ReviewReason {
     /// Without a house number, on a street the list has numbered addresses
     /// on: new, or matched by the house name alone; never silently.
     MissingHouseNumber,
+    /// It would have matched a base address the team retired: new, and
+    /// the team decides where it goes.
+    RetiredAddress,
 }
 
 /// A decision with what a reviewer needs when it falls in the grey zone.
@@ -119,6 +125,8 @@ pub struct MatchIndex {
     u_all: LevelTable,
     /// Size of the list at the last estimate.
     u_estimated_at: usize,
+    /// Merged and retired addresses (see `curation`).
+    curated: FastMap<Uuid, curation::Curated>,
 }
 
 impl MatchIndex {
@@ -142,6 +150,7 @@ impl MatchIndex {
             u_all: config.model.u.clone(),
             u_by_country: FastMap::default(),
             u_estimated_at: 0,
+            curated: FastMap::default(),
             config,
         }
     }
@@ -216,8 +225,14 @@ impl MatchIndex {
         self.verdict(probe).decision
     }
 
-    /// Decision, grey-zone flag and the candidates behind them.
+    /// Decision, grey-zone flag and the candidates behind them, with
+    /// merged and retired addresses resolved (see `curation`).
     pub fn verdict(&self, probe: &Canonical) -> Verdict {
+        self.curate(self.raw_verdict(probe))
+    }
+
+    /// The verdict over every entry as indexed, before curation.
+    fn raw_verdict(&self, probe: &Canonical) -> Verdict {
         if let Some(slot) = self.key_lookup(&probe.key()) {
             let c = self.exact_candidate(probe, slot);
             return Verdict { decision: Decision::Match(c.clone()), review: None, candidates: vec![c] };
@@ -310,7 +325,7 @@ impl MatchIndex {
                 out.push(self.candidate(slot, s));
             }
         }
-        out
+        self.redirect_all(out)
     }
 
     /// The comparison levels of every candidate that passed the vetoes,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::index::Resolution;
 use crate::normalize::{normalize, AddressInput};
 
 fn canon(street: &str, pc: &str, city: &str, country: &str) -> Canonical {
@@ -56,4 +57,64 @@ fn candidates_preview_lists_vetoed_last() {
 fn index_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<MatchIndex>();
+}
+
+#[test]
+fn a_merged_address_resolves_to_its_survivor_by_key_and_by_variant() {
+    let mut ix = MatchIndex::new(MatchConfig::default());
+    let survivor = canon("Rossumweg 5", "6541AB", "Nijmegen", "NL");
+    let merged = canon("Rossemweg 5", "6541AB", "Nijmegen", "NL");
+    ix.insert(id(1), survivor);
+    ix.insert(id(2), merged.clone());
+    match ix.decide(&merged) {
+        Decision::Match(c) => assert_eq!(c.id, id(2), "before the merge it is its own address"),
+        other => panic!("expected a match, got {other:?}"),
+    }
+    ix.merge(id(2), id(1));
+    assert_eq!(ix.resolve(id(2)), Resolution::Active(id(1)));
+    match ix.decide(&merged) {
+        Decision::Match(c) => assert_eq!(c.id, id(1), "its exact spelling is an alias of the survivor"),
+        other => panic!("expected a match, got {other:?}"),
+    }
+    let typo = canon("Rossemweg 5", "6541 AB", "Nijmegn", "NL");
+    let v = ix.verdict(&typo);
+    assert!(matches!(&v.decision, Decision::Match(c) if c.id == id(1)), "{v:?}");
+    assert!(v.candidates.iter().all(|c| c.id != id(2)), "the merged id is never offered: {:?}", v.candidates);
+    let ids: Vec<Uuid> = v.candidates.iter().map(|c| c.id).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids, unique, "one address is listed once");
+}
+
+#[test]
+fn merges_chain_to_the_last_survivor() {
+    let mut ix = MatchIndex::new(MatchConfig::default());
+    ix.insert(id(1), canon("Kerkstraat 12", "3511LX", "Utrecht", "NL"));
+    ix.insert(id(2), canon("Kerkstraat 12", "3511LX", "Utrecht", "NL"));
+    ix.merge(id(1), id(2));
+    ix.merge(id(2), id(3));
+    assert_eq!(ix.resolve(id(1)), Resolution::Active(id(3)));
+    ix.retire(id(3));
+    assert_eq!(ix.resolve(id(1)), Resolution::Retired(id(3)));
+    assert!(ix.is_retired(id(3)));
+    assert!(!ix.is_retired(id(1)), "merged, not retired itself");
+}
+
+#[test]
+fn a_probe_that_would_match_a_retired_address_goes_to_review() {
+    let mut ix = MatchIndex::new(MatchConfig::default());
+    let retired = canon("Kerkstraat 12", "3511LX", "Utrecht", "NL");
+    ix.insert(id(1), retired.clone());
+    ix.insert(id(2), canon("Kerkstraat 14", "3511LX", "Utrecht", "NL"));
+    ix.retire(id(1));
+    for probe in [retired, canon("Kerkstr 12", "3511 LX", "Utrecht", "NL")] {
+        let v = ix.verdict(&probe);
+        match &v.decision {
+            Decision::New { best_rejected: Some(c) } => assert_eq!(c.id, id(1), "the reviewer sees which address"),
+            other => panic!("expected a new address, got {other:?}"),
+        }
+        assert_eq!(v.review, Some(ReviewReason::RetiredAddress));
+    }
+    let other = canon("Kerkstraat 14", "3511LX", "Utrecht", "NL");
+    assert!(matches!(ix.decide(&other), Decision::Match(c) if c.id == id(2)), "its neighbour still matches");
 }

@@ -1,12 +1,13 @@
 //! The matcher's view of the base addresses: the candidate index plus the
-//! curated lines to deliver to, built from the `BaseAddressRegistered`
-//! events and kept current as new ones arrive.
+//! curated lines to deliver to, built from the base-address events
+//! (registrations, corrections, merges, retirements) and kept current as
+//! new ones arrive.
 
 use super::convert::current_canonical;
 use crate::{MatchConfig, MatchIndex};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use masthead_domain::base_address::{AddressSource, BaseAddressEvent, BaseAddressRegistered};
+use masthead_domain::base_address::{AddressSource, BaseAddressCorrected, BaseAddressEvent, BaseAddressRegistered};
 use masthead_domain::envelope::AnyEvent;
 use masthead_domain::AddressLines;
 use masthead_jetstream::headers::decode_message;
@@ -123,12 +124,17 @@ impl AddressBook {
         }
     }
 
-    /// Adds one registered address; adding the same id again changes nothing.
+    /// Adds one registered address; adding the same id again changes
+    /// nothing, even after a correction moved it to another key (a
+    /// registration of the old key, redelivered, must not move it back).
     ///
     /// Uses the canonical form stored in the event when the current
     /// normaliser wrote it: normalising a million addresses again at every
     /// start would take tens of seconds.
     pub fn add(&self, e: &BaseAddressRegistered) {
+        if self.info.read().is_ok_and(|m| m.contains_key(&e.base_address_id)) {
+            return;
+        }
         let canonical = current_canonical(&e.canonical, &e.address);
         if let Ok(mut index) = self.index.write() {
             index.insert(e.base_address_id, canonical);
@@ -142,6 +148,41 @@ impl AddressBook {
                 e.base_address_id,
                 BaseInfo { reference: e.reference.clone(), lines: e.address.clone(), created_for },
             );
+        }
+    }
+
+    /// Moves a corrected address to its new key and delivery lines.
+    fn correct(&self, e: &BaseAddressCorrected) {
+        let canonical = current_canonical(&e.canonical, &e.address);
+        if let Ok(mut index) = self.index.write() {
+            index.insert(e.base_address_id, canonical);
+        }
+        if let Ok(mut info) = self.info.write() {
+            if let Some(i) = info.get_mut(&e.base_address_id) {
+                i.lines = e.address.clone();
+                i.reference = e.reference.clone();
+            }
+        }
+    }
+
+    /// Applies one base-address event to the index.
+    pub fn apply(&self, event: &BaseAddressEvent) {
+        match event {
+            BaseAddressEvent::BaseAddressRegistered(e) => self.add(e),
+            BaseAddressEvent::BaseAddressCorrected(e) => self.correct(e),
+            BaseAddressEvent::BaseAddressMerged(e) => {
+                if let Ok(mut index) = self.index.write() {
+                    index.merge(e.base_address_id, e.into);
+                }
+            }
+            BaseAddressEvent::BaseAddressRetired(e) => {
+                if let Ok(mut index) = self.index.write() {
+                    index.retire(e.base_address_id);
+                }
+            }
+            // An alias id is never in the index: its address is, under
+            // its own id.
+            BaseAddressEvent::BaseAddressAliased(_) => {}
         }
     }
 
@@ -193,8 +234,8 @@ impl AddressBook {
     fn apply_message(&self, headers: Option<&async_nats::HeaderMap>, payload: &[u8], seq: u64) {
         match decode_message(headers, payload, seq) {
             Ok(r) => {
-                if let AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(e)) = r.event {
-                    self.add(&e);
+                if let AnyEvent::BaseAddress(e) = &r.event {
+                    self.apply(e);
                 }
             }
             // An undecodable address event cannot be matched against; the

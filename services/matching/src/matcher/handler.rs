@@ -123,12 +123,12 @@ impl MatcherHandler {
                 if created_for == Some(req.subscription_id) {
                     // This subscription created the address before a crash;
                     // finish that decision instead of calling it a match.
-                    return local.register(i, request, &probe, None, None);
+                    return local.register(i, request, &probe, &self.book, None, None);
                 }
                 Plan::Match { request, matched: address_matched(&c, &probe, reference, lines, review), after: None }
             }
             Decision::New { best_rejected } => {
-                local.register(i, request, &probe, best_rejected.map(|c| c.score), review)
+                local.register(i, request, &probe, &self.book, best_rejected.map(|c| c.score), review)
             }
         }
     }
@@ -266,12 +266,18 @@ impl BatchAddresses {
         i: usize,
         request: Request<'a>,
         probe: &Canonical,
+        book: &AddressBook,
         best_rejected_score: Option<f64>,
         review: Option<ReviewRequest>,
     ) -> Plan<'a> {
         let req = request.req;
         let key = probe.key();
-        let id = base_address::id_for_key(&key);
+        let mut id = base_address::id_for_key(&key);
+        // The key's own id belongs to a retired address, which cannot
+        // take this subscription: the new address takes its successor's.
+        while book.with_index(|index| index.is_retired(id)).unwrap_or(false) {
+            id = base_address::successor_id(id);
+        }
         let mut flags = Vec::new();
         if !probe.has_house_number() {
             flags.push(AddressFlag::MissingHouseNumber);

@@ -1,0 +1,66 @@
+//! The matcher after the address team merged or retired base addresses,
+//! against a real nats-server: a merged address's spellings resolve to the
+//! survivor, and a subscription that would match a retired address goes to
+//! review on a new address.
+
+use super::matcher::env;
+use masthead_domain::base_address::{
+    self, AddressStatus, BaseAddress, BaseAddressCommand, MergeAddress, RetireAddress,
+};
+use masthead_domain::envelope::CommandMeta;
+use masthead_domain::subscription::SubscriptionEvent;
+use masthead_domain::ReviewReason;
+use masthead_jetstream::command_bus::CommandBus;
+use masthead_test_support::fixtures::base_of;
+use uuid::Uuid;
+
+const LIST: &str = "ref,street,postal_code,city,country\n\
+                    S,Rossumweg 5,6541 AB,Nijmegen,NL\n\
+                    M,Rossemweg 5,6541 AB,Nijmegen,NL\n\
+                    R,Kerkstraat 12,3511 LX,Utrecht,NL\n";
+
+async fn base_id(env: &super::matcher::Env, street: &str, pc: &str, city: &str) -> Uuid {
+    let id = env.subscribe(street, pc, city, "NL").await;
+    base_of(&env.outcome(id).await)
+}
+
+#[tokio::test]
+async fn merged_spellings_resolve_to_the_survivor_and_retired_ones_go_to_review() {
+    let env = env().await;
+    env.import_csv(LIST).await;
+    env.start_matcher().await;
+    let survivor = base_id(&env, "Rossumweg 5", "6541 AB", "Nijmegen").await;
+    let merged = base_id(&env, "Rossemweg 5", "6541 AB", "Nijmegen").await;
+    let retired = base_id(&env, "Kerkstraat 12", "3511 LX", "Utrecht").await;
+    assert_ne!(survivor, merged, "two base addresses before the merge");
+
+    let bus = CommandBus::<BaseAddress>::new(env.store.clone(), ());
+    let meta = CommandMeta::default();
+    let merge = MergeAddress {
+        into: survivor,
+        survivor: AddressStatus::Active,
+        actor: "ann".into(),
+        reason: None,
+        at: chrono::Utc::now(),
+    };
+    bus.execute(&merged.to_string(), BaseAddressCommand::Merge(merge), &meta).await.expect("merged");
+    let retire = RetireAddress { actor: "ann".into(), reason: "demolished".into(), at: chrono::Utc::now() };
+    bus.execute(&retired.to_string(), BaseAddressCommand::Retire(retire), &meta).await.expect("retired");
+
+    // Typed exactly like the merged address, and with a typo in the town.
+    for (street, city) in [("Rossemweg 5", "Nijmegen"), ("Rossemweg 5", "Nijmegn")] {
+        let id = env.subscribe(street, "6541 AB", city, "NL").await;
+        let outcome = env.outcome(id).await;
+        assert!(matches!(outcome, SubscriptionEvent::AddressMatched(_)), "{outcome:?}");
+        assert_eq!(base_of(&outcome), survivor, "{street}, {city} resolves to the survivor");
+    }
+
+    // Typed exactly like the retired address: its id is taken, so the new
+    // address takes the successor id, and the decision asks for review.
+    let id = env.subscribe("Kerkstraat 12", "3511 LX", "Utrecht", "NL").await;
+    let SubscriptionEvent::AddressAssigned(a) = env.outcome(id).await else { panic!("expected a new address") };
+    assert_eq!(a.base_address_id, base_address::successor_id(retired));
+    let review = a.review.expect("a review request");
+    assert_eq!(review.reason, ReviewReason::RetiredAddress);
+    assert_eq!(review.candidates.first().map(|c| c.base_address_id), Some(retired));
+}
