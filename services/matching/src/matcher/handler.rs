@@ -14,6 +14,7 @@ use masthead_domain::base_address::{
     self, AddressFlag, AddressSource, BaseAddress, BaseAddressCommand, BaseAddressRegistered,
 };
 use masthead_domain::envelope::{AnyEvent, CommandMeta, Envelope};
+use masthead_domain::review::{self, Review, ReviewCommand, ReviewKind, ReviewOpened};
 use masthead_domain::subscription::{
     AddressAssigned, AddressMatched, Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent,
     SubscriptionRequested,
@@ -38,6 +39,8 @@ pub struct MatcherHandler {
     pub fence_patience: Duration,
     pub subscriptions: CommandBus<Subscription>,
     pub addresses: CommandBus<BaseAddress>,
+    /// Where grey-zone decisions are queued for the address team.
+    pub reviews: CommandBus<Review>,
     /// False as soon as the lease may have been lost: decisions stop.
     pub leading: Arc<AtomicBool>,
     pub retry_delay: Duration,
@@ -150,6 +153,37 @@ impl MatcherHandler {
         }
     }
 
+    /// Queues a grey-zone decision for the address team, before the
+    /// decision is recorded: a decision is never recorded without its
+    /// review item, and a failure retries both (opening again is a no-op,
+    /// the item's id being derived from the subscription). The item pairs
+    /// the address the subscription is delivered to with the other
+    /// candidates. `Some` is the outcome when it could not be queued.
+    async fn open_review(
+        &self,
+        request: &Request<'_>,
+        address_id: Uuid,
+        review: Option<&ReviewRequest>,
+    ) -> Option<Outcome> {
+        let review = review?;
+        let subscription_id = request.req.subscription_id;
+        let review_id = review::id_for_subscription(subscription_id);
+        let opened = ReviewOpened {
+            review_id,
+            kind: ReviewKind::GreyZone,
+            reason: Some(review.reason),
+            address_id,
+            subscription_id: Some(subscription_id),
+            candidates: review.candidates.iter().filter(|c| c.base_address_id != address_id).cloned().collect(),
+            opened_at: chrono::Utc::now(),
+        };
+        let meta = CommandMeta::caused_by(request.envelope, "open-review");
+        match self.reviews.execute_new(&review_id.to_string(), ReviewCommand::Open(opened), &meta).await {
+            Ok(_) => None,
+            Err(e) => Some(self.retry(format!("opening the review item: {e}"))),
+        }
+    }
+
     /// Records the `i`-th planned decision on its subscription.
     async fn settle_plan(&self, i: usize, plan: &Plan<'_>, registered_ok: &[Option<bool>]) -> Outcome {
         let failed = |at: usize| registered_ok.get(at).copied().flatten() != Some(true);
@@ -159,11 +193,18 @@ impl MatcherHandler {
                 if after.is_some_and(failed) {
                     return self.retry("the address it matched was not registered");
                 }
+                if let Some(outcome) = self.open_review(request, matched.base_address_id, matched.review.as_ref()).await
+                {
+                    return outcome;
+                }
                 self.record(request, SubscriptionCommand::RecordMatch(matched.clone()), "match").await
             }
             Plan::Register { request, registered, best_rejected_score, review } => {
                 if failed(i) {
                     return self.retry("registering the new base address failed");
+                }
+                if let Some(outcome) = self.open_review(request, registered.base_address_id, review.as_ref()).await {
+                    return outcome;
                 }
                 let assigned = AddressAssigned {
                     base_address_id: registered.base_address_id,

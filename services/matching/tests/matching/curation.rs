@@ -8,6 +8,7 @@ use masthead_domain::base_address::{
     self, AddressStatus, BaseAddress, BaseAddressCommand, MergeAddress, RetireAddress,
 };
 use masthead_domain::envelope::CommandMeta;
+use masthead_domain::review::{self, Review, ReviewKind};
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_domain::ReviewReason;
 use masthead_jetstream::command_bus::CommandBus;
@@ -63,4 +64,29 @@ async fn merged_spellings_resolve_to_the_survivor_and_retired_ones_go_to_review(
     let review = a.review.expect("a review request");
     assert_eq!(review.reason, ReviewReason::RetiredAddress);
     assert_eq!(review.candidates.first().map(|c| c.base_address_id), Some(retired));
+
+    // The decision is queued for the team: the new address beside the
+    // retired one it would have matched.
+    let reviews = CommandBus::<Review>::new(env.store.clone(), ());
+    let (item, history) = reviews.aggregates().load(&review::id_for_subscription(id).to_string()).await.expect("load");
+    assert_eq!(history.len(), 1, "opened once");
+    let opened = item.aggregate.opened.expect("a review item");
+    assert_eq!(opened.kind, ReviewKind::GreyZone);
+    assert_eq!(opened.reason, Some(ReviewReason::RetiredAddress));
+    assert_eq!((opened.address_id, opened.subscription_id), (a.base_address_id, Some(id)));
+    let candidates: Vec<Uuid> = opened.candidates.iter().map(|c| c.base_address_id).collect();
+    assert_eq!(candidates, vec![retired]);
+}
+
+#[tokio::test]
+async fn a_certain_decision_opens_no_review_item() {
+    let env = env().await;
+    env.import_csv(LIST).await;
+    env.start_matcher().await;
+    let id = env.subscribe("Kerkstraat 12", "3511 LX", "Utrecht", "NL").await;
+    let SubscriptionEvent::AddressMatched(m) = env.outcome(id).await else { panic!("an exact address matches") };
+    assert!(m.review.is_none());
+    let reviews = CommandBus::<Review>::new(env.store.clone(), ());
+    let (item, history) = reviews.aggregates().load(&review::id_for_subscription(id).to_string()).await.expect("load");
+    assert!(history.is_empty() && item.aggregate.opened.is_none(), "{history:?}");
 }
