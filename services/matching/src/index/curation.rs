@@ -71,6 +71,9 @@ impl MatchIndex {
         if self.curated.is_empty() {
             return v;
         }
+        if let Some(settled) = self.uncontested(&v) {
+            return settled;
+        }
         let candidates = self.redirect_all(v.candidates);
         match v.decision {
             Decision::Match(c) => match self.resolve(c.id) {
@@ -89,6 +92,28 @@ impl MatchIndex {
                 candidates,
             },
         }
+    }
+
+    /// A verdict left open only because two of its candidates looked
+    /// alike — both convincing (`Ambiguous`) — settled when the team has
+    /// merged them into one address since: a match to that address, as
+    /// certain as its best spelling. `None` when that is not the case.
+    fn uncontested(&self, v: &Verdict) -> Option<Verdict> {
+        if v.review != Some(ReviewReason::Ambiguous) {
+            return None;
+        }
+        let cfg = &self.config;
+        let plausible: Vec<&Candidate> =
+            v.candidates.iter().filter(|c| c.veto.is_none() && c.probability >= cfg.review_probability).collect();
+        let best = *plausible.first()?;
+        let Resolution::Active(target) = self.resolve(best.id) else { return None };
+        let one_address = plausible.iter().all(|c| self.resolve(c.id) == Resolution::Active(target));
+        if !one_address || best.probability < cfg.match_probability {
+            return None;
+        }
+        let review = (best.probability < cfg.certain_probability).then_some(ReviewReason::UncertainMatch);
+        let decision = Decision::Match(Candidate { id: target, ..best.clone() });
+        Some(Verdict { decision, review, candidates: self.redirect_all(v.candidates.clone()) })
     }
 
     /// A candidate pointing where its address resolves now; a retired

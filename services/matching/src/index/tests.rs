@@ -118,3 +118,20 @@ fn a_probe_that_would_match_a_retired_address_goes_to_review() {
     let other = canon("Kerkstraat 14", "3511LX", "Utrecht", "NL");
     assert!(matches!(ix.decide(&other), Decision::Match(c) if c.id == id(2)), "its neighbour still matches");
 }
+
+#[test]
+fn look_alikes_merged_into_one_are_no_longer_contested() {
+    let mut ix = MatchIndex::new(MatchConfig::default());
+    ix.insert(id(1), canon("Rossumweg 5", "6541AB", "Nijmegen", "NL"));
+    ix.insert(id(2), canon("Rossemweg 5", "6541AB", "Nijmegen", "NL"));
+    // Between the two spellings: both convincing, on two streets.
+    let between = canon("Rossamweg 5", "6541 AB", "Nijmegen", "NL");
+    let before = ix.verdict(&between);
+    assert!(matches!(before.decision, Decision::New { .. }), "{before:?}");
+    assert_eq!(before.review, Some(ReviewReason::Ambiguous));
+    ix.merge(id(2), id(1));
+    let after = ix.verdict(&between);
+    assert!(matches!(&after.decision, Decision::Match(c) if c.id == id(1)), "{after:?}");
+    assert_eq!(after.review, None, "one address now, and a certain one");
+    assert_eq!(after.candidates.len(), 1);
+}
