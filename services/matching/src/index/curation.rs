@@ -10,6 +10,7 @@
 
 use super::{Decision, MatchIndex, ReviewReason, Verdict};
 use crate::score::Candidate;
+use masthead_domain::base_address;
 use uuid::Uuid;
 
 /// What the team did to a base address.
@@ -80,10 +81,17 @@ impl MatchIndex {
                 Resolution::Active(id) => {
                     Verdict { decision: Decision::Match(Candidate { id, ..c }), review: v.review, candidates }
                 }
-                Resolution::Retired(_) => Verdict {
-                    decision: Decision::New { best_rejected: Some(c) },
-                    review: Some(ReviewReason::RetiredAddress),
-                    candidates,
+                Resolution::Retired(retired) => match self.successor(retired) {
+                    // A subscription typed like the retired address
+                    // created its successor before: later ones match it.
+                    Some(id) => {
+                        Verdict { decision: Decision::Match(Candidate { id, ..c }), review: v.review, candidates }
+                    }
+                    None => Verdict {
+                        decision: Decision::New { best_rejected: Some(c) },
+                        review: Some(ReviewReason::RetiredAddress),
+                        candidates,
+                    },
                 },
             },
             Decision::New { best_rejected } => Verdict {
@@ -92,6 +100,23 @@ impl MatchIndex {
                 candidates,
             },
         }
+    }
+
+    /// The address registered in a retired address's place (under
+    /// [`base_address::successor_id`], because it has the retired one's
+    /// key), where it resolves now, if there is one and it is active.
+    fn successor(&self, retired: Uuid) -> Option<Uuid> {
+        let mut id = base_address::successor_id(retired);
+        for _ in 0..MAX_CHAIN {
+            if !self.by_id.contains_key(&id) {
+                return None;
+            }
+            match self.resolve(id) {
+                Resolution::Active(active) => return Some(active),
+                Resolution::Retired(r) => id = base_address::successor_id(r),
+            }
+        }
+        None
     }
 
     /// A verdict left open only because two of its candidates looked

@@ -135,3 +135,19 @@ fn look_alikes_merged_into_one_are_no_longer_contested() {
     assert_eq!(after.review, None, "one address now, and a certain one");
     assert_eq!(after.candidates.len(), 1);
 }
+
+#[test]
+fn the_successor_of_a_retired_address_takes_its_spellings() {
+    let mut ix = MatchIndex::new(MatchConfig::default());
+    let typed = canon("Kerkstraat 12", "3511LX", "Utrecht", "NL");
+    ix.insert(id(1), typed.clone());
+    ix.retire(id(1));
+    assert!(matches!(ix.decide(&typed), Decision::New { .. }), "nothing in its place yet");
+    let successor = masthead_domain::base_address::successor_id(id(1));
+    ix.insert(successor, typed.clone());
+    for probe in [typed, canon("Kerkstr 12", "3511 LX", "Utrecht", "NL")] {
+        let v = ix.verdict(&probe);
+        assert!(matches!(&v.decision, Decision::Match(c) if c.id == successor), "{v:?}");
+        assert_eq!(v.review, None);
+    }
+}

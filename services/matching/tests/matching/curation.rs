@@ -76,6 +76,12 @@ async fn merged_spellings_resolve_to_the_survivor_and_retired_ones_go_to_review(
     assert_eq!((opened.address_id, opened.subscription_id), (a.base_address_id, Some(id)));
     let candidates: Vec<Uuid> = opened.candidates.iter().map(|c| c.base_address_id).collect();
     assert_eq!(candidates, vec![retired]);
+
+    // The next subscription typed like it is delivered to that new address.
+    let next = env.subscribe("Kerkstraat 12", "3511LX", "utrecht", "NL").await;
+    let outcome = env.outcome(next).await;
+    assert!(matches!(outcome, SubscriptionEvent::AddressMatched(_)), "{outcome:?}");
+    assert_eq!(base_of(&outcome), a.base_address_id);
 }
 
 #[tokio::test]
