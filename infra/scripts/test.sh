@@ -54,7 +54,7 @@ fi
 # The event store, the consumers and the whole system once more on the
 # oldest supported server: nothing may rely on what only 2.14 does.
 MASTHEAD_NATS_SERVER="$MASTHEAD_NATS_SERVER_2_10" cargo test --quiet \
-  -p masthead-jetstream -p masthead-matching -p masthead-projections -p masthead-addresses \
+  -p masthead-jetstream -p masthead-matching -p masthead-projections -p masthead-addresses -p masthead-audit \
   -- --test-threads=4 2>&1 | tee -a "$results"
 MASTHEAD_NATS_SERVER="$MASTHEAD_NATS_SERVER_2_10" cargo test --quiet -p masthead --test system \
   -- --test-threads=4 2>&1 | tee -a "$results"

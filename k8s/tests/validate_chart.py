@@ -35,7 +35,10 @@ RELEASE = "masthead"
 NAMESPACE = "masthead"
 ROLES = ("api", "matcher", "projector", "mailer")
 # No schema for CRD-backed kinds is bundled with kubernetes-validate.
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"),
+}
 MISSING_DEPS = re.compile(r"chart directory is missing these dependencies: (.+)")
 
 
@@ -134,6 +137,25 @@ def validate(docs: list[tuple[str, dict]]) -> tuple[list[str], int, list[str]]:
 # --------------------------------------------------------------------- invariants
 
 
+def _mongodb_problems(docs: list[tuple[str, dict]], values: dict) -> list[str]:
+    """mongodb.enabled: one MongoDBCommunity whose user's Secret (the
+    operator names it <resource>-<auth db>-<user>) is what the roles read."""
+    found = list(_by_kind(docs, "MongoDBCommunity").values())
+    if not values["mongodb"]["enabled"]:
+        return ["invariant: MongoDBCommunity rendered with mongodb.enabled false"] if found else []
+    if len(found) != 1:
+        return ["invariant: mongodb.enabled but no single MongoDBCommunity rendered"]
+    user = found[0]["spec"]["users"][0]
+    want = f"{found[0]['metadata']['name']}-{user['db']}-{user['name']}"
+    problems = []
+    for name, dep in _by_kind(docs, "Deployment").items():
+        env = {e["name"]: e for c in dep["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+        ref = ((env.get("MASTHEAD_MONGODB_URI") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        if (ref.get("name"), ref.get("key")) != (want, "connectionString.standard"):
+            problems.append(f"invariant: {name} reads MASTHEAD_MONGODB_URI from {ref}, not the operator's {want}")
+    return problems
+
+
 def _by_kind(docs: list[tuple[str, dict]], kind: str) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for _, d in docs if d.get("kind") == kind}
 
@@ -219,8 +241,9 @@ def invariants(docs: list[tuple[str, dict]], values: dict[str, Any]) -> list[str
     if values["serviceMonitor"]["enabled"] and not _by_kind(docs, "ServiceMonitor"):
         problems.append("invariant: serviceMonitor.enabled but no ServiceMonitor rendered")
     problems += _access_invariants(docs, values)
+    problems += _mongodb_problems(docs, values)
     if values["secrets"]["existingSecret"] and _by_kind(docs, "Secret"):
-        names = [n for n in _by_kind(docs, "Secret") if not n.endswith("-setup")]
+        names = [n for n in _by_kind(docs, "Secret") if not n.endswith(("-setup", "-mongodb-password"))]
         if names:
             problems.append(f"invariant: existingSecret set but the chart renders Secret(s) {names}")
     return problems

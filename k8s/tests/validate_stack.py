@@ -8,6 +8,8 @@
 * infra/Dockerfile: multi-stage, locked release build, every workspace
   member's manifest copied for the dependency layer, non-root numeric USER,
   ENTRYPOINT/CMD/EXPOSE as the chart and compose file expect.
+* infra/Dockerfile builds: see dockerfile_build.py (build context after
+  .dockerignore, the stubbed dependency layer, the runtime image's files).
 * infra/grafana/masthead-dashboard.json: valid JSON, templated Prometheus
   datasource, every query uses only metric names the binary exports, and
   every exported metric is on the dashboard.
@@ -25,6 +27,9 @@ import tomllib
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dockerfile_build  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -281,9 +286,26 @@ def check_dashboard() -> list[str]:
     return problems
 
 
+def check_dockerfile_builds() -> list[str]:
+    text = (INFRA / "Dockerfile").read_text()
+    problems = dockerfile_build.check(text)
+    if not problems:
+        problems = dockerfile_build.negative_checks(text)
+    if not problems:
+        log("    build context, stubbed dependency layer (cargo metadata/tree --locked), runtime files: OK")
+        log("    (no container engine here: `docker build` itself did not run)")
+    return problems
+
+
 def main() -> int:
     failures: list[str] = []
-    for title, check in (("docker-compose", check_compose), ("Dockerfile", check_dockerfile), ("Grafana dashboard", check_dashboard)):
+    checks = (
+        ("docker-compose", check_compose),
+        ("Dockerfile", check_dockerfile),
+        ("Dockerfile builds", check_dockerfile_builds),
+        ("Grafana dashboard", check_dashboard),
+    )
+    for title, check in checks:
         log(f"\n== {title}")
         problems = check()
         for p in problems:

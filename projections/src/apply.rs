@@ -46,6 +46,7 @@ pub(crate) struct StatsDelta {
     pub histogram: [u64; 10],
     pub mail_sent: u64,
     pub mail_failed: u64,
+    pub mail_withheld: u64,
     /// Highest sequence in the batch and when that event occurred.
     pub last: Option<(u64, DateTime<Utc>)>,
 }
@@ -65,6 +66,7 @@ impl StatsDelta {
         }
         stats.mail_sent += self.mail_sent;
         stats.mail_failed += self.mail_failed;
+        stats.mail_withheld += self.mail_withheld;
         if let Some((seq, at)) = self.last {
             if seq > stats.last_applied_seq {
                 stats.last_applied_seq = seq;
@@ -211,6 +213,7 @@ impl Batch {
             Effect::Registered { day } => *self.stats.registrations.entry(day).or_default() += 1,
             Effect::MailSent => self.stats.mail_sent += 1,
             Effect::MailFailed => self.stats.mail_failed += 1,
+            Effect::MailWithheld => self.stats.mail_withheld += 1,
             Effect::Resolved { base_address_id, kind, score } => {
                 match kind {
                     OutcomeKind::Matched => {

@@ -68,6 +68,7 @@ pub(crate) enum Effect {
     },
     MailSent,
     MailFailed,
+    MailWithheld,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,7 +78,9 @@ pub(crate) struct Requested {
     pub entered: EnteredAddress,
     pub channel: IntakeChannel,
     pub requested_at: DateTime<Utc>,
-    pub subscriber: SealedPersonalData,
+    /// The sealed name and email; `None` once the personal data was erased,
+    /// so the read models hold nothing of the person any more.
+    pub subscriber: Option<SealedPersonalData>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +98,21 @@ pub(crate) struct Resolution {
 pub(crate) struct Sent {
     pub message_id: String,
     pub sent_at: DateTime<Utc>,
+}
+
+/// Double opt-in: the mail with the signed link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OptIn {
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Withheld {
+    pub reason: String,
+    pub limit: u32,
+    pub withheld_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +137,15 @@ pub(crate) struct SubscriptionDoc {
     /// Sorted by stream sequence; doubles as the set of applied sequences.
     pub timeline: Vec<Stamp>,
     pub last_seq: u64,
+    /// When the subscriber's personal data was erased (`PersonalDataErased`).
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub opt_in: Option<OptIn>,
+    #[serde(default)]
+    pub opted_in_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub withheld: Option<Withheld>,
 }
 
 /// A timeline entry as stored: (event kind, occurred at µs, stream
@@ -127,12 +154,17 @@ pub(crate) struct SubscriptionDoc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Stamp(pub u8, pub i64, pub u64);
 
-const KINDS: [&str; 5] = [
+// Stored codes: append new kinds, never reorder.
+const KINDS: [&str; 9] = [
     SubscriptionEvent::REQUESTED,
     SubscriptionEvent::MATCHED,
     SubscriptionEvent::ASSIGNED,
     SubscriptionEvent::CONFIRMATION_SENT,
     SubscriptionEvent::CONFIRMATION_FAILED,
+    SubscriptionEvent::PERSONAL_DATA_ERASED,
+    SubscriptionEvent::OPT_IN_REQUESTED,
+    SubscriptionEvent::OPT_IN_CONFIRMED,
+    SubscriptionEvent::CONFIRMATION_WITHHELD,
 ];
 
 fn kind_code(e: &SubscriptionEvent) -> u8 {
@@ -159,7 +191,19 @@ pub(crate) struct SubscriptionKeys {
 
 impl SubscriptionDoc {
     pub fn new(id: Uuid) -> Self {
-        Self { id, requested: None, resolution: None, sent: None, failure: None, timeline: Vec::new(), last_seq: 0 }
+        Self {
+            id,
+            requested: None,
+            resolution: None,
+            sent: None,
+            failure: None,
+            timeline: Vec::new(),
+            last_seq: 0,
+            erased_at: None,
+            opt_in: None,
+            opted_in_at: None,
+            withheld: None,
+        }
     }
 
     /// Applies one event at stream sequence `seq`. `None` if it was applied
@@ -196,6 +240,34 @@ impl SubscriptionDoc {
                 }
                 effects.push(Effect::MailFailed);
             }
+            // Whatever the arrival order: the sealed blob goes now, and a
+            // request applied later never brings it back.
+            SubscriptionEvent::PersonalDataErased(e) => {
+                self.erased_at = Some(self.erased_at.map_or(e.erased_at, |t| t.min(e.erased_at)));
+                if let Some(r) = &mut self.requested {
+                    r.subscriber = None;
+                }
+            }
+            SubscriptionEvent::OptInRequested(e) => {
+                if self.opt_in.is_none() {
+                    self.opt_in =
+                        Some(OptIn { message_id: e.message_id.clone(), sent_at: e.sent_at, expires_at: e.expires_at });
+                    effects.push(Effect::MailSent);
+                }
+            }
+            SubscriptionEvent::OptInConfirmed(e) => {
+                self.opted_in_at.get_or_insert(e.confirmed_at);
+            }
+            SubscriptionEvent::ConfirmationWithheld(e) => {
+                if self.withheld.is_none() {
+                    self.withheld = Some(Withheld {
+                        reason: e.reason.as_str().to_owned(),
+                        limit: e.limit,
+                        withheld_at: e.withheld_at,
+                    });
+                    effects.push(Effect::MailWithheld);
+                }
+            }
         }
         Some(effects)
     }
@@ -210,7 +282,7 @@ impl SubscriptionDoc {
             entered: EnteredAddress::new(&e.address, &e.country_as_typed),
             channel: IntakeChannel::from(e.channel),
             requested_at: e.requested_at,
-            subscriber: e.subscriber.clone(),
+            subscriber: self.erased_at.is_none().then(|| e.subscriber.clone()),
         });
         effects.push(Effect::Registered { day: e.requested_at.date_naive() });
         // The match arrived first: its spelling could not be recorded then,
@@ -284,10 +356,14 @@ impl SubscriptionDoc {
     }
 
     pub fn status(&self) -> SubscriptionStatus {
-        if self.sent.is_some() {
+        if self.sent.is_some() || self.opted_in_at.is_some() {
             SubscriptionStatus::Confirmed
+        } else if self.opt_in.is_some() {
+            SubscriptionStatus::AwaitingOptIn
         } else if self.failure.is_some() {
             SubscriptionStatus::Failed
+        } else if self.withheld.is_some() {
+            SubscriptionStatus::Withheld
         } else if self.resolution.is_some() {
             SubscriptionStatus::Matched
         } else {
@@ -307,16 +383,7 @@ impl SubscriptionDoc {
 
     pub fn summary(&self) -> Option<SubscriptionSummary> {
         let req = self.requested.as_ref()?;
-        let mail = match (&self.sent, &self.failure) {
-            (Some(s), _) => Some(MailOutcome::Sent { message_id: s.message_id.clone(), sent_at: s.sent_at }),
-            (None, Some(f)) => Some(MailOutcome::Failed {
-                reason: f.reason.clone(),
-                attempts: f.attempts,
-                permanent: f.permanent,
-                failed_at: f.failed_at,
-            }),
-            (None, None) => None,
-        };
+        let mail = self.mail();
         let r = self.resolution.as_ref();
         Some(SubscriptionSummary {
             id: self.id,
@@ -334,11 +401,40 @@ impl SubscriptionDoc {
         })
     }
 
+    /// The mail outcome: a success (sent, or opt-in requested) wins over
+    /// failures, and a failure over a withheld mail.
+    fn mail(&self) -> Option<MailOutcome> {
+        if let Some(s) = &self.sent {
+            return Some(MailOutcome::Sent { message_id: s.message_id.clone(), sent_at: s.sent_at });
+        }
+        if let Some(o) = &self.opt_in {
+            return Some(MailOutcome::OptInRequested {
+                message_id: o.message_id.clone(),
+                sent_at: o.sent_at,
+                expires_at: o.expires_at,
+                confirmed_at: self.opted_in_at,
+            });
+        }
+        if let Some(f) = &self.failure {
+            return Some(MailOutcome::Failed {
+                reason: f.reason.clone(),
+                attempts: f.attempts,
+                permanent: f.permanent,
+                failed_at: f.failed_at,
+            });
+        }
+        self.withheld.as_ref().map(|w| MailOutcome::Withheld {
+            reason: w.reason.clone(),
+            limit: w.limit,
+            withheld_at: w.withheld_at,
+        })
+    }
+
     pub fn view(&self) -> Option<SubscriptionView> {
         let summary = self.summary()?;
         let subscriber = self.requested.as_ref()?.subscriber.clone();
         let timeline = self.timeline.iter().map(Stamp::entry).collect();
-        Some(SubscriptionView { summary, timeline, subscriber })
+        Some(SubscriptionView { summary, timeline, subscriber, personal_data_erased_at: self.erased_at })
     }
 }
 

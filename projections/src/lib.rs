@@ -17,6 +17,7 @@ pub mod fold;
 pub mod projector;
 pub mod query;
 pub mod store;
+pub mod verify;
 pub mod view;
 
 pub use error::StoreError;

@@ -18,26 +18,34 @@ use uuid::Uuid;
 
 /// Where a subscription stands. Derived from which facts are known, not from
 /// the last event, so that events replayed out of order give the same answer:
-/// `confirmed` if a confirmation was sent, else `failed` if one failed, else
-/// `matched` once an address is resolved, else `pending`.
+/// `confirmed` if a confirmation was sent (or, with double opt-in, the
+/// subscriber followed the link), else `awaiting_opt_in` if the opt-in mail
+/// went out, else `failed` if a mail failed, else `withheld` if the mail was
+/// withheld by the per-recipient limit, else `matched` once an address is
+/// resolved, else `pending`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     Pending,
     Matched,
+    AwaitingOptIn,
     Confirmed,
     Failed,
+    Withheld,
 }
 
 impl SubscriptionStatus {
-    pub const ALL: [SubscriptionStatus; 4] = [Self::Pending, Self::Matched, Self::Confirmed, Self::Failed];
+    pub const ALL: [SubscriptionStatus; 6] =
+        [Self::Pending, Self::Matched, Self::AwaitingOptIn, Self::Confirmed, Self::Failed, Self::Withheld];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Matched => "matched",
+            Self::AwaitingOptIn => "awaiting_opt_in",
             Self::Confirmed => "confirmed",
             Self::Failed => "failed",
+            Self::Withheld => "withheld",
         }
     }
 
@@ -53,6 +61,8 @@ impl SubscriptionStatus {
             Self::Matched => 2,
             Self::Confirmed => 3,
             Self::Failed => 4,
+            Self::AwaitingOptIn => 5,
+            Self::Withheld => 6,
         }
     }
 }
@@ -213,6 +223,23 @@ pub enum MailOutcome {
         message_id: String,
         sent_at: DateTime<Utc>,
     },
+    /// Double opt-in: the mail asking the subscriber to confirm went out;
+    /// `confirmed_at` is set once they followed its link.
+    OptInRequested {
+        message_id: String,
+        sent_at: DateTime<Utc>,
+        /// When the link stops working.
+        expires_at: DateTime<Utc>,
+        confirmed_at: Option<DateTime<Utc>>,
+    },
+    /// No mail was sent: this email address already received the day's
+    /// allowance of confirmation mails (`reason` = `recipient_limit`).
+    Withheld {
+        reason: String,
+        /// The mails per recipient per day in force.
+        limit: u32,
+        withheld_at: DateTime<Utc>,
+    },
     /// The latest failure (by stream sequence).
     Failed {
         reason: String,
@@ -252,16 +279,20 @@ pub struct SubscriptionSummary {
 }
 
 /// One subscription with its history and sealed personal data. The API opens
-/// `subscriber` with the subscription's data key; once that key is deleted
-/// the blob is unreadable here too.
+/// `subscriber` with the subscription's data key; once the personal data is
+/// erased the blob is gone from the read models (`subscriber` is `None`)
+/// and its key from the vault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SubscriptionView {
     #[serde(flatten)]
     pub summary: SubscriptionSummary,
     /// Events applied, in stream order.
     pub timeline: Vec<TimelineEntry>,
-    #[schema(value_type = Object)]
-    pub subscriber: SealedPersonalData,
+    #[schema(value_type = Option<Object>)]
+    pub subscriber: Option<SealedPersonalData>,
+    /// When the subscriber's personal data was erased, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_data_erased_at: Option<DateTime<Utc>>,
 }
 
 /// A base address with what the stream taught us about it.
@@ -298,9 +329,13 @@ pub struct Stats {
     /// Match scores of `matched` outcomes in ten buckets: `[0,10)`, `[10,20)`,
     /// …, `[90,100]`.
     pub score_histogram: Vec<u64>,
+    /// Mails that went out: confirmations, and opt-in requests.
     pub mail_sent: u64,
     /// Failure events (a subscription may fail more than once).
     pub mail_failed: u64,
+    /// Subscriptions whose mail was withheld by the per-recipient limit.
+    #[serde(default)]
+    pub mail_withheld: u64,
     /// The projection's checkpoint: highest stream sequence applied.
     pub last_applied_seq: u64,
     /// When the event at `last_applied_seq` occurred.

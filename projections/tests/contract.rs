@@ -55,4 +55,6 @@ contract!(
     unusable_events_are_reported_and_the_rest_applied,
     subscriptions_list_filters_and_pages,
     addresses_list_filters_and_pages,
+    erasure_drops_the_sealed_blob_in_either_order,
+    verify_names_every_difference,
 );

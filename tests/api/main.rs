@@ -4,8 +4,10 @@
 //! and write hand-made histories into the stream. See
 //! `masthead_test_support::app`.
 
+mod abuse;
 mod access;
 mod form;
+mod fuzz;
 mod helpers;
 mod intake;
 mod oidc;

@@ -36,6 +36,14 @@ async fn seed(app: &TestApp) {
     }
     let sequences = app.publish(&events).await;
     app.record_dead_letter("mailer", sequences[0], "550 mailbox unavailable").await;
+    // Stats are served from a cache of about a second: wait until it shows
+    // the dead letter, so the dashboard's first poll does.
+    wait_until("stats to show the dead letter", Duration::from_secs(10), || async {
+        let stats = app.get_json("/api/v1/stats", 200).await;
+        (masthead_test_support::app::consumer(&stats, "mailer")["dead_letters"] == 1).then_some(())
+    })
+    .await
+    .expect("the dead letter in the stats");
 }
 
 const CHART_STATE: &str = r#"

@@ -68,7 +68,7 @@ pub struct Inspector {
 
 impl Inspector {
     pub async fn connect(system: &System) -> Self {
-        let client = system.nats.client().await.expect("connect");
+        let client = system.client().await.expect("connect");
         let js = async_nats::jetstream::new(client);
         let topology = Topology::new(&system.stream);
         let store = EventStore::new(js.clone(), topology.clone());

@@ -140,7 +140,7 @@ async fn a_nats_outage_during_intake_is_503_then_everything_completes() {
         slowest = slowest.max(took);
         accepted.extend(id);
     }
-    system.nats.stop();
+    system.nats().stop();
     let outage_started = Instant::now();
     let mut during = Vec::new();
     while outage_started.elapsed() < Duration::from_secs(3) {
@@ -150,7 +150,7 @@ async fn a_nats_outage_during_intake_is_503_then_everything_completes() {
         slowest = slowest.max(took);
         accepted.extend(id);
     }
-    system.nats.start_again().expect("restart nats");
+    system.nats().start_again().expect("restart nats");
     wait_until("intake accepts again", Duration::from_secs(30), || async {
         let (status, id, _) = send(10_000).await;
         id.map(|id| (status, id))
@@ -227,7 +227,7 @@ async fn a_poison_event_is_dead_lettered_and_the_consumers_carry_on() {
     let mut system = System::new(MASTHEAD, Some(smtp.url())).expect("system");
     system.start("up", &["up"]).expect("up");
     system.wait_http().await.expect("http");
-    let client = system.nats.client().await.expect("nats");
+    let client = system.client().await.expect("nats");
     let js = async_nats::jetstream::new(client);
     let ack = js.publish("e2e.subscription.poison", "{not json".into()).await.expect("publish").await.expect("stored");
     let http = reqwest::Client::new();

@@ -2,6 +2,7 @@
 //! on a real nats-server and SMTP server: whole flows, faults, operator
 //! commands and the binary's own logs.
 
+mod audit;
 mod common;
 mod faults;
 mod flows;

@@ -31,7 +31,8 @@ async fn a_rebuild_switches_readers_to_the_new_generation_and_a_past_view_stays_
     }
     let stats_url = format!("{base}/api/v1/stats");
     // The status above may come from the events themselves (freshness):
-    // wait until the projection counted all six outcomes too.
+    // wait until the projection (and the stats cache of about a second)
+    // counted all six outcomes too.
     let before = wait_until("six outcomes projected", Duration::from_secs(30), || async {
         let stats = get_json(&http, &stats_url).await?;
         let outcomes = stats["matched"].as_u64().unwrap_or(0) + stats["new"].as_u64().unwrap_or(0);

@@ -6,7 +6,8 @@
 //! the aggregates (on cqrs-es's `Aggregate`, tested given/when/then) with
 //! their commands and refusals, and the value types that cannot hold an
 //! invalid value: `Country`, `SubscriberName`, `SubscriberEmail`, the sealed
-//! personal data. Where the events are stored and how consumers read them
+//! personal data, and the keyed signatures of opt-in links and recipients
+//! (`signing`). Where the events are stored and how consumers read them
 //! is `masthead-jetstream`'s business.
 
 /// Implements cqrs-es's `Aggregate` for a type whose decisions are a pure
@@ -48,6 +49,7 @@ pub mod envelope;
 pub mod personal_data;
 pub mod review;
 pub mod schema;
+pub mod signing;
 pub mod subscription;
 
 pub use address::*;

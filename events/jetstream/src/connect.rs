@@ -12,6 +12,10 @@ use std::time::Duration;
 pub struct NatsSettings {
     /// One URL, or several separated by commas (`nats://a:4222,nats://b:4222`).
     pub urls: String,
+    /// The connection's name as servers show it (`/connz`), with this
+    /// process's id appended: `masthead-api` becomes `masthead-api-1234`, so
+    /// an operator (or a test) sees which role holds which connection.
+    pub name: String,
     /// A `.creds` file (a secret; never logged).
     pub credentials: Option<PathBuf>,
     /// How long the first connection is retried before giving up, so that
@@ -24,6 +28,7 @@ impl std::fmt::Debug for NatsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsSettings")
             .field("urls", &self.urls)
+            .field("name", &self.name)
             .field("credentials", &self.credentials.as_ref().map(|_| "<set>"))
             .field("patience", &self.patience)
             .finish()
@@ -67,7 +72,7 @@ pub fn server_addrs(urls: &str) -> Result<Vec<ServerAddr>, ConnectError> {
 
 async fn options(settings: &NatsSettings) -> Result<async_nats::ConnectOptions, ConnectError> {
     let mut options = async_nats::ConnectOptions::new()
-        .name(format!("masthead-{}", std::process::id()))
+        .name(format!("{}-{}", settings.name, std::process::id()))
         .connection_timeout(Duration::from_secs(2))
         .request_timeout(Some(Duration::from_secs(2)));
     if let Some(path) = &settings.credentials {

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
 /// Renew three times per TTL so that one missed renewal does not lose it.
 pub const RENEW_EVERY: Duration = Duration::from_millis(3_000);
+/// How long one renewal may take before it counts as unanswered.
+pub const RENEW_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 /// Why the lease could not be taken or kept.
 #[derive(Debug, thiserror::Error)]
@@ -60,15 +62,39 @@ impl Lease {
         }
     }
 
+    /// Extends the lease by writing it again (compare-and-set on the
+    /// revision). Gives up after [`RENEW_TIMEOUT`], so a bucket in the middle
+    /// of a leader election does not hold the caller past the lease's
+    /// freshness.
     pub async fn renew(&mut self) -> Result<(), LeaseError> {
-        match self.kv.update(&self.name, self.holder.clone().into(), self.revision).await {
-            Ok(revision) => {
+        let update = self.kv.update(&self.name, self.holder.clone().into(), self.revision);
+        match tokio::time::timeout(RENEW_TIMEOUT, update).await {
+            Err(_) => Err(LeaseError::Unavailable("renewal not acknowledged in time".into())),
+            Ok(Ok(revision)) => {
                 self.revision = revision;
                 self.renewed_at = Instant::now();
                 Ok(())
             }
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
-            Err(e) => Err(LeaseError::Unavailable(e.to_string())),
+            Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => self.adopt_own_write().await,
+            Ok(Err(e)) => Err(LeaseError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// After a revision mismatch: when the entry still names this holder, an
+    /// earlier renewal landed after its answer was given up on (a timeout
+    /// during a failover), and the lease is still ours at that revision; the
+    /// caller retries. Anyone else's name means the lease is lost.
+    async fn adopt_own_write(&mut self) -> Result<(), LeaseError> {
+        match tokio::time::timeout(RENEW_TIMEOUT, self.kv.entry(&self.name)).await {
+            Ok(Ok(Some(entry)))
+                if entry.operation == kv::Operation::Put && entry.value.as_ref() == self.holder.as_bytes() =>
+            {
+                self.revision = entry.revision;
+                Err(LeaseError::Unavailable("a late renewal landed; retrying at its revision".into()))
+            }
+            Ok(Ok(_)) => Err(LeaseError::Lost),
+            Ok(Err(e)) => Err(LeaseError::Unavailable(e.to_string())),
+            Err(_) => Err(LeaseError::Unavailable("lease entry not read in time".into())),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod key_vault;
 pub mod lag;
 pub mod lease;
+pub mod recipients;
 pub mod replay;
 pub mod store;
 pub mod topology;

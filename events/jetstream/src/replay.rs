@@ -11,6 +11,7 @@
 use crate::headers::decode_message;
 use crate::topology::Topology;
 use async_nats::jetstream::{self, consumer};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use masthead_domain::envelope::{AnyEvent, Recorded};
@@ -131,9 +132,42 @@ enum End {
     Replay,
 }
 
+/// How a replay turns each stored message into what it hands over. It
+/// runs on the reader tasks, one per connection, so work done here (a
+/// rebuild's decoding, an audit's hashing) spreads over the readers.
+pub trait Decoder: Clone + Send + Sync + 'static {
+    type Item: Send + 'static;
+    /// `None`: the message is unreadable; a replay counts and skips it.
+    fn decode(&self, message: StoredMessage) -> Option<Self::Item>;
+}
+
+/// A message as the stream stores it, with where and when.
+#[derive(Debug)]
+pub struct StoredMessage {
+    pub sequence: u64,
+    pub subject: async_nats::Subject,
+    pub headers: Option<async_nats::HeaderMap>,
+    pub payload: Bytes,
+    /// The server's time of storing it.
+    pub stored_at: Option<DateTime<Utc>>,
+}
+
+/// The events themselves: decoded and upcast, as projections apply them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Events;
+
+impl Decoder for Events {
+    type Item = Recorded<AnyEvent>;
+    fn decode(&self, m: StoredMessage) -> Option<Self::Item> {
+        // Poison is the live consumers' business (dead letters); a replay
+        // skips it and says how many it skipped.
+        decode_message(m.headers.as_ref(), &m.payload, m.sequence).ok()
+    }
+}
+
 /// Part of a chunk, decoded, in stream order.
-struct Piece {
-    events: Vec<Recorded<AnyEvent>>,
+struct Piece<T> {
+    events: Vec<T>,
     read: u64,
     undecodable: u64,
     last_sequence: u64,
@@ -141,13 +175,13 @@ struct Piece {
     end: Option<End>,
 }
 
-impl Piece {
+impl<T> Piece<T> {
     fn new(capacity: usize) -> Self {
         Self { events: Vec::with_capacity(capacity), read: 0, undecodable: 0, last_sequence: 0, end: None }
     }
 }
 
-type Pieces = tokio::sync::mpsc::Sender<Result<Piece, ReplayError>>;
+type Pieces<T> = tokio::sync::mpsc::Sender<Result<Piece<T>, ReplayError>>;
 
 /// Reads the stream from `options.from` (inclusive) to its current end, or
 /// to `until`, and hands the events to `apply` in stream order, in batches
@@ -168,9 +202,27 @@ where
     Fut: Future<Output = Result<u64, E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    replay_with(topology, options, Events, apply, progress).await
+}
+
+/// [`replay`] with another [`Decoder`]: the stored messages as `decoder`
+/// turns them into items, in stream order.
+pub async fn replay_with<D, A, Fut, E>(
+    topology: &Topology,
+    options: ReplayOptions<'_>,
+    decoder: D,
+    apply: Option<A>,
+    progress: impl FnMut(u64, u64),
+) -> Result<ReplayReport, ReplayError>
+where
+    D: Decoder,
+    A: FnMut(Vec<D::Item>) -> Fut,
+    Fut: Future<Output = Result<u64, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let started = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Recorded<AnyEvent>>>(1);
-    let read = merge_chunks(topology, options, apply.is_some().then_some(tx), progress);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<D::Item>>(1);
+    let read = merge_chunks(topology, options, decoder, apply.is_some().then_some(tx), progress);
     let applying = async {
         let mut applied = 0;
         if let Some(mut apply) = apply {
@@ -202,10 +254,11 @@ pub async fn read_only(
 /// The reading half of [`replay`]: starts the readers, takes their chunks
 /// in stream order and hands the batches to `out` (dropped when `None`).
 /// Closes `out` when done.
-async fn merge_chunks(
+async fn merge_chunks<D: Decoder>(
     topology: &Topology,
     options: ReplayOptions<'_>,
-    out: Option<tokio::sync::mpsc::Sender<Vec<Recorded<AnyEvent>>>>,
+    decoder: D,
+    out: Option<tokio::sync::mpsc::Sender<Vec<D::Item>>>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ReplayReport, ReplayError> {
     let mut report = ReplayReport::default();
@@ -235,9 +288,10 @@ async fn merge_chunks(
         let (tx, rx) = tokio::sync::mpsc::channel(queue);
         receivers.push(rx);
         let mine: Vec<Chunk> = plan.iter().skip(k).step_by(readers).copied().collect();
-        tasks.spawn(read_chunks(js.clone(), topology.clone(), mine, options.until.time, piece_size, tx));
+        let reader = Reader { decoder: decoder.clone(), until_time: options.until.time, piece_size };
+        tasks.spawn(read_chunks(js.clone(), topology.clone(), mine, reader, tx));
     }
-    let mut batch: Vec<Recorded<AnyEvent>> = Vec::new();
+    let mut batch: Vec<D::Item> = Vec::new();
     'chunks: for i in 0..plan.len() {
         let rx = &mut receivers[i % readers];
         loop {
@@ -278,15 +332,21 @@ async fn merge_chunks(
     Ok(report)
 }
 
+/// What one reader does with each message, and where it stops.
+struct Reader<D> {
+    decoder: D,
+    until_time: Option<DateTime<Utc>>,
+    piece_size: usize,
+}
+
 /// One reader: reads `chunks` in turn into `out`, and stops at the first
 /// error (which it sends) or at the end of the replay.
-async fn read_chunks(
+async fn read_chunks<D: Decoder>(
     js: jetstream::Context,
     topology: Topology,
     chunks: Vec<Chunk>,
-    until_time: Option<DateTime<Utc>>,
-    piece_size: usize,
-    out: Pieces,
+    reader: Reader<D>,
+    out: Pieces<D::Item>,
 ) {
     let stream = match js.get_stream(&topology.stream).await {
         Ok(s) => s,
@@ -301,7 +361,7 @@ async fn read_chunks(
     let filter = topology.all_subjects();
     let filter = if stream.cached_info().config.subjects == [filter.as_str()] { String::new() } else { filter };
     for chunk in chunks {
-        match read_chunk(&stream, &filter, chunk, until_time, piece_size, &out).await {
+        match read_chunk(&stream, &filter, chunk, &reader, &out).await {
             Ok(End::Chunk) => {}
             Ok(End::Replay) => return,
             Err(e) => {
@@ -314,13 +374,12 @@ async fn read_chunks(
 
 /// Reads one chunk through an ephemeral pull consumer that starts at its
 /// first sequence, and deletes the consumer afterwards.
-async fn read_chunk(
+async fn read_chunk<D: Decoder>(
     stream: &jetstream::stream::Stream,
     filter: &str,
     chunk: Chunk,
-    until_time: Option<DateTime<Utc>>,
-    piece_size: usize,
-    out: &Pieces,
+    reader: &Reader<D>,
+    out: &Pieces<D::Item>,
 ) -> Result<End, ReplayError> {
     let consumer: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
@@ -336,19 +395,19 @@ async fn read_chunk(
         .await
         .map_err(stream_err)?;
     let name = consumer.cached_info().name.clone();
-    let read = read_consumer(&consumer, chunk, until_time, piece_size, out).await;
+    let read = read_consumer(&consumer, chunk, reader, out).await;
     // Best effort: an ephemeral consumer also expires on its own.
     let _ = stream.delete_consumer(&name).await;
     read
 }
 
-async fn read_consumer(
+async fn read_consumer<D: Decoder>(
     consumer: &consumer::PullConsumer,
     chunk: Chunk,
-    until_time: Option<DateTime<Utc>>,
-    piece_size: usize,
-    out: &Pieces,
+    reader: &Reader<D>,
+    out: &Pieces<D::Item>,
 ) -> Result<End, ReplayError> {
+    let piece_size = reader.piece_size;
     let mut piece = Piece::new(piece_size);
     let mut next = chunk.first;
     // The consumer numbers its deliveries 1, 2, …: a gap would be a lost
@@ -372,20 +431,21 @@ async fn read_consumer(
                     info.consumer_sequence
                 )));
             }
-            let (seq, left) = (info.stream_sequence, info.pending);
+            let (seq, left, stored_at) = (info.stream_sequence, info.pending, published(&info));
             if chunk.last.is_some_and(|last| seq > last) {
                 break 'read End::Chunk; // the next chunk's
             }
-            if until_time.is_some_and(|t| published(&info).is_some_and(|p| p > t)) {
+            if reader.until_time.is_some_and(|t| stored_at.is_some_and(|p| p > t)) {
                 break 'read End::Replay;
             }
             piece.read += 1;
             piece.last_sequence = seq;
-            match decode_message(m.headers.as_ref(), &m.payload, seq) {
-                Ok(r) => piece.events.push(r),
-                // Poison is the live consumers' business (dead letters); a
-                // replay skips it and says how many it skipped.
-                Err(_) => piece.undecodable += 1,
+            let m = m.split().0;
+            let stored =
+                StoredMessage { sequence: seq, subject: m.subject, headers: m.headers, payload: m.payload, stored_at };
+            match reader.decoder.decode(stored) {
+                Some(item) => piece.events.push(item),
+                None => piece.undecodable += 1,
             }
             if left == 0 {
                 break 'read End::Replay;
@@ -410,7 +470,7 @@ async fn read_consumer(
     Ok(end)
 }
 
-async fn send(out: &Pieces, piece: Piece) -> Result<(), ReplayError> {
+async fn send<T>(out: &Pieces<T>, piece: Piece<T>) -> Result<(), ReplayError> {
     // A closed channel means the merging side is done or failed, and says why.
     out.send(Ok(piece)).await.map_err(|_| ReplayError::Stream("the replay stopped".into()))
 }

@@ -84,13 +84,18 @@ same Secret, so a token is valid on all of them.
 {{- end -}}
 {{- end -}}
 
-{{/* Same naming rule the nats and bitnami charts use for their fullname. */}}
+{{/* Same naming rule Helm charts conventionally use (the nats chart too) for their fullname. */}}
 {{- define "masthead.subchartFullname" -}}
 {{- if contains .name .root.Release.Name -}}
 {{- .root.Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
 {{- printf "%s-%s" .root.Release.Name .name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+{{- end -}}
+
+{{- /* The MongoDBCommunity resource's name (mongodb.enabled). */}}
+{{- define "masthead.mongodbName" -}}
+{{- include "masthead.subchartFullname" (dict "root" . "name" "mongodb") -}}
 {{- end -}}
 
 {{- define "masthead.natsUrl" -}}
@@ -139,6 +144,12 @@ MASTHEAD_PUBLIC_URL: {{ . | quote }}
 {{- with .Values.config.auth.corsAllowedOrigins }}
 MASTHEAD_CORS_ALLOWED_ORIGINS: {{ . | quote }}
 {{- end }}
+{{- with .Values.config.trustedProxies }}
+MASTHEAD_TRUSTED_PROXIES: {{ . | quote }}
+{{- end }}
+{{- if ne (toString .Values.config.intakeRatePerMinute) "" }}
+MASTHEAD_INTAKE_RATE_PER_MINUTE: {{ .Values.config.intakeRatePerMinute | toString | quote }}
+{{- end }}
 RUST_LOG: {{ .Values.config.logLevel | quote }}
 {{- with .Values.config.smtpUrl }}
 MASTHEAD_SMTP_URL: {{ . | quote }}
@@ -168,13 +179,12 @@ OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ printf "k8s.pod.name=$(K8S_POD_NAME),k8s.namespace.name=$(K8S_NAMESPACE),service.version=%s%s" (default $root.Chart.AppVersion $root.Values.image.tag) (ternary (printf ",%s" $root.Values.config.otel.resourceAttributes) "" (ne $root.Values.config.otel.resourceAttributes "")) | quote }}
 {{- if $root.Values.mongodb.enabled }}
-- name: MASTHEAD_MONGODB_ROOT_PASSWORD
+{{- /* The operator writes <resource>-<auth db>-<user> with the user's URI. */}}
+- name: MASTHEAD_MONGODB_URI
   valueFrom:
     secretKeyRef:
-      name: {{ include "masthead.subchartFullname" (dict "root" $root "name" "mongodb") }}
-      key: mongodb-root-password
-- name: MASTHEAD_MONGODB_URI
-  value: {{ printf "mongodb://root:$(MASTHEAD_MONGODB_ROOT_PASSWORD)@%s:27017/?authSource=admin" (include "masthead.subchartFullname" (dict "root" $root "name" "mongodb")) | quote }}
+      name: {{ printf "%s-admin-masthead" (include "masthead.mongodbName" $root) }}
+      key: connectionString.standard
 {{- else }}
 - name: MASTHEAD_MONGODB_URI
   valueFrom:

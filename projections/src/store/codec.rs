@@ -14,14 +14,21 @@
 //! [`StoreError::Corrupt`], never a panic.
 
 use crate::error::StoreError;
-use crate::fold::{AddressLive, Failure, Requested, Resolution, Sent, Spelling, Stamp, SubscriptionDoc};
+use crate::fold::{
+    AddressLive, Failure, OptIn, Requested, Resolution, Sent, Spelling, Stamp, SubscriptionDoc, Withheld,
+};
 use crate::view::{EnteredAddress, IntakeChannel, Lines, OutcomeKind};
 use chrono::{DateTime, Utc};
 use masthead_domain::personal_data::SealedPersonalData;
 use uuid::Uuid;
 
-/// First byte of a binary subscription document (layout 1).
+/// First byte of a binary subscription document, layout 1 (always a
+/// sealed subscriber, no erasure).
 const SUB_V1: u8 = 0xB1;
+/// Layout 2: the sealed subscriber is optional (gone once erased); after
+/// `last_seq` come the erasure time, then the double opt-in and
+/// withheld-mail fields.
+const SUB_V2: u8 = 0xB2;
 /// First byte of binary address counters (layout 1).
 const LIVE_V1: u8 = 0xA1;
 
@@ -213,7 +220,7 @@ impl<'a> Reader<'a> {
 pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
     buf.clear();
     let mut w = Writer(buf);
-    w.u8(SUB_V1);
+    w.u8(SUB_V2);
     w.uuid(&doc.id);
     w.opt(doc.requested.as_ref(), |w, r| {
         let e = &r.entered;
@@ -225,10 +232,11 @@ pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
             IntakeChannel::Form => 1,
         });
         w.time(&r.requested_at);
-        let p = &r.subscriber;
-        for s in [&p.alg, &p.key_id, &p.nonce, &p.ciphertext] {
-            w.str(s);
-        }
+        w.opt(r.subscriber.as_ref(), |w, p| {
+            for s in [&p.alg, &p.key_id, &p.nonce, &p.ciphertext] {
+                w.str(s);
+            }
+        });
     });
     w.opt(doc.resolution.as_ref(), |w, r| {
         w.u8(match r.kind {
@@ -263,6 +271,18 @@ pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
         w.varint(*seq);
     }
     w.varint(doc.last_seq);
+    w.opt(doc.erased_at.as_ref(), Writer::time);
+    w.opt(doc.opt_in.as_ref(), |w, o| {
+        w.str(&o.message_id);
+        w.time(&o.sent_at);
+        w.time(&o.expires_at);
+    });
+    w.opt(doc.opted_in_at.as_ref(), Writer::time);
+    w.opt(doc.withheld.as_ref(), |w, h| {
+        w.str(&h.reason);
+        w.varint(u64::from(h.limit));
+        w.time(&h.withheld_at);
+    });
 }
 
 /// Reads a subscription document in either encoding.
@@ -270,9 +290,12 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<SubscriptionDoc, Store
     const WHAT: &str = "subscription document";
     match bytes.first() {
         Some(b'{') => serde_json::from_slice(bytes).map_err(|e| corrupt(WHAT, &e.to_string())),
-        Some(&SUB_V1) => {
+        Some(&tag @ (SUB_V1 | SUB_V2)) => {
             let mut r = Reader { rest: &bytes[1..], what: WHAT };
-            let doc = read_subscription(&mut r)?;
+            let mut doc = read_subscription(&mut r, tag == SUB_V2)?;
+            if tag == SUB_V2 {
+                read_v2_extras(&mut r, &mut doc)?;
+            }
             r.end()?;
             Ok(doc)
         }
@@ -280,7 +303,14 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<SubscriptionDoc, Store
     }
 }
 
-fn read_subscription(r: &mut Reader<'_>) -> Result<SubscriptionDoc, StoreError> {
+fn read_sealed(r: &mut Reader<'_>) -> Result<SealedPersonalData, StoreError> {
+    Ok(SealedPersonalData { alg: r.string()?, key_id: r.string()?, nonce: r.string()?, ciphertext: r.string()? })
+}
+
+/// Layout 1 (`v2` false) or 2 (`v2` true) up to `last_seq`; they differ
+/// there only in the subscriber. Layout 2's trailing fields are
+/// [`read_v2_extras`].
+fn read_subscription(r: &mut Reader<'_>, v2: bool) -> Result<SubscriptionDoc, StoreError> {
     let id = r.uuid()?;
     let requested = r.opt(|r| {
         let entered = EnteredAddress {
@@ -296,8 +326,7 @@ fn read_subscription(r: &mut Reader<'_>) -> Result<SubscriptionDoc, StoreError> 
             _ => return Err(r.err("bad channel")),
         };
         let requested_at = r.time()?;
-        let subscriber =
-            SealedPersonalData { alg: r.string()?, key_id: r.string()?, nonce: r.string()?, ciphertext: r.string()? };
+        let subscriber = if v2 { r.opt(read_sealed)? } else { Some(read_sealed(r)?) };
         Ok(Requested { entered, channel, requested_at, subscriber })
     })?;
     let resolution = r.opt(|r| {
@@ -338,7 +367,29 @@ fn read_subscription(r: &mut Reader<'_>) -> Result<SubscriptionDoc, StoreError> 
         timeline.push(Stamp(r.u8()?, r.i64()?, r.varint()?));
     }
     let last_seq = r.varint()?;
-    Ok(SubscriptionDoc { id, requested, resolution, sent, failure, timeline, last_seq })
+    Ok(SubscriptionDoc {
+        id,
+        requested,
+        resolution,
+        sent,
+        failure,
+        timeline,
+        last_seq,
+        erased_at: None,
+        opt_in: None,
+        opted_in_at: None,
+        withheld: None,
+    })
+}
+
+/// The fields layout 2 adds after `last_seq`: the erasure time, the double
+/// opt-in and the withheld mail.
+fn read_v2_extras(r: &mut Reader<'_>, doc: &mut SubscriptionDoc) -> Result<(), StoreError> {
+    doc.erased_at = r.opt(Reader::time)?;
+    doc.opt_in = r.opt(|r| Ok(OptIn { message_id: r.string()?, sent_at: r.time()?, expires_at: r.time()? }))?;
+    doc.opted_in_at = r.opt(Reader::time)?;
+    doc.withheld = r.opt(|r| Ok(Withheld { reason: r.string()?, limit: r.u32()?, withheld_at: r.time()? }))?;
+    Ok(())
 }
 
 /// Writes an address's counters into `buf` (cleared first).
@@ -432,7 +483,64 @@ mod tests {
             .map(|d| SubscriptionDoc { requested: None, sent: None, ..d.clone() })
             .collect();
         subs.extend(partial);
+        // Erased subscriptions: no sealed blob, an erasure time.
+        let at = DateTime::from_timestamp(1_800_000_000, 7).unwrap();
+        let erased: Vec<_> = subs
+            .iter()
+            .filter(|d| d.requested.is_some())
+            .take(20)
+            .map(|d| {
+                let mut d = d.clone();
+                d.requested.as_mut().unwrap().subscriber = None;
+                d.erased_at = Some(at);
+                d
+            })
+            .collect();
+        subs.extend(erased);
         (subs, lives)
+    }
+
+    /// Layout 1 as the previous build wrote it: the sealed subscriber
+    /// always present, nothing after `last_seq`.
+    fn encode_v1(doc: &SubscriptionDoc) -> Vec<u8> {
+        let mut v2 = Vec::new();
+        let without =
+            SubscriptionDoc { erased_at: None, opt_in: None, opted_in_at: None, withheld: None, ..doc.clone() };
+        encode_subscription(&mut v2, &without);
+        // Layout 2 differs in three places: the tag, a presence byte
+        // before the sealed fields (found by encoding the fields alone),
+        // and the four trailing absent fields (erasure, opt-in, opted in,
+        // withheld).
+        let mut sealed = Vec::new();
+        if let Some(p) = doc.requested.as_ref().and_then(|r| r.subscriber.as_ref()) {
+            let mut w = Writer(&mut sealed);
+            for s in [&p.alg, &p.key_id, &p.nonce, &p.ciphertext] {
+                w.str(s);
+            }
+        }
+        let mut v1 = v2.clone();
+        v1[0] = SUB_V1;
+        if !sealed.is_empty() {
+            let at = v2.windows(sealed.len() + 1).position(|w| w[0] == 1 && w[1..] == sealed[..]).unwrap();
+            v1.remove(at);
+        }
+        let tail = v1.split_off(v1.len() - 4);
+        assert_eq!(tail, [0, 0, 0, 0], "four absent fields end layout 2");
+        v1
+    }
+
+    #[test]
+    fn layout_1_documents_still_decode() {
+        let (subs, _) = documents();
+        let mut checked = 0;
+        for doc in subs.iter().filter(|d| d.erased_at.is_none()) {
+            if doc.requested.as_ref().is_some_and(|r| r.subscriber.is_none()) {
+                continue;
+            }
+            assert_eq!(&decode_subscription(&encode_v1(doc)).unwrap(), doc);
+            checked += 1;
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]
@@ -440,6 +548,7 @@ mod tests {
         let (subs, lives) = documents();
         assert!(subs.iter().any(|d| d.failure.is_some() && d.sent.is_some() && d.requested.is_some()));
         assert!(subs.iter().any(|d| d.requested.is_none()), "partial documents are covered");
+        assert!(subs.iter().any(|d| d.erased_at.is_some()), "erased documents are covered");
         assert!(lives.iter().any(|l| l.spellings.len() > 1 && l.reference.is_some()));
         let (mut binary, mut json) = (0, 0);
         let mut buf = Vec::new();
@@ -479,6 +588,28 @@ mod tests {
         let back = decode_subscription(&buf).unwrap();
         assert_eq!(back, doc);
         assert_eq!(back.resolution.unwrap().score.unwrap().to_bits(), (-0.0f64).to_bits());
+    }
+
+    #[test]
+    fn opt_in_and_withheld_mail_round_trip_and_layout_1_still_reads() {
+        let (subs, _) = documents();
+        let plain = subs.into_iter().find(|d| d.resolution.is_some() && d.requested.is_some()).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(decode_subscription(&encode_v1(&plain)).unwrap(), plain);
+        let at = DateTime::from_timestamp(1_800_000_000, 5).unwrap();
+        let mut doc = plain;
+        doc.opt_in = Some(OptIn { message_id: "<opt-in.1@x>".into(), sent_at: at, expires_at: at });
+        doc.opted_in_at = Some(at);
+        doc.withheld = Some(Withheld { reason: "recipient_limit".into(), limit: 3, withheld_at: at });
+        encode_subscription(&mut buf, &doc);
+        assert_eq!(decode_subscription(&buf).unwrap(), doc);
+        // Both sets of layout 2's fields at once: erased and opted in.
+        doc.erased_at = Some(at);
+        if let Some(r) = &mut doc.requested {
+            r.subscriber = None;
+        }
+        encode_subscription(&mut buf, &doc);
+        assert_eq!(decode_subscription(&buf).unwrap(), doc);
     }
 
     #[test]

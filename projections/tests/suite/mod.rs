@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use masthead_domain::base_address::AddressSource;
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use masthead_domain::subscription::{
-    AddressAssigned, AddressMatched, Channel, ConfirmationFailed, ConfirmationSent, SubscriptionEvent,
-    SubscriptionRequested,
+    AddressAssigned, AddressMatched, Channel, ConfirmationFailed, ConfirmationSent, PersonalDataErased,
+    SubscriptionEvent, SubscriptionRequested,
 };
 use masthead_domain::{AddressLines, FieldAgreement, MatchExplanation, PostalAddress};
 use masthead_projections::*;
@@ -184,7 +184,8 @@ pub async fn a_full_flow_fills_every_read_model(store: &dyn ProjectionStore) -> 
     assert!(matches!(&v.summary.mail, Some(MailOutcome::Sent { message_id, .. }) if message_id == "<4@m>"));
     let timeline: Vec<_> = v.timeline.iter().map(|t| (t.event_type.as_str(), t.stream_sequence)).collect();
     assert_eq!(timeline, vec![("SubscriptionRequested", 2), ("AddressMatched", 3), ("ConfirmationSent", 4)]);
-    assert_eq!(v.subscriber, sealed(s));
+    assert_eq!(v.subscriber, Some(sealed(s)));
+    assert_eq!(v.personal_data_erased_at, None);
     assert_eq!(v.summary.last_seq, 4);
 
     let av = store.address(a.id).await?.expect("address visible");
@@ -206,6 +207,50 @@ pub async fn a_full_flow_fills_every_read_model(store: &dyn ProjectionStore) -> 
 
     assert!(store.subscription(sub_id(99)).await?.is_none());
     assert!(store.address(Uuid::from_u128(1)).await?.is_none());
+    Ok(())
+}
+
+fn erased(seq: u64, id: Uuid, at: DateTime<Utc>) -> Recorded<AnyEvent> {
+    subscription_event(
+        seq,
+        id,
+        at,
+        SubscriptionEvent::PersonalDataErased(PersonalDataErased {
+            key_id: sealed(id).key_id,
+            reason: Some("ticket 7".into()),
+            erased_at: at,
+        }),
+    )
+}
+
+pub async fn erasure_drops_the_sealed_blob_in_either_order(store: &dyn ProjectionStore) -> Result {
+    let a = address(8);
+    let (s1, s2) = (sub_id(8), sub_id(9));
+    let gone = t0() + Duration::days(3);
+    let in_order = vec![
+        registered(1, &a, AddressSource::Curation),
+        requested(2, s1, "Kerkstraat 18", t0(), "NL"),
+        matched(3, s1, &a, 90.0, t0()),
+        sent(4, s1, t0()),
+        erased(5, s1, gone),
+    ];
+    store.apply_batch(&in_order).await?;
+    // Replayed out of order: the erasure before the request it erases.
+    store.apply_batch(&[erased(8, s2, gone), requested(6, s2, "Kerkstraat 19", t0(), "NL")]).await?;
+    for s in [s1, s2] {
+        let v = store.subscription(s).await?.expect("still visible");
+        assert_eq!(v.subscriber, None, "{s}: no sealed personal data is kept");
+        assert_eq!(v.personal_data_erased_at, Some(gone));
+        assert_eq!(v.timeline.last().map(|t| t.event_type.as_str()), Some("PersonalDataErased"));
+        let json = serde_json::to_string(&v)?;
+        // (The fixture's key id is the subscription id, which the view shows.)
+        assert!(!json.contains("ciphertext") && !json.contains(&sealed(s).ciphertext), "{json}");
+    }
+    let v = store.subscription(s1).await?.expect("visible");
+    assert_eq!(v.summary.status, SubscriptionStatus::Confirmed, "everything else stays");
+    assert_eq!(v, subscription_view_from_history(&only_subscription_events(&in_order, s1)).expect("folds"));
+    let again = store.apply_batch(&in_order).await?;
+    assert_eq!((again.applied, again.duplicates), (0, 5), "erasing twice changes nothing");
     Ok(())
 }
 
@@ -581,5 +626,46 @@ pub async fn addresses_list_filters_and_pages(store: &dyn ProjectionStore) -> Re
     assert!(matches!(err, Err(StoreError::InvalidFilter(_))), "{err:?}");
     let err = store.addresses(&AddressFilter::default(), PageRequest::after(5, "AAAA")).await;
     assert!(matches!(err, Err(StoreError::InvalidCursor)), "{err:?}");
+    Ok(())
+}
+
+/// `projections verify`'s comparison: `store` plays the live read models,
+/// a fresh embedded store the scratch generation replayed from the
+/// history. Identical histories give no difference; a tampered live
+/// document, an extra and a missing one are each named, with the fields.
+pub async fn verify_names_every_difference(store: &dyn ProjectionStore) -> Result {
+    use masthead_projections::verify::{compare, Change};
+    let dir = tempfile::tempdir()?;
+    let scratch = RedbStore::open(&dir.path().join("scratch.redb"))?;
+    let a = address(11);
+    let (s1, s2) = (sub_id(11), sub_id(12));
+    let history = vec![
+        registered(1, &a, AddressSource::Curation),
+        requested(2, s1, "Kerkstraat 18", t0(), "NL"),
+        matched(3, s1, &a, 90.0, t0()),
+        requested(4, s2, "Kerkstraat 19", t0(), "NL"),
+    ];
+    store.apply_batch(&history).await?;
+    scratch.apply_batch(&history).await?;
+    assert_eq!(compare(store, &scratch).await?, vec![], "an untouched projection matches its history");
+
+    // Tampering: a confirmation the history never had, a subscription it
+    // never had; and an address the live side lost.
+    store.apply_batch(&[sent(5, s1, t0()), requested(6, sub_id(13), "Kerkstraat 20", t0(), "NL")]).await?;
+    let b = address(12);
+    scratch.apply_batch(&[registered(5, &b, AddressSource::Curation)]).await?;
+    let diffs = compare(store, &scratch).await?;
+    let of = |id: String| diffs.iter().find(|d| d.id == id).map(|d| d.change.clone());
+    match of(s1.to_string()) {
+        Some(Change::Changed { fields }) => {
+            assert!(fields.iter().any(|f| f.starts_with("mail")), "{fields:?}");
+            assert!(fields.iter().any(|f| f == "timeline"), "{fields:?}");
+        }
+        other => panic!("s1 must be changed: {other:?} in {diffs:?}"),
+    }
+    assert_eq!(of(sub_id(13).to_string()), Some(Change::Extra), "{diffs:?}");
+    assert_eq!(of(b.id.to_string()), Some(Change::Missing), "{diffs:?}");
+    assert!(matches!(of("stats".into()), Some(Change::Changed { .. })), "{diffs:?}");
+    assert_eq!(of(s2.to_string()), None, "an untouched document is not reported: {diffs:?}");
     Ok(())
 }

@@ -8,6 +8,8 @@ const steps = {
   matched: "matched — sending your confirmation",
   confirmed: "confirmed",
   failed: "failed — we could not email you",
+  awaiting_opt_in: "waiting for you to confirm with the link in our email",
+  withheld: "registered — no email sent: this address already received today's confirmation emails",
 };
 
 function showDelivery(d) {
@@ -40,7 +42,12 @@ async function poll() {
     el.title = steps[s.status] || s.status;
     if (s.delivery) showDelivery(s.delivery);
     if (s.mail && s.mail.kind === "sent") document.getElementById("mail").textContent = "Confirmation email sent.";
-    if (s.status === "confirmed" || s.status === "failed") return;
+    if (s.mail && s.mail.kind === "withheld") {
+      document.getElementById("mail").textContent =
+        "Your subscription is registered, but no confirmation email was sent: this email address already received " +
+        `${s.mail.limit} confirmation emails today.`;
+    }
+    if (s.status === "confirmed" || s.status === "failed" || s.status === "withheld") return;
   } catch (e) {
     // The API may be briefly unavailable; try again.
   }

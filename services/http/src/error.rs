@@ -90,3 +90,19 @@ pub async fn fallback_not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
 }
+
+/// The `{id}` of a path, as typed. A path that does not decode (invalid
+/// percent-encoding, not UTF-8) is refused with a JSON 400 naming `id`,
+/// not axum's plain-text rejection.
+pub struct IdPath(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(raw)) => Ok(Self(raw)),
+            Err(e) => Err(ApiError::bad_parameter("id", format!("the path could not be decoded: {}", e.body_text()))),
+        }
+    }
+}

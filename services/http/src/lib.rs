@@ -3,12 +3,20 @@
 //! - [`subscriptions`]: the intake (JSON) and the subscription views;
 //! - [`addresses`]: the base-address list, search and match previews;
 //! - [`stats`]: the dashboard's figures and consumer lag;
-//! - [`pages`]: the subscriber's form and status page and the dashboard,
-//!   rendered from the template files in `templates/` with their scripts
-//!   and styles served from `assets/`;
+//! - [`pages`]: the subscriber's form and status page, the double opt-in
+//!   page and the dashboard, rendered from the template files in
+//!   `templates/` with their scripts and styles served from `assets/`;
 //! - [`ops`]: health, readiness and metrics, which every role serves;
 //! - [`access`]: who may call what (deny by default: every route is
 //!   registered with its door), sign-in for the pages, security headers.
+//! - [`restricted`]: the auditor's and the admin's routes (audit events,
+//!   personal data).
+//! - [`startup`]: what a process answers while it still starts (alive, not
+//!   ready), until the real router takes over.
+//! - [`limits`]: the per-client intake rate limit and load shedding, in
+//!   front of every handler;
+//! - [`server`]: the server loop, with header, body and idle timeouts and a
+//!   connection cap.
 //!
 //! Each route is declared once, on its handler (`#[utoipa::path]`): the
 //! router and the OpenAPI document are built from the same declarations,
@@ -18,11 +26,15 @@
 pub mod access;
 pub mod addresses;
 pub mod error;
+pub mod limits;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod query;
+pub mod restricted;
+pub mod server;
+pub mod startup;
 pub mod stats;
 pub mod subscriptions;
 
@@ -51,6 +63,10 @@ pub struct AppState {
     pub book: Option<Arc<AddressBook>>,
     /// Token validation and the access settings.
     pub access: Arc<access::Access>,
+    /// Rate and in-flight limits.
+    pub limits: limits::LimitSettings,
+    /// The deployment's signing secret: checks double opt-in links.
+    pub signing_key: masthead_domain::signing::SigningKey,
 }
 
 /// What the router hands each request. Axum clones the state for every
@@ -58,7 +74,7 @@ pub struct AppState {
 /// their stream info, topology strings) cost several percent of intake's
 /// CPU, so they sit behind one `Arc`.
 #[derive(Clone)]
-pub struct SharedState(Arc<AppState>);
+pub struct SharedState(Arc<AppState>, stats::StatsCache);
 
 impl std::ops::Deref for SharedState {
     type Target = AppState;
@@ -67,9 +83,16 @@ impl std::ops::Deref for SharedState {
     }
 }
 
+impl SharedState {
+    /// The stats body of the last second (see [`stats::StatsCache`]).
+    pub fn stats_cache(&self) -> &stats::StatsCache {
+        &self.1
+    }
+}
+
 impl From<AppState> for SharedState {
     fn from(state: AppState) -> Self {
-        Self(Arc::new(state))
+        Self(Arc::new(state), stats::StatsCache::default())
     }
 }
 
@@ -96,6 +119,7 @@ fn api_routes(metrics_here: bool) -> DoorRouter<SharedState> {
         .merge(pages::routes())
         .merge(access::sign_in::routes())
         .merge(ops::routes(metrics_here))
+        .merge(restricted::routes())
 }
 
 /// The routes outside the OpenAPI document: Swagger UI, the document
@@ -112,6 +136,7 @@ const UNDOCUMENTED_ROUTES: &[(&str, &str)] = &[
 /// documentation and operations routes, each behind its door.
 pub fn router(state: AppState) -> Router {
     let access = state.access.clone();
+    let limits = limits::Limits::new(&state.limits);
     let state = SharedState::from(state);
     let (routes, doors) = api_routes(access.metrics_here).into_parts();
     let (routes, document) = routes.split_for_parts();
@@ -124,6 +149,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         // Per route (`layer`), so it sees the matched route.
         .layer(axum::middleware::from_fn_with_state(gate, access::doors::enforce))
+        // Outside the doors, so a flood is refused before any token is
+        // checked; inside the headers, so a 429 or 503 carries them too.
+        .layer(axum::middleware::from_fn(move |request, next| limits::guard(limits.clone(), request, next)))
         .layer(axum::middleware::from_fn(access::headers::security_headers))
         // Outside the doors: a preflight carries no token.
         .layer(tower::util::option_layer(access::headers::cors(&access)))

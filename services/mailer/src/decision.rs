@@ -37,6 +37,13 @@ pub enum SkipReason {
     NotResolved,
     /// The history is empty or lacks the request.
     NotRegistered,
+    /// The subscriber's personal data was erased: there is no one to write
+    /// to, and there never will be. Final, like a confirmation.
+    Erased,
+    /// A double opt-in mail went out, or the mail was withheld by the
+    /// per-recipient limit: either way this subscription's one mail
+    /// decision is made. Ack.
+    AlreadyDecided,
 }
 
 /// Everything needed to compose the confirmation, personal data still
@@ -54,6 +61,8 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
     let mut delivery_address = None;
     let mut confirmed = None;
     let mut failed = false;
+    let mut erased = false;
+    let mut decided = false;
     for event in history {
         match event {
             SubscriptionEvent::SubscriptionRequested(e) => request = Some((e.subscription_id, &e.subscriber)),
@@ -63,13 +72,23 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
             // The aggregate accepts a later success after a failure (an
             // operator's resend), so only the latest outcome counts.
             SubscriptionEvent::ConfirmationFailed(_) => failed = true,
+            SubscriptionEvent::PersonalDataErased(_) => erased = true,
+            SubscriptionEvent::OptInRequested(_)
+            | SubscriptionEvent::OptInConfirmed(_)
+            | SubscriptionEvent::ConfirmationWithheld(_) => decided = true,
         }
         if matches!(event, SubscriptionEvent::ConfirmationSent(_)) {
             failed = false;
         }
     }
+    if erased {
+        return MailDecision::Skip(SkipReason::Erased);
+    }
     if let Some(message_id) = confirmed {
         return MailDecision::Skip(SkipReason::AlreadyConfirmed { message_id });
+    }
+    if decided {
+        return MailDecision::Skip(SkipReason::AlreadyDecided);
     }
     if failed {
         return MailDecision::Skip(SkipReason::AlreadyFailed);

@@ -45,6 +45,6 @@ pub use decision::{decide, Confirmation, MailDecision, SendOutcome, SkipReason};
 pub use error::SendError;
 pub use language::Language;
 pub use mailer::Mailer;
-pub use message::{compose, message_id_for, ComposeError, OutgoingMail, Sender};
+pub use message::{compose, compose_mail, message_id_for, ComposeError, OutgoingMail, Sender};
 pub use retry::{Attempt, RetryPolicy};
 pub use transport::{build_transport, MailTransport, OutboxTransport, SmtpTransport};

@@ -4,7 +4,7 @@
 use crate::config::{ConfigError, MailerConfig};
 use crate::decision::{Confirmation, SendOutcome};
 use crate::error::SendError;
-use crate::message::{compose, ComposeError, OutgoingMail, Sender};
+use crate::message::{compose, compose_mail, ComposeError, OutgoingMail, Sender};
 use crate::retry::{Attempt, RetryPolicy};
 use crate::transport::{build_transport, MailTransport};
 use chrono::{DateTime, Utc};
@@ -63,6 +63,13 @@ impl Mailer {
         compose(confirmation.subscription_id, &confirmation.delivery_address, subscriber, &self.sender, now)
     }
 
+    /// Drops the copies of a subscription's confirmation that this
+    /// mailer's transport keeps (the outbox's `.eml`), once its personal
+    /// data was erased.
+    pub async fn forget(&self, subscription_id: uuid::Uuid) -> Result<(), SendError> {
+        self.transport.forget(&crate::message::message_id_for(subscription_id, &self.sender)).await
+    }
+
     /// Sends a composed mail once.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SendError> {
         self.transport.send(mail).await
@@ -77,8 +84,20 @@ impl Mailer {
         subscriber: &PersonalData,
         attempt: Attempt,
     ) -> SendOutcome {
+        self.deliver_mail(confirmation, subscriber, attempt, None).await
+    }
+
+    /// [`Mailer::deliver`], or with `opt_in_link` the double opt-in mail.
+    pub async fn deliver_mail(
+        &self,
+        confirmation: &Confirmation,
+        subscriber: &PersonalData,
+        attempt: Attempt,
+        opt_in_link: Option<&str>,
+    ) -> SendOutcome {
         let subscription_id = confirmation.subscription_id;
-        let mail = match self.compose(confirmation, subscriber, Utc::now()) {
+        let (id, address) = (confirmation.subscription_id, &confirmation.delivery_address);
+        let mail = match compose_mail(id, address, subscriber, &self.sender, Utc::now(), opt_in_link) {
             Ok(mail) => mail,
             Err(e) => {
                 tracing::warn!(%subscription_id, error = %e, "confirmation cannot be composed");

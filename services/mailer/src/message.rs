@@ -17,6 +17,8 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 use masthead_domain::personal_data::PersonalData;
+use masthead_domain::subscription::text::cleaned_line;
+use masthead_domain::subscription::SubscriberEmail;
 use masthead_domain::AddressLines;
 use std::fmt;
 use uuid::Uuid;
@@ -72,8 +74,23 @@ pub fn render_confirmation(
     subscriber_name: &str,
     contact: &str,
 ) -> Result<RenderedConfirmation, TemplateError> {
+    render_mail(subscription_id, delivery_address, subscriber_name, contact, None)
+}
+
+/// Renders the confirmation, or with `opt_in_link` the double opt-in mail
+/// asking the subscriber to follow that link.
+pub fn render_mail(
+    subscription_id: Uuid,
+    delivery_address: &AddressLines,
+    subscriber_name: &str,
+    contact: &str,
+    opt_in_link: Option<&str>,
+) -> Result<RenderedConfirmation, TemplateError> {
     let language = Language::for_delivery(delivery_address);
-    let template = Template::for_language(language);
+    let template = match opt_in_link {
+        Some(_) => Template::opt_in_for_language(language),
+        None => Template::for_language(language),
+    };
     let lines = format_address(delivery_address, language);
     let id = subscription_id.to_string();
     let values = [
@@ -81,6 +98,7 @@ pub fn render_confirmation(
         ("address", Value::Lines(&lines)),
         ("subscription_id", Value::Text(&id)),
         ("contact", Value::Text(contact.trim())),
+        ("confirm_link", Value::Text(opt_in_link.unwrap_or_default())),
     ];
     Ok(RenderedConfirmation {
         language,
@@ -140,10 +158,11 @@ pub enum ComposeError {
 }
 
 /// A name goes into a header and onto a line of its own in the body;
-/// control characters (line breaks above all) have no business in either.
+/// control characters (line breaks above all), text-direction controls and
+/// line separators have no business in either. Intake refuses them; names
+/// stored before that rule are cleaned here.
 fn single_line(name: &str) -> String {
-    let spaced: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
+    cleaned_line(name)
 }
 
 /// Composes the confirmation for `subscription_id`. `date` becomes the
@@ -155,9 +174,25 @@ pub fn compose(
     sender: &Sender,
     date: DateTime<Utc>,
 ) -> Result<OutgoingMail, ComposeError> {
-    let email = subscriber.email.trim().parse().map_err(|_| ComposeError::InvalidRecipient)?;
+    compose_mail(subscription_id, delivery_address, subscriber, sender, date, None)
+}
+
+/// [`compose`], or with `opt_in_link` the double opt-in mail.
+pub fn compose_mail(
+    subscription_id: Uuid,
+    delivery_address: &AddressLines,
+    subscriber: &PersonalData,
+    sender: &Sender,
+    date: DateTime<Utc>,
+    opt_in_link: Option<&str>,
+) -> Result<OutgoingMail, ComposeError> {
+    // The same rule intake applied; the domain goes out as punycode.
+    let email = SubscriberEmail::parse(&subscriber.email)
+        .ok()
+        .and_then(|e| e.ascii().parse().ok())
+        .ok_or(ComposeError::InvalidRecipient)?;
     let name = single_line(&subscriber.name);
-    let rendered = render_confirmation(subscription_id, delivery_address, &name, &sender.contact)?;
+    let rendered = render_mail(subscription_id, delivery_address, &name, &sender.contact, opt_in_link)?;
     let to = Mailbox::new((!name.is_empty()).then_some(name), email);
     let message_id = message_id_for(subscription_id, sender);
 
@@ -239,5 +274,28 @@ mod tests {
         let mail = compose(Uuid::from_u128(1), &utrecht(), &who, &sender(), Utc::now()).expect("composes");
         let text = String::from_utf8_lossy(mail.bytes());
         assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
+    }
+
+    #[test]
+    fn the_mailer_sends_to_what_intake_accepts_and_nothing_else() {
+        // Intake's rule refuses these; the mailer must refuse them too.
+        for email in ["ada@[127.0.0.1]", "\"a..b\"@example.org", "ada@localhost"] {
+            let who = PersonalData { name: "Ann".into(), email: email.into() };
+            let err = compose(Uuid::from_u128(1), &utrecht(), &who, &sender(), Utc::now()).unwrap_err();
+            assert!(matches!(err, ComposeError::InvalidRecipient), "{email}");
+        }
+        // An internationalised domain goes out as punycode.
+        let who = PersonalData { name: "Ann".into(), email: "ann@bücher.example".into() };
+        let mail = compose(Uuid::from_u128(1), &utrecht(), &who, &sender(), Utc::now()).expect("composes");
+        let to: Vec<String> = mail.envelope.to().iter().map(ToString::to_string).collect();
+        assert_eq!(to, vec!["ann@xn--bcher-kva.example".to_owned()]);
+    }
+
+    #[test]
+    fn a_right_to_left_override_in_a_stored_name_does_not_reach_the_mail() {
+        let who = PersonalData { name: "Ann\u{202E}gnp.exe".into(), email: "ann@example.org".into() };
+        let mail = compose(Uuid::from_u128(1), &utrecht(), &who, &sender(), Utc::now()).expect("composes");
+        let text = String::from_utf8_lossy(mail.bytes());
+        assert!(!text.contains('\u{202E}') && !text.contains("=E2=80=AE"), "{text}");
     }
 }

@@ -49,6 +49,25 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Deletes the mail with this Message-ID, if it is there (and makes the
+    /// deletion durable). Removing a mail that is not there succeeds.
+    pub async fn remove(&self, message_id: &str) -> io::Result<()> {
+        let target = self.path_for(message_id);
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            match fs::remove_file(&target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
 fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("mail");
     // Unique per write, so two concurrent writes of the same mail never

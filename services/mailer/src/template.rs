@@ -16,6 +16,28 @@ pub struct Template {
 }
 
 impl Template {
+    /// The double opt-in mail: asks the subscriber to confirm with the
+    /// signed link (`{{confirm_link}}`).
+    pub fn opt_in_for_language(language: Language) -> Self {
+        match language {
+            Language::English => Template {
+                subject: include_str!("../templates/optin.en.subject.txt"),
+                text: include_str!("../templates/optin.en.txt"),
+                html: include_str!("../templates/optin.en.html"),
+            },
+            Language::Dutch => Template {
+                subject: include_str!("../templates/optin.nl.subject.txt"),
+                text: include_str!("../templates/optin.nl.txt"),
+                html: include_str!("../templates/optin.nl.html"),
+            },
+            Language::German => Template {
+                subject: include_str!("../templates/optin.de.subject.txt"),
+                text: include_str!("../templates/optin.de.txt"),
+                html: include_str!("../templates/optin.de.html"),
+            },
+        }
+    }
+
     pub fn for_language(language: Language) -> Self {
         match language {
             Language::English => Template {
@@ -127,6 +149,7 @@ mod tests {
             ("address", Value::Lines(lines)),
             ("subscription_id", Value::Text("id-1")),
             ("contact", Value::Text("help@example.org")),
+            ("confirm_link", Value::Text("https://masthead.example/confirm/id-1?token=1.x")),
         ]
     }
 
@@ -134,8 +157,13 @@ mod tests {
     fn every_shipped_template_renders_without_leftovers() {
         let lines = vec!["Kerkstraat 12".to_owned(), "3511 LX Utrecht".to_owned()];
         let values = sample_values(&lines);
-        for language in [Language::English, Language::Dutch, Language::German] {
-            let t = Template::for_language(language);
+        let opt_in = [Language::English, Language::Dutch, Language::German].map(Template::opt_in_for_language);
+        let confirmation = [Language::English, Language::Dutch, Language::German].map(Template::for_language);
+        for (language, t) in [Language::English, Language::Dutch, Language::German]
+            .into_iter()
+            .cycle()
+            .zip(confirmation.into_iter().chain(opt_in))
+        {
             for (body, target) in [(t.subject, Target::Text), (t.text, Target::Text), (t.html, Target::Html)] {
                 let out = render(body, &values, target).expect("renders");
                 assert!(!out.contains("{{") && !out.contains("}}"), "{language:?}: {out}");

@@ -21,6 +21,13 @@ pub trait MailTransport: Send + Sync {
     /// it; see [`SendError`] for what the errors ask of the caller.
     async fn send(&self, mail: &OutgoingMail) -> Result<(), SendError>;
 
+    /// Drops every copy of the mail with this Message-ID that the
+    /// transport keeps (the subscriber's personal data was erased). SMTP
+    /// keeps none: what a mail server accepted is beyond recall.
+    async fn forget(&self, _message_id: &str) -> Result<(), SendError> {
+        Ok(())
+    }
+
     /// A description that is safe to log.
     fn describe(&self) -> String;
 }
@@ -204,6 +211,10 @@ impl MailTransport for OutboxTransport {
         // A full disk or a permission problem is fixed by an operator, not
         // by this mail: retry.
         self.outbox.write(mail).await.map(|_| ()).map_err(|e| SendError::transient(format!("outbox write failed: {e}")))
+    }
+
+    async fn forget(&self, message_id: &str) -> Result<(), SendError> {
+        self.outbox.remove(message_id).await.map_err(|e| SendError::transient(format!("outbox removal failed: {e}")))
     }
 
     fn describe(&self) -> String {

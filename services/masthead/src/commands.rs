@@ -15,7 +15,7 @@ use masthead_jetstream::topology::ConsumerRole;
 use masthead_projections::projector::rebuild::{rebuild, Pass, RebuildOptions};
 use std::path::Path;
 
-fn bar(template: &str) -> ProgressBar {
+pub(crate) fn bar(template: &str) -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar

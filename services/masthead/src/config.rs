@@ -5,6 +5,8 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use masthead_http::limits::LimitSettings;
+use masthead_http::server::ServerSettings;
 use masthead_jetstream::connect::NatsSettings;
 use masthead_jetstream::topology::Topology;
 use masthead_mailer::{MailSettings, MailerConfig, RetryPolicy};
@@ -100,11 +102,57 @@ pub struct Config {
     #[arg(long, env = "MASTHEAD_MAIL_RETRY_CAP_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub mail_retry_cap_ms: u64,
 
+    /// Confirmation mails per email address per (UTC) day; further
+    /// subscriptions are accepted but get no mail, and their view says so
+    /// (`withheld`). 0 = no limit.
+    #[arg(long, env = "MASTHEAD_MAIL_PER_RECIPIENT_PER_DAY", default_value_t = 3, global = true)]
+    pub mail_per_recipient_per_day: u32,
+
+    /// Double opt-in: the first mail asks the subscriber to confirm with a
+    /// signed link (valid 7 days) to MASTHEAD_PUBLIC_URL, which it needs;
+    /// the subscription is confirmed only then.
+    #[arg(long, env = "MASTHEAD_DOUBLE_OPT_IN", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub double_opt_in: bool,
+
     /// Match score (0–100, 100 × the calibrated match probability) at or
     /// above which an address resolves to a base address. Unset: the
     /// calibrated default (95).
     #[arg(long, env = "MASTHEAD_MATCH_THRESHOLD", value_parser = score, global = true)]
     pub match_threshold: Option<f64>,
+
+    /// Subscriptions per client address per minute on the public intake
+    /// (`POST /api/v1/subscriptions`, `POST /subscribe`); 0 turns the
+    /// limit off (benchmarks).
+    #[arg(long, env = "MASTHEAD_INTAKE_RATE_PER_MINUTE", default_value_t = 30, global = true)]
+    pub intake_rate_per_minute: u32,
+
+    /// Proxies whose `X-Forwarded-For` names the client: addresses or
+    /// networks, comma-separated (`10.0.0.0/8,192.0.2.7`). Unset: none.
+    #[arg(long, env = "MASTHEAD_TRUSTED_PROXIES", value_parser = trusted_proxies, global = true)]
+    pub trusted_proxies: Option<TrustedProxies>,
+
+    /// Requests served at once; more are shed with 503 and `Retry-After`.
+    #[arg(long, env = "MASTHEAD_HTTP_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub http_max_in_flight: u32,
+
+    /// Open HTTP connections at most (kept below the open-file limit);
+    /// more are closed on arrival.
+    #[arg(long, env = "MASTHEAD_HTTP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub http_max_connections: u32,
+
+    /// Seconds a client has to send a request's headers (also how long a
+    /// keep-alive connection may wait for its next request's headers).
+    #[arg(long, env = "MASTHEAD_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds a request body may pause before the request fails with 408.
+    #[arg(long, env = "MASTHEAD_HTTP_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub http_body_timeout_secs: u64,
+
+    /// Seconds without a byte in either direction after which a connection
+    /// is closed.
+    #[arg(long, env = "MASTHEAD_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub http_idle_timeout_secs: u64,
 
     /// Log lines as `json` or `pretty`. Unset: pretty on a terminal, json otherwise.
     #[arg(long, env = "MASTHEAD_LOG_FORMAT", global = true)]
@@ -153,7 +201,7 @@ pub struct Config {
 
     /// The URL the public reaches this service at behind a proxy, such as
     /// https://masthead.example.org: origin checks, Secure cookies, OIDC
-    /// redirects.
+    /// redirects, and the base of the links in double opt-in mails.
     #[arg(long, env = "MASTHEAD_PUBLIC_URL", value_parser = public_url, global = true)]
     pub public_url: Option<String>,
 
@@ -161,6 +209,20 @@ pub struct Config {
     /// Unset: CORS is off.
     #[arg(long, env = "MASTHEAD_CORS_ALLOWED_ORIGINS", value_parser = cors_origins, global = true)]
     pub cors_allowed_origins: Option<String>,
+
+    /// The audit key (ed25519, PKCS#8 PEM; `masthead audit keygen`). Set:
+    /// the projector role also signs audit anchors. Keep it apart from the
+    /// NATS credentials: it is what proves the history.
+    #[arg(long, env = "MASTHEAD_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
+
+    /// Events per audit anchor, at most.
+    #[arg(long, env = "MASTHEAD_AUDIT_ANCHOR_EVERY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000), global = true)]
+    pub audit_anchor_every: u64,
+
+    /// Longest time (ms) an event waits unanchored.
+    #[arg(long, env = "MASTHEAD_AUDIT_ANCHOR_INTERVAL_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub audit_anchor_interval_ms: u64,
 }
 
 /// How log lines are written.
@@ -177,6 +239,14 @@ impl From<LogFormat> for masthead_telemetry::LogFormat {
             LogFormat::Pretty => masthead_telemetry::LogFormat::Pretty,
         }
     }
+}
+
+/// `MASTHEAD_TRUSTED_PROXIES`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+fn trusted_proxies(s: &str) -> Result<TrustedProxies, String> {
+    masthead_http::limits::parse_trusted_proxies(s).map(TrustedProxies)
 }
 
 fn score(s: &str) -> Result<f64, String> {
@@ -223,7 +293,16 @@ impl fmt::Debug for Config {
             .field("smtp_password", &redacted(&self.smtp_password))
             .field("mail_from", &self.mail_from)
             .field("mail_contact", &self.mail_contact)
+            .field("mail_per_recipient_per_day", &self.mail_per_recipient_per_day)
+            .field("double_opt_in", &self.double_opt_in)
             .field("match_threshold", &self.match_threshold)
+            .field("intake_rate_per_minute", &self.intake_rate_per_minute)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("http_max_in_flight", &self.http_max_in_flight)
+            .field("http_max_connections", &self.http_max_connections)
+            .field("http_header_timeout_secs", &self.http_header_timeout_secs)
+            .field("http_body_timeout_secs", &self.http_body_timeout_secs)
+            .field("http_idle_timeout_secs", &self.http_idle_timeout_secs)
             .field("log_format", &self.log_format)
             .field("ops_addr", &self.ops_addr)
             .field("auth_jwks_url", &self.auth_jwks_url)
@@ -264,7 +343,12 @@ impl Config {
     /// server's).
     pub fn nats_settings(&self, urls: Option<&str>) -> NatsSettings {
         let urls = urls.or(self.nats_url.as_deref()).unwrap_or(DEFAULT_NATS_URL).to_owned();
-        NatsSettings { urls, credentials: self.nats_creds.clone(), patience: NATS_PATIENCE }
+        NatsSettings {
+            urls,
+            name: "masthead".to_owned(),
+            credentials: self.nats_creds.clone(),
+            patience: NATS_PATIENCE,
+        }
     }
 
     pub fn topology(&self) -> Topology {
@@ -275,6 +359,25 @@ impl Config {
         StoreLocation {
             data_dir: self.data_dir.clone(),
             mongodb: self.mongodb_uri.clone().map(|uri| (uri, self.mongodb_database.clone())),
+        }
+    }
+
+    /// The HTTP rate and in-flight limits.
+    pub fn limit_settings(&self) -> LimitSettings {
+        LimitSettings {
+            intake_rate_per_minute: self.intake_rate_per_minute,
+            trusted_proxies: self.trusted_proxies.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            max_in_flight: self.http_max_in_flight as usize,
+        }
+    }
+
+    /// The HTTP server's timeouts and connection cap.
+    pub fn server_settings(&self) -> ServerSettings {
+        ServerSettings {
+            header_read_timeout: Duration::from_secs(self.http_header_timeout_secs),
+            body_timeout: Duration::from_secs(self.http_body_timeout_secs),
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs),
+            max_connections: self.http_max_connections as usize,
         }
     }
 
@@ -345,6 +448,8 @@ mod tests {
             ["masthead", "--projection-generation", "../etc"],
             ["masthead", "--public-url", "masthead.example"],
             ["masthead", "--cors-allowed-origins", "*"],
+            ["masthead", "--trusted-proxies", "proxy.local"],
+            ["masthead", "--http-max-in-flight", "0"],
         ] {
             let err = Cli::try_parse_from(args).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(args[1]), "{args:?}: {err}");

@@ -4,6 +4,7 @@
 //! libraries: the domain, JetStream, matching, projections, mail, HTTP.
 
 pub mod access;
+pub mod audit_commands;
 pub mod commands;
 pub mod config;
 mod local_nats;

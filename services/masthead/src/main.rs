@@ -1,8 +1,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use masthead::commands;
 use masthead::config::Config;
 use masthead::system::{self, Roles};
+use masthead::{audit_commands, commands};
 use masthead_jetstream::replay::Until;
 
 // glibc's allocator took a sixth of the CPU of a full run (malloc,
@@ -53,6 +53,12 @@ enum Command {
     /// Bearer tokens signed with the shared secret.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Tamper evidence: audit keys, exports and their verification.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// A subscriber's rights: erasure and subject access.
+    #[command(subcommand)]
+    Subscriptions(SubscriptionsCommand),
 }
 
 #[derive(Subcommand)]
@@ -69,6 +75,51 @@ enum TokenCommand {
         #[arg(long, default_value = "local-operator")]
         subject: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write a new audit key pair (audit.key, audit.pub) into DIR.
+    Keygen { dir: std::path::PathBuf },
+    /// Write the stream as JSON lines with its signed anchors.
+    Export {
+        /// Stop after this stream sequence.
+        #[arg(long, conflicts_with = "as_of")]
+        until_seq: Option<u64>,
+        /// Include only events stored at or before this RFC 3339 time.
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Verify an export offline, or the live stream with --live. Exit code 0
+    /// only when everything verifies.
+    Verify {
+        #[arg(required_unless_present = "live", conflicts_with = "live")]
+        file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        live: bool,
+        /// An audit public key (PEM); repeat it for keys rotated out.
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<std::path::PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubscriptionsCommand {
+    /// Erase a subscriber's personal data (crypto-shredding). Twice is a no-op.
+    Erase {
+        id: String,
+        /// Why (a ticket or request reference; never personal data).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print a subject-access answer: the personal data and the history.
+    PersonalData { id: String },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +153,13 @@ enum ProjectionsCommand {
         /// replay rate beside the rebuild's (a second full read).
         #[arg(long)]
         compare_raw: bool,
+    },
+    /// Replay the stream into a scratch generation and compare it with the
+    /// live read models, document by document. Exit code 1 on any difference.
+    Verify {
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -147,6 +205,8 @@ impl Command {
             Command::Dlq(_) => "dlq",
             Command::Mail(_) => "mail",
             Command::Token(_) => "token",
+            Command::Audit(_) => "audit",
+            Command::Subscriptions(_) => "subscriptions",
         }
     }
 
@@ -182,7 +242,8 @@ async fn run(cli: Cli) -> Result<()> {
         system::forget_http_addr(config)?;
         let shutdown = system::shutdown_on_signals();
         let running = system::start(config, roles, shutdown.clone()).await?;
-        if matches!(cli.command, Command::Up) {
+        // Shutdown may have come while it waited for the NATS cluster.
+        if matches!(cli.command, Command::Up) && !shutdown.is_cancelled() {
             print_up(config, &running);
         }
         tracing::info!(addr = %running.http_addr, "listening");
@@ -199,6 +260,12 @@ async fn run(cli: Cli) -> Result<()> {
             let until = Until { sequence: until_seq, time: as_of };
             commands::rebuild_projections(config, commands::Rebuild { until, generation, readers, compare_raw }).await
         }
+        Command::Projections(ProjectionsCommand::Verify { json }) => {
+            if !audit_commands::verify_projections(config, json).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Dlq(DlqCommand::List { consumer }) => commands::dlq_list(config, consumer.as_deref()).await,
         Command::Dlq(DlqCommand::Replay { consumer, sequences }) => {
             commands::dlq_replay(config, consumer.as_deref(), &sequences).await
@@ -207,6 +274,23 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(TokenCommand::Issue { roles, ttl, subject }) => {
             println!("{}", masthead::access::issue_token(config, &roles, &subject, ttl)?);
             Ok(())
+        }
+        Command::Audit(AuditCommand::Keygen { dir }) => audit_commands::keygen(&dir),
+        Command::Audit(AuditCommand::Export { until_seq, as_of, out }) => {
+            audit_commands::audit_export(config, Until { sequence: until_seq, time: as_of }, out).await
+        }
+        Command::Audit(AuditCommand::Verify { file, live: _, public_keys, json }) => {
+            if !audit_commands::audit_verify(config, file.as_deref(), &public_keys, json).await? {
+                // Not an error of the tool: the history did not verify.
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Subscriptions(SubscriptionsCommand::Erase { id, reason }) => {
+            audit_commands::erase(config, &id, reason.as_deref()).await
+        }
+        Command::Subscriptions(SubscriptionsCommand::PersonalData { id }) => {
+            audit_commands::personal_data(config, &id).await
         }
         Command::Up | Command::Api | Command::Matcher | Command::Projector | Command::Mailer => Ok(()),
     }

@@ -22,6 +22,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/sign-out"),
     ("get", "/sign-in/oidc"),
     ("get", "/sign-in/callback"),
+    // The auditor's and the admin's.
+    ("get", "/api/v1/audit/events"),
+    ("get", "/api/v1/subscriptions/{id}/personal-data"),
+    ("delete", "/api/v1/subscriptions/{id}/personal-data"),
+    ("get", "/confirm/{id}"),
+    ("post", "/confirm/{id}"),
 ];
 
 #[tokio::test]
@@ -44,6 +50,7 @@ async fn the_openapi_document_lists_every_route() {
         let url = format!("{}{}", app.address, path.replace("{id}", &uuid::Uuid::new_v4().to_string()));
         let response = match *method {
             "get" => app.http.get(&url).send().await,
+            "delete" => app.http.delete(&url).send().await,
             _ => app.http.post(&url).send().await,
         }
         .expect("request");

@@ -4,6 +4,7 @@
 
 mod addresses;
 mod docs;
+mod erasure;
 mod match_preview;
 mod privacy;
 mod stats;

@@ -192,6 +192,8 @@ pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
     let mut config = Config::for_nats(&server.url, data.path(), &stream_name("BENCH"));
     config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.http_addr_file = None;
+    // One load generator, one client address: the limit would measure itself.
+    config.intake_rate_per_minute = 0;
     let nats = connect_and_setup(&config, None).await?;
     println!(
         "bench intake: {} connections, {:?} per measurement, nats {}",
@@ -270,5 +272,65 @@ async fn measure(config: &Config, nats: &system::Nats, server: &Server, options:
         100.0 * intake_report.per_second() / raw.per_second().max(1e-9),
         intake_report.p99.as_secs_f64() * 1e3
     );
+    Ok(())
+}
+
+/// `masthead-bench limiter`: intake throughput with the per-client rate
+/// limiter on (a limit far above the offered load, so every request pays
+/// for the bucket check and none is refused) against the same intake with
+/// it off, in alternating rounds of the same run, after a warm-up round.
+pub async fn run_limiter(shared: Option<String>, options: Options, rounds: usize) -> Result<()> {
+    let server = Server::shared_or_local(shared)?;
+    let data = tempfile::tempdir()?;
+    let mut config = Config::for_nats(&server.url, data.path(), &stream_name("BENCHLIM"));
+    config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.http_addr_file = None;
+    let nats = connect_and_setup(&config, None).await?;
+    println!(
+        "bench limiter: {} connections, {:?} per measurement, {rounds} rounds of off/on, nats {}",
+        options.connections,
+        options.duration,
+        server.describe()
+    );
+    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new((0..DISTINCT_BODIES).map(subscription_body).collect());
+    let (mut off, mut on) = ((0u64, Duration::ZERO), (0u64, Duration::ZERO));
+    // Round 0 warms the stream, the server and the caches up; not counted.
+    for round in 0..=rounds {
+        // Alternating order, so neither side always runs on a warmer stream.
+        let order = if round % 2 == 0 { [0u32, u32::MAX] } else { [u32::MAX, 0] };
+        for limit in order {
+            config.intake_rate_per_minute = limit;
+            let api = api_server(config.clone()).await?;
+            let url = format!("{}/api/v1/subscriptions", api.addr);
+            let bodies = bodies.clone();
+            let report = load::run(
+                options.connections,
+                options.duration,
+                202,
+                Arc::new(move |c: &reqwest::Client, i| {
+                    let body = bodies[i as usize % bodies.len()].clone();
+                    c.post(&url).header("content-type", "application/json").body(body)
+                }),
+            )
+            .await;
+            api.shut_down().await;
+            let label = if limit == 0 { "limiter off" } else { "limiter on (limit u32::MAX/min)" };
+            print_row(&format!("round {round} {label}"), &report);
+            if round == 0 {
+                continue;
+            }
+            let total = if limit == 0 { &mut off } else { &mut on };
+            total.0 += report.ok;
+            total.1 += report.elapsed;
+            if report.errors > 0 {
+                println!("    {} requests not answered 202", report.errors);
+            }
+        }
+    }
+    delete_everything(&nats).await;
+    let rate = |(ok, elapsed): (u64, Duration)| ok as f64 / elapsed.as_secs_f64().max(1e-9);
+    println!();
+    println!("limiter off: {:.0} req/s   limiter on: {:.0} req/s", rate(off), rate(on));
+    println!("on / off = {:.1} %   (goal >= 95 %)", 100.0 * rate(on) / rate(off).max(1e-9));
     Ok(())
 }

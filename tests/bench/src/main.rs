@@ -4,6 +4,7 @@
 //! absolute numbers are not. See README.md.
 
 mod alloc;
+mod audit;
 mod blind;
 mod cpu_meter;
 mod e2e;
@@ -42,6 +43,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Anchoring, audit export and verification beside the raw replay; the anchorer's append overhead.
+    Audit(audit::Options),
     /// Intake over HTTP vs a bare axum handler vs raw JetStream publish.
     Intake {
         #[arg(long, default_value_t = 64)]
@@ -49,6 +52,17 @@ enum Command {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Intake with the per-client rate limiter on (limit far above the load) vs off, alternating rounds.
+    Limiter {
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Off/on pairs.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// The whole system in-process: import, then HTTP submit to confirmation mail at a fixed rate, then the ceiling.
     E2e {
@@ -148,6 +162,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Intake { connections, seconds } => {
             intake::run(shared, intake::Options { connections, duration: Duration::from_secs(seconds) }).await
         }
+        Command::Limiter { connections, seconds, rounds } => {
+            let options = intake::Options { connections, duration: Duration::from_secs(seconds) };
+            intake::run_limiter(shared, options, rounds).await
+        }
         Command::E2e { base, subscriptions, rate, ceiling_rate, max_in_flight, drain_seconds, seed } => {
             let drain = Duration::from_secs(drain_seconds);
             let options = e2e::Options { base, subscriptions, rate, ceiling_rate, max_in_flight, drain, seed };
@@ -158,6 +176,7 @@ async fn run(cli: Cli) -> Result<()> {
             import::run(shared, options).await
         }
         Command::Rebuild(options) => rebuild::run(shared, options).await,
+        Command::Audit(options) => audit::run(shared, options).await,
         Command::Publish { url, stream, events } => {
             let url = url.or(shared).unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
             publish::run(&url, &stream, events).await

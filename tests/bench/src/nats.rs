@@ -127,6 +127,7 @@ impl Server {
 /// when the server is a shared one.
 pub async fn delete_everything(nats: &Nats) {
     let _ = nats.js.delete_stream(&nats.topology.stream).await;
+    let _ = nats.js.delete_stream(nats.topology.anchors_stream()).await;
     for bucket in nats.topology.bucket_configs() {
         let _ = nats.js.delete_key_value(&bucket.bucket).await;
     }

@@ -79,6 +79,9 @@ pub async fn spawn_app_with(roles: Roles, configure: impl FnOnce(&mut Config)) -
     let mut config = Config::for_nats(&nats.url(), dir.path(), "MASTHEAD");
     config.http_addr = "127.0.0.1:0".parse().expect("address");
     config.auth_hs256_secret = Some(TEST_SECRET.to_owned());
+    // Tests send many subscriptions from one address: no rate limit unless
+    // a test asks for one (in `configure`).
+    config.intake_rate_per_minute = 0;
     configure(&mut config);
     let shutdown = CancellationToken::new();
     let running = system::start(&config, roles, shutdown.clone()).await.expect("masthead starts");

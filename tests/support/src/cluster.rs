@@ -35,7 +35,8 @@
 //! Each node logs to a file in the cluster's temp dir; when a test panics
 //! (or `MASTHEAD_KEEP_NATS_LOGS` is set) the dir is kept and its path printed.
 
-use crate::nats::{free_port, nats_server_binary_for, nats_server_version, NatsLine};
+use crate::nats::{connect_retrying, free_port, nats_server_binary_for, nats_server_version, NatsLine};
+use crate::wait_until;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -90,11 +91,25 @@ impl NatsCluster {
 
     /// Starts an `n`-node cluster of the given nats-server binary.
     pub async fn start_with(binary: impl Into<PathBuf>, n: usize) -> Result<Self> {
-        if n == 0 {
-            bail!("a cluster needs at least one node");
+        let mut cluster = Self::start_partial_with(binary.into(), n, n).await?;
+        cluster.wait_healthy().await?;
+        Ok(cluster)
+    }
+
+    /// A cluster of `n` nodes of the production line of which only the first
+    /// `up` run: one still forming, as on a first install where the
+    /// application starts together with NATS. Returns once those nodes
+    /// listen; start the others with [`NatsCluster::start_node`]. Until all
+    /// peers have registered, an R3 stream cannot be placed (10005).
+    pub async fn start_partial(n: usize, up: usize) -> Result<Self> {
+        Self::start_partial_with(nats_server_binary_for(NatsLine::V2_14)?, n, up).await
+    }
+
+    async fn start_partial_with(binary: PathBuf, n: usize, up: usize) -> Result<Self> {
+        if n == 0 || up > n {
+            bail!("a cluster needs at least one node, and at most all of them up (n = {n}, up = {up})");
         }
         static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
-        let binary = binary.into();
         let version = nats_server_version(&binary)?;
         let dir = tempfile::Builder::new().prefix("masthead-nats-cluster-").tempdir()?;
         let cluster_name = format!("masthead-{}-{}", std::process::id(), CLUSTERS.fetch_add(1, Ordering::Relaxed));
@@ -123,12 +138,20 @@ impl NatsCluster {
         // since). nats-server refuses clustered JetStream without configured
         // routes, so the first node gets a route to itself, which it ignores.
         // `restart` routes a node to all its peers, which are listening then.
-        for i in 0..n {
-            cluster.spawn(i, if i == 0 { 0..1 } else { 0..i })?;
-            cluster.wait_listening(i).await?;
+        for i in 0..up {
+            cluster.start_node(i).await?;
         }
-        cluster.wait_healthy().await?;
         Ok(cluster)
+    }
+
+    /// Starts node `i` for the first time, routed to the nodes before it
+    /// (see `start_with` for why), and waits until it accepts clients.
+    pub async fn start_node(&mut self, i: usize) -> Result<()> {
+        if self.nodes[i].child.is_some() {
+            bail!("{} runs already", self.nodes[i].name);
+        }
+        self.spawn(i, if i == 0 { 0..1 } else { 0..i })?;
+        self.wait_listening(i).await
     }
 
     /// Spawns node `i` with `--routes` to the nodes in `peers`.
@@ -314,12 +337,11 @@ impl NatsCluster {
             }
         }
         let this = &*self;
-        let waited = crate::wait_until(
-            "a healthy cluster: /healthz ok and the meta group current",
-            READY_TIMEOUT,
-            || async move { this.healthy_now().await.then_some(()) },
-        )
-        .await;
+        let waited =
+            wait_until("a healthy cluster: /healthz ok and the meta group current", READY_TIMEOUT, || async move {
+                this.healthy_now().await.then_some(())
+            })
+            .await;
         if let Err(e) = waited {
             let tails: Vec<String> =
                 (0..self.nodes.len()).map(|i| format!("--- {}:\n{}", self.nodes[i].name, self.log_tail(i))).collect();
@@ -434,6 +456,58 @@ impl NatsCluster {
         self.stream_leader(&format!("KV_{bucket}")).await
     }
 
+    /// Makes node `to` the leader of `stream` (a KV bucket's stream is
+    /// `KV_<bucket>`): asks the current leader to step down in favour of it
+    /// (`placement.preferred`, honoured since 2.11; 2.10 picks any peer, so
+    /// this asks again until `to` wins), each time waiting for the election
+    /// to end with every replica current. `client` is any connection.
+    pub async fn move_leader(&self, client: &async_nats::Client, stream: &str, to: usize) -> Result<()> {
+        let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{stream}");
+        let body = serde_json::json!({"placement": {"preferred": self.nodes[to].name}}).to_string();
+        for _ in 0..20 {
+            let this = self;
+            let leader = wait_until(&format!("{stream} led, every replica current"), READY_TIMEOUT, || async move {
+                let leader = this.stream_leader(stream).await?;
+                this.stream_current(stream).await.then_some(leader)
+            })
+            .await?;
+            if leader == to {
+                return Ok(());
+            }
+            // An error answer (e.g. "leader stepdown not allowed" mid-election)
+            // or none: the next round looks again.
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.request(subject.clone(), body.clone().into()))
+                .await;
+            let this = self;
+            wait_until(&format!("{stream}'s leader to step down"), READY_TIMEOUT, || async move {
+                (this.stream_leader(stream).await != Some(leader)).then_some(())
+            })
+            .await?;
+        }
+        bail!("{stream}'s leadership did not move to {} in 20 step-downs", self.nodes[to].name)
+    }
+
+    /// The names of the client connections node `i` holds (`/connz`), as
+    /// the clients named themselves.
+    pub async fn connection_names(&self, i: usize) -> Option<Vec<String>> {
+        self.nodes[i].child.as_ref()?;
+        let (status, body) = http_get(self.nodes[i].monitor_port, "/connz?limit=1024").await?;
+        let connz: Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+        let conns = connz["connections"].as_array()?;
+        Some(conns.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect())
+    }
+
+    /// The running node holding a client connection named `name` (exactly,
+    /// e.g. "masthead-api-1234"), if any.
+    pub async fn node_with_connection(&self, name: &str) -> Option<usize> {
+        for i in self.running() {
+            if self.connection_names(i).await.is_some_and(|names| names.iter().any(|n| n == name)) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
     /// The other replicas of `stream` as its leader sees them; `None` when
     /// the stream has no leader now.
     pub async fn stream_replicas(&self, stream: &str) -> Option<Vec<ReplicaState>> {
@@ -481,25 +555,12 @@ impl NatsCluster {
     /// A client given every node's URL: when its server dies it reconnects
     /// to another one by itself.
     pub async fn client(&self) -> Result<async_nats::Client> {
-        connect_retrying(self.urls()).await
+        connect_retrying(&self.urls_csv()).await
     }
 
     /// A client of node `i` only.
     pub async fn client_to(&self, i: usize) -> Result<async_nats::Client> {
-        connect_retrying(vec![self.url(i)]).await
-    }
-}
-
-async fn connect_retrying(urls: Vec<String>) -> Result<async_nats::Client> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match async_nats::connect(urls.clone()).await {
-            Ok(c) => return Ok(c),
-            Err(e) if tokio::time::Instant::now() > deadline => {
-                return Err(e).context(format!("connecting to {urls:?}"))
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
+        connect_retrying(&self.url(i)).await
     }
 }
 

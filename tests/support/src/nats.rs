@@ -213,13 +213,21 @@ impl NatsServer {
     /// Connects, retrying briefly: the port accepts TCP a moment before the
     /// server finishes starting JetStream.
     pub async fn client(&self) -> Result<async_nats::Client> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match async_nats::connect(self.url()).await {
-                Ok(c) => return Ok(c),
-                Err(e) if Instant::now() > deadline => return Err(e.into()),
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
+        connect_retrying(&self.url()).await
+    }
+}
+
+/// Connects to `urls` (one URL, or a cluster's comma-separated list, which
+/// the client then fails over between by itself), retrying for up to 10 s
+/// while a server starts.
+pub async fn connect_retrying(urls: &str) -> Result<async_nats::Client> {
+    let addrs = masthead_jetstream::connect::server_addrs(urls)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match async_nats::connect(addrs.clone()).await {
+            Ok(c) => return Ok(c),
+            Err(e) if Instant::now() > deadline => return Err(e).with_context(|| format!("connecting to {urls}")),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The real `masthead` binary's roles as child processes, against a real
-//! nats-server and (optionally) the in-process SMTP server.
+//! nats-server (or a cluster, [`System::on_cluster`]) and (optionally) the
+//! in-process SMTP server.
 
 use crate::nats::NatsServer;
 use anyhow::{Context, Result};
@@ -10,7 +11,12 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 pub struct System {
-    pub nats: NatsServer,
+    /// The nats-server this system started; `None` on a cluster the test
+    /// owns (`on_cluster`).
+    nats: Option<NatsServer>,
+    /// What `MASTHEAD_NATS_URL` says: the server's URL, or the cluster's
+    /// comma-separated list.
+    nats_url: String,
     pub data_dir: tempfile::TempDir,
     pub stream: String,
     /// The port the last api-serving role (`up`, `api`) bound, learnt by
@@ -28,8 +34,27 @@ impl System {
     /// A nats-server and a data directory; no role runs yet. `binary` is
     /// the `masthead` executable under test (`env!("CARGO_BIN_EXE_masthead")`).
     pub fn new(binary: impl Into<PathBuf>, smtp_url: Option<String>) -> Result<Self> {
+        let nats = NatsServer::start()?;
+        let url = nats.url();
+        Self::with_nats(binary.into(), smtp_url, Some(nats), url)
+    }
+
+    /// A data directory for roles that connect to `nats_urls` (a cluster's
+    /// comma-separated list, which the test's `NatsCluster` owns); no role
+    /// runs yet. Set `MASTHEAD_STREAM_REPLICAS` through `extra_env`.
+    pub fn on_cluster(binary: impl Into<PathBuf>, smtp_url: Option<String>, nats_urls: &str) -> Result<Self> {
+        Self::with_nats(binary.into(), smtp_url, None, nats_urls.to_owned())
+    }
+
+    fn with_nats(
+        binary: PathBuf,
+        smtp_url: Option<String>,
+        nats: Option<NatsServer>,
+        nats_url: String,
+    ) -> Result<Self> {
         Ok(Self {
-            nats: NatsServer::start()?,
+            nats,
+            nats_url,
             data_dir: tempfile::tempdir()?,
             stream: "E2E".to_owned(),
             http_port: AtomicU16::new(0),
@@ -40,8 +65,25 @@ impl System {
                 ("MASTHEAD_MAIL_RETRY_CAP_MS".into(), "800".into()),
             ],
             children: HashMap::new(),
-            binary: binary.into(),
+            binary,
         })
+    }
+
+    /// The nats-server this system started. Panics on a cluster's system.
+    pub fn nats(&mut self) -> &mut NatsServer {
+        self.nats.as_mut().expect("this System runs on a cluster the test owns; use the NatsCluster")
+    }
+
+    /// `MASTHEAD_NATS_URL` of every role: one URL or a comma-separated list.
+    pub fn nats_url(&self) -> &str {
+        &self.nats_url
+    }
+
+    /// A test's own connection to the system's NATS (every URL of a
+    /// cluster, so it fails over by itself), retried briefly while the
+    /// server starts.
+    pub async fn client(&self) -> Result<async_nats::Client> {
+        crate::nats::connect_retrying(&self.nats_url).await
     }
 
     /// The api-serving role's URL. Panics before `wait_http` found it.
@@ -58,11 +100,14 @@ impl System {
     fn command(&self, args: &[&str], http_addr_file: Option<&Path>) -> Command {
         let mut c = Command::new(&self.binary);
         c.args(args)
-            .env("MASTHEAD_NATS_URL", self.nats.url())
+            .env("MASTHEAD_NATS_URL", &self.nats_url)
             .env("MASTHEAD_STREAM", &self.stream)
             .env("MASTHEAD_DATA_DIR", self.data_dir.path())
             .env("MASTHEAD_HTTP_ADDR", "127.0.0.1:0")
             .env("MASTHEAD_LOG_FORMAT", "json")
+            // Tests submit many subscriptions from one address; a test that
+            // wants the rate limit sets it in `extra_env`.
+            .env("MASTHEAD_INTAKE_RATE_PER_MINUTE", "0")
             .env("RUST_LOG", std::env::var("MASTHEAD_TEST_LOG").unwrap_or_else(|_| "warn".into()));
         match &self.smtp_url {
             Some(u) => c.env("MASTHEAD_SMTP_URL", u),
@@ -105,6 +150,31 @@ impl System {
             .with_context(|| format!("starting masthead {}", args.join(" ")))?;
         self.children.insert(name.to_owned(), child);
         Ok(())
+    }
+
+    /// The process id of a running role, e.g. to find it in the matcher's
+    /// lease (whose holder names its process).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children.get(name).map(Child::id)
+    }
+
+    /// Whether the role `name` is still running (it may have exited).
+    pub fn is_running(&mut self, name: &str) -> bool {
+        matches!(self.children.get_mut(name).map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Waits until the role `name` (a one-shot command such as `setup`)
+    /// has exited; its status, or `None` if it still runs after `timeout`.
+    pub async fn wait_exit(&mut self, name: &str, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.children.get_mut(name).map(|c| c.try_wait()) {
+                self.children.remove(name);
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        None
     }
 
     /// SIGKILL: a crash in the middle of whatever it was doing.
@@ -164,14 +234,25 @@ impl System {
     }
 
     /// Waits until the last api-serving role has written its address and
-    /// answers /healthz there.
+    /// is ready there (`/readyz` 200): it listens before it has connected
+    /// to NATS and set up the stream, and answers 503 until then.
     pub async fn wait_http(&self) -> Result<()> {
+        self.wait_for("readyz").await
+    }
+
+    /// Waits until the last api-serving role listens and is alive
+    /// (`/healthz` 200), ready or not.
+    pub async fn wait_listening(&self) -> Result<()> {
+        self.wait_for("healthz").await
+    }
+
+    async fn wait_for(&self, probe: &str) -> Result<()> {
         let file = self.http_addr_file.clone().context("no api-serving role was started")?;
-        let port = crate::wait_until("masthead HTTP", Duration::from_secs(60), || {
+        let port = crate::wait_until(&format!("masthead HTTP /{probe}"), Duration::from_secs(60), || {
             let file = file.clone();
             async move {
                 let addr: std::net::SocketAddr = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
-                reqwest_lite(&format!("http://127.0.0.1:{}/healthz", addr.port())).await.then_some(addr.port())
+                reqwest_lite(&format!("http://127.0.0.1:{}/{probe}", addr.port())).await.then_some(addr.port())
             }
         })
         .await?;

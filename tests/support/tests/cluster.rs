@@ -27,14 +27,32 @@ const WRONG_LAST_SEQUENCE_CONSTANT: u64 = 10164;
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn r3_stream(js: &jetstream::Context, name: &str, subjects: &str) -> Result<stream::Stream> {
-    Ok(js
-        .create_stream(stream::Config {
+    create_placed(
+        js,
+        stream::Config {
             name: name.to_string(),
             subjects: vec![subjects.to_string()],
             num_replicas: 3,
             ..Default::default()
-        })
-        .await?)
+        },
+    )
+    .await
+}
+
+/// Creates a replicated stream, retrying while the meta leader cannot
+/// place it yet: a healthy cluster (every node current with the meta
+/// leader) can still answer "no suitable peers for placement, peer
+/// offline" (10005) for a moment, until the leader has heard from each
+/// peer's stats, which on a loaded machine can lag.
+async fn create_placed(js: &jetstream::Context, config: stream::Config) -> Result<stream::Stream> {
+    let name = config.name.clone();
+    let last = Mutex::new(String::new());
+    let created = wait_until(&format!("stream {name} placed"), WAIT, || {
+        let (config, last) = (config.clone(), &last);
+        async move { js.create_stream(config).await.map_err(|e| *last.lock().unwrap() = e.to_string()).ok() }
+    })
+    .await;
+    created.with_context(|| format!("last error: {}", last.lock().unwrap()))
 }
 
 /// Publishes once the stream behind `subject` answers, retrying while the
@@ -258,8 +276,18 @@ async fn sigterm_of_stream_leader_hands_over() -> Result<()> {
 async fn client_with_all_urls_fails_over_by_itself() -> Result<()> {
     let mut cluster = NatsCluster::start(3).await?;
     // No reconnect by hand below: the client is given all URLs and the
-    // default options (unlimited reconnects).
-    let client = cluster.client().await?;
+    // default options (unlimited reconnects). The list as an operator
+    // writes `MASTHEAD_NATS_URL`, through Masthead's own connect: comma-
+    // separated, with DNS names, which the client resolves on every
+    // (re)connect, trying each address.
+    let urls = cluster.urls_csv().replace("127.0.0.1", "localhost");
+    let settings = masthead_jetstream::connect::NatsSettings {
+        urls: urls.replace(',', ", "),
+        name: "failover-test".into(),
+        credentials: None,
+        patience: Duration::from_secs(10),
+    };
+    let client = masthead_jetstream::connect::connect(&settings).await?;
     let on = cluster.connected_node(&client).context("connected")?;
 
     // A short API timeout, so the waits below poll rather than sit out the
@@ -439,14 +467,13 @@ async fn occ_on_2_10(nodes: usize) -> Result<()> {
     let cluster = NatsCluster::start_line(NatsLine::V2_10, nodes).await?;
     assert_eq!((cluster.version().0, cluster.version().1), (2, 10));
     let admin = jetstream::new(cluster.client().await?);
-    admin
-        .create_stream(stream::Config {
-            name: "OCC".into(),
-            subjects: vec!["occ.>".into()],
-            num_replicas: nodes,
-            ..Default::default()
-        })
-        .await?;
+    let config = stream::Config {
+        name: "OCC".into(),
+        subjects: vec!["occ.>".into()],
+        num_replicas: nodes,
+        ..Default::default()
+    };
+    create_placed(&admin, config).await?;
     let leader = if nodes > 1 {
         wait_stream_current(&cluster, "OCC").await?;
         cluster.stream_leader("OCC").await.context("OCC has a leader")?
@@ -473,4 +500,112 @@ async fn occ_conflict_on_single_2_10_answers_only_10071() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn occ_conflict_on_clustered_2_10_answers_only_10071() -> Result<()> {
     occ_on_2_10(3).await
+}
+
+/// The error codes of every failed JetStream publish acknowledgement a
+/// snooping connection sees on `_INBOX.>` (acks go to the publisher's
+/// inbox, and on this test's own account anyone may listen).
+struct AckSnoop {
+    codes: Arc<Mutex<Vec<u64>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AckSnoop {
+    async fn start(client: &async_nats::Client) -> Result<Self> {
+        use futures::StreamExt;
+        let mut inbox = client.subscribe("_INBOX.>").await?;
+        client.flush().await?;
+        let codes = Arc::new(Mutex::new(Vec::new()));
+        let seen = codes.clone();
+        let task = tokio::spawn(async move {
+            while let Some(msg) = inbox.next().await {
+                let answer: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
+                if let Some(code) = answer["error"]["err_code"].as_u64() {
+                    seen.lock().unwrap().push(code);
+                }
+            }
+        });
+        Ok(Self { codes, task })
+    }
+
+    /// The codes seen since the last call.
+    fn take(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.codes.lock().unwrap())
+    }
+}
+
+impl Drop for AckSnoop {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The event store's own append path (`EventStore::append`, which the
+/// command bus retries on `AppendError::Conflict`) on Masthead's real R3
+/// topology: of two concurrent appends after the same event exactly one
+/// wins, and the loser is a conflict, including the rounds in which the
+/// server answered the loser with 10164, which async-nats reports as
+/// `PublishErrorKind::Other` (without `is_conflict` it would be refused as
+/// a 500). A snooping connection reads the codes off the acks, so the test
+/// fails if no 10164 came back at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_store_appends_racing_on_clustered_2_14_see_10164_as_a_conflict() -> Result<()> {
+    use masthead_domain::envelope::CommandMeta;
+    use masthead_domain::subscription::{ConfirmationSent, SubscriptionEvent};
+    use masthead_jetstream::store::{AppendError, EventStore};
+    use masthead_jetstream::topology::{setup, Topology};
+
+    let started = Instant::now();
+    let cluster = NatsCluster::start(3).await?;
+    let topology = Topology::new("OCCSTORE").with_replicas(3);
+    let admin = jetstream::new(cluster.client().await?);
+    // Retried while the meta leader cannot place R3 yet (see `create_placed`).
+    wait_until("the R3 topology placed", WAIT, || async { setup(&admin, &topology).await.ok() }).await?;
+    wait_stream_current(&cluster, "OCCSTORE").await?;
+    let leader = cluster.stream_leader("OCCSTORE").await.context("OCCSTORE has a leader")?;
+    // Two writers on the leader's node, as two API replicas would be: the
+    // loser then reaches the leader within the winner's Raft round trip.
+    let a = EventStore::new(jetstream::new(cluster.client_to(leader).await?), topology.clone());
+    let b = EventStore::new(jetstream::new(cluster.client_to(leader).await?), topology.clone());
+    let snoop = AckSnoop::start(&cluster.client_to(leader).await?).await?;
+    let sent = |who: &str| {
+        SubscriptionEvent::ConfirmationSent(ConfirmationSent { message_id: who.into(), sent_at: chrono::Utc::now() })
+    };
+    let meta = CommandMeta::default();
+    let (mut rounds, mut by_code) = (0u32, BTreeMap::<u64, u32>::new());
+    while rounds < 300 && !(rounds >= 50 && by_code.contains_key(&WRONG_LAST_SEQUENCE_CONSTANT)) {
+        rounds += 1;
+        let id = format!("race-{rounds}");
+        let first = a.append(&id, 0, 1, &sent("first"), &meta).await?;
+        // Each round ends once its one error acknowledgement was snooped, so
+        // what is taken after the race belongs to it alone.
+        ensure!(snoop.take().is_empty(), "round {rounds}: an error acknowledgement outside a race");
+        let (event_a, event_b) = (sent("a"), sent("b"));
+        let (ra, rb) = tokio::join!(
+            a.append(&id, first.stream_sequence, 2, &event_a, &meta),
+            b.append(&id, first.stream_sequence, 2, &event_b, &meta),
+        );
+        let winners = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        let conflicts = [&ra, &rb].iter().filter(|r| matches!(r, Err(AppendError::Conflict { .. }))).count();
+        ensure!(winners == 1 && conflicts == 1, "round {rounds}: want one winner and one conflict: {ra:?} {rb:?}");
+        let codes = wait_until("the loser's acknowledgement snooped", WAIT, || async {
+            let codes = snoop.take();
+            (!codes.is_empty()).then_some(codes)
+        })
+        .await?;
+        for code in codes {
+            ensure!(
+                code == WRONG_LAST_SEQUENCE || code == WRONG_LAST_SEQUENCE_CONSTANT,
+                "round {rounds}: the loser got {code}"
+            );
+            *by_code.entry(code).or_insert(0) += 1;
+        }
+    }
+    println!(
+        "{:?}: {rounds} races through EventStore::append, loser codes {by_code:?}, every loser a Conflict; took {:?}",
+        cluster.version(),
+        started.elapsed()
+    );
+    ensure!(by_code.contains_key(&WRONG_LAST_SEQUENCE_CONSTANT), "no 10164 in {rounds} races: {by_code:?}");
+    Ok(())
 }

@@ -17,8 +17,13 @@ pub enum Status {
     New,
     Pending,
     Matched,
+    /// Double opt-in: the mail with the signed link went out; waiting for
+    /// the subscriber to follow it.
+    AwaitingOptIn,
     Confirmed,
     Failed,
+    /// No mail was sent: the recipient's daily limit was reached.
+    Withheld,
 }
 
 impl Status {
@@ -27,8 +32,10 @@ impl Status {
             Status::New => "new",
             Status::Pending => "pending",
             Status::Matched => "matched",
+            Status::AwaitingOptIn => "awaiting_opt_in",
             Status::Confirmed => "confirmed",
             Status::Failed => "failed",
+            Status::Withheld => "withheld",
         }
     }
 }
@@ -40,6 +47,12 @@ pub struct Subscription {
     pub base_address_id: Option<Uuid>,
     pub confirmation_message_id: Option<String>,
     pub failed_attempts: u32,
+    /// The vault key the personal data is sealed under.
+    #[serde(default)]
+    pub data_key_id: Option<String>,
+    /// `PersonalDataErased` was recorded: nothing personal is readable any more.
+    #[serde(default)]
+    pub personal_data_erased: bool,
 }
 
 /// Why a subscription command was refused.
@@ -61,6 +74,11 @@ pub enum SubscriptionError {
     /// ahead of its input. Retry later.
     #[error("subscription has no delivery address yet")]
     NotResolved,
+    /// An opt-in confirmation for a subscription that sent no opt-in mail
+    /// (or whose mail was withheld or failed). Tell the subscriber there is
+    /// nothing to confirm; do not retry.
+    #[error("subscription is not waiting for an opt-in")]
+    NotAwaitingOptIn,
 }
 
 impl Subscription {
@@ -100,20 +118,45 @@ impl Subscription {
             SubscriptionCommand::AssignNewAddress(e) => {
                 self.resolve(e.base_address_id, SubscriptionEvent::AddressAssigned(e))
             }
-            SubscriptionCommand::RecordConfirmationSent(e) => match self.status {
-                Status::New => Err(SubscriptionError::NotRegistered),
-                Status::Pending => Err(SubscriptionError::NotResolved),
-                // Exactly one ConfirmationSent per subscription.
-                Status::Confirmed => Ok(vec![]),
-                Status::Matched | Status::Failed => Ok(vec![SubscriptionEvent::ConfirmationSent(e)]),
+            SubscriptionCommand::RecordConfirmationSent(e) => self.mail_outcome(SubscriptionEvent::ConfirmationSent(e)),
+            SubscriptionCommand::RecordConfirmationFailed(e) => {
+                self.mail_outcome(SubscriptionEvent::ConfirmationFailed(e))
+            }
+            SubscriptionCommand::RecordOptInRequested(e) => self.mail_outcome(SubscriptionEvent::OptInRequested(e)),
+            SubscriptionCommand::RecordConfirmationWithheld(e) => {
+                self.mail_outcome(SubscriptionEvent::ConfirmationWithheld(e))
+            }
+            SubscriptionCommand::ErasePersonalData(c) => match (self.status, &self.data_key_id) {
+                (Status::New, _) | (_, None) => Err(SubscriptionError::NotRegistered),
+                // Erasing twice changes nothing: the first erasure stands.
+                _ if self.personal_data_erased => Ok(vec![]),
+                (_, Some(key_id)) => Ok(vec![SubscriptionEvent::PersonalDataErased(PersonalDataErased {
+                    key_id: key_id.clone(),
+                    reason: c.reason.map(|r| r.as_str().to_owned()),
+                    erased_at: c.erased_at,
+                })]),
             },
-            SubscriptionCommand::RecordConfirmationFailed(e) => match self.status {
+            SubscriptionCommand::ConfirmOptIn(e) => match self.status {
                 Status::New => Err(SubscriptionError::NotRegistered),
-                Status::Pending => Err(SubscriptionError::NotResolved),
-                // A late failure report after a success changes nothing.
+                Status::AwaitingOptIn => Ok(vec![SubscriptionEvent::OptInConfirmed(e)]),
+                // A second click on the link.
                 Status::Confirmed => Ok(vec![]),
-                Status::Matched | Status::Failed => Ok(vec![SubscriptionEvent::ConfirmationFailed(e)]),
+                _ => Err(SubscriptionError::NotAwaitingOptIn),
             },
+        }
+    }
+
+    /// What the mailer reports: sent, failed, opt-in mail sent, withheld.
+    /// Exactly one mail outcome stands; a failure may be followed by a
+    /// success (an operator's resend). Once a mail went out or was
+    /// withheld, later reports (redeliveries, a late failure) change
+    /// nothing.
+    fn mail_outcome(&self, event: SubscriptionEvent) -> Result<Vec<SubscriptionEvent>, SubscriptionError> {
+        match self.status {
+            Status::New => Err(SubscriptionError::NotRegistered),
+            Status::Pending => Err(SubscriptionError::NotResolved),
+            Status::Confirmed | Status::AwaitingOptIn | Status::Withheld => Ok(vec![]),
+            Status::Matched | Status::Failed => Ok(vec![event]),
         }
     }
 
@@ -122,6 +165,7 @@ impl Subscription {
             SubscriptionEvent::SubscriptionRequested(e) => {
                 self.id = Some(e.subscription_id);
                 self.status = Status::Pending;
+                self.data_key_id = Some(e.subscriber.key_id.clone());
             }
             SubscriptionEvent::AddressMatched(e) => {
                 self.base_address_id = Some(e.base_address_id);
@@ -139,6 +183,15 @@ impl Subscription {
                 self.failed_attempts = self.failed_attempts.saturating_add(e.attempts);
                 self.status = Status::Failed;
             }
+            // The status stays what it was: erasure is about the person,
+            // not about the subscription's progress.
+            SubscriptionEvent::PersonalDataErased(_) => self.personal_data_erased = true,
+            SubscriptionEvent::OptInRequested(e) => {
+                self.confirmation_message_id = Some(e.message_id.clone());
+                self.status = Status::AwaitingOptIn;
+            }
+            SubscriptionEvent::OptInConfirmed(_) => self.status = Status::Confirmed,
+            SubscriptionEvent::ConfirmationWithheld(_) => self.status = Status::Withheld,
         }
     }
 }
@@ -317,6 +370,110 @@ mod tests {
             ])
             .when(SubscriptionCommand::RecordConfirmationSent(sent()))
             .then_expect_events(vec![]);
+    }
+
+    fn erase() -> SubscriptionCommand {
+        SubscriptionCommand::ErasePersonalData(crate::subscription::ErasePersonalData {
+            reason: Some(crate::subscription::ErasureReason::parse(" ticket 42 ").expect("valid")),
+            erased_at: at(),
+        })
+    }
+
+    fn erased() -> SubscriptionEvent {
+        SubscriptionEvent::PersonalDataErased(PersonalDataErased {
+            key_id: id().to_string(),
+            reason: Some("ticket 42".into()),
+            erased_at: at(),
+        })
+    }
+
+    #[test]
+    fn erasure_records_the_key_to_destroy_and_no_personal_data() {
+        SubscriptionTest::with(())
+            .given(vec![requested(), SubscriptionEvent::AddressMatched(matched(base()))])
+            .when(erase())
+            .then_expect_events(vec![erased()]);
+    }
+
+    #[test]
+    fn erasing_twice_is_a_no_op_and_an_unknown_subscription_is_refused() {
+        SubscriptionTest::with(()).given(vec![requested(), erased()]).when(erase()).then_expect_events(vec![]);
+        SubscriptionTest::with(())
+            .given_no_previous_events()
+            .when(erase())
+            .then_expect_error(SubscriptionError::NotRegistered);
+    }
+
+    #[test]
+    fn erasure_reasons_are_bounded_and_printable() {
+        assert_eq!(crate::subscription::ErasureReason::parse(" x ").map(|r| r.as_str().to_owned()), Ok("x".into()));
+        assert!(crate::subscription::ErasureReason::parse("  ").is_err());
+        assert!(crate::subscription::ErasureReason::parse(&"r".repeat(201)).is_err());
+        assert!(crate::subscription::ErasureReason::parse("a\nb").is_err());
+    }
+
+    fn opt_in_requested() -> SubscriptionEvent {
+        SubscriptionEvent::OptInRequested(OptInRequested {
+            message_id: "<opt-in@masthead>".into(),
+            sent_at: at(),
+            expires_at: at(),
+        })
+    }
+
+    fn withheld() -> ConfirmationWithheld {
+        ConfirmationWithheld { reason: WithheldReason::RecipientLimit, limit: 3, withheld_at: at() }
+    }
+
+    #[test]
+    fn an_opt_in_is_confirmed_once_by_the_subscriber() {
+        let confirmed = OptInConfirmed { confirmed_at: at() };
+        let resolved = vec![requested(), SubscriptionEvent::AddressMatched(matched(base()))];
+        SubscriptionTest::with(())
+            .given(resolved.clone())
+            .when(SubscriptionCommand::ConfirmOptIn(confirmed.clone()))
+            .then_expect_error(SubscriptionError::NotAwaitingOptIn);
+        let awaiting = [resolved, vec![opt_in_requested()]].concat();
+        SubscriptionTest::with(())
+            .given(awaiting.clone())
+            .when(SubscriptionCommand::ConfirmOptIn(confirmed.clone()))
+            .then_expect_events(vec![SubscriptionEvent::OptInConfirmed(confirmed.clone())]);
+        // A second click changes nothing; nor does a redelivered mail outcome.
+        let done = [awaiting, vec![SubscriptionEvent::OptInConfirmed(confirmed.clone())]].concat();
+        SubscriptionTest::with(())
+            .given(done.clone())
+            .when(SubscriptionCommand::ConfirmOptIn(confirmed))
+            .then_expect_events(vec![]);
+        SubscriptionTest::with(())
+            .given(done)
+            .when(SubscriptionCommand::RecordConfirmationSent(sent()))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_withheld_mail_is_recorded_once_and_nothing_is_sent_after_it() {
+        let resolved = vec![requested(), SubscriptionEvent::AddressMatched(matched(base()))];
+        SubscriptionTest::with(())
+            .given(resolved.clone())
+            .when(SubscriptionCommand::RecordConfirmationWithheld(withheld()))
+            .then_expect_events(vec![SubscriptionEvent::ConfirmationWithheld(withheld())]);
+        let done = [resolved, vec![SubscriptionEvent::ConfirmationWithheld(withheld())]].concat();
+        for command in [
+            SubscriptionCommand::RecordConfirmationWithheld(withheld()),
+            SubscriptionCommand::RecordConfirmationSent(sent()),
+            SubscriptionCommand::ConfirmOptIn(OptInConfirmed { confirmed_at: at() }),
+        ] {
+            let expect_error = matches!(command, SubscriptionCommand::ConfirmOptIn(_));
+            let then = SubscriptionTest::with(()).given(done.clone()).when(command);
+            if expect_error {
+                then.then_expect_error(SubscriptionError::NotAwaitingOptIn);
+            } else {
+                then.then_expect_events(vec![]);
+            }
+        }
+        SubscriptionTest::with(())
+            .given(vec![requested()])
+            .when(SubscriptionCommand::RecordConfirmationWithheld(withheld()))
+            .then_expect_error(SubscriptionError::NotResolved);
     }
 
     #[test]

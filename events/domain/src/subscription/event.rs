@@ -7,6 +7,10 @@
 //! | `AddressAssigned` | 1 | [`AddressAssigned`] |
 //! | `ConfirmationSent` | 1 | [`ConfirmationSent`] |
 //! | `ConfirmationFailed` | 1 | [`ConfirmationFailed`] |
+//! | `PersonalDataErased` | 1 | [`PersonalDataErased`] |
+//! | `OptInRequested` | 1 | [`OptInRequested`] (double opt-in: the mail asking to confirm went out) |
+//! | `OptInConfirmed` | 1 | [`OptInConfirmed`] (the subscriber followed the signed link) |
+//! | `ConfirmationWithheld` | 1 | [`ConfirmationWithheld`] (no mail: the recipient's daily limit was reached) |
 
 use crate::address::{AddressLines, CanonicalAddress, MatchExplanation, PostalAddress, ReviewRequest};
 use crate::personal_data::SealedPersonalData;
@@ -90,6 +94,66 @@ pub struct ConfirmationFailed {
     pub failed_at: DateTime<Utc>,
 }
 
+/// The subscriber asked to be forgotten: the data key that sealed their
+/// name and email was destroyed. Carries no personal data itself; the
+/// sealed record in `SubscriptionRequested` stays as it was written (the
+/// stream is append-only and its bytes are hash-chained), unreadable for
+/// good. Every other field stays replayable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalDataErased {
+    /// The vault key that was destroyed (an id, not the key).
+    pub key_id: String,
+    /// Why, as the operator gave it (a ticket number, "subscriber request");
+    /// checked by [`ErasureReason::parse`](super::ErasureReason::parse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub erased_at: DateTime<Utc>,
+}
+
+/// Double opt-in: the mail asking the subscriber to confirm with a signed
+/// link was accepted by the mail server. The subscription is confirmed
+/// only by [`OptInConfirmed`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptInRequested {
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The subscriber followed the signed link of the opt-in mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptInConfirmed {
+    pub confirmed_at: DateTime<Utc>,
+}
+
+/// Why no confirmation mail was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithheldReason {
+    /// The recipient already got the day's allowance of confirmation mails
+    /// (`MASTHEAD_MAIL_PER_RECIPIENT_PER_DAY`).
+    RecipientLimit,
+}
+
+impl WithheldReason {
+    /// As serialised: `recipient_limit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithheldReason::RecipientLimit => "recipient_limit",
+        }
+    }
+}
+
+/// The subscription stays registered, but no mail was sent for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationWithheld {
+    pub reason: WithheldReason,
+    /// The limit in force when the mail was withheld.
+    pub limit: u32,
+    pub withheld_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum SubscriptionEvent {
@@ -98,6 +162,10 @@ pub enum SubscriptionEvent {
     AddressAssigned(AddressAssigned),
     ConfirmationSent(ConfirmationSent),
     ConfirmationFailed(ConfirmationFailed),
+    PersonalDataErased(PersonalDataErased),
+    OptInRequested(OptInRequested),
+    OptInConfirmed(OptInConfirmed),
+    ConfirmationWithheld(ConfirmationWithheld),
 }
 
 impl SubscriptionEvent {
@@ -106,6 +174,10 @@ impl SubscriptionEvent {
     pub const ASSIGNED: &'static str = "AddressAssigned";
     pub const CONFIRMATION_SENT: &'static str = "ConfirmationSent";
     pub const CONFIRMATION_FAILED: &'static str = "ConfirmationFailed";
+    pub const PERSONAL_DATA_ERASED: &'static str = "PersonalDataErased";
+    pub const OPT_IN_REQUESTED: &'static str = "OptInRequested";
+    pub const OPT_IN_CONFIRMED: &'static str = "OptInConfirmed";
+    pub const CONFIRMATION_WITHHELD: &'static str = "ConfirmationWithheld";
 }
 
 impl SubscriptionEvent {
@@ -116,6 +188,10 @@ impl SubscriptionEvent {
             Self::ASSIGNED => Self::AddressAssigned(payload.parse(event_type)?),
             Self::CONFIRMATION_SENT => Self::ConfirmationSent(payload.parse(event_type)?),
             Self::CONFIRMATION_FAILED => Self::ConfirmationFailed(payload.parse(event_type)?),
+            Self::PERSONAL_DATA_ERASED => Self::PersonalDataErased(payload.parse(event_type)?),
+            Self::OPT_IN_REQUESTED => Self::OptInRequested(payload.parse(event_type)?),
+            Self::OPT_IN_CONFIRMED => Self::OptInConfirmed(payload.parse(event_type)?),
+            Self::CONFIRMATION_WITHHELD => Self::ConfirmationWithheld(payload.parse(event_type)?),
             other => return Err(SchemaError::UnknownType(other.to_owned())),
         })
     }
@@ -131,6 +207,10 @@ impl EventSchema for SubscriptionEvent {
             Self::AddressAssigned(_) => Self::ASSIGNED,
             Self::ConfirmationSent(_) => Self::CONFIRMATION_SENT,
             Self::ConfirmationFailed(_) => Self::CONFIRMATION_FAILED,
+            Self::PersonalDataErased(_) => Self::PERSONAL_DATA_ERASED,
+            Self::OptInRequested(_) => Self::OPT_IN_REQUESTED,
+            Self::OptInConfirmed(_) => Self::OPT_IN_CONFIRMED,
+            Self::ConfirmationWithheld(_) => Self::CONFIRMATION_WITHHELD,
         }
     }
 
@@ -141,7 +221,14 @@ impl EventSchema for SubscriptionEvent {
     fn current_version(event_type: &str) -> Option<u32> {
         match event_type {
             Self::REQUESTED => Some(2),
-            Self::MATCHED | Self::ASSIGNED | Self::CONFIRMATION_SENT | Self::CONFIRMATION_FAILED => Some(1),
+            Self::MATCHED
+            | Self::ASSIGNED
+            | Self::CONFIRMATION_SENT
+            | Self::CONFIRMATION_FAILED
+            | Self::PERSONAL_DATA_ERASED
+            | Self::OPT_IN_REQUESTED
+            | Self::OPT_IN_CONFIRMED
+            | Self::CONFIRMATION_WITHHELD => Some(1),
             _ => None,
         }
     }
@@ -153,6 +240,10 @@ impl EventSchema for SubscriptionEvent {
             Self::AddressAssigned(e) => serde_json::to_vec(e),
             Self::ConfirmationSent(e) => serde_json::to_vec(e),
             Self::ConfirmationFailed(e) => serde_json::to_vec(e),
+            Self::PersonalDataErased(e) => serde_json::to_vec(e),
+            Self::OptInRequested(e) => serde_json::to_vec(e),
+            Self::OptInConfirmed(e) => serde_json::to_vec(e),
+            Self::ConfirmationWithheld(e) => serde_json::to_vec(e),
         }
     }
 

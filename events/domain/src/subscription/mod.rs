@@ -2,11 +2,13 @@
 
 pub mod aggregate;
 pub mod command;
+pub mod email;
 pub mod event;
 pub mod request;
+pub mod text;
 
 pub use aggregate::{Status, Subscription, SubscriptionError};
-pub use command::{RegisterSubscription, SubscriptionCommand};
+pub use command::{ErasePersonalData, ErasureReason, RegisterSubscription, SubscriptionCommand};
 pub use event::*;
 pub use request::{FieldError, SubscriberEmail, SubscriberName, SubscriptionForm, ValidSubscription};
 

@@ -2,6 +2,8 @@
 //! command. Every field is checked, and every failure is reported, so a form
 //! can show all its errors at once.
 
+pub use super::email::SubscriberEmail;
+use super::text::{checked_line, cleaned_line};
 use crate::address::PostalAddress;
 use crate::country::{Country, CountryError};
 use crate::personal_data::PersonalData;
@@ -36,15 +38,11 @@ pub struct ValidSubscription {
     pub country_as_typed: String,
 }
 
-/// A subscriber's name: 1–120 characters after trimming, no control
-/// characters. Holding one means the rules were checked.
+/// A subscriber's name: 1–120 characters after trimming that pass the line
+/// rule (`text`): no control characters, text-direction controls or line
+/// separators, something visible. Holding one means the rules were checked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SubscriberName(String);
-
-/// A subscriber's email address: valid, with a dotted domain, at most 254
-/// characters. Holding one means the rules were checked.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SubscriberEmail(String);
 
 // Personal data must not reach logs through a stray `{:?}`.
 impl std::fmt::Debug for SubscriberName {
@@ -53,28 +51,12 @@ impl std::fmt::Debug for SubscriberName {
     }
 }
 
-impl std::fmt::Debug for SubscriberEmail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SubscriberEmail(..)")
-    }
-}
-
-/// The trimmed value if it is 1–`max` characters without control
-/// characters, or what is wrong with it.
-fn bounded_line(field: &'static str, value: &str, max: usize) -> Result<String, FieldError> {
-    let v = value.trim();
-    let n = v.chars().count();
-    let message = if n == 0 {
-        "is required".to_owned()
-    } else if n > max {
-        format!("must be at most {max} characters (got {n})")
-    } else if v.chars().any(|c| c.is_control()) {
-        "must not contain control characters".to_owned()
-    } else {
-        return Ok(v.to_owned());
-    };
-    Err(FieldError { field, message })
-}
+/// The longest name, street and city, in characters.
+pub const MAX_LINE: usize = 120;
+/// The longest postal code, in characters.
+pub const MAX_POSTAL_CODE: usize = 15;
+/// The longest country as typed, in characters.
+pub const MAX_COUNTRY: usize = 60;
 
 fn collect<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Option<T> {
     result.map_err(|e| errors.push(e)).ok()
@@ -82,30 +64,13 @@ fn collect<T>(result: Result<T, FieldError>, errors: &mut Vec<FieldError>) -> Op
 
 impl SubscriberName {
     pub fn parse(value: &str) -> Result<Self, FieldError> {
-        bounded_line("name", value, 120).map(Self)
+        checked_line("name", value, MAX_LINE).map(Self)
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl SubscriberEmail {
-    pub fn parse(value: &str) -> Result<Self, FieldError> {
-        let v = value.trim();
-        let invalid = |message: &str| Err(FieldError { field: "email", message: message.to_owned() });
-        if v.is_empty() {
-            invalid("is required")
-        } else if v.len() > 254 {
-            invalid("must be at most 254 characters")
-        } else if !email_address::EmailAddress::is_valid(v) || !v.contains('@') || v.contains(char::is_whitespace) {
-            invalid("is not a valid email address")
-        } else if !v.rsplit('@').next().is_some_and(|domain| domain.contains('.')) {
-            // A dotless domain is valid per RFC 5321 but never a subscriber's mailbox.
-            invalid("needs a domain such as example.org")
-        } else {
-            Ok(Self(v.to_owned()))
-        }
+    /// A name stored before the line rule existed, made fit for a greeting
+    /// and a `To` header; `None` if nothing printable is left.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        Self::parse(value).ok().or_else(|| Self::parse(&cleaned_line(value)).ok())
     }
 
     pub fn as_str(&self) -> &str {
@@ -119,17 +84,21 @@ impl SubscriptionForm {
         let mut errors = Vec::new();
         let name = collect(SubscriberName::parse(&self.name), &mut errors);
         let email = collect(SubscriberEmail::parse(&self.email), &mut errors);
-        let street = collect(bounded_line("street", &self.street, 120), &mut errors);
-        let postal_code = collect(bounded_line("postal_code", &self.postal_code, 15), &mut errors);
-        let city = collect(bounded_line("city", &self.city, 120), &mut errors);
+        let street = collect(checked_line("street", &self.street, MAX_LINE), &mut errors);
+        let postal_code = collect(checked_line("postal_code", &self.postal_code, MAX_POSTAL_CODE), &mut errors);
+        let city = collect(checked_line("city", &self.city, MAX_LINE), &mut errors);
         let country_as_typed = self.country.trim().to_owned();
-        let country = match Country::parse(&country_as_typed) {
-            Ok(c) => Some(c),
-            Err(CountryError::Empty) => {
+        let country = match checked_line("country", &self.country, MAX_COUNTRY).map(|c| Country::parse(&c)) {
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+            Ok(Ok(c)) => Some(c),
+            Ok(Err(CountryError::Empty)) => {
                 errors.push(FieldError { field: "country", message: "is required".into() });
                 None
             }
-            Err(CountryError::Unknown) => {
+            Ok(Err(CountryError::Unknown)) => {
                 errors.push(FieldError {
                     field: "country",
                     message: "is not a country we recognise; use its name or ISO code, e.g. NL".into(),
@@ -230,5 +199,30 @@ mod tests {
     #[test]
     fn control_characters_are_refused() {
         assert_eq!(fields(SubscriptionForm { city: "Utre\u{0}cht".into(), ..good() }), vec!["city"]);
+    }
+
+    #[test]
+    fn every_line_refuses_spoofing_and_invisible_values_naming_the_field() {
+        let spoofed = "Ada \u{202E}txt.exe";
+        let form = SubscriptionForm {
+            name: spoofed.into(),
+            street: "Kerkstraat\u{2066} 12".into(),
+            postal_code: "\u{200B}\u{200B}".into(),
+            city: "Utrecht\u{2028}Bcc: x".into(),
+            country: "N\u{202D}L".into(),
+            ..good()
+        };
+        assert_eq!(fields(form), vec!["name", "street", "postal_code", "city", "country"]);
+        let e = SubscriberName::parse("\u{200B}\u{FEFF}").expect_err("invisible");
+        assert_eq!((e.field, e.message.as_str()), ("name", "must contain visible characters"));
+    }
+
+    #[test]
+    fn stored_names_from_before_the_rule_are_cleaned() {
+        assert_eq!(
+            SubscriberName::from_stored("Ada\u{202E} Lovelace").map(|n| n.as_str().to_owned()),
+            Some("Ada Lovelace".into())
+        );
+        assert!(SubscriberName::from_stored("\u{200B}").is_none());
     }
 }

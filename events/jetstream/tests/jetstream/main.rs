@@ -9,5 +9,6 @@ mod common;
 
 mod coordination;
 mod key_vault;
+mod recipients;
 mod replay;
 mod store;

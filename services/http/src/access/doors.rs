@@ -40,6 +40,10 @@ pub const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/status/{id}"),
     ("POST", "/api/v1/subscriptions"),
     ("GET", "/api/v1/subscriptions/{id}"),
+    // Double opt-in: the link in the subscriber's mail and its button; the
+    // link's signature is the credential.
+    ("GET", "/confirm/{id}"),
+    ("POST", "/confirm/{id}"),
     // Probes.
     ("GET", "/healthz"),
     ("GET", "/readyz"),

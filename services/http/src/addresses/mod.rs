@@ -6,10 +6,11 @@ pub mod match_preview;
 
 use crate::access::doors::DoorRouter;
 use crate::error::ApiError;
+use crate::error::IdPath;
 use crate::query::{self, projection_store, store_error, Query};
 use crate::subscriptions::view::parse_id;
 use crate::SharedState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use masthead_auth::Role;
 use masthead_projections::query::street_tokens;
@@ -147,10 +148,7 @@ pub async fn list_addresses(
         (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
     )
 )]
-pub async fn get_address(
-    State(state): State<SharedState>,
-    Path(raw): Path<String>,
-) -> Result<Json<AddressView>, ApiError> {
+pub async fn get_address(State(state): State<SharedState>, IdPath(raw): IdPath) -> Result<Json<AddressView>, ApiError> {
     let id = parse_id(&raw)?;
     let store = projection_store(&state)?;
     store.address(id).await.map_err(store_error)?.map(Json).ok_or_else(|| ApiError::not_found("base address"))

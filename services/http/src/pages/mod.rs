@@ -1,9 +1,11 @@
-//! The HTML pages: the subscriber's form and status page (`subscriber`)
+//! The HTML pages: the subscriber's form and status page (`subscriber`),
+//! the double opt-in page (`opt_in`)
 //! and the operations dashboard (`dashboard`). Pages are rendered from the
 //! askama templates in `templates/`, which escape every value; their
 //! scripts and styles are files in `assets/`, served here.
 
 pub mod dashboard;
+pub mod opt_in;
 pub mod subscriber;
 
 use crate::access::doors::DoorRouter;
@@ -22,6 +24,9 @@ pub fn routes() -> DoorRouter<SharedState> {
         .public(routes!(subscriber::submit_form))
         .public(routes!(subscriber::status_page))
         .role(Role::Viewer, routes!(dashboard::dashboard))
+        // The subscriber's own link from the opt-in mail: its signature is
+        // the credential.
+        .public(routes!(opt_in::confirm_page, opt_in::confirm))
 }
 
 /// The pages' scripts and styles, compiled into the binary.

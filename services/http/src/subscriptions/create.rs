@@ -56,7 +56,9 @@ pub fn intake_error(e: IntakeError) -> ApiError {
 }
 
 /// Reads a body of at most `MAX_BODY` bytes; larger ones are refused with 413
-/// before being read in full.
+/// before being read in full. A body that stops short of its declared
+/// length (the client went away) is 400, one that stops arriving for the
+/// server's body timeout 408: neither is too large.
 pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -70,7 +72,34 @@ pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<bytes::Byte
     if declared.is_some_and(|n| n > MAX_BODY) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return too_large();
+            }
+            if err.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "the request body did not arrive in time; nothing was stored",
+                );
+            }
+            source = err.source();
+        }
+        ApiError::bad_request("incomplete_body", "the request body ended before it was complete; nothing was stored")
+    })
+}
+
+/// The `Idempotency-Key` header: absent, or exactly one visible ASCII value.
+/// A repeated header is refused rather than one of them picked silently.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(first) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(ApiError::bad_parameter("Idempotency-Key", "must be sent once"));
+    }
+    first.to_str().map(Some).map_err(|_| ApiError::bad_parameter("Idempotency-Key", "must be visible ASCII"))
 }
 
 /// One field of the JSON body as sent: a string, absent or null, or a value
@@ -204,10 +233,12 @@ pub fn traceparent(headers: &HeaderMap) -> Option<String> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key + same body within 72 h gives the same id and one event")),
     responses(
         (status = 202, description = "Durably accepted", body = AcceptedBody, headers(("Location" = String))),
-        (status = 400, description = "Malformed JSON, wrong content type or bad Idempotency-Key", body = crate::error::ErrorBody),
+        (status = 400, description = "Malformed JSON, wrong content type, a body cut short, or a bad or repeated Idempotency-Key", body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within the server's body timeout", body = crate::error::ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many subscriptions from this client; retry after `Retry-After` seconds", body = crate::error::ErrorBody, headers(("Retry-After" = u32))),
         (status = 422, description = "Invalid fields, or key reused with another body", body = crate::error::ErrorBody),
-        (status = 503, description = "Event store unavailable; retry", body = crate::error::ErrorBody, headers(("Retry-After" = u32))),
+        (status = 503, description = "Event store unavailable, or the server is shedding load; retry", body = crate::error::ErrorBody, headers(("Retry-After" = u32))),
     )
 )]
 pub async fn create_subscription(
@@ -220,10 +251,7 @@ pub async fn create_subscription(
         return Err(ApiError::bad_request("unsupported_content_type", "send the body as application/json"));
     }
     let form = parse_form(&bytes)?;
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map_err(|_| ApiError::bad_parameter("Idempotency-Key", "must be visible ASCII")))
-        .transpose()?;
+    let key = idempotency_key(&headers)?;
     let accepted = state.intake.submit(&form, Channel::Api, key, traceparent(&headers)).await.map_err(intake_error)?;
     let location = format!("/api/v1/subscriptions/{}", accepted.id);
     let mut response =

@@ -15,8 +15,27 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// The whole intake must answer within this, whatever NATS does; the API
-/// turns a timeout into 503 with `Retry-After`.
-pub const INTAKE_DEADLINE: Duration = Duration::from_millis(1800);
+/// turns a timeout into 503 with `Retry-After`. Refusals must reach the
+/// client within 2 s; the rest is the margin for a loaded machine.
+pub const INTAKE_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// How long a request that finds the NATS client disconnected waits for it
+/// to reconnect (to another node of the cluster) before it is refused.
+const RECONNECT_GRACE: Duration = Duration::from_millis(500);
+const RECONNECT_POLL: Duration = Duration::from_millis(10);
+
+/// How long one attempt at a step (reserving the key, sealing, appending)
+/// may take before it is abandoned and tried again within the deadline. A
+/// request sent to a stream leader that is handing over (a node stopped for
+/// maintenance) can go unanswered; the next attempt reaches the new leader.
+/// An abandoned attempt that landed after all is found by the next one (the
+/// key's record, the subscription already registered under our id).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The pause before a step that found NATS unavailable is tried again
+/// within the request's deadline: long enough not to hammer a cluster that
+/// is electing a leader, short enough to retry several times.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Why a subscription was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -90,21 +109,23 @@ impl Intake {
                 return Err(IntakeError::BadKey);
             }
         }
-        // A publish while disconnected would sit in the client's buffer and
-        // could reach the server after we answered 503. Refuse up front.
-        if self.client.connection_state() != async_nats::connection::State::Connected {
-            return Err(IntakeError::Unavailable);
-        }
-        // Boxed once here: with the rare paths and async-nats' futures boxed
-        // beneath it, `submit_valid` still holds ~4 KB (the command, the
-        // aggregate, the append's envelope and span), which every layer
-        // above (the deadline, the handler, axum's routing) would move again.
-        tokio::time::timeout(
-            INTAKE_DEADLINE,
-            Box::pin(self.submit_valid(form, valid, channel, idempotency_key, traceparent)),
-        )
-        .await
-        .map_err(|_| IntakeError::Unavailable)?
+        let attempt = async {
+            // A publish while disconnected would sit in the client's buffer
+            // and could reach the server after we answered 503. A client
+            // that lost its server (a NATS node stopped for maintenance) is
+            // usually on another one within milliseconds, so wait for that
+            // briefly (within the deadline); then refuse.
+            if !self.is_connected() && !self.reconnected_within(RECONNECT_GRACE).await {
+                return Err(IntakeError::Unavailable);
+            }
+            // Boxed once here: with the rare paths and async-nats' futures
+            // boxed beneath it, `submit_valid` still holds ~4 KB (the
+            // command, the aggregate, the append's envelope and span), which
+            // every layer above (the deadline, the handler, axum's routing)
+            // would move again.
+            Box::pin(self.submit_valid(form, valid, channel, idempotency_key, traceparent)).await
+        };
+        tokio::time::timeout(INTAKE_DEADLINE, attempt).await.map_err(|_| IntakeError::Unavailable)?
     }
 
     async fn submit_valid(
@@ -118,30 +139,22 @@ impl Intake {
         let (id, replayed) = match idempotency_key {
             None => (masthead_domain::subscription::new_subscription_id(), false),
             Some(key) => {
-                // The fingerprint covers what the subscriber typed (trimmed),
-                // so whitespace-only differences count as the same request.
-                let normalised = SubscriptionForm {
-                    name: form.name.trim().to_owned(),
-                    email: form.email.trim().to_owned(),
-                    street: form.street.trim().to_owned(),
-                    postal_code: form.postal_code.trim().to_owned(),
-                    city: form.city.trim().to_owned(),
-                    country: form.country.trim().to_owned(),
-                };
                 // Boxed: only keyed requests claim, and the claim's KV
                 // futures would otherwise enlarge every request's future.
-                match Box::pin(self.records.claim("subscriptions", key, &fingerprint(&normalised))).await {
-                    Ok(Claim::New(id)) => (id, false),
-                    Ok(Claim::Replay(id)) => (id, true),
-                    Ok(Claim::Mismatch) => return Err(IntakeError::KeyReused),
-                    Err(_) => return Err(IntakeError::Unavailable),
+                match Box::pin(self.claim(form, key)).await? {
+                    Claim::New(id) => (id, false),
+                    Claim::Replay(id) => (id, true),
+                    Claim::Mismatch => return Err(IntakeError::KeyReused),
                 }
             }
         };
-        let subscriber = self.keys.seal(&valid.personal).await.map_err(|e| match e {
-            VaultError::Unavailable(_) => IntakeError::Unavailable,
-            other => IntakeError::Internal(other.to_string()),
-        })?;
+        let subscriber = loop {
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, self.keys.seal(&valid.personal)).await {
+                Ok(Ok(sealed)) => break sealed,
+                Ok(Err(VaultError::Unavailable(_))) | Err(_) => self.before_retry().await,
+                Ok(Err(other)) => return Err(IntakeError::Internal(other.to_string())),
+            }
+        };
         let command = SubscriptionCommand::Register(RegisterSubscription {
             subscription_id: id,
             subscriber,
@@ -168,19 +181,100 @@ impl Intake {
             // only fill the server's window and cost it a lookup per request.
             idempotency_key: None,
         };
-        let executed = if replayed {
-            self.bus.execute(&id.to_string(), command, &meta).await
-        } else {
-            self.bus.execute_new(&id.to_string(), command, &meta).await
+        self.register(id, replayed, command, &meta).await
+    }
+
+    /// Appends the registration: a new subscription, or the replay of a
+    /// key whose first attempt may have got as far as the stream.
+    async fn register(
+        &self,
+        id: Uuid,
+        replayed: bool,
+        command: SubscriptionCommand,
+        meta: &CommandMeta,
+    ) -> Result<Accepted, IntakeError> {
+        // A failover (a NATS node died, a stream elects a new leader) makes
+        // appends unavailable for a moment: retried here until the deadline
+        // rather than refused at the first miss. A retry after an append
+        // whose answer was lost finds the subscription registered; the id is
+        // ours alone (new, or reserved by this request's key), so that is
+        // this request's own event.
+        let mut attempts = 0u32;
+        let executed = loop {
+            attempts += 1;
+            let (aggregate, command) = (id.to_string(), command.clone());
+            let execution = async {
+                match replayed {
+                    true => self.bus.execute(&aggregate, command, meta).await,
+                    false => self.bus.execute_new(&aggregate, command, meta).await,
+                }
+            };
+            let executed = tokio::time::timeout(ATTEMPT_TIMEOUT, execution)
+                .await
+                .unwrap_or_else(|_| Err(CommandError::Unavailable("no acknowledgement in time".into())));
+            match executed {
+                Err(CommandError::Unavailable(_)) => self.before_retry().await,
+                other => break other,
+            }
         };
         match executed {
             Ok(_) => Ok(Accepted { id, replayed }),
-            // A replayed key whose first attempt got as far as the stream.
-            Err(CommandError::Rejected(SubscriptionError::AlreadyRegistered)) if replayed => {
+            Err(CommandError::Rejected(SubscriptionError::AlreadyRegistered)) if replayed || attempts > 1 => {
                 Ok(Accepted { id, replayed })
             }
             Err(CommandError::Unavailable(_)) | Err(CommandError::Conflict(_)) => Err(IntakeError::Unavailable),
             Err(other) => Err(IntakeError::Internal(other.to_string())),
+        }
+    }
+
+    /// Reserves the Idempotency-Key (or finds what it was used for),
+    /// retrying while the records bucket does not answer.
+    async fn claim(&self, form: &SubscriptionForm, key: &str) -> Result<Claim, IntakeError> {
+        // The fingerprint covers what the subscriber typed (trimmed), so
+        // whitespace-only differences count as the same request.
+        let normalised = SubscriptionForm {
+            name: form.name.trim().to_owned(),
+            email: form.email.trim().to_owned(),
+            street: form.street.trim().to_owned(),
+            postal_code: form.postal_code.trim().to_owned(),
+            city: form.city.trim().to_owned(),
+            country: form.country.trim().to_owned(),
+        };
+        let fingerprint = fingerprint(&normalised);
+        loop {
+            // A retry after a reservation whose answer was lost finds it
+            // made, with this body's fingerprint: a replay of this request.
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, self.records.claim("subscriptions", key, &fingerprint)).await {
+                Ok(Ok(claim)) => return Ok(claim),
+                Ok(Err(_)) | Err(_) => self.before_retry().await,
+            }
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Whether the client is connected again within `grace`.
+    async fn reconnected_within(&self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(RECONNECT_POLL).await;
+            if self.is_connected() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Pauses before the next attempt at a step that found NATS
+    /// unavailable, and waits for the connection if it is down (nothing is
+    /// published into a disconnected client's buffer). The request's
+    /// deadline (`INTAKE_DEADLINE`) bounds every wait.
+    async fn before_retry(&self) {
+        tokio::time::sleep(RETRY_PAUSE).await;
+        while !self.is_connected() {
+            tokio::time::sleep(RECONNECT_POLL).await;
         }
     }
 }

@@ -2,8 +2,9 @@
 //! data opened for the holder of its unguessable id.
 
 use crate::error::ApiError;
+use crate::error::IdPath;
 use crate::{AppState, SharedState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::subscription::SubscriptionEvent;
@@ -17,8 +18,10 @@ pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::bad_parameter("id", "must be a UUID"))
 }
 
-/// Opens the sealed name and email; an erased key shows as erased.
-pub async fn personal_fields(state: &AppState, sealed: &SealedPersonalData) -> Value {
+/// Opens the sealed name and email; erased personal data (no sealed record
+/// left in the view, or its key destroyed) shows as erased.
+pub async fn personal_fields(state: &AppState, sealed: Option<&SealedPersonalData>) -> Value {
+    let Some(sealed) = sealed else { return json!({"name": null, "email": null, "personal_data": "erased"}) };
     match state.vault.open_sealed(sealed).await {
         Ok(p) => json!({"name": p.name, "email": p.email, "personal_data": "available"}),
         Err(VaultError::Erased(_)) => json!({"name": null, "email": null, "personal_data": "erased"}),
@@ -46,7 +49,7 @@ pub async fn view_from_events(state: &AppState, id: Uuid) -> Result<Option<Value
 /// The response body: the view with its sealed blob replaced by the opened
 /// name and email, and where it came from and how current it is.
 async fn body_of(state: &AppState, view: &SubscriptionView, source: &str, as_of: u64) -> Result<Value, ApiError> {
-    let personal = personal_fields(state, &view.subscriber).await;
+    let personal = personal_fields(state, view.subscriber.as_ref()).await;
     let mut body = serde_json::to_value(view).map_err(|_| ApiError::internal())?;
     if let Value::Object(ref mut m) = body {
         m.remove("subscriber");
@@ -73,10 +76,7 @@ async fn body_of(state: &AppState, view: &SubscriptionView, source: &str, as_of:
         (status = 503, description = "Event store unavailable", body = crate::error::ErrorBody),
     )
 )]
-pub async fn get_subscription(
-    State(state): State<SharedState>,
-    Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get_subscription(State(state): State<SharedState>, IdPath(raw): IdPath) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
     if let Some(reads) = &state.reads {
         let projected = reads.get().subscription(id).await;

@@ -128,6 +128,14 @@ pub fn failed(permanent: bool) -> SubscriptionEvent {
     })
 }
 
+pub fn erased() -> SubscriptionEvent {
+    SubscriptionEvent::PersonalDataErased(masthead_domain::subscription::PersonalDataErased {
+        key_id: "dkp-1.0".into(),
+        reason: None,
+        erased_at: at(),
+    })
+}
+
 /// Plays the consumer runtime: delivers the trigger again and again, as
 /// JetStream would after each nak, until the decision is to skip or an
 /// outcome ends the message. Returns every outcome in order, and appends

@@ -46,6 +46,18 @@ fn a_redelivery_after_giving_up_sends_nothing() {
 }
 
 #[test]
+fn an_erased_subscriber_is_never_mailed_again() {
+    for history in [
+        vec![requested(1), matched(utrecht()), erased()],
+        vec![requested(1), erased(), matched(utrecht())],
+        vec![requested(1), matched(utrecht()), failed(false), erased()],
+        vec![requested(1), matched(utrecht()), sent("<m@x>"), erased()],
+    ] {
+        assert_eq!(decide(&history), MailDecision::Skip(SkipReason::Erased), "{history:?}");
+    }
+}
+
+#[test]
 fn nothing_is_sent_before_an_address_is_resolved() {
     assert_eq!(decide(&[requested(1)]), MailDecision::Skip(SkipReason::NotResolved));
     assert_eq!(decide(&[]), MailDecision::Skip(SkipReason::NotRegistered));

@@ -55,6 +55,14 @@ async fn without_an_smtp_url_mails_land_in_the_outbox_once_per_subscription() {
     let other = mailer.deliver(&confirmation(12, utrecht()), &who, mailer.retry_policy().attempt(1)).await;
     assert!(matches!(other, SendOutcome::Sent { .. }));
     assert_eq!(files(&outbox).len(), 2);
+
+    // Erasing the first subscriber drops their mail, and only theirs;
+    // forgetting it again is no error.
+    mailer.forget(uuid::Uuid::from_u128(11)).await.expect("forget");
+    let left = files(&outbox);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].to_string_lossy().contains("00000000000c"), "{left:?}");
+    mailer.forget(uuid::Uuid::from_u128(11)).await.expect("forget again");
 }
 
 #[tokio::test]

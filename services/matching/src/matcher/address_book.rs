@@ -37,6 +37,10 @@ pub struct AddressBook {
     position: AtomicU64,
     /// Woken whenever `position` moves.
     advanced: tokio::sync::Notify,
+    /// Asks the follower to start its feed again: a decision waited in
+    /// vain, and a feed that went quiet across a server restart without
+    /// an error must not hold every decision back.
+    refollow: tokio::sync::Notify,
 }
 
 /// Why a decision could not wait for a complete index.
@@ -60,6 +64,7 @@ impl AddressBook {
             info: RwLock::new(HashMap::new()),
             position: AtomicU64::new(0),
             advanced: tokio::sync::Notify::new(),
+            refollow: tokio::sync::Notify::new(),
         }
     }
 
@@ -119,6 +124,7 @@ impl AddressBook {
                 if done(pos) {
                     return Ok(());
                 }
+                self.refollow.notify_one();
                 return Err(FenceError::Behind { wanted: before, behind: last.min(before).saturating_sub(pos) });
             }
         }
@@ -263,6 +269,7 @@ impl AddressBook {
                 loop {
                     let next = tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
+                        _ = self.refollow.notified() => return Err("a decision waited for the feed".into()),
                         n = messages.next() => n,
                     };
                     let Some(m) = next else { return Err("address feed ended".into()) };

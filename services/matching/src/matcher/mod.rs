@@ -18,7 +18,7 @@ use async_nats::jetstream;
 use handler::MatcherHandler;
 use masthead_jetstream::command_bus::CommandBus;
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, RuntimeConfig};
-use masthead_jetstream::lease::{Lease, RENEW_EVERY};
+use masthead_jetstream::lease::{Lease, LeaseError, RENEW_EVERY};
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::{ConsumerRole, Topology};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -159,19 +159,36 @@ pub async fn run(
 /// Renews the lease until `term` ends; on a lost lease it stops decisions
 /// at once (`leading`) and ends the term. Releases the lease at the end, so
 /// a standby takes over without waiting for the TTL.
+///
+/// A renewal the bucket does not answer (its leader died and the cluster
+/// elects another, which takes seconds) is retried quickly for as long as
+/// the lease is still fresh: nobody can have taken it over before it
+/// expires, and standing down at the first miss would stall matching for a
+/// whole TTL after every NATS node failure.
 async fn keep_lease(mut lease: Lease, term: CancellationToken, leading: Arc<AtomicBool>) {
+    let mut pause = RENEW_EVERY;
     loop {
         tokio::select! {
             _ = term.cancelled() => break,
-            _ = tokio::time::sleep(RENEW_EVERY) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
-        if let Err(e) = lease.renew().await {
-            tracing::warn!(error = %e, "matcher lease lost; standing down");
-            leading.store(false, Ordering::SeqCst);
-            term.cancel();
-            return;
+        match lease.renew().await {
+            Ok(()) => pause = RENEW_EVERY,
+            Err(LeaseError::Unavailable(e)) if lease.is_fresh() => {
+                tracing::warn!(error = %e, "matcher lease not renewed yet; retrying while it is still ours");
+                pause = RENEW_RETRY;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "matcher lease lost; standing down");
+                leading.store(false, Ordering::SeqCst);
+                term.cancel();
+                return;
+            }
         }
     }
     leading.store(false, Ordering::SeqCst);
     lease.release().await;
 }
+
+/// The pause before retrying a renewal the bucket did not answer.
+const RENEW_RETRY: Duration = Duration::from_millis(500);

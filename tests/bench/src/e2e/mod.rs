@@ -118,6 +118,8 @@ pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
     let smtp_url = format!("{smtp_url}?pool={BENCH_SMTP_POOL}");
 
     let mut config = Config::for_nats(&url, data.path(), &stream_name("E2E"));
+    // One load generator, one client address: the limit would measure itself.
+    config.intake_rate_per_minute = 0;
     config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.http_addr_file = None;
     config.smtp_url = Some(smtp_url.clone());
