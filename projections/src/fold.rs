@@ -155,7 +155,7 @@ pub(crate) struct SubscriptionDoc {
 pub(crate) struct Stamp(pub u8, pub i64, pub u64);
 
 // Stored codes: append new kinds, never reorder.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     SubscriptionEvent::REQUESTED,
     SubscriptionEvent::MATCHED,
     SubscriptionEvent::ASSIGNED,
@@ -165,6 +165,8 @@ const KINDS: [&str; 9] = [
     SubscriptionEvent::OPT_IN_REQUESTED,
     SubscriptionEvent::OPT_IN_CONFIRMED,
     SubscriptionEvent::CONFIRMATION_WITHHELD,
+    SubscriptionEvent::DELIVERY_CHANGED,
+    SubscriptionEvent::CORRECTION_SENT,
 ];
 
 fn kind_code(e: &SubscriptionEvent) -> u8 {
@@ -268,6 +270,8 @@ impl SubscriptionDoc {
                     effects.push(Effect::MailWithheld);
                 }
             }
+            // Recorded in the timeline above; the delivery itself is not yet projected.
+            SubscriptionEvent::DeliveryAddressChanged(_) | SubscriptionEvent::CorrectionSent(_) => {}
         }
         Some(effects)
     }
