@@ -55,6 +55,10 @@ pub enum AliasReason {
     /// for the address registered under the old key, so nothing can be
     /// registered twice across normaliser versions.
     Rekeyed { normalizer_version: u32 },
+    /// The address team corrected the address's lines to this key: the id
+    /// is reserved for it, so the corrected spelling cannot be registered
+    /// again as a new address.
+    Corrected,
 }
 
 /// The id `base_address_id` (derived from `key`) is taken by another base

@@ -1,0 +1,16 @@
+//! The address team's work on the base-address list.
+//!
+//! This crate owns the curation commands (register by hand, correct,
+//! merge, retire) and the review decisions that end in a merge or in
+//! "distinct" ([`commands`]), and their consequence for subscriptions:
+//! the [`relocate`] process manager, which gives every subscription
+//! delivered to a corrected or merged address its new delivery address as
+//! an event on the subscription's own history. Every change is an event, so
+//! an address's history is complete and replayable.
+
+pub mod commands;
+pub mod error;
+pub mod relocate;
+
+pub use commands::{Actor, Curation, NewAddress};
+pub use error::{CurationError, ErrorClass};
