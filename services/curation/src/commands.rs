@@ -85,7 +85,7 @@ impl Curation {
             .addresses
             .execute_new(&id.to_string(), BaseAddressCommand::Register(registered.clone()), &meta)
             .await
-            .map_err(|e| CurationError::from_address(e))?;
+            .map_err(CurationError::from_address)?;
         if stored.is_empty() {
             // The key was registered between the index lookup and the append.
             return Err(CurationError::Existing { id });
@@ -144,7 +144,7 @@ impl Curation {
             .addresses
             .execute(&id.to_string(), command, &CommandMeta::default())
             .await
-            .map_err(|e| CurationError::from_address(e))?;
+            .map_err(CurationError::from_address)?;
         Ok(stored.into_iter().next())
     }
 
@@ -200,7 +200,7 @@ impl Curation {
             .addresses
             .execute(&id.to_string(), command, &CommandMeta::default())
             .await
-            .map_err(|e| CurationError::from_address(e))?;
+            .map_err(CurationError::from_address)?;
         Ok(stored.into_iter().next())
     }
 
@@ -215,7 +215,7 @@ impl Curation {
             .addresses
             .execute(&id.to_string(), command, &CommandMeta::default())
             .await
-            .map_err(|e| CurationError::from_address(e))?;
+            .map_err(CurationError::from_address)?;
         Ok(stored.into_iter().next())
     }
 
