@@ -23,6 +23,7 @@ use masthead_matching::matcher::address_book::AddressBook;
 use masthead_matching::matcher::convert::{canonical_address, canonical_of};
 use masthead_matching::{Canonical, Decision};
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Who asked, and why: both go into the event.
@@ -44,24 +45,48 @@ pub struct NewAddress {
 /// engine's index to keep hand-made near-duplicates out.
 #[derive(Clone)]
 pub struct Curation {
+    store: EventStore,
     addresses: Arc<CommandBus<BaseAddress>>,
     reviews: Arc<CommandBus<Review>>,
     book: Arc<AddressBook>,
 }
 
+/// How long a command waits for the index to hold every stored address
+/// before it answers "unavailable, retry" (an import far ahead of it).
+pub const FENCE_PATIENCE: Duration = Duration::from_secs(5);
+
 impl Curation {
     pub fn new(store: EventStore, book: Arc<AddressBook>) -> Self {
         Self {
             addresses: Arc::new(CommandBus::new(store.clone(), ())),
-            reviews: Arc::new(CommandBus::new(store, ())),
+            reviews: Arc::new(CommandBus::new(store.clone(), ())),
+            store,
             book,
         }
+    }
+
+    /// Waits until the index holds every address stored so far, so that a
+    /// hand-made address is checked against the whole list (an import may
+    /// be filling it), as the matcher's decisions are.
+    async fn fence(&self) -> Result<(), CurationError> {
+        let topology = self.store.topology();
+        let stream = self
+            .store
+            .jetstream()
+            .get_stream(&topology.stream)
+            .await
+            .map_err(|e| CurationError::Unavailable(e.to_string()))?;
+        self.book
+            .complete_before(&stream, topology, u64::MAX, FENCE_PATIENCE)
+            .await
+            .map_err(|e| CurationError::Unavailable(e.to_string()))
     }
 
     /// Registers a new base address. If the engine resolves it to one that
     /// exists (exactly or as a near-duplicate), nothing is appended:
     /// [`CurationError::Existing`] names it.
     pub async fn register(&self, new: NewAddress, actor: &Actor) -> Result<BaseAddressRegistered, CurationError> {
+        self.fence().await?;
         let probe = canonical_of(&new.lines);
         if let Some(existing) = self.resolves_to(&probe, None) {
             return Err(CurationError::Existing { id: existing });
@@ -127,6 +152,7 @@ impl Curation {
         let probe = canonical_of(&lines);
         let key = probe.key();
         if key != current.canonical.key {
+            self.fence().await?;
             if let Some(existing) = self.resolves_to(&probe, Some(id)) {
                 return Err(CurationError::Existing { id: existing });
             }
@@ -252,5 +278,27 @@ impl Curation {
             .await
             .map_err(CurationError::from_review)?;
         Ok(decision)
+    }
+}
+
+/// A base address as its own history has it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressSnapshot {
+    pub id: Uuid,
+    pub status: base_address::AddressStatus,
+    pub reference: Option<String>,
+    pub lines: AddressLines,
+}
+
+impl Curation {
+    /// The base address `id` as its history has it now; `None` if there is
+    /// none (an alias id answers as the address it stands for).
+    pub async fn snapshot(&self, id: Uuid) -> Result<Option<AddressSnapshot>, CurationError> {
+        let (loaded, _) = self.addresses.aggregates().load(&id.to_string()).await.map_err(CurationError::read)?;
+        let a = loaded.aggregate;
+        if let Some(alias) = a.aliased {
+            return Box::pin(self.snapshot(alias.alias_of)).await;
+        }
+        Ok(a.current.map(|c| AddressSnapshot { id, status: a.status, reference: c.reference, lines: c.address }))
     }
 }

@@ -12,5 +12,5 @@ pub mod commands;
 pub mod error;
 pub mod relocate;
 
-pub use commands::{Actor, Curation, NewAddress};
+pub use commands::{Actor, AddressSnapshot, Curation, NewAddress};
 pub use error::{CurationError, ErrorClass};

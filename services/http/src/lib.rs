@@ -26,6 +26,7 @@
 pub mod access;
 pub mod addresses;
 pub mod error;
+pub mod json_body;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub reads: Option<Arc<ProjectionReads>>,
     /// The base-address index, for match previews.
     pub book: Option<Arc<AddressBook>>,
+    /// The address team's commands (over the same index).
+    pub curation: Option<masthead_curation::Curation>,
     /// Token validation and the access settings.
     pub access: Arc<access::Access>,
     /// Rate and in-flight limits.

@@ -2,6 +2,7 @@
 //! street names, and (`/api/v1/match`) previews of what the matcher would
 //! decide for an address.
 
+pub mod curate;
 pub mod match_preview;
 
 use crate::access::doors::DoorRouter;
@@ -25,6 +26,10 @@ pub fn routes() -> DoorRouter<SharedState> {
         .role(Role::Viewer, routes!(get_address))
         // The address team's tool.
         .role(Role::Curator, routes!(match_preview::preview))
+        .role(Role::Curator, routes!(curate::register_address))
+        .role(Role::Curator, routes!(curate::correct_address))
+        .role(Role::Curator, routes!(curate::merge_address))
+        .role(Role::Curator, routes!(curate::retire_address))
 }
 
 /// The query parameters of the address list.
