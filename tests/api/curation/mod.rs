@@ -2,6 +2,7 @@
 //! code the workbench issue names, with a curator's token.
 
 mod commands;
+mod reviews;
 
 use masthead_auth::Role;
 use masthead_test_support::app::{client_with_token, spawn_app, TestApp, API_AND_PROJECTOR};
@@ -50,4 +51,36 @@ impl Desk {
 /// The field a 4xx names first.
 pub fn field(body: &Value) -> &str {
     body["errors"][0]["field"].as_str().unwrap_or("")
+}
+
+/// Opens a duplicate review item for the pair, as `masthead addresses
+/// dedupe` does, through the event store; returns its id.
+pub async fn open_pair(app: &TestApp, address: &str, candidate: &str) -> String {
+    use masthead_domain::review::{self, Review, ReviewCommand, ReviewKind, ReviewOpened};
+    use masthead_domain::{FieldAgreement, MatchExplanation, ReviewCandidate};
+    let (a, b): (uuid::Uuid, uuid::Uuid) = (address.parse().expect("id"), candidate.parse().expect("id"));
+    let review_id = review::id_for_pair(a, b);
+    let explanation = MatchExplanation {
+        street_similarity: 90.0,
+        street: FieldAgreement::Similar,
+        house_number: FieldAgreement::Exact,
+        postal_code: FieldAgreement::Exact,
+        city: FieldAgreement::Exact,
+        country: FieldAgreement::Exact,
+        probability: Some(0.9),
+        weights: None,
+    };
+    let opened = ReviewOpened {
+        review_id,
+        kind: ReviewKind::Duplicate,
+        reason: None,
+        address_id: a,
+        subscription_id: None,
+        candidates: vec![ReviewCandidate { base_address_id: b, probability: 0.9, explanation, veto: None }],
+        opened_at: chrono::Utc::now(),
+    };
+    let bus: masthead_jetstream::command_bus::CommandBus<Review> =
+        masthead_jetstream::command_bus::CommandBus::new(app.store.clone(), ());
+    bus.execute(&review_id.to_string(), ReviewCommand::Open(opened), &Default::default()).await.expect("opened");
+    review_id.to_string()
 }

@@ -103,10 +103,29 @@ pub(crate) fn refused(e: CurationError) -> Response {
         _ => "refused",
     };
     let mut body = json!({"error": {"code": code, "message": e.to_string()}});
+    if let Some(field) = field_of(&e) {
+        body["errors"] = json!([{"field": field, "message": e.to_string()}]);
+    }
     if let CurationError::Existing { id } = e {
         body["existing"] = json!({ "id": id });
     }
     (status, Json(body)).into_response()
+}
+
+/// The request field a refusal is about, when it is about one.
+fn field_of(e: &CurationError) -> Option<&'static str> {
+    use masthead_domain::base_address::BaseAddressError as A;
+    use masthead_domain::review::ReviewError as R;
+    match e {
+        CurationError::Address(A::MergeIntoItself | A::UnknownSurvivor(_) | A::SurvivorNotActive { .. }) => {
+            Some("into")
+        }
+        CurationError::Address(A::EmptyStreet) => Some("street"),
+        CurationError::Address(A::ReasonRequired) => Some("reason"),
+        CurationError::Review(R::NotInItem(_)) => Some("into"),
+        CurationError::Review(R::NoCandidate | R::AlreadyDecided(_)) => Some("decision"),
+        _ => None,
+    }
 }
 
 async fn answer(curation: &Curation, id: Uuid, status: StatusCode) -> Response {
