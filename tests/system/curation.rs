@@ -1,0 +1,159 @@
+//! The address team's changes reaching subscribers through `masthead up`:
+//! a merge and a correction move every subscription delivered there and
+//! mail each subscriber once per change, also across a restart; and
+//! subscriptions arriving while two addresses are merged all end at the
+//! survivor.
+
+use crate::common::*;
+use masthead_test_support::{mime::Mail, wait_until, System, TestSmtp};
+use serde_json::{json, Value};
+use std::time::Duration;
+use uuid::Uuid;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// The base address with publisher reference `reference`, once projected.
+async fn address_id(http: &reqwest::Client, base: &str, reference: &str) -> Uuid {
+    let url = format!("{base}/api/v1/addresses?ref={reference}");
+    let found = wait_until(&format!("address {reference} projected"), SETTLE, || async {
+        let page = get_json(http, &url).await?;
+        page["items"][0]["id"].as_str().and_then(|s| s.parse().ok())
+    })
+    .await;
+    found.expect("address projected")
+}
+
+async fn send(http: &reqwest::Client, method: reqwest::Method, url: String, body: Value) -> (u16, Value) {
+    let response = http.request(method, url).json(&body).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until every history satisfies `done`.
+async fn wait_histories(
+    inspector: &Inspector,
+    ids: &[Uuid],
+    what: &str,
+    done: impl Fn(&[masthead_domain::subscription::SubscriptionEvent]) -> bool,
+) {
+    let result = wait_until(what, SETTLE, || async {
+        for id in ids {
+            if !done(&inspector.history(*id).await) {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    result.expect(what);
+}
+
+#[tokio::test]
+async fn a_merge_and_a_correction_move_every_subscription_and_mail_each_subscriber_once() {
+    let smtp = TestSmtp::start();
+    let mut system = System::new(MASTHEAD, Some(smtp.url())).expect("system");
+    system
+        .import_csv("ref,street,postal_code,city,country\nA,Molenweg 3,3511 LX,Utrecht,NL\nB,Stationsplein 9,3511 ED,Utrecht,NL\n")
+        .expect("import");
+    system.start("up", &["up"]).expect("up");
+    system.wait_http().await.expect("http up");
+    let (http, base) = (reqwest::Client::new(), system.base_url());
+    let (viewer, curator) = (viewer_client(&system), role_client(&system, "curator"));
+    let inspector = Inspector::connect(&system).await;
+    let (a, b) = (address_id(&viewer, &base, "A").await, address_id(&viewer, &base, "B").await);
+
+    let mut at_a = Vec::new();
+    for name in ["Ann Aa", "Bert Bee"] {
+        let (status, id) = subscribe(&http, &base, &body(name, "Molenweg 3", "3511LX", "Utrecht", "NL")).await;
+        assert_eq!(status, 202);
+        at_a.push(id.expect("id"));
+    }
+    let (_, at_b) = subscribe(&http, &base, &body("Cees Cee", "Stationsplein 9", "3511 ED", "Utrecht", "NL")).await;
+    let at_b = at_b.expect("id");
+    for id in at_a.iter().chain([&at_b]) {
+        wait_status(&http, &base, *id, "confirmed").await;
+    }
+    assert_eq!(smtp.wait_for(3, SETTLE).len(), 3, "three confirmations");
+
+    let (status, merged) =
+        send(&curator, reqwest::Method::POST, format!("{base}/api/v1/addresses/{a}/merge"), json!({"into": b})).await;
+    assert_eq!(status, 200, "{merged}");
+    wait_histories(&inspector, &at_a, "A's subscriptions moved to B", |h| current_base(h) == Some(b)).await;
+    let mails = smtp.wait_for(5, SETTLE);
+    let corrections: Vec<_> = mails.iter().filter(|m| message_id(&m.data).starts_with("<correction.")).collect();
+    assert_eq!(corrections.len(), 2, "one correction mail per moved subscriber");
+    for mail in &corrections {
+        let text = Mail::parse(&mail.data).text().to_owned();
+        assert!(text.contains("Stationsplein 9"), "the mail shows the survivor's lines: {text}");
+    }
+
+    let (status, corrected) = send(
+        &curator,
+        reqwest::Method::PATCH,
+        format!("{base}/api/v1/addresses/{b}"),
+        json!({"street": "Stationsplein 9bis", "reason": "the building's own number"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{corrected}");
+    let everyone: Vec<Uuid> = at_a.iter().copied().chain([at_b]).collect();
+    wait_histories(&inspector, &everyone, "corrections mailed", |h| {
+        let (_, sent) = changes_and_corrections(h);
+        sent == if current_base(h) == resolved_base(h) { 1 } else { 2 }
+    })
+    .await;
+    assert_eq!(smtp.wait_for(8, SETTLE).len(), 8, "three confirmations, two merge mails, three correction mails");
+
+    // A restart re-reads the whole history and sends nothing again.
+    assert!(system.stop("up").is_some_and(|s| s.success()));
+    system.start("up", &["up"]).expect("up again");
+    system.wait_http().await.expect("http up again");
+    let base = system.base_url();
+    let (_, later) = subscribe(&http, &base, &body("Dirk Dee", "Stationsplein 9bis", "3511 ED", "Utrecht", "NL")).await;
+    wait_status(&http, &base, later.expect("id"), "confirmed").await;
+    inspector.wait_drained(&["matcher", "mailer"], SETTLE).await;
+    assert_eq!(smtp.count(), 9, "only the new subscriber's confirmation after the restart");
+    for id in &everyone {
+        let h = inspector.history(*id).await;
+        let (changes, sent) = changes_and_corrections(&h);
+        assert_eq!(changes, sent, "each change mailed exactly once: {h:#?}");
+    }
+    assert!(system.stop("up").is_some_and(|s| s.success()), "clean shutdown: {}", system.log("up"));
+}
+
+#[tokio::test]
+async fn subscriptions_arriving_during_a_merge_all_end_at_the_survivor() {
+    let mut system = System::new(MASTHEAD, None).expect("system");
+    system
+        .import_csv(
+            "ref,street,postal_code,city,country\nA,Rossem 3,1011 AB,Amsterdam,NL\nB,Rossum 3,1011 AB,Amsterdam,NL\n",
+        )
+        .expect("import");
+    system.start("up", &["up"]).expect("up");
+    system.wait_http().await.expect("http up");
+    let (http, base) = (reqwest::Client::new(), system.base_url());
+    let (viewer, curator) = (viewer_client(&system), role_client(&system, "curator"));
+    let inspector = Inspector::connect(&system).await;
+    let (a, b) = (address_id(&viewer, &base, "A").await, address_id(&viewer, &base, "B").await);
+
+    // Subscriptions typed exactly as either spelling, sent while the merge is.
+    let sends = (0..60).map(|i| {
+        let (http, base) = (http.clone(), base.clone());
+        let street = if i % 2 == 0 { "Rossem 3" } else { "Rossum 3" };
+        async move { subscribe(&http, &base, &body(&format!("Reader {i}"), street, "1011 AB", "Amsterdam", "NL")).await }
+    });
+    let merge = send(&curator, reqwest::Method::POST, format!("{base}/api/v1/addresses/{a}/merge"), json!({"into": b}));
+    let (answers, (status, merged)) = tokio::join!(futures::future::join_all(sends), merge);
+    assert_eq!(status, 200, "{merged}");
+    let ids: Vec<Uuid> = answers
+        .into_iter()
+        .map(|(s, id)| {
+            assert_eq!(s, 202);
+            id.expect("id")
+        })
+        .collect();
+
+    wait_histories(&inspector, &ids, "every subscription at the survivor", |h| current_base(h) == Some(b)).await;
+    let bases = inspector.base_addresses().await;
+    assert_eq!(bases.len(), 2, "no new base address: {bases:?}");
+    assert!(system.stop("up").is_some_and(|s| s.success()), "clean shutdown: {}", system.log("up"));
+}
