@@ -157,3 +157,70 @@ async fn subscriptions_arriving_during_a_merge_all_end_at_the_survivor() {
     assert_eq!(bases.len(), 2, "no new base address: {bases:?}");
     assert!(system.stop("up").is_some_and(|s| s.success()), "clean shutdown: {}", system.log("up"));
 }
+
+fn run_ok(system: &System, args: &[&str]) -> String {
+    let out = system.run(args).expect("masthead runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "masthead {}: {stdout}{stderr}", args.join(" "));
+    stdout.into_owned()
+}
+
+fn run_refused(system: &System, args: &[&str]) -> String {
+    let out = system.run(args).expect("masthead runs");
+    assert!(!out.status.success(), "masthead {} should fail", args.join(" "));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn registered_id(stdout: &str) -> String {
+    stdout.trim().rsplit(' ').next().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn the_cli_registers_corrects_merges_and_retires_and_names_a_bad_flag() {
+    let system = System::new(MASTHEAD, None).expect("system");
+    let kerk =
+        ["addresses", "register", "--street", "Kerkstraat 12", "--postal-code", "1011 AB", "--city", "Amsterdam"];
+    let first =
+        registered_id(&run_ok(&system, &[&kerk[..], &["--country", "NL", "--reason", "new building"]].concat()));
+    let again = [
+        "addresses",
+        "register",
+        "--street",
+        "Kerkstr. 12",
+        "--postal-code",
+        "1011AB",
+        "--city",
+        "Amsterdam",
+        "--country",
+        "Nederland",
+    ];
+    let refused = run_refused(&system, &again);
+    assert!(refused.contains("refused") && refused.contains(&first), "{refused}");
+    assert!(run_refused(&system, &[&kerk[..], &["--country", "Atlantis"]].concat()).contains("--country"));
+    assert!(run_refused(&system, &["addresses", "merge", &first, "--into", "nope"]).contains("--into"));
+
+    let molen = ["addresses", "register", "--street", "Molenweg 3", "--city", "Utrecht", "--country", "NL"];
+    let second = registered_id(&run_ok(&system, &molen));
+    let corrected =
+        run_ok(&system, &["addresses", "correct", &second, "--postal-code", "3511 LX", "--reason", "postcode found"]);
+    assert!(corrected.contains("corrected"), "{corrected}");
+    assert!(run_refused(&system, &["addresses", "retire", &second]).contains("--reason"));
+    let merged = run_ok(&system, &["addresses", "merge", &first, "--into", &second, "--actor", "ops-1"]);
+    assert!(merged.contains("merged"), "{merged}");
+
+    let history = run_ok(&system, &["addresses", "history", &first]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 2, "{history}");
+    assert!(
+        lines[0].contains("BaseAddressRegistered")
+            && lines[1].contains("BaseAddressMerged")
+            && lines[1].contains("ops-1"),
+        "{history}"
+    );
+    let json_history = run_ok(&system, &["addresses", "history", &second, "--json"]);
+    let last: Value = serde_json::from_str(json_history.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["event_type"], "BaseAddressCorrected");
+    assert_eq!(last["event"]["reason"], "postcode found");
+    assert!(run_ok(&system, &["addresses", "retire", &second, "--reason", "demolished"]).contains("retired"));
+    assert!(run_ok(&system, &["reviews", "list"]).trim().is_empty(), "no review items yet");
+}

@@ -5,11 +5,13 @@
 //! "distinct" ([`commands`]), and their consequence for subscriptions:
 //! the [`relocate`] process manager, which gives every subscription
 //! delivered to a corrected or merged address its new delivery address as
-//! an event on the subscription's own history. Every change is an event, so
+//! an event on the subscription's own history; and the review queue as the
+//! stream has it ([`queue`]), for tools without read models. Every change is an event, so
 //! an address's history is complete and replayable.
 
 pub mod commands;
 pub mod error;
+pub mod queue;
 pub mod relocate;
 
 pub use commands::{Actor, AddressSnapshot, Curation, NewAddress};
