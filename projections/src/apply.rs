@@ -378,14 +378,20 @@ impl Batch {
                 }
             }
             Effect::Moved { from, to, seq } => {
-                let old = self.addr(src, from)?;
-                old.doc.live.moved_out += 1;
-                old.doc.touch(seq);
-                old.dirty = true;
+                // A correction "moves" a subscription to the same address:
+                // only its (possibly corrected) ref is of interest.
+                if from != to {
+                    let old = self.addr(src, from)?;
+                    old.doc.live.moved_out += 1;
+                    old.doc.touch(seq);
+                    old.dirty = true;
+                }
                 let new = self.addr(src, to)?;
-                new.doc.live.subscription_count += 1;
-                new.doc.touch(seq);
-                new.dirty = true;
+                if from != to {
+                    new.doc.live.subscription_count += 1;
+                    new.doc.touch(seq);
+                    new.dirty = true;
+                }
                 let reference = new.doc.live.reference.clone();
                 if let Some(sub) = self.subs.get_mut(&sub_id) {
                     if sub.doc.backfill_move_ref(seq, reference.as_deref()) {

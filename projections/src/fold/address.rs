@@ -10,8 +10,8 @@ use crate::view::{
 };
 use chrono::{DateTime, Utc};
 use masthead_domain::base_address::{
-    AddressSource, BaseAddressAliased, BaseAddressCorrected, BaseAddressEvent, BaseAddressMerged, BaseAddressRegistered,
-    BaseAddressRetired,
+    AddressSource, BaseAddressAliased, BaseAddressCorrected, BaseAddressEvent, BaseAddressMerged,
+    BaseAddressRegistered, BaseAddressRetired,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -280,8 +280,7 @@ impl AddressDoc {
         let (before, after) = (Lines::from(&e.before), Lines::from(&e.address));
         let mut h = entry(seq, BaseAddressEvent::CORRECTED, at, Some(&e.actor));
         h.reason = e.reason.clone();
-        h.changes =
-            line_changes(Some((&before, e.previous_ref.as_deref())), (&after, e.reference.as_deref()));
+        h.changes = line_changes(Some((&before, e.previous_ref.as_deref())), (&after, e.reference.as_deref()));
         if self.correction().is_none_or(|c| c.seq < seq) {
             self.live.reference = e.reference.clone();
             self.curation().correction = Some(Correction {
@@ -407,4 +406,3 @@ impl AddressDoc {
         Some(entries)
     }
 }
-

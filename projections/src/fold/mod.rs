@@ -15,8 +15,8 @@
 //! changed, which makes them exactly-once too.
 
 use crate::view::{
-    DeliveryMove, EnteredAddress, IntakeChannel, Lines, MailOutcome, MatchOutcome, OutcomeKind,
-    SubscriptionStatus, SubscriptionSummary, SubscriptionView, TimelineEntry,
+    DeliveryMove, EnteredAddress, IntakeChannel, Lines, MailOutcome, MatchOutcome, OutcomeKind, SubscriptionStatus,
+    SubscriptionSummary, SubscriptionView, TimelineEntry,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use masthead_domain::envelope::Recorded;
@@ -323,9 +323,7 @@ impl SubscriptionDoc {
                 };
                 let at = self.moves.partition_point(|x| x.seq < seq);
                 self.moves.insert(at, m);
-                if e.from_base_address_id != e.base_address_id {
-                    effects.push(Effect::Moved { from: e.from_base_address_id, to: e.base_address_id, seq });
-                }
+                effects.push(Effect::Moved { from: e.from_base_address_id, to: e.base_address_id, seq });
             }
             SubscriptionEvent::CorrectionSent(_) => self.corrections_sent += 1,
         }

@@ -48,7 +48,9 @@ pub(crate) struct ReviewKeys {
 pub(crate) enum ReviewEffect {
     Opened,
     /// Decided, this many seconds after it was opened.
-    Decided { seconds: f64 },
+    Decided {
+        seconds: f64,
+    },
 }
 
 impl ReviewDoc {

@@ -334,10 +334,7 @@ impl DocSource for Prefetched {
     }
 
     /// Documents are loaded whole, registration included: nothing more to load.
-    fn load_registration(
-        &mut self,
-        _id: Uuid,
-    ) -> Result<Option<crate::fold::Registration>, StoreError> {
+    fn load_registration(&mut self, _id: Uuid) -> Result<Option<crate::fold::Registration>, StoreError> {
         Ok(None)
     }
 

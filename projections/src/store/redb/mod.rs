@@ -621,7 +621,9 @@ fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -
 
 fn read_stored_stats(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<StoredStats, StoreError> {
     match meta.get(STATS)? {
-        None => Ok(StoredStats { stats: Stats { score_histogram: vec![0; 10], ..Stats::default() }, ..Default::default() }),
+        None => {
+            Ok(StoredStats { stats: Stats { score_histogram: vec![0; 10], ..Stats::default() }, ..Default::default() })
+        }
         Some(v) => serde_json::from_slice(v.value()).map_err(|e| corrupt("stats", e)),
     }
 }
