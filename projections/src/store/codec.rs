@@ -29,8 +29,14 @@ const SUB_V1: u8 = 0xB1;
 /// `last_seq` come the erasure time, then the double opt-in and
 /// withheld-mail fields.
 const SUB_V2: u8 = 0xB2;
+/// Layout 3: layout 2, then the correction mails sent and the delivery
+/// moves (JSON, since they are rare; one byte when there are none).
+const SUB_V3: u8 = 0xB3;
 /// First byte of binary address counters (layout 1).
 const LIVE_V1: u8 = 0xA1;
+/// Layout 2: layout 1, then the subscriptions moved away and the curation
+/// (JSON, since it is rare; one byte for an address nobody curated).
+const LIVE_V2: u8 = 0xA2;
 
 fn corrupt(what: &str, why: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {why}"))
@@ -87,6 +93,16 @@ impl Writer<'_> {
 
     fn f64(&mut self, v: f64) {
         self.0.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+
+    /// A rare, optional part as length-prefixed JSON (serialising our own
+    /// types cannot fail; if it did, the part would read back absent).
+    fn rare_json<T: serde::Serialize>(&mut self, v: Option<&T>) {
+        let json = v.and_then(|v| serde_json::to_vec(v).ok());
+        self.opt(json.as_ref(), |w, j| {
+            w.varint(j.len() as u64);
+            w.0.extend_from_slice(j);
+        });
     }
 
     /// `Some` as 1 followed by the value, `None` as 0.
@@ -192,6 +208,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn rare_json<T: serde::de::DeserializeOwned>(&mut self) -> Result<Option<T>, StoreError> {
+        self.opt(|r| {
+            let n = r.len()?;
+            let b = r.take(n)?;
+            serde_json::from_slice(b).map_err(|e| r.err(&e.to_string()))
+        })
+    }
+
     fn opt_string(&mut self) -> Result<Option<String>, StoreError> {
         self.opt(Self::string)
     }
@@ -220,7 +244,7 @@ impl<'a> Reader<'a> {
 pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
     buf.clear();
     let mut w = Writer(buf);
-    w.u8(SUB_V2);
+    w.u8(SUB_V3);
     w.uuid(&doc.id);
     w.opt(doc.requested.as_ref(), |w, r| {
         let e = &r.entered;
@@ -283,6 +307,8 @@ pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
         w.varint(u64::from(h.limit));
         w.time(&h.withheld_at);
     });
+    w.varint(doc.corrections_sent);
+    w.rare_json((!doc.moves.is_empty()).then_some(&doc.moves));
 }
 
 /// Reads a subscription document in either encoding.
@@ -290,11 +316,15 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<SubscriptionDoc, Store
     const WHAT: &str = "subscription document";
     match bytes.first() {
         Some(b'{') => serde_json::from_slice(bytes).map_err(|e| corrupt(WHAT, &e.to_string())),
-        Some(&tag @ (SUB_V1 | SUB_V2)) => {
+        Some(&tag @ (SUB_V1 | SUB_V2 | SUB_V3)) => {
             let mut r = Reader { rest: &bytes[1..], what: WHAT };
-            let mut doc = read_subscription(&mut r, tag == SUB_V2)?;
-            if tag == SUB_V2 {
+            let mut doc = read_subscription(&mut r, tag != SUB_V1)?;
+            if tag != SUB_V1 {
                 read_v2_extras(&mut r, &mut doc)?;
+            }
+            if tag == SUB_V3 {
+                doc.corrections_sent = r.varint()?;
+                doc.moves = r.rare_json()?.unwrap_or_default();
             }
             r.end()?;
             Ok(doc)
@@ -379,6 +409,8 @@ fn read_subscription(r: &mut Reader<'_>, v2: bool) -> Result<SubscriptionDoc, St
         opt_in: None,
         opted_in_at: None,
         withheld: None,
+        moves: Vec::new(),
+        corrections_sent: 0,
     })
 }
 
@@ -396,7 +428,7 @@ fn read_v2_extras(r: &mut Reader<'_>, doc: &mut SubscriptionDoc) -> Result<(), S
 pub(crate) fn encode_live(buf: &mut Vec<u8>, live: &AddressLive) {
     buf.clear();
     let mut w = Writer(buf);
-    w.u8(LIVE_V1);
+    w.u8(LIVE_V2);
     w.bool(live.registered);
     w.opt_str(live.reference.as_deref());
     w.varint(live.spellings.len() as u64);
@@ -406,6 +438,8 @@ pub(crate) fn encode_live(buf: &mut Vec<u8>, live: &AddressLive) {
     }
     w.varint(live.subscription_count);
     w.varint(live.last_seq);
+    w.varint(live.moved_out);
+    w.rare_json(live.curation.as_ref());
 }
 
 /// Reads an address's counters in either encoding.
@@ -413,7 +447,7 @@ pub(crate) fn decode_live(bytes: &[u8]) -> Result<AddressLive, StoreError> {
     const WHAT: &str = "address counters";
     match bytes.first() {
         Some(b'{') => serde_json::from_slice(bytes).map_err(|e| corrupt(WHAT, &e.to_string())),
-        Some(&LIVE_V1) => {
+        Some(&tag @ (LIVE_V1 | LIVE_V2)) => {
             let mut r = Reader { rest: &bytes[1..], what: WHAT };
             let registered = r.bool()?;
             let reference = r.opt_string()?;
@@ -423,13 +457,19 @@ pub(crate) fn decode_live(bytes: &[u8]) -> Result<AddressLive, StoreError> {
             for _ in 0..n {
                 spellings.push(Spelling { street: r.string()?, seq: r.varint()? });
             }
-            let live = AddressLive {
+            let mut live = AddressLive {
                 registered,
                 reference,
                 spellings,
                 subscription_count: r.varint()?,
                 last_seq: r.varint()?,
+                moved_out: 0,
+                curation: None,
             };
+            if tag == LIVE_V2 {
+                live.moved_out = r.varint()?;
+                live.curation = r.rare_json()?;
+            }
             r.end()?;
             Ok(live)
         }
@@ -504,8 +544,15 @@ mod tests {
     /// always present, nothing after `last_seq`.
     fn encode_v1(doc: &SubscriptionDoc) -> Vec<u8> {
         let mut v2 = Vec::new();
-        let without =
-            SubscriptionDoc { erased_at: None, opt_in: None, opted_in_at: None, withheld: None, ..doc.clone() };
+        let without = SubscriptionDoc {
+            erased_at: None,
+            opt_in: None,
+            opted_in_at: None,
+            withheld: None,
+            moves: Vec::new(),
+            corrections_sent: 0,
+            ..doc.clone()
+        };
         encode_subscription(&mut v2, &without);
         // Layout 2 differs in three places: the tag, a presence byte
         // before the sealed fields (found by encoding the fields alone),
@@ -524,8 +571,9 @@ mod tests {
             let at = v2.windows(sealed.len() + 1).position(|w| w[0] == 1 && w[1..] == sealed[..]).unwrap();
             v1.remove(at);
         }
-        let tail = v1.split_off(v1.len() - 4);
-        assert_eq!(tail, [0, 0, 0, 0], "four absent fields end layout 2");
+        // Layout 3 adds two more: no correction mails, no moves.
+        let tail = v1.split_off(v1.len() - 6);
+        assert_eq!(tail, [0; 6], "four absent fields end layout 2, two layout 3");
         v1
     }
 

@@ -11,7 +11,14 @@
 //! | `sub_by_created` | `desc(created) ‖ id` | – |
 //! | `sub_by_status` | `status ‖ desc(created) ‖ id` | `country` |
 //! | `sub_by_country` | `country ‖ 0 ‖ desc(created) ‖ id` | – |
-//! | `addr_by_postal_code`, `addr_by_city`, `addr_by_country`, `addr_by_ref`, `addr_by_token` | `value ‖ 0 ‖ id` | – |
+//! | `addr_by_postal_code`, `addr_by_city`, `addr_by_country`, `addr_by_ref`, `addr_by_token`, `addr_by_status` | `value ‖ 0 ‖ id` | – |
+//! | `address_history` | (id u128, seq u64) | curation history entry, JSON |
+//! | `reviews` | id (u128) | review document, JSON |
+//! | `review_by_created` | `asc(created) ‖ id` | – |
+//! | `review_by_status` | `status ‖ asc(created) ‖ id` | – |
+//!
+//! `addr_by_status` holds merged and retired addresses only (active ones,
+//! nearly all, are found by walking the others).
 //!
 //! `desc(t)` is the bitwise complement of the order-preserving encoding of
 //! the creation time in µs, so an ascending scan yields the newest first.
@@ -19,12 +26,14 @@
 //! the country, so `status` + `country` is answered without documents. Documents,
 //! indexes, stats and the checkpoint of a batch commit in one transaction.
 
-use crate::apply::{Batch, DocSource};
+use crate::apply::{Batch, DocSource, StoredStats};
 use crate::error::StoreError;
-use crate::fold::{AddressDoc, AddressKeys, AddressLive, Registration, SubscriptionDoc, SubscriptionKeys};
-use crate::query::{AddressFilter, PageRequest, SubscriptionFilter};
+use crate::fold::{AddressDoc, AddressKeys, AddressLive, Registration, ReviewDoc, SubscriptionDoc, SubscriptionKeys};
+use crate::query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
 use crate::store::{codec, ProjectionStore};
-use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
+use crate::view::{
+    AddressHistoryEntry, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary, SubscriptionView,
+};
 use async_trait::async_trait;
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
@@ -45,6 +54,12 @@ const ADDR_BY_CITY: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_c
 const ADDR_BY_COUNTRY: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_country");
 const ADDR_BY_REF: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_ref");
 const ADDR_BY_TOKEN: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_token");
+const ADDR_BY_STATUS: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_status");
+/// Curation history entries, JSON, by (address, stream sequence).
+const ADDR_HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("address_history");
+const REVIEWS: TableDefinition<u128, &[u8]> = TableDefinition::new("reviews");
+const REVIEW_BY_CREATED: TableDefinition<&[u8], ()> = TableDefinition::new("review_by_created");
+const REVIEW_BY_STATUS: TableDefinition<&[u8], ()> = TableDefinition::new("review_by_status");
 
 const CHECKPOINT: &str = "checkpoint";
 const STATS: &str = "stats";
@@ -145,7 +160,7 @@ fn load_address_doc(
     if registration.is_none() && counters.is_none() {
         return Ok(None);
     }
-    Ok(Some(AddressDoc { id, registration, live: counters.unwrap_or_default() }))
+    Ok(Some(AddressDoc { id, registration, live: counters.unwrap_or_default(), history: Vec::new() }))
 }
 
 fn desc_ts(us: i64) -> [u8; 8] {
@@ -175,6 +190,8 @@ fn split_value_id(key: &[u8]) -> Option<(&[u8], Uuid)> {
 struct TxnSource<'a, 'txn> {
     subs: &'a Table<'txn, u128, &'static [u8]>,
     live: &'a Table<'txn, u128, &'static [u8]>,
+    addrs: &'a Table<'txn, u128, &'static [u8]>,
+    reviews: &'a Table<'txn, u128, &'static [u8]>,
 }
 
 impl DocSource for TxnSource<'_, '_> {
@@ -187,8 +204,20 @@ impl DocSource for TxnSource<'_, '_> {
         // registered before (see `AddressLive`), and every touched address
         // has a counters row.
         let live = self.live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
-        Ok(live.map(|live| AddressDoc { id, registration: None, live }))
+        Ok(live.map(|live| AddressDoc { id, registration: None, live, history: Vec::new() }))
     }
+
+    fn load_registration(&mut self, id: Uuid) -> Result<Option<Registration>, StoreError> {
+        self.addrs.get(id.as_u128())?.map(|v| registration_from(v.value())).transpose()
+    }
+
+    fn load_review(&mut self, id: Uuid) -> Result<Option<ReviewDoc>, StoreError> {
+        self.reviews.get(id.as_u128())?.map(|v| review_from(v.value())).transpose()
+    }
+}
+
+fn review_from(bytes: &[u8]) -> Result<ReviewDoc, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt("review document", e))
 }
 
 fn sub_index_keys(k: &SubscriptionKeys, id: Uuid) -> [Vec<u8>; 3] {
@@ -278,12 +307,12 @@ impl SubIndexChanges {
 type AddrIndex = TableDefinition<'static, &'static [u8], ()>;
 
 /// The address indexes, in the order [`addr_index_entries`] refers to them.
-const ADDR_INDEXES: [TableDefinition<&[u8], ()>; 5] =
-    [ADDR_BY_POSTAL, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_REF, ADDR_BY_TOKEN];
+const ADDR_INDEXES: [TableDefinition<&[u8], ()>; 6] =
+    [ADDR_BY_POSTAL, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_REF, ADDR_BY_TOKEN, ADDR_BY_STATUS];
 
 /// The index entries of an address as (position in [`ADDR_INDEXES`], key).
 fn addr_index_entries(k: &AddressKeys, id: Uuid) -> Vec<(usize, Vec<u8>)> {
-    let mut out = Vec::with_capacity(4 + k.tokens.len());
+    let mut out = Vec::with_capacity(5 + k.tokens.len());
     for (i, value) in [&k.postal_code, &k.city, &k.country, &k.reference].into_iter().enumerate() {
         if let Some(v) = value {
             out.push((i, value_id_key(v, id)));
@@ -291,6 +320,9 @@ fn addr_index_entries(k: &AddressKeys, id: Uuid) -> Vec<(usize, Vec<u8>)> {
     }
     for t in &k.tokens {
         out.push((4, value_id_key(t, id)));
+    }
+    if let Some(s) = &k.status {
+        out.push((5, value_id_key(s, id)));
     }
     out
 }
@@ -326,6 +358,11 @@ impl RedbStore {
             txn.open_table(SUBS)?;
             txn.open_table(ADDRS)?;
             txn.open_table(ADDR_LIVE)?;
+            txn.open_table(ADDR_HISTORY)?;
+            txn.open_table(REVIEWS)?;
+            for t in [REVIEW_BY_CREATED, REVIEW_BY_STATUS] {
+                txn.open_table(t)?;
+            }
             for t in [SUB_BY_CREATED, SUB_BY_STATUS, SUB_BY_COUNTRY] {
                 txn.open_table(t)?;
             }
@@ -381,15 +418,19 @@ impl RedbStore {
             let checkpoint = read_u64(&meta, CHECKPOINT)?;
             let mut subs = txn.open_table(SUBS)?;
             let mut live = txn.open_table(ADDR_LIVE)?;
+            let mut addrs = txn.open_table(ADDRS)?;
+            let mut reviews = txn.open_table(REVIEWS)?;
             let mut batch = Batch::new(checkpoint);
-            batch.apply_all(&mut TxnSource { subs: &subs, live: &live }, events)?;
+            let mut source = TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews };
+            batch.apply_all(&mut source, events)?;
             let mut buf = Vec::with_capacity(1024);
             write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
-            write_addresses(&txn, &mut live, &batch, &mut buf)?;
-            let mut stats = read_stats(&meta)?;
+            write_addresses(&txn, &mut live, &mut addrs, &batch, &mut buf)?;
+            curation::write_reviews(&txn, &mut reviews, &batch)?;
+            let mut stats = read_stored_stats(&meta)?;
             batch.stats.merge_into(&mut stats);
             // The stats mirror the checkpoint so the two can never disagree.
-            stats.last_applied_seq = batch.report.checkpoint;
+            stats.stats.last_applied_seq = batch.report.checkpoint;
             meta.insert(STATS, to_json(&stats)?.as_slice())?;
             meta.insert(CHECKPOINT, batch.report.checkpoint.to_be_bytes().as_slice())?;
             report = batch.report;
@@ -429,7 +470,11 @@ impl RedbStore {
         let mut add =
             |name: &str, st: redb::TableStats| out.push((name.to_owned(), st.stored_bytes(), st.fragmented_bytes()));
         add(META.name(), txn.open_table(META)?.stats()?);
-        for def in [SUBS, ADDRS, ADDR_LIVE] {
+        for def in [SUBS, ADDRS, ADDR_LIVE, REVIEWS] {
+            add(def.name(), txn.open_table(def)?.stats()?);
+        }
+        add(ADDR_HISTORY.name(), txn.open_table(ADDR_HISTORY)?.stats()?);
+        for def in [REVIEW_BY_CREATED, REVIEW_BY_STATUS] {
             add(def.name(), txn.open_table(def)?.stats()?);
         }
         for def in [SUB_BY_CREATED, SUB_BY_STATUS, SUB_BY_COUNTRY] {
@@ -486,12 +531,13 @@ fn write_subscriptions(
     index.write(txn)
 }
 
-/// Writes the batch's changed addresses: their counters always, their
-/// registration and index entries once, when they first appear (a
-/// registration never changes).
+/// Writes the batch's changed addresses: their counters always; their
+/// registration and index entries when they first appear; the index
+/// entries a curation event changed; and new curation history entries.
 fn write_addresses(
     txn: &redb::WriteTransaction,
     live: &mut Table<'_, u128, &'static [u8]>,
+    addrs: &mut Table<'_, u128, &'static [u8]>,
     batch: &Batch,
     buf: &mut Vec<u8>,
 ) -> Result<(), StoreError> {
@@ -501,10 +547,13 @@ fn write_addresses(
         codec::encode_live(buf, &slot.doc.live);
         live.insert(id.as_u128(), buf.as_slice())?;
     }
-    let mut addrs = txn.open_table(ADDRS)?;
-    let mut new_entries: [Vec<Vec<u8>>; ADDR_INDEXES.len()] = Default::default();
+    let mut index = AddrIndexChanges::default();
     for (id, slot) in &dirty {
         if slot.was_registered {
+            // Only curation changes the keys of a stored address.
+            if slot.full {
+                index.change(**id, slot.stored_keys.as_ref(), slot.doc.keys().as_ref());
+            }
             continue;
         }
         let (Some(registration), Some(keys)) = (&slot.doc.registration, slot.doc.keys()) else {
@@ -512,21 +561,52 @@ fn write_addresses(
         };
         encode_json(buf, registration)?;
         addrs.insert(id.as_u128(), buf.as_slice())?;
-        for (i, key) in addr_index_entries(&keys, **id) {
-            new_entries[i].push(key);
+        index.change(**id, None, Some(&keys));
+    }
+    index.write(txn)?;
+    curation::write_history(txn, &dirty, buf)
+}
+
+/// Index entries to remove and insert, per address index.
+#[derive(Default)]
+struct AddrIndexChanges {
+    insert: [Vec<Vec<u8>>; ADDR_INDEXES.len()],
+    remove: [Vec<Vec<u8>>; ADDR_INDEXES.len()],
+}
+
+impl AddrIndexChanges {
+    fn change(&mut self, id: Uuid, old: Option<&AddressKeys>, new: Option<&AddressKeys>) {
+        if old == new {
+            return;
+        }
+        let old = old.map(|k| addr_index_entries(k, id)).unwrap_or_default();
+        let new = new.map(|k| addr_index_entries(k, id)).unwrap_or_default();
+        for e in old.iter().filter(|e| !new.contains(e)) {
+            self.remove[e.0].push(e.1.clone());
+        }
+        for e in new.iter().filter(|e| !old.contains(e)) {
+            self.insert[e.0].push(e.1.clone());
         }
     }
-    for (def, mut keys) in ADDR_INDEXES.into_iter().zip(new_entries) {
-        if keys.is_empty() {
-            continue;
+
+    /// Each table once, in key order; removals first.
+    fn write(self, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+        for ((def, mut insert), mut remove) in ADDR_INDEXES.into_iter().zip(self.insert).zip(self.remove) {
+            if insert.is_empty() && remove.is_empty() {
+                continue;
+            }
+            let mut table = txn.open_table(def)?;
+            remove.sort_unstable();
+            for key in &remove {
+                table.remove(key.as_slice())?;
+            }
+            insert.sort_unstable();
+            for key in &insert {
+                table.insert(key.as_slice(), ())?;
+            }
         }
-        keys.sort_unstable();
-        let mut table = txn.open_table(def)?;
-        for key in &keys {
-            table.insert(key.as_slice(), ())?;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<u64, StoreError> {
@@ -539,11 +619,17 @@ fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -
     }
 }
 
-fn read_stats(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Stats, StoreError> {
+fn read_stored_stats(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<StoredStats, StoreError> {
     match meta.get(STATS)? {
-        None => Ok(Stats { score_histogram: vec![0; 10], ..Stats::default() }),
+        None => {
+            Ok(StoredStats { stats: Stats { score_histogram: vec![0; 10], ..Stats::default() }, ..Default::default() })
+        }
         Some(v) => serde_json::from_slice(v.value()).map_err(|e| corrupt("stats", e)),
     }
+}
+
+fn read_stats(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Stats, StoreError> {
+    read_stored_stats(meta).map(|s| s.stats)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -613,8 +699,25 @@ impl ProjectionStore for RedbStore {
         let store = self.clone();
         blocking(move || store.stats_blocking()).await
     }
+
+    async fn address_history(&self, id: Uuid) -> Result<Option<Vec<AddressHistoryEntry>>, StoreError> {
+        let store = self.clone();
+        blocking(move || store.address_history_blocking(id)).await
+    }
+
+    async fn reviews(&self, filter: &ReviewFilter, page: PageRequest) -> Result<Page<ReviewView>, StoreError> {
+        let store = self.clone();
+        let filter = filter.clone();
+        blocking(move || store.reviews_blocking(&filter, &page)).await
+    }
+
+    async fn review(&self, id: Uuid) -> Result<Option<ReviewView>, StoreError> {
+        let store = self.clone();
+        blocking(move || store.review_blocking(id)).await
+    }
 }
 
+mod curation;
 mod lists;
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,8 @@ pub fn address_filter(params: &ListParams) -> Result<AddressFilter, ApiError> {
         country: query::country("country", &params.country)?,
         reference: query::bounded("ref", &params.reference, MAX_FILTER_LEN)?.map(str::to_owned),
         q: q.map(str::to_owned),
+        // The `status` parameter is the route owner's to add.
+        status: None,
     })
 }
 
