@@ -34,6 +34,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/addresses/{id}/merge"),
     ("post", "/api/v1/addresses/{id}/retire"),
     ("post", "/api/v1/reviews/{id}/decision"),
+    ("get", "/api/v1/addresses/{id}/history"),
+    ("get", "/api/v1/reviews"),
+    ("get", "/api/v1/reviews/{id}"),
+    ("get", "/curate"),
+    ("get", "/curate/addresses/{id}"),
+    ("get", "/curate/reviews"),
+    ("get", "/curate/reviews/{id}"),
 ];
 
 #[tokio::test]

@@ -17,12 +17,85 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use masthead_auth::{Principal, Role};
 use masthead_domain::review::{RequestedDecision, ReviewDecision};
+use masthead_projections::query::ReviewFilter;
+use masthead_projections::{Page, ReviewState, ReviewView};
 use serde::Serialize;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub fn routes() -> DoorRouter<SharedState> {
-    DoorRouter::new().role(Role::Curator, routes!(decide_review))
+    DoorRouter::new()
+        .role(Role::Curator, routes!(list_reviews))
+        .role(Role::Curator, routes!(get_review))
+        .role(Role::Curator, routes!(decide_review))
+}
+
+/// The query parameters of the review queue.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewParams {
+    /// `open` or `decided`; all items when absent
+    status: Option<String>,
+    /// Page size, 1–100 (default 20); larger values are refused
+    limit: Option<String>,
+    /// `next_cursor` of the previous page
+    cursor: Option<String>,
+}
+
+/// The review queue, oldest first.
+///
+/// Each item: `{id, kind, address_id, subscription_id?, candidates: [{id,
+/// score, probability, explanation}], created_at}`, plus its status and,
+/// once decided, the decision. Pass `next_cursor` back as `cursor`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews",
+    tag = "curation",
+    params(ReviewParams),
+    responses(
+        (status = 200, description = "One page of review items, oldest first", body = Page<ReviewView>),
+        (status = 400, description = "A bad parameter, named in `errors[0].field`", body = crate::error::ErrorBody),
+        (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn list_reviews(
+    State(state): State<SharedState>,
+    crate::query::Query(params): crate::query::Query<ReviewParams>,
+) -> Result<Json<Page<ReviewView>>, ApiError> {
+    let status = match params.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => {
+            Some(ReviewState::parse(s).ok_or_else(|| ApiError::bad_parameter("status", "must be open or decided"))?)
+        }
+    };
+    let page = crate::query::page(&params.limit, &params.cursor)?;
+    let store = crate::query::projection_store(&state)?;
+    let result = store.reviews(&ReviewFilter { status }, page).await.map_err(crate::query::store_error)?;
+    Ok(Json(result))
+}
+
+/// One review item.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews/{id}",
+    tag = "curation",
+    params(("id" = String, Path, description = "Review item id (UUID)")),
+    responses(
+        (status = 200, description = "The item", body = ReviewView),
+        (status = 400, description = "Not a UUID", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown item", body = crate::error::ErrorBody),
+        (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn get_review(State(state): State<SharedState>, IdPath(raw): IdPath) -> Result<Json<ReviewView>, ApiError> {
+    let id = parse_id(&raw)?;
+    let store = crate::query::projection_store(&state)?;
+    store
+        .review(id)
+        .await
+        .map_err(crate::query::store_error)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("review item"))
 }
 
 const REASON_MAX: usize = 500;
