@@ -74,8 +74,9 @@
       return r.json().then(function (answer) { return { ok: r.ok, answer: answer }; });
     }).then(function (result) {
       if (result.ok) {
-        // The next item: the queue page shows the oldest open one.
-        window.location.assign("/curate/reviews");
+        // The next item: the queue page shows the oldest open one other
+        // than this, which the read model may not show decided yet.
+        window.location.assign("/curate/reviews?done=" + encodeURIComponent(section.getAttribute("data-id")));
       } else {
         status.textContent = (result.answer.error && result.answer.error.message) || "refused";
         buttons.forEach(function (b) { b.disabled = false; });

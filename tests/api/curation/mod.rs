@@ -7,6 +7,7 @@ mod reviews;
 
 use masthead_auth::Role;
 use masthead_test_support::app::{client_with_token, spawn_app, TestApp, API_AND_PROJECTOR};
+use masthead_test_support::history::duplicate_pair;
 use serde_json::{json, Value};
 
 /// An app with the projector, a curator's client, and the answer helpers.
@@ -57,31 +58,8 @@ pub fn field(body: &Value) -> &str {
 /// Opens a duplicate review item for the pair, as `masthead addresses
 /// dedupe` does, through the event store; returns its id.
 pub async fn open_pair(app: &TestApp, address: &str, candidate: &str) -> String {
-    use masthead_domain::review::{self, Review, ReviewCommand, ReviewKind, ReviewOpened};
-    use masthead_domain::{FieldAgreement, MatchExplanation, ReviewCandidate};
-    let (a, b): (uuid::Uuid, uuid::Uuid) = (address.parse().expect("id"), candidate.parse().expect("id"));
-    let review_id = review::id_for_pair(a, b);
-    let explanation = MatchExplanation {
-        street_similarity: 90.0,
-        street: FieldAgreement::Similar,
-        house_number: FieldAgreement::Exact,
-        postal_code: FieldAgreement::Exact,
-        city: FieldAgreement::Exact,
-        country: FieldAgreement::Exact,
-        probability: Some(0.9),
-        weights: None,
-    };
-    let opened = ReviewOpened {
-        review_id,
-        kind: ReviewKind::Duplicate,
-        reason: None,
-        address_id: a,
-        subscription_id: None,
-        candidates: vec![ReviewCandidate { base_address_id: b, probability: 0.9, explanation, veto: None }],
-        opened_at: chrono::Utc::now(),
-    };
-    let bus: masthead_jetstream::command_bus::CommandBus<Review> =
-        masthead_jetstream::command_bus::CommandBus::new(app.store.clone(), ());
-    bus.execute(&review_id.to_string(), ReviewCommand::Open(opened), &Default::default()).await.expect("opened");
-    review_id.to_string()
+    let opened = duplicate_pair(address.parse().expect("id"), candidate.parse().expect("id"), 0.9);
+    let id = opened.review_id.to_string();
+    app.open_review(opened).await;
+    id
 }

@@ -322,21 +322,24 @@ async fn item(store: &dyn ProjectionStore, r: &ReviewView) -> Result<Option<Item
     }))
 }
 
-/// The oldest open review item, or the one asked for (HTML).
+/// The oldest open review item (other than `done`, just decided, which
+/// the projection may not show decided yet), or the one asked for (HTML).
 async fn review_page(
     state: &SharedState,
     headers: &HeaderMap,
     principal: Principal,
     id: Option<Uuid>,
+    done: Option<Uuid>,
 ) -> Result<Response, ApiError> {
     let store = projection_store(state)?;
     let open = store
         .reviews(&ReviewFilter { status: Some(ReviewState::Open) }, PageRequest::first(100))
         .await
         .map_err(store_error)?;
+    let waiting: Vec<&ReviewView> = open.items.iter().filter(|r| Some(r.id) != done).collect();
     let count = match open.next_cursor {
-        Some(_) => format!("{}+", open.items.len()),
-        None => open.items.len().to_string(),
+        Some(_) => format!("{}+", waiting.len()),
+        None => waiting.len().to_string(),
     };
     let mut shown = None;
     match id {
@@ -346,7 +349,7 @@ async fn review_page(
         }
         // The oldest item whose addresses are both projected.
         None => {
-            for r in &open.items {
+            for r in waiting {
                 if let Some(i) = item(store.as_ref(), r).await? {
                     shown = Some(i);
                     break;
@@ -358,19 +361,33 @@ async fn review_page(
     Ok(page(&ReviewPage { who: s.who, csrf: s.csrf, open: count, item: shown }, s.set_cookie))
 }
 
+/// The review queue page's parameters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueueParams {
+    /// The item just decided: not shown again while the read model catches up
+    done: Option<String>,
+}
+
 /// The review queue: the oldest open item side by side (HTML).
 #[utoipa::path(
     get,
     path = "/curate/reviews",
     tag = "pages",
+    params(QueueParams),
     responses((status = 200, description = "HTML: the oldest open review item", content_type = "text/html"))
 )]
 pub async fn review_queue_page(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Extension(principal): Extension<Principal>,
+    Query(params): Query<QueueParams>,
 ) -> Result<Response, ApiError> {
-    review_page(&state, &headers, principal, None).await
+    let done = match params.done.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| ApiError::bad_parameter("done", "must be a UUID"))?),
+    };
+    review_page(&state, &headers, principal, None, done).await
 }
 
 /// One review item side by side (HTML).
@@ -391,5 +408,5 @@ pub async fn review_item_page(
     IdPath(raw): IdPath,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
-    review_page(&state, &headers, principal, Some(id)).await
+    review_page(&state, &headers, principal, Some(id), None).await
 }
