@@ -166,6 +166,15 @@ impl Curation {
             reason: actor.reason.clone(),
             at: Utc::now(),
         });
+        self.execute(id, command).await
+    }
+
+    /// One command on the address `id`; the event it stored, if any.
+    async fn execute(
+        &self,
+        id: Uuid,
+        command: BaseAddressCommand,
+    ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
         let stored = self
             .addresses
             .execute(&id.to_string(), command, &CommandMeta::default())
@@ -222,12 +231,7 @@ impl Curation {
             reason: actor.reason.clone(),
             at: Utc::now(),
         });
-        let stored = self
-            .addresses
-            .execute(&id.to_string(), command, &CommandMeta::default())
-            .await
-            .map_err(CurationError::from_address)?;
-        Ok(stored.into_iter().next())
+        self.execute(id, command).await
     }
 
     /// Retires an active base address; `actor.reason` is required.
@@ -237,12 +241,7 @@ impl Curation {
             reason: actor.reason.clone().unwrap_or_default(),
             at: Utc::now(),
         });
-        let stored = self
-            .addresses
-            .execute(&id.to_string(), command, &CommandMeta::default())
-            .await
-            .map_err(CurationError::from_address)?;
-        Ok(stored.into_iter().next())
+        self.execute(id, command).await
     }
 
     /// Decides a review item. A merge is carried out before the decision is

@@ -128,6 +128,12 @@ fn field_of(e: &CurationError) -> Option<&'static str> {
     }
 }
 
+/// The `{id}` of a command's path and its JSON body.
+async fn target_and_body(raw: &str, headers: &HeaderMap, body: Body) -> Result<(Uuid, JsonObject), ApiError> {
+    let id = parse_id(raw)?;
+    Ok((id, JsonObject::parse(&read_limited(headers, body).await?)?))
+}
+
 async fn answer(curation: &Curation, id: Uuid, status: StatusCode) -> Response {
     match curation.snapshot(id).await {
         Ok(Some(s)) => (status, Json(CuratedAddress::from(s))).into_response(),
@@ -216,8 +222,7 @@ pub async fn correct_address(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw)?;
-    let mut o = JsonObject::parse(&read_limited(&headers, body).await?)?;
+    let (id, mut o) = target_and_body(&raw, &headers, body).await?;
     let patch = AddressPatch {
         street: o.text("street", STREET_MAX),
         postal_code: o.text("postal_code", POSTAL_CODE_MAX),
@@ -277,8 +282,7 @@ pub async fn merge_address(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw)?;
-    let mut o = JsonObject::parse(&read_limited(&headers, body).await?)?;
+    let (id, mut o) = target_and_body(&raw, &headers, body).await?;
     let into = o.uuid("into");
     if !o.has("into") {
         o.required_text("into", 40);
@@ -325,8 +329,7 @@ pub async fn retire_address(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw)?;
-    let mut o = JsonObject::parse(&read_limited(&headers, body).await?)?;
+    let (id, mut o) = target_and_body(&raw, &headers, body).await?;
     let reason = o.required_text("reason", REASON_MAX);
     o.finish()?;
     let curation = curation(&state)?;
