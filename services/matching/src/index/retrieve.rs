@@ -12,16 +12,20 @@ impl MatchIndex {
     /// probe's house number are vetoed anyway; at most `vetoed_budget` of
     /// them (from the most similar streets first) are scored and returned.
     pub(super) fn evaluate(&self, probe: &Canonical, vetoed_budget: usize) -> Vec<(u32, Scored)> {
-        self.evaluate_with(probe, vetoed_budget, false)
+        self.evaluate_with(probe, vetoed_budget, false, None)
     }
 
     /// `evaluate`, optionally keeping every vetoed entry with the probe's
-    /// house number (for estimating `u`).
+    /// house number (for estimating `u`). `own_block` is the probe's own
+    /// street when the probe is a base address itself (a dedupe scan): its
+    /// street exists because it is there, which says nothing about
+    /// siblings.
     pub(super) fn evaluate_with(
         &self,
         probe: &Canonical,
         vetoed_budget: usize,
         keep_same_number: bool,
+        own_block: Option<u32>,
     ) -> Vec<(u32, Scored)> {
         let postcode_towns: Vec<&str> = match self.postal_codes.get(&probe.postal_code) {
             Some(pc) if !probe.postal_code.is_empty() => {
@@ -36,6 +40,9 @@ impl MatchIndex {
         let street_exists = !probe_name.is_empty()
             && blocks.iter().any(|&b| {
                 let blk = &self.blocks[b as usize];
+                if Some(b) == own_block {
+                    return false;
+                }
                 blk.street_type == probe_type && self.names.resolve(blk.name) == probe_name
             });
         let context = ProbeContext { postcode_towns, street_exists };
