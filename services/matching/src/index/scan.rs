@@ -98,6 +98,12 @@ impl MatchIndex {
         }
     }
 
+    /// The order in which the index took `id` in (0 first): with an index
+    /// loaded from the stream, the order of registration.
+    pub fn position_of(&self, id: Uuid) -> Option<usize> {
+        self.by_id.get(&id).map(|&slot| slot as usize)
+    }
+
     /// Probes one entry; `false` when it is not an active address.
     fn probe_slot(&self, slot: u32, found: &mut Vec<Found>, distinct: &mut Vec<(u32, u32)>) -> bool {
         let entry = &self.entries[slot as usize];
