@@ -7,9 +7,16 @@
 //! delivered to a corrected or merged address its new delivery address as
 //! an event on the subscription's own history. Every change is an event, so
 //! an address's history is complete and replayable.
+//!
+//! The review queue's tools live here too: [`dedupe`] scans the whole
+//! base list for near-duplicate pairs and queues (or merges) them, and
+//! [`export`] writes the decided pairs as labelled data for the matching
+//! evaluation.
 
 pub mod commands;
+pub mod dedupe;
 pub mod error;
+pub mod export;
 pub mod relocate;
 
 pub use commands::{Actor, Curation, NewAddress};
