@@ -8,4 +8,5 @@ pub mod audit_commands;
 pub mod commands;
 pub mod config;
 mod local_nats;
+pub mod review_commands;
 pub mod system;

@@ -2,7 +2,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use masthead::config::Config;
 use masthead::system::{self, Roles};
-use masthead::{audit_commands, commands};
+use masthead::{audit_commands, commands, review_commands};
 use masthead_jetstream::replay::Until;
 
 // glibc's allocator took a sixth of the CPU of a full run (malloc,
@@ -59,6 +59,19 @@ enum Command {
     /// A subscriber's rights: erasure and subject access.
     #[command(subcommand)]
     Subscriptions(SubscriptionsCommand),
+    /// The review queue.
+    #[command(subcommand)]
+    Reviews(ReviewsCommand),
+}
+
+#[derive(Subcommand)]
+enum ReviewsCommand {
+    /// Write every decided review pair as labelled data (JSON lines).
+    Export {
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +143,12 @@ enum AddressesCommand {
         /// Abort at the first broken line instead of skipping it.
         #[arg(long)]
         strict: bool,
+    },
+    /// Scan the whole base list for near-duplicate pairs and queue each pair once for review.
+    Dedupe {
+        /// Merge pairs at or above this match probability (0 to 1) at once instead of queuing them.
+        #[arg(long, value_parser = review_commands::parse_probability)]
+        merge_above: Option<f64>,
     },
 }
 
@@ -207,6 +226,7 @@ impl Command {
             Command::Token(_) => "token",
             Command::Audit(_) => "audit",
             Command::Subscriptions(_) => "subscriptions",
+            Command::Reviews(_) => "reviews",
         }
     }
 
@@ -255,6 +275,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Addresses(AddressesCommand::Import { file, strict }) => {
             commands::import_addresses(config, &file, strict).await
         }
+        Command::Addresses(AddressesCommand::Dedupe { merge_above }) => {
+            review_commands::dedupe(config, merge_above).await
+        }
+        Command::Reviews(ReviewsCommand::Export { out }) => review_commands::export(config, out).await,
         Command::Projections(ProjectionsCommand::Rebuild { until_seq, as_of, generation, readers, compare_raw }) => {
             let readers = readers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4));
             let until = Until { sequence: until_seq, time: as_of };
