@@ -38,6 +38,16 @@ const LIST: &str = "ref,street,postal_code,city,country\n\
     D1,Dorpsstraat 4,1234 AB,Ede,NL\n\
     D2,Dorpsstraat 4,1234 AC,Ede,NL\n";
 
+/// The rows of the three near-duplicate pairs.
+struct Ids {
+    rossum: Uuid,
+    rossem: Uuid,
+    molen: Uuid,
+    molen_no_pc: Uuid,
+    station: Uuid,
+    station_typo: Uuid,
+}
+
 struct Env {
     _server: NatsServer,
     js: async_nats::jetstream::Context,
@@ -76,16 +86,21 @@ impl Env {
         Curation::new(self.store.clone(), book)
     }
 
-    /// The ids of the rows with these refs (the unreferenced Molenstraat
-    /// row is `-`), by street, postal code and town as imported.
-    async fn id(&self, curation: &Curation, street: &str, pc: &str, city: &str) -> Uuid {
-        let probe = masthead_matching::normalize(&masthead_matching::AddressInput {
-            street,
-            postal_code: pc,
-            city,
-            country: "NL",
-        });
-        curation.book().with_index(|i| i.contains_key(&probe.key())).flatten().expect("imported")
+    /// The ids of the near-duplicate pairs' rows, by their keys.
+    fn ids(&self, curation: &Curation) -> Ids {
+        let id = |street: &str, postal_code: &str, city: &str| {
+            let input = masthead_matching::AddressInput { street, postal_code, city, country: "NL" };
+            let key = masthead_matching::normalize(&input).key();
+            curation.book().with_index(|i| i.contains_key(&key)).flatten().expect("imported")
+        };
+        Ids {
+            rossum: id("Rossumweg 5", "6541 AB", "Nijmegen"),
+            rossem: id("Rossemweg 5", "6541 AB", "Nijmegen"),
+            molen: id("Molenstraat 8", "6711 AA", "Ede"),
+            molen_no_pc: id("Molenstraat 8", "", "Ede"),
+            station: id("Stationsweg 10", "6701 AH", "Wageningen"),
+            station_typo: id("Stationsweg 10", "6701 AH", "Wageningn"),
+        }
     }
 
     async fn review_items(&self) -> usize {
@@ -116,12 +131,7 @@ fn counts(r: &DedupeReport) -> (usize, usize, usize, usize, usize) {
 async fn dedupe_queues_each_near_duplicate_once_and_never_a_distinct_pair() {
     let env = env().await;
     let curation = env.curation().await;
-    let rossum = env.id(&curation, "Rossumweg 5", "6541 AB", "Nijmegen").await;
-    let rossem = env.id(&curation, "Rossemweg 5", "6541 AB", "Nijmegen").await;
-    let molen = env.id(&curation, "Molenstraat 8", "6711 AA", "Ede").await;
-    let molen_no_pc = env.id(&curation, "Molenstraat 8", "", "Ede").await;
-    let station = env.id(&curation, "Stationsweg 10", "6701 AH", "Wageningen").await;
-    let station_typo = env.id(&curation, "Stationsweg 10", "6701 AH", "Wageningn").await;
+    let Ids { rossum, rossem, molen, molen_no_pc, station, station_typo } = env.ids(&curation);
     let expected = [(rossum, rossem), (molen, molen_no_pc), (station, station_typo)];
 
     let first = curation.dedupe(&options(None), |_| {}).await.expect("dedupe");
@@ -167,10 +177,7 @@ async fn dedupe_queues_each_near_duplicate_once_and_never_a_distinct_pair() {
 async fn merge_above_merges_only_the_pairs_above_it_into_the_side_with_more_information() {
     let env = env().await;
     let curation = env.curation().await;
-    let molen = env.id(&curation, "Molenstraat 8", "6711 AA", "Ede").await;
-    let molen_no_pc = env.id(&curation, "Molenstraat 8", "", "Ede").await;
-    let station = env.id(&curation, "Stationsweg 10", "6701 AH", "Wageningen").await;
-    let station_typo = env.id(&curation, "Stationsweg 10", "6701 AH", "Wageningn").await;
+    let Ids { molen, molen_no_pc, station, station_typo, .. } = env.ids(&curation);
     let scan = curation.book().with_index(|i| i.scan_duplicates(1, &|_, _| {})).expect("index");
     let probability: HashMap<[Uuid; 2], f64> =
         scan.pairs.iter().map(|p| (review::pair(p.first, p.second), p.probability)).collect();
@@ -204,10 +211,7 @@ async fn the_export_labels_every_decided_pair_with_its_lines_as_they_were() {
     let env = env().await;
     let curation = env.curation().await;
     curation.dedupe(&options(None), |_| {}).await.expect("dedupe");
-    let rossum = env.id(&curation, "Rossumweg 5", "6541 AB", "Nijmegen").await;
-    let rossem = env.id(&curation, "Rossemweg 5", "6541 AB", "Nijmegen").await;
-    let molen = env.id(&curation, "Molenstraat 8", "6711 AA", "Ede").await;
-    let molen_no_pc = env.id(&curation, "Molenstraat 8", "", "Ede").await;
+    let Ids { rossum, rossem, molen, molen_no_pc, .. } = env.ids(&curation);
     let ann = Actor { subject: "ann".into(), reason: None };
     curation.decide(review::id_for_pair(rossum, rossem), RequestedDecision::Distinct, &ann).await.expect("distinct");
     let merge = RequestedDecision::Merge { into: molen_no_pc };

@@ -35,16 +35,7 @@ impl MatchIndex {
         };
         let (probe_name, probe_type) = split_street(&probe.street);
         let blocks = self.country_blocks(probe, probe_name, probe_type);
-        // The probe's street as typed exists here: a similar street is a
-        // sibling, not a typo of it.
-        let street_exists = !probe_name.is_empty()
-            && blocks.iter().any(|&b| {
-                let blk = &self.blocks[b as usize];
-                if Some(b) == own_block {
-                    return false;
-                }
-                blk.street_type == probe_type && self.names.resolve(blk.name) == probe_name
-            });
+        let street_exists = self.street_exists(&blocks, probe_name, probe_type, own_block);
         let context = ProbeContext { postcode_towns, street_exists };
         let scorer = ProbeScorer::new(Side::of(probe), context, &self.config);
         let u = self.u_table(&probe.country);
@@ -102,6 +93,17 @@ impl MatchIndex {
             }
         }
         out
+    }
+
+    /// Whether the probe's street as typed exists among `blocks` (other
+    /// than `own_block`): a similar street is then a sibling, not a typo
+    /// of it.
+    fn street_exists(&self, blocks: &[u32], probe_name: &str, probe_type: u8, own_block: Option<u32>) -> bool {
+        !probe_name.is_empty()
+            && blocks.iter().any(|&b| {
+                let blk = &self.blocks[b as usize];
+                Some(b) != own_block && blk.street_type == probe_type && self.names.resolve(blk.name) == probe_name
+            })
     }
 
     /// Blocks whose street the probe typed as its name with the type glued
