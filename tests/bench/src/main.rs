@@ -185,7 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
             publish::run(&url, &stream, events).await
         }
         Command::Matching(options) => tokio::task::block_in_place(|| matching::run(&options)),
-        Command::Dedupe(options) => tokio::task::block_in_place(|| dedupe::run(&options)),
+        Command::Dedupe(options) => dedupe::run(shared, &options).await,
         Command::MatchEval(options) => tokio::task::block_in_place(|| match_eval::run(&options)),
         Command::Blind(options) => tokio::task::block_in_place(|| blind::run(&options)),
         Command::Paging(options) => tokio::task::block_in_place(|| paging::run(&options)),
