@@ -82,6 +82,15 @@ impl Curation {
             .map_err(|e| CurationError::Unavailable(e.to_string()))
     }
 
+    /// The matching engine's view of the base list this curation checks against.
+    pub fn book(&self) -> &Arc<AddressBook> {
+        &self.book
+    }
+
+    pub(crate) fn reviews(&self) -> &CommandBus<Review> {
+        &self.reviews
+    }
+
     /// Registers a new base address. If the engine resolves it to one that
     /// exists (exactly or as a near-duplicate), nothing is appended:
     /// [`CurationError::Existing`] names it.

@@ -8,9 +8,16 @@
 //! an event on the subscription's own history; and the review queue as the
 //! stream has it ([`queue`]), for tools without read models. Every change is an event, so
 //! an address's history is complete and replayable.
+//!
+//! The review queue's tools live here too: [`dedupe`] scans the whole
+//! base list for near-duplicate pairs and queues (or merges) them, and
+//! [`export`] writes the decided pairs as labelled data for the matching
+//! evaluation.
 
 pub mod commands;
+pub mod dedupe;
 pub mod error;
+pub mod export;
 pub mod queue;
 pub mod relocate;
 

@@ -9,4 +9,5 @@ pub mod commands;
 pub mod config;
 pub mod curation_commands;
 mod local_nats;
+pub mod review_commands;
 pub mod system;

@@ -3,7 +3,7 @@ use clap::{Parser, Subcommand};
 use masthead::config::Config;
 use masthead::curation_commands::{self, LineFlags};
 use masthead::system::{self, Roles};
-use masthead::{audit_commands, commands};
+use masthead::{audit_commands, commands, review_commands};
 use masthead_jetstream::replay::Until;
 
 // glibc's allocator took a sixth of the CPU of a full run (malloc,
@@ -172,6 +172,12 @@ enum AddressesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Scan the whole base list for near-duplicate pairs and queue each pair once for review.
+    Dedupe {
+        /// Merge pairs at or above this match probability (0 to 1) at once instead of queuing them.
+        #[arg(long, value_parser = review_commands::parse_probability)]
+        merge_above: Option<f64>,
+    },
 }
 
 /// Who makes a curation change, and why; both go into the event.
@@ -210,6 +216,12 @@ enum ReviewsCommand {
         distinct: bool,
         #[command(flatten)]
         who: WhoFlags,
+    },
+    /// Write every decided review pair as labelled data (JSON lines).
+    Export {
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -386,12 +398,14 @@ async fn addresses(config: &Config, command: AddressesCommand) -> Result<()> {
         AddressesCommand::Merge { id, into, who } => curation_commands::merge(config, &id, &into, who.actor()).await,
         AddressesCommand::Retire { id, who } => curation_commands::retire(config, &id, who.actor()).await,
         AddressesCommand::History { id, json } => curation_commands::history(config, &id, json).await,
+        AddressesCommand::Dedupe { merge_above } => review_commands::dedupe(config, merge_above).await,
     }
 }
 
 async fn reviews(config: &Config, command: ReviewsCommand) -> Result<()> {
     match command {
         ReviewsCommand::List { all, json } => curation_commands::list_reviews(config, all, json).await,
+        ReviewsCommand::Export { out } => review_commands::export(config, out).await,
         ReviewsCommand::Decide { id, merge_into, distinct, who } => {
             curation_commands::decide(config, &id, merge_into.as_deref(), distinct, who.actor()).await
         }

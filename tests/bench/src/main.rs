@@ -7,6 +7,7 @@ mod alloc;
 mod audit;
 mod blind;
 mod cpu_meter;
+mod dedupe;
 mod e2e;
 mod import;
 mod intake;
@@ -128,6 +129,8 @@ enum Command {
     },
     /// Match latency (p50/p99), index build time and memory per address, beside the replaced rule.
     Matching(matching::Options),
+    /// The dedupe scan over N base addresses with known near-duplicates, on 1 thread and on N, beside the index build.
+    Dedupe(dedupe::Options),
     /// Match quality: precision and recall of the engine and of the replaced rule on the same queries.
     MatchEval(match_eval::Options),
     /// Match quality on sets nobody here wrote, beside the replaced rule and Splink's predictions.
@@ -182,6 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
             publish::run(&url, &stream, events).await
         }
         Command::Matching(options) => tokio::task::block_in_place(|| matching::run(&options)),
+        Command::Dedupe(options) => dedupe::run(shared, &options).await,
         Command::MatchEval(options) => tokio::task::block_in_place(|| match_eval::run(&options)),
         Command::Blind(options) => tokio::task::block_in_place(|| blind::run(&options)),
         Command::Paging(options) => tokio::task::block_in_place(|| paging::run(&options)),

@@ -10,7 +10,7 @@
 
 use super::{Decision, MatchIndex, ReviewReason, Verdict};
 use crate::score::Candidate;
-use masthead_domain::base_address;
+use masthead_domain::{base_address, review};
 use uuid::Uuid;
 
 /// What the team did to a base address.
@@ -44,6 +44,28 @@ impl MatchIndex {
     /// `id` was retired.
     pub fn retire(&mut self, id: Uuid) {
         self.curated.insert(id, Curated::Retired);
+    }
+
+    /// The team decided `a` and `b` are different addresses: they are never
+    /// offered as a pair for review again (dedupe, the grey zone).
+    pub fn mark_distinct(&mut self, a: Uuid, b: Uuid) {
+        self.distinct.insert(review::pair(a, b), ());
+    }
+
+    /// Whether the team decided `a` and `b` are different addresses
+    /// (either order).
+    pub fn is_distinct(&self, a: Uuid, b: Uuid) -> bool {
+        !self.distinct.is_empty() && self.distinct.contains_key(&review::pair(a, b))
+    }
+
+    /// How many pairs were decided distinct.
+    pub fn distinct_pairs(&self) -> usize {
+        self.distinct.len()
+    }
+
+    /// Whether `id` is merged or retired: no longer an address of its own.
+    pub fn is_curated(&self, id: Uuid) -> bool {
+        self.curated.contains_key(&id)
     }
 
     /// Where `id` resolves now.

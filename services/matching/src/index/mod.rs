@@ -15,8 +15,10 @@
 mod curation;
 mod intern;
 mod retrieve;
+mod scan;
 
 pub use curation::Resolution;
+pub use scan::{DuplicatePair, ScanReport};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -127,6 +129,9 @@ pub struct MatchIndex {
     u_estimated_at: usize,
     /// Merged and retired addresses (see `curation`).
     curated: FastMap<Uuid, curation::Curated>,
+    /// Pairs the team decided are different addresses, in `review::pair`
+    /// order (see `curation`).
+    distinct: FastMap<[Uuid; 2], ()>,
 }
 
 impl MatchIndex {
@@ -151,6 +156,7 @@ impl MatchIndex {
             u_by_country: FastMap::default(),
             u_estimated_at: 0,
             curated: FastMap::default(),
+            distinct: FastMap::default(),
             config,
         }
     }
@@ -366,7 +372,7 @@ impl MatchIndex {
             }
             let probe = self.canonical(slot);
             let country = self.blocks[self.entries[slot as usize].block as usize].country;
-            for (other, s) in self.evaluate_with(&probe, 0, true) {
+            for (other, s) in self.evaluate_with(&probe, 0, true, None) {
                 if other == slot {
                     continue;
                 }

@@ -151,3 +151,66 @@ fn the_successor_of_a_retired_address_takes_its_spellings() {
         assert_eq!(v.review, None);
     }
 }
+
+/// Near-duplicates beside look-alikes that must stay apart, for the scan.
+fn dedupe_list() -> MatchIndex {
+    let rows = [
+        (1, "Rossumweg 5", "6541 AB", "Nijmegen"),
+        (2, "Rossemweg 5", "6541 AB", "Nijmegen"), // typo of 1
+        (3, "Kerkstraat 12", "3511 LX", "Utrecht"),
+        (4, "Kerkstraat 21", "3511 LX", "Utrecht"),  // another number
+        (5, "Kerkstraat 12A", "3511 LX", "Utrecht"), // a suffix
+        (6, "Kerkweg 12", "3511 LX", "Utrecht"),     // another street type
+        (7, "Nieuwe Gracht 7", "3512 LT", "Utrecht"),
+        (8, "Oude Gracht 7", "3512 LT", "Utrecht"), // a sibling street
+        (9, "Dorpsstraat 4", "1234 AB", "Ede"),
+        (10, "Dorpsstraat 4", "1234 AC", "Ede"), // the neighbouring postcode
+        (11, "Molenstraat 8", "6711 AA", "Ede"),
+        (12, "Molenstraat 8", "", "Ede"), // 11 without its postcode
+    ];
+    let items = rows.into_iter().map(|(n, street, pc, city)| (id(n), canon(street, pc, city, "NL")));
+    MatchIndex::bulk_build(MatchConfig::default(), items)
+}
+
+fn pair_ids(report: &ScanReport) -> Vec<(Uuid, Uuid)> {
+    let mut pairs: Vec<(Uuid, Uuid)> = report.pairs.iter().map(|p| (p.first, p.second)).collect();
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn the_scan_finds_near_duplicates_once_and_keeps_look_alikes_apart() {
+    let ix = dedupe_list();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let last = std::sync::atomic::AtomicUsize::new(0);
+    let report = ix.scan_duplicates(2, &|done, total| {
+        assert_eq!(total, 12);
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        last.fetch_max(done, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert_eq!(pair_ids(&report), vec![(id(1), id(2)), (id(11), id(12))], "{report:#?}");
+    assert_eq!((report.scanned, report.skipped_distinct), (12, 0));
+    assert!(calls.into_inner() >= 1 && last.into_inner() == 12, "progress reaches the total");
+    let review = ix.config().review_probability;
+    for p in &report.pairs {
+        assert!(p.probability >= review && p.probability <= 1.0, "{p:?}");
+        assert_eq!(p.explanation.house_number, Agreement::Exact);
+    }
+    // One thread finds exactly what two find.
+    assert_eq!(ix.scan_duplicates(1, &|_, _| {}), report);
+}
+
+#[test]
+fn the_scan_leaves_out_distinct_pairs_and_curated_addresses() {
+    let mut ix = dedupe_list();
+    ix.mark_distinct(id(2), id(1));
+    let report = ix.scan_duplicates(2, &|_, _| {});
+    assert_eq!(pair_ids(&report), vec![(id(11), id(12))]);
+    assert_eq!(report.skipped_distinct, 1);
+    assert!(ix.is_distinct(id(1), id(2)) && ix.is_distinct(id(2), id(1)));
+    ix.merge(id(12), id(11));
+    ix.retire(id(3));
+    let report = ix.scan_duplicates(2, &|_, _| {});
+    assert!(report.pairs.is_empty(), "{report:#?}");
+    assert_eq!(report.scanned, 10, "merged and retired addresses are not probed");
+}

@@ -20,7 +20,7 @@ use masthead_domain::subscription::{
     SubscriptionRequested,
 };
 use masthead_domain::AddressLines;
-use masthead_domain::ReviewRequest;
+use masthead_domain::{ReviewCandidate, ReviewRequest};
 use masthead_jetstream::command_bus::{CommandBus, CommandError};
 use masthead_jetstream::consumer::{Delivery, Handler, Outcome};
 use std::collections::HashMap;
@@ -166,6 +166,18 @@ impl MatcherHandler {
         review: Option<&ReviewRequest>,
     ) -> Option<Outcome> {
         let review = review?;
+        let others: Vec<_> = review.candidates.iter().filter(|c| c.base_address_id != address_id).collect();
+        // A pair the team decided is distinct is not asked about again; an
+        // item whose every candidate is such a pair is not opened at all.
+        let undecided = |index: &MatchIndex| -> Vec<ReviewCandidate> {
+            let open = others.iter().filter(|c| !index.is_distinct(address_id, c.base_address_id));
+            open.map(|c| (*c).clone()).collect()
+        };
+        let candidates =
+            self.book.with_index(undecided).unwrap_or_else(|| others.iter().map(|c| (*c).clone()).collect());
+        if candidates.is_empty() && !others.is_empty() {
+            return None;
+        }
         let subscription_id = request.req.subscription_id;
         let review_id = review::id_for_subscription(subscription_id);
         let opened = ReviewOpened {
@@ -174,7 +186,7 @@ impl MatcherHandler {
             reason: Some(review.reason),
             address_id,
             subscription_id: Some(subscription_id),
-            candidates: review.candidates.iter().filter(|c| c.base_address_id != address_id).cloned().collect(),
+            candidates,
             opened_at: chrono::Utc::now(),
         };
         let meta = CommandMeta::caused_by(request.envelope, "open-review");

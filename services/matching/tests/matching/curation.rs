@@ -96,3 +96,50 @@ async fn a_certain_decision_opens_no_review_item() {
     let (item, history) = reviews.aggregates().load(&review::id_for_subscription(id).to_string()).await.expect("load");
     assert!(history.is_empty() && item.aggregate.opened.is_none(), "{history:?}");
 }
+
+/// Loads the review item opened for a subscription's grey-zone decision.
+async fn review_item(env: &super::matcher::Env, subscription: Uuid) -> Option<review::ReviewOpened> {
+    let reviews = CommandBus::<Review>::new(env.store.clone(), ());
+    let (item, _) =
+        reviews.aggregates().load(&review::id_for_subscription(subscription).to_string()).await.expect("load");
+    item.aggregate.opened
+}
+
+#[tokio::test]
+async fn a_pair_decided_distinct_is_left_out_of_later_grey_zone_items() {
+    let env = env().await;
+    // One street address twice: with and without its postal code.
+    env.import_csv(
+        "ref,street,postal_code,city,country\nA,Kerkstraat 12,3511 LX,Utrecht,NL\nB,Kerkstraat 12,,Utrecht,NL\n",
+    )
+    .await;
+    env.start_matcher().await;
+    // A typo in the town reaches both: matched, and ambiguous.
+    let first = env.subscribe("Kerkstraat 12", "3511 LX", "Utrect", "NL").await;
+    let delivered = base_of(&env.outcome(first).await);
+    let opened = review_item(&env, first).await.expect("a grey-zone item");
+    assert_eq!((opened.address_id, opened.reason), (delivered, Some(ReviewReason::Ambiguous)));
+    assert_eq!(opened.candidates.len(), 1, "{opened:?}");
+
+    // The team: these are different addresses.
+    let reviews = CommandBus::<Review>::new(env.store.clone(), ());
+    let decide = review::DecideReview {
+        decision: review::RequestedDecision::Distinct,
+        actor: "ann".into(),
+        reason: None,
+        at: chrono::Utc::now(),
+    };
+    let item = opened.review_id.to_string();
+    reviews.execute(&item, review::ReviewCommand::Decide(decide), &CommandMeta::default()).await.expect("decided");
+    // An address event after the decision: the matcher's fence waits for
+    // it, and its feed is in stream order, so the next decision sees the
+    // distinct pair (without it, which comes first would be a race).
+    env.import_csv("ref,street,postal_code,city,country\nX,Marktplein 1,6541 AC,Nijmegen,NL\n").await;
+
+    // Typed with another typo: the same verdict, on the same pair.
+    let again = env.subscribe("Kerkstraat 12", "3511LX", "Utreht", "NL").await;
+    let SubscriptionEvent::AddressMatched(m) = env.outcome(again).await else { panic!("a match") };
+    assert_eq!(m.base_address_id, delivered);
+    assert_eq!(m.review.map(|r| r.reason), Some(ReviewReason::Ambiguous), "the decision itself stands");
+    assert!(review_item(&env, again).await.is_none(), "its only candidate was decided distinct: no item");
+}
