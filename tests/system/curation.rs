@@ -224,3 +224,28 @@ async fn the_cli_registers_corrects_merges_and_retires_and_names_a_bad_flag() {
     assert!(run_ok(&system, &["addresses", "retire", &second, "--reason", "demolished"]).contains("retired"));
     assert!(run_ok(&system, &["reviews", "list"]).trim().is_empty(), "no review items yet");
 }
+
+#[tokio::test]
+async fn the_cli_lists_and_decides_what_dedupe_queued_and_the_export_labels_it() {
+    let system = System::new(MASTHEAD, None).expect("system");
+    system
+        .import_csv("ref,street,postal_code,city,country\nR1,Rossumweg 5,6541 AB,Nijmegen,NL\nR2,Rossemweg 5,6541 AB,Nijmegen,NL\n")
+        .expect("import");
+    assert!(run_ok(&system, &["addresses", "dedupe"]).contains("1 queued"));
+    let listed = run_ok(&system, &["reviews", "list", "--json"]);
+    let item: Value = serde_json::from_str(listed.lines().next().expect("one open item")).expect("JSON");
+    assert_eq!(item["kind"], "duplicate");
+    let (id, into) = (item["id"].as_str().expect("id"), item["candidates"][0]["id"].as_str().expect("candidate"));
+    assert!(run_refused(&system, &["reviews", "decide", id]).contains("--merge-into"));
+    assert!(run_refused(&system, &["reviews", "decide", id, "--merge-into", "nope"]).contains("--merge-into"));
+    let decided = run_ok(&system, &["reviews", "decide", id, "--merge-into", into, "--reason", "same farm"]);
+    assert!(decided.contains("merge"), "{decided}");
+    assert!(run_ok(&system, &["reviews", "list"]).trim().is_empty(), "the decided item left the open list");
+    assert_eq!(run_ok(&system, &["reviews", "list", "--all"]).lines().count(), 1);
+    // A contrary decision is refused; the same one again is not.
+    assert!(run_refused(&system, &["reviews", "decide", id, "--distinct"]).contains("refused"));
+    run_ok(&system, &["reviews", "decide", id, "--merge-into", into]);
+    let export = run_ok(&system, &["reviews", "export"]);
+    let labelled: Value = serde_json::from_str(export.lines().next().expect("one decided pair")).expect("JSON");
+    assert!(labelled.to_string().contains("Rossumweg 5") && labelled.to_string().contains("Rossemweg 5"), "{labelled}");
+}
