@@ -20,15 +20,19 @@ use tokio_util::sync::CancellationToken;
 /// Longest pause between two attempts at one event.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
-/// Events per live batch at most: one store transaction each. The consumer
-/// hands over what has arrived, so when the projector keeps up a batch is
-/// a handful of events and nothing waits for it to fill. After an import
-/// the backlog comes in batches this large: a durable commit copies each
+/// Events per live batch at most: one store transaction each. When the
+/// projector keeps up, a batch is what has arrived, a handful of events,
+/// and nothing waits. Behind (after an import), the consumer waits up to
+/// [`LIVE_LINGER`] for a batch this large: a durable commit copies each
 /// B-tree page an insert touches and fsyncs, and an import's random ids
-/// touch a page per insert, so at 1 000 a batch wrote ~30 KB per event and
-/// the projector applied ~4–8k events/s. Below the projector consumer's
-/// `max_ack_pending` (20 000), so the next batch is already on its way.
+/// touch a page per insert, so batches of the ~1 000 events that arrive
+/// during one commit wrote ~30 KB per event and the projector applied
+/// ~4–8k events/s. Below the projector consumer's `max_ack_pending`
+/// (20 000), so the next batch is already on its way.
 const LIVE_BATCH: usize = 10_000;
+
+/// How long a lagging projector waits for a batch to fill.
+const LIVE_LINGER: Duration = Duration::from_millis(250);
 
 pub struct ProjectorHandler {
     pub reads: Arc<ProjectionReads>,
@@ -109,7 +113,7 @@ pub async fn consume(
         js,
         topology,
         ConsumerRole::Projector,
-        RuntimeConfig { batch_size: LIVE_BATCH, ..Default::default() },
+        RuntimeConfig { batch_size: LIVE_BATCH, linger: Some(LIVE_LINGER), ..Default::default() },
     );
     runtime.run(handler, shutdown).await
 }
