@@ -27,12 +27,12 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// B-tree page an insert touches and fsyncs, and an import's random ids
 /// touch a page per insert, so batches of the ~1 000 events that arrive
 /// during one commit wrote ~30 KB per event and the projector applied
-/// ~4–8k events/s. Below the projector consumer's `max_ack_pending`
-/// (20 000), so the next batch is already on its way.
-const LIVE_BATCH: usize = 10_000;
+/// ~4–8k events/s. A third of the projector consumer's `max_ack_pending`
+/// (60 000), so the next batches arrive while one is applied.
+const LIVE_BATCH: usize = 20_000;
 
 /// How long a lagging projector waits for a batch to fill.
-const LIVE_LINGER: Duration = Duration::from_millis(250);
+const LIVE_LINGER: Duration = Duration::from_millis(500);
 
 pub struct ProjectorHandler {
     pub reads: Arc<ProjectionReads>,
