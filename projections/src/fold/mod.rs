@@ -23,7 +23,8 @@ use masthead_domain::envelope::Recorded;
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::schema::EventSchema;
 use masthead_domain::subscription::{
-    AddressAssigned, AddressMatched, DeliveryChangeCause, SubscriptionEvent, SubscriptionRequested,
+    AddressAssigned, AddressMatched, DeliveryAddressChanged, DeliveryChangeCause, SubscriptionEvent,
+    SubscriptionRequested,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -305,26 +306,7 @@ impl SubscriptionDoc {
                     effects.push(Effect::MailWithheld);
                 }
             }
-            SubscriptionEvent::DeliveryAddressChanged(e) => {
-                let ref_now = self.resolution.as_ref().filter(|r| r.base_address_id == e.base_address_id);
-                let m = Move {
-                    from: e.from_base_address_id,
-                    to: e.base_address_id,
-                    cause: match e.cause {
-                        DeliveryChangeCause::Corrected => "corrected",
-                        DeliveryChangeCause::Merged => "merged",
-                    }
-                    .to_owned(),
-                    lines_changed: e.lines_changed(),
-                    changed_at: e.changed_at,
-                    seq,
-                    delivery: Lines::from(&e.delivery_address),
-                    base_address_ref: ref_now.and_then(|r| r.base_address_ref.clone()),
-                };
-                let at = self.moves.partition_point(|x| x.seq < seq);
-                self.moves.insert(at, m);
-                effects.push(Effect::Moved { from: e.from_base_address_id, to: e.base_address_id, seq });
-            }
+            SubscriptionEvent::DeliveryAddressChanged(e) => self.on_moved(e, seq, &mut effects),
             SubscriptionEvent::CorrectionSent(_) => self.corrections_sent += 1,
         }
         Some(effects)
@@ -379,6 +361,28 @@ impl SubscriptionDoc {
                 seq,
             });
         }
+    }
+
+    /// A move: kept in stream order, the latest delivers.
+    fn on_moved(&mut self, e: &DeliveryAddressChanged, seq: u64, effects: &mut Vec<Effect>) {
+        let ref_now = self.resolution.as_ref().filter(|r| r.base_address_id == e.base_address_id);
+        let m = Move {
+            from: e.from_base_address_id,
+            to: e.base_address_id,
+            cause: match e.cause {
+                DeliveryChangeCause::Corrected => "corrected",
+                DeliveryChangeCause::Merged => "merged",
+            }
+            .to_owned(),
+            lines_changed: e.lines_changed(),
+            changed_at: e.changed_at,
+            seq,
+            delivery: Lines::from(&e.delivery_address),
+            base_address_ref: ref_now.and_then(|r| r.base_address_ref.clone()),
+        };
+        let at = self.moves.partition_point(|x| x.seq < seq);
+        self.moves.insert(at, m);
+        effects.push(Effect::Moved { from: e.from_base_address_id, to: e.base_address_id, seq });
     }
 
     fn on_assigned(&mut self, e: &AddressAssigned, seq: u64, effects: &mut Vec<Effect>) {

@@ -151,7 +151,7 @@ fn opened(seq: u64, n: u128, a: &SynthAddress, b: &SynthAddress, minutes: i64) -
         at,
         ReviewEvent::ReviewOpened(ReviewOpened {
             review_id: review_id(n),
-            kind: if n % 2 == 0 { ReviewKind::Duplicate } else { ReviewKind::GreyZone },
+            kind: if n.is_multiple_of(2) { ReviewKind::Duplicate } else { ReviewKind::GreyZone },
             reason: (n % 2 == 1).then_some(ReviewReason::UncertainMatch),
             address_id: a.id,
             subscription_id: (n % 2 == 1).then(|| sub_id(100 + n)),

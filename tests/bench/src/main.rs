@@ -3,6 +3,7 @@
 //! these run on are shared and noisy: ratios are comparable across runs,
 //! absolute numbers are not. See README.md.
 
+mod address_heavy;
 mod alloc;
 mod audit;
 mod blind;
@@ -115,6 +116,8 @@ enum Command {
     },
     /// Projection rebuild from a real stream into a fresh redb generation, beside the raw replay of the same stream.
     Rebuild(rebuild::Options),
+    /// Projection speed on an address-heavy stream: raw replay, rebuild and the live projector, interleaved rounds.
+    AddressHeavy(address_heavy::Options),
     /// Publishes a synthetic event stream into a NATS stream (for `rebuild`, `masthead projections rebuild`, paging over HTTP).
     Publish {
         /// Server to publish to. Unset: --nats-url, else nats://127.0.0.1:4222.
@@ -179,6 +182,7 @@ async fn run(cli: Cli) -> Result<()> {
             import::run(shared, options).await
         }
         Command::Rebuild(options) => rebuild::run(shared, options).await,
+        Command::AddressHeavy(options) => address_heavy::run(shared, options).await,
         Command::Audit(options) => audit::run(shared, options).await,
         Command::Publish { url, stream, events } => {
             let url = url.or(shared).unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());

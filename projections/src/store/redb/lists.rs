@@ -334,16 +334,19 @@ impl AddressPage {
             Some(c) => Bound::Excluded(c.id.as_u128()),
             None => Bound::Unbounded,
         };
-        for entry in addrs.range::<u128>((start, Bound::Unbounded))? {
+        // Every address has a row (older files keep the registration apart).
+        for entry in live.range::<u128>((start, Bound::Unbounded))? {
             let (k, v) = entry?;
             let id = Uuid::from_u128(k.value());
-            let counters = live.get(k.value())?.map(|c| live_from(c.value())).transpose()?;
-            let doc = AddressDoc {
-                id,
-                registration: Some(registration_from(v.value())?),
-                live: counters.unwrap_or_default(),
-                history: Vec::new(),
+            let (counters, inline) = live_from(v.value())?;
+            if !counters.registered {
+                continue;
+            }
+            let registration = match inline {
+                Some(r) => Some(r),
+                None => addrs.get(k.value())?.map(|r| registration_from(r.value())).transpose()?,
             };
+            let doc = AddressDoc { id, registration, live: counters, history: Vec::new() };
             if !self.consider(doc, AddressCursor { id, key: String::new() })? {
                 break;
             }

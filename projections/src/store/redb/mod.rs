@@ -28,7 +28,7 @@
 
 use crate::apply::{Batch, DocSource, StoredStats};
 use crate::error::StoreError;
-use crate::fold::{AddressDoc, AddressKeys, AddressLive, Registration, ReviewDoc, SubscriptionDoc, SubscriptionKeys};
+use crate::fold::{AddressDoc, AddressLive, Registration, ReviewDoc, SubscriptionDoc};
 use crate::query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
 use crate::store::{codec, ProjectionStore};
 use crate::view::{
@@ -76,6 +76,9 @@ pub struct RedbStore {
     durable: Arc<AtomicBool>,
     /// Commits and events since the last durable commit.
     since_durable: Arc<(AtomicU64, AtomicU64)>,
+    /// Between `begin_rebuild` and `finish_rebuild`: address index entries
+    /// are written at the end, from the rows, in key order.
+    rebuilding: Arc<AtomicBool>,
 }
 
 /// In non-durable mode a commit is made durable anyway after this many
@@ -131,12 +134,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Worker(format!("serialise: {e}")))
 }
 
-/// Serialises into `buf` (cleared first), so a batch reuses one buffer.
-fn encode_json<T: serde::Serialize>(buf: &mut Vec<u8>, v: &T) -> Result<(), StoreError> {
-    buf.clear();
-    serde_json::to_writer(&mut *buf, v).map_err(|e| StoreError::Worker(format!("serialise: {e}")))
-}
-
 fn sub_from(bytes: &[u8]) -> Result<SubscriptionDoc, StoreError> {
     codec::decode_subscription(bytes)
 }
@@ -145,7 +142,10 @@ fn registration_from(bytes: &[u8]) -> Result<Registration, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt("address registration", e))
 }
 
-fn live_from(bytes: &[u8]) -> Result<AddressLive, StoreError> {
+/// An address row: its counters, and its registration if the row holds it
+/// (files written before registrations moved into the row keep them in
+/// `addresses`).
+fn live_from(bytes: &[u8]) -> Result<(AddressLive, Option<Registration>), StoreError> {
     codec::decode_live(bytes)
 }
 
@@ -155,8 +155,14 @@ fn load_address_doc(
     live: &impl ReadableTable<u128, &'static [u8]>,
     id: Uuid,
 ) -> Result<Option<AddressDoc>, StoreError> {
-    let registration = addrs.get(id.as_u128())?.map(|v| registration_from(v.value())).transpose()?;
-    let counters = live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
+    let (counters, inline) = match live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()? {
+        Some((counters, inline)) => (Some(counters), inline),
+        None => (None, None),
+    };
+    let registration = match inline {
+        Some(r) => Some(r),
+        None => addrs.get(id.as_u128())?.map(|v| registration_from(v.value())).transpose()?,
+    };
     if registration.is_none() && counters.is_none() {
         return Ok(None);
     }
@@ -200,11 +206,10 @@ impl DocSource for TxnSource<'_, '_> {
     }
 
     fn load_address(&mut self, id: Uuid) -> Result<Option<AddressDoc>, StoreError> {
-        // Counters only: a batch never needs the registration of an address
-        // registered before (see `AddressLive`), and every touched address
-        // has a counters row.
-        let live = self.live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
-        Ok(live.map(|live| AddressDoc { id, registration: None, live, history: Vec::new() }))
+        // The row: counters, and the registration in files since it moved
+        // there (a batch of older files loads that only for curation).
+        let row = self.live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
+        Ok(row.map(|(live, registration)| AddressDoc { id, registration, live, history: Vec::new() }))
     }
 
     fn load_registration(&mut self, id: Uuid) -> Result<Option<Registration>, StoreError> {
@@ -220,112 +225,11 @@ fn review_from(bytes: &[u8]) -> Result<ReviewDoc, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt("review document", e))
 }
 
-fn sub_index_keys(k: &SubscriptionKeys, id: Uuid) -> [Vec<u8>; 3] {
-    let ts = desc_ts(k.created_us);
-    let mut created = Vec::with_capacity(24);
-    created.extend_from_slice(&ts);
-    created.extend_from_slice(id.as_bytes());
-    let mut status = vec![k.status.code()];
-    status.extend_from_slice(&created);
-    let mut country = Vec::with_capacity(k.country.len() + 25);
-    country.extend_from_slice(k.country.as_bytes());
-    country.push(0);
-    country.extend_from_slice(&created);
-    [created, status, country]
-}
-
-/// Entries (with values) to insert and keys to remove in one index.
-type KeyedChanges = (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>);
-
-/// A batch's changes to the three subscription indexes, collected so each
-/// table is written once, in key order.
-#[derive(Default)]
-struct SubIndexChanges {
-    /// (key, value) to insert and key to remove, per index.
-    created: (Vec<Vec<u8>>, Vec<Vec<u8>>),
-    status: KeyedChanges,
-    country: (Vec<Vec<u8>>, Vec<Vec<u8>>),
-}
-
-impl SubIndexChanges {
-    /// Records what moving a subscription from `old` keys to `new` changes.
-    fn add(&mut self, id: Uuid, old: Option<&SubscriptionKeys>, new: Option<&SubscriptionKeys>) {
-        if old == new {
-            return;
-        }
-        let old = old.map(|k| sub_index_keys(k, id));
-        let new_keys = new.map(|k| (k, sub_index_keys(k, id)));
-        if let Some([c, s, n]) = &old {
-            self.status.1.push(s.clone());
-            // Creation time and country never change once visible.
-            if new_keys.as_ref().is_none_or(|(_, [c2, _, n2])| c2 != c || n2 != n) {
-                self.created.1.push(c.clone());
-                self.country.1.push(n.clone());
-            }
-        }
-        if let Some((k, [c, s, n])) = new_keys {
-            self.status.0.push((s, k.country.as_bytes().to_vec()));
-            if old.as_ref().is_none_or(|[c0, _, n0]| *c0 != c || *n0 != n) {
-                self.created.0.push(c);
-                self.country.0.push(n);
-            }
-        }
-    }
-
-    /// Removals first: a key removed and re-inserted in one batch (a status
-    /// that went and came back) must end up present.
-    fn write(mut self, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-        for (def, (mut insert, mut remove)) in [(SUB_BY_CREATED, self.created), (SUB_BY_COUNTRY, self.country)] {
-            if insert.is_empty() && remove.is_empty() {
-                continue;
-            }
-            let mut table = txn.open_table(def)?;
-            remove.sort_unstable();
-            for k in &remove {
-                table.remove(k.as_slice())?;
-            }
-            insert.sort_unstable();
-            for k in &insert {
-                table.insert(k.as_slice(), [].as_slice())?;
-            }
-        }
-        if !self.status.0.is_empty() || !self.status.1.is_empty() {
-            let mut table = txn.open_table(SUB_BY_STATUS)?;
-            self.status.1.sort_unstable();
-            for k in &self.status.1 {
-                table.remove(k.as_slice())?;
-            }
-            self.status.0.sort_unstable();
-            for (k, v) in &self.status.0 {
-                table.insert(k.as_slice(), v.as_slice())?;
-            }
-        }
-        Ok(())
-    }
-}
-
 type AddrIndex = TableDefinition<'static, &'static [u8], ()>;
 
-/// The address indexes, in the order [`addr_index_entries`] refers to them.
+/// The address indexes, in the order `write::addr_index_entries` refers to them.
 const ADDR_INDEXES: [TableDefinition<&[u8], ()>; 6] =
     [ADDR_BY_POSTAL, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_REF, ADDR_BY_TOKEN, ADDR_BY_STATUS];
-
-/// The index entries of an address as (position in [`ADDR_INDEXES`], key).
-fn addr_index_entries(k: &AddressKeys, id: Uuid) -> Vec<(usize, Vec<u8>)> {
-    let mut out = Vec::with_capacity(5 + k.tokens.len());
-    for (i, value) in [&k.postal_code, &k.city, &k.country, &k.reference].into_iter().enumerate() {
-        if let Some(v) = value {
-            out.push((i, value_id_key(v, id)));
-        }
-    }
-    for t in &k.tokens {
-        out.push((4, value_id_key(t, id)));
-    }
-    if let Some(s) = &k.status {
-        out.push((5, value_id_key(s, id)));
-    }
-    out
-}
 
 impl RedbStore {
     /// Opens (creating if needed) the store at `path`. Fails with
@@ -376,6 +280,7 @@ impl RedbStore {
             path: path.to_owned(),
             durable: Arc::new(AtomicBool::new(true)),
             since_durable: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
+            rebuilding: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -400,6 +305,27 @@ impl RedbStore {
         self.durable.store(durable, Ordering::Relaxed);
     }
 
+    /// [`ProjectionStore::begin_rebuild`]: commits without fsync (see
+    /// [`set_durable`](Self::set_durable)), and the address indexes are
+    /// written once at the end rather than with every batch.
+    pub fn begin_rebuild_blocking(&self) {
+        self.set_durable(false);
+        self.rebuilding.store(true, Ordering::Relaxed);
+    }
+
+    /// [`ProjectionStore::finish_rebuild`]: writes the address indexes
+    /// (when a rebuild deferred them) and makes everything durable.
+    pub fn finish_rebuild_blocking(&self) -> Result<(), StoreError> {
+        self.set_durable(true);
+        if self.rebuilding.swap(false, Ordering::Relaxed) {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            write::rebuild_address_indexes(&txn)?;
+            txn.commit()?;
+        }
+        self.flush()
+    }
+
     /// Makes every commit so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write()?;
@@ -418,14 +344,15 @@ impl RedbStore {
             let checkpoint = read_u64(&meta, CHECKPOINT)?;
             let mut subs = txn.open_table(SUBS)?;
             let mut live = txn.open_table(ADDR_LIVE)?;
-            let mut addrs = txn.open_table(ADDRS)?;
+            let addrs = txn.open_table(ADDRS)?;
             let mut reviews = txn.open_table(REVIEWS)?;
             let mut batch = Batch::new(checkpoint);
             let mut source = TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews };
             batch.apply_all(&mut source, events)?;
             let mut buf = Vec::with_capacity(1024);
-            write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
-            write_addresses(&txn, &mut live, &mut addrs, &batch, &mut buf)?;
+            write::write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
+            let index_now = !self.rebuilding.load(Ordering::Relaxed);
+            write::write_addresses(&txn, &mut live, &batch, &mut buf, index_now)?;
             curation::write_reviews(&txn, &mut reviews, &batch)?;
             let mut stats = read_stored_stats(&meta)?;
             batch.stats.merge_into(&mut stats);
@@ -510,105 +437,6 @@ impl RedbStore {
     }
 }
 
-/// Writes the batch's changed subscriptions and their index entries.
-/// Writes go in key order, table by table: consecutive inserts then land in
-/// the leaf the previous one already copied, instead of hopping across the
-/// tree (the batch's maps iterate randomly).
-fn write_subscriptions(
-    txn: &redb::WriteTransaction,
-    subs: &mut Table<'_, u128, &'static [u8]>,
-    batch: &Batch,
-    buf: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    let mut dirty: Vec<_> = batch.subs.iter().filter(|(_, s)| s.dirty).collect();
-    dirty.sort_unstable_by_key(|(id, _)| id.as_u128());
-    let mut index = SubIndexChanges::default();
-    for (id, slot) in dirty {
-        codec::encode_subscription(buf, &slot.doc);
-        subs.insert(id.as_u128(), buf.as_slice())?;
-        index.add(*id, slot.stored_keys.as_ref(), slot.doc.keys().as_ref());
-    }
-    index.write(txn)
-}
-
-/// Writes the batch's changed addresses: their counters always; their
-/// registration and index entries when they first appear; the index
-/// entries a curation event changed; and new curation history entries.
-fn write_addresses(
-    txn: &redb::WriteTransaction,
-    live: &mut Table<'_, u128, &'static [u8]>,
-    addrs: &mut Table<'_, u128, &'static [u8]>,
-    batch: &Batch,
-    buf: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    let mut dirty: Vec<_> = batch.addrs.iter().filter(|(_, s)| s.dirty).collect();
-    dirty.sort_unstable_by_key(|(id, _)| id.as_u128());
-    for (id, slot) in &dirty {
-        codec::encode_live(buf, &slot.doc.live);
-        live.insert(id.as_u128(), buf.as_slice())?;
-    }
-    let mut index = AddrIndexChanges::default();
-    for (id, slot) in &dirty {
-        if slot.was_registered {
-            // Only curation changes the keys of a stored address.
-            if slot.full {
-                index.change(**id, slot.stored_keys.as_ref(), slot.doc.keys().as_ref());
-            }
-            continue;
-        }
-        let (Some(registration), Some(keys)) = (&slot.doc.registration, slot.doc.keys()) else {
-            continue;
-        };
-        encode_json(buf, registration)?;
-        addrs.insert(id.as_u128(), buf.as_slice())?;
-        index.change(**id, None, Some(&keys));
-    }
-    index.write(txn)?;
-    curation::write_history(txn, &dirty, buf)
-}
-
-/// Index entries to remove and insert, per address index.
-#[derive(Default)]
-struct AddrIndexChanges {
-    insert: [Vec<Vec<u8>>; ADDR_INDEXES.len()],
-    remove: [Vec<Vec<u8>>; ADDR_INDEXES.len()],
-}
-
-impl AddrIndexChanges {
-    fn change(&mut self, id: Uuid, old: Option<&AddressKeys>, new: Option<&AddressKeys>) {
-        if old == new {
-            return;
-        }
-        let old = old.map(|k| addr_index_entries(k, id)).unwrap_or_default();
-        let new = new.map(|k| addr_index_entries(k, id)).unwrap_or_default();
-        for e in old.iter().filter(|e| !new.contains(e)) {
-            self.remove[e.0].push(e.1.clone());
-        }
-        for e in new.iter().filter(|e| !old.contains(e)) {
-            self.insert[e.0].push(e.1.clone());
-        }
-    }
-
-    /// Each table once, in key order; removals first.
-    fn write(self, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-        for ((def, mut insert), mut remove) in ADDR_INDEXES.into_iter().zip(self.insert).zip(self.remove) {
-            if insert.is_empty() && remove.is_empty() {
-                continue;
-            }
-            let mut table = txn.open_table(def)?;
-            remove.sort_unstable();
-            for key in &remove {
-                table.remove(key.as_slice())?;
-            }
-            insert.sort_unstable();
-            for key in &insert {
-                table.insert(key.as_slice(), ())?;
-            }
-        }
-        Ok(())
-    }
-}
-
 fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<u64, StoreError> {
     match meta.get(key)? {
         None => Ok(0),
@@ -652,14 +480,13 @@ impl ProjectionStore for RedbStore {
     }
 
     async fn begin_rebuild(&self) -> Result<(), StoreError> {
-        self.set_durable(false);
+        self.begin_rebuild_blocking();
         Ok(())
     }
 
     async fn finish_rebuild(&self) -> Result<(), StoreError> {
-        self.set_durable(true);
         let store = self.clone();
-        blocking(move || store.flush()).await
+        blocking(move || store.finish_rebuild_blocking()).await
     }
 
     async fn checkpoint(&self) -> Result<u64, StoreError> {
@@ -721,3 +548,4 @@ mod curation;
 mod lists;
 #[cfg(test)]
 mod tests;
+mod write;
