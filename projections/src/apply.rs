@@ -8,7 +8,10 @@
 //! checkpoint together.
 
 use crate::error::StoreError;
-use crate::fold::{score_bucket, AddressDoc, Effect, SubscriptionDoc, SubscriptionKeys};
+use crate::fold::{
+    score_bucket, AddressDoc, AddressKeys, Effect, Registration, ReviewDoc, ReviewEffect, ReviewKeys, SubscriptionDoc,
+    SubscriptionKeys,
+};
 use crate::view::{ApplyReport, OutcomeKind, Rejected, Stats};
 use chrono::{DateTime, NaiveDate, Utc};
 use masthead_domain::base_address::{AddressSource, BaseAddressEvent};
@@ -20,7 +23,16 @@ use uuid::Uuid;
 /// Where the batch reads documents it has not seen yet.
 pub(crate) trait DocSource {
     fn load_subscription(&mut self, id: Uuid) -> Result<Option<SubscriptionDoc>, StoreError>;
+    /// The address's counters, and its registration if the store keeps
+    /// them together (a store that keeps them apart loads the registration
+    /// in [`load_registration`](Self::load_registration), only for curation).
     fn load_address(&mut self, id: Uuid) -> Result<Option<AddressDoc>, StoreError>;
+    fn load_registration(&mut self, _id: Uuid) -> Result<Option<Registration>, StoreError> {
+        Ok(None)
+    }
+    fn load_review(&mut self, _id: Uuid) -> Result<Option<ReviewDoc>, StoreError> {
+        Ok(None)
+    }
 }
 
 pub(crate) struct SubSlot {
@@ -35,6 +47,26 @@ pub(crate) struct AddrSlot {
     /// Whether the stored document was registered (indexed) before this batch.
     pub was_registered: bool,
     pub dirty: bool,
+    /// Loaded whole (registration too) for a curation event; `stored_keys`
+    /// are then the index keys as stored before this batch.
+    pub full: bool,
+    pub stored_keys: Option<AddressKeys>,
+}
+
+pub(crate) struct ReviewSlot {
+    pub doc: ReviewDoc,
+    pub stored_keys: Option<ReviewKeys>,
+    pub dirty: bool,
+}
+
+/// The stats as stored: what the API shows, plus the sum behind the mean
+/// time to decision.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredStats {
+    #[serde(flatten)]
+    pub stats: Stats,
+    #[serde(default)]
+    pub seconds_to_decision_total: f64,
 }
 
 /// Changes to the stats, added to the stored stats in the same write.
@@ -47,12 +79,28 @@ pub(crate) struct StatsDelta {
     pub mail_sent: u64,
     pub mail_failed: u64,
     pub mail_withheld: u64,
+    pub addresses_corrected: u64,
+    pub addresses_merged: u64,
+    pub addresses_retired: u64,
+    pub reviews_opened: u64,
+    pub reviews_decided: u64,
+    pub seconds_to_decision: f64,
     /// Highest sequence in the batch and when that event occurred.
     pub last: Option<(u64, DateTime<Utc>)>,
 }
 
 impl StatsDelta {
-    pub fn merge_into(&self, stats: &mut Stats) {
+    pub fn merge_into(&self, stored: &mut StoredStats) {
+        stored.seconds_to_decision_total += self.seconds_to_decision;
+        let total = stored.seconds_to_decision_total;
+        let stats = &mut stored.stats;
+        stats.addresses_corrected += self.addresses_corrected;
+        stats.addresses_merged += self.addresses_merged;
+        stats.addresses_retired += self.addresses_retired;
+        stats.reviews_opened += self.reviews_opened;
+        stats.reviews_decided += self.reviews_decided;
+        stats.reviews_open = stats.reviews_opened.saturating_sub(stats.reviews_decided);
+        stats.mean_seconds_to_decision = (stats.reviews_decided > 0).then(|| total / stats.reviews_decided as f64);
         for (day, n) in &self.registrations {
             *stats.registrations_per_day.entry(*day).or_default() += n;
         }
@@ -79,6 +127,7 @@ impl StatsDelta {
 pub(crate) struct Batch {
     pub subs: HashMap<Uuid, SubSlot>,
     pub addrs: HashMap<Uuid, AddrSlot>,
+    pub reviews: HashMap<Uuid, ReviewSlot>,
     pub stats: StatsDelta,
     pub report: ApplyReport,
 }
@@ -97,6 +146,7 @@ impl Batch {
         Self {
             subs: HashMap::new(),
             addrs: HashMap::new(),
+            reviews: HashMap::new(),
             stats: StatsDelta::default(),
             report: ApplyReport { checkpoint, ..ApplyReport::default() },
         }
@@ -133,11 +183,43 @@ impl Batch {
         match self.addrs.entry(id) {
             Entry::Occupied(e) => Ok(e.into_mut()),
             Entry::Vacant(e) => {
-                let slot = match src.load_address(id)? {
-                    Some(doc) => AddrSlot { was_registered: doc.live.registered, doc, dirty: false },
-                    None => AddrSlot { doc: AddressDoc::new(id), was_registered: false, dirty: false },
+                let (doc, was_registered) = match src.load_address(id)? {
+                    Some(doc) => {
+                        let registered = doc.live.registered;
+                        (doc, registered)
+                    }
+                    None => (AddressDoc::new(id), false),
                 };
-                Ok(e.insert(slot))
+                Ok(e.insert(AddrSlot { doc, was_registered, dirty: false, full: false, stored_keys: None }))
+            }
+        }
+    }
+
+    /// The address with its registration, for a curation event.
+    fn addr_full(&mut self, src: &mut impl DocSource, id: Uuid) -> Result<&mut AddrSlot, StoreError> {
+        self.addr(src, id)?;
+        let Some(slot) = self.addrs.get_mut(&id) else {
+            return Err(StoreError::Worker(format!("address {id} vanished from the batch")));
+        };
+        if !slot.full {
+            if slot.doc.registration.is_none() && slot.was_registered {
+                slot.doc.registration = src.load_registration(id)?;
+            }
+            slot.stored_keys = slot.doc.keys();
+            slot.full = true;
+        }
+        Ok(slot)
+    }
+
+    fn review(&mut self, src: &mut impl DocSource, id: Uuid) -> Result<&mut ReviewSlot, StoreError> {
+        use std::collections::hash_map::Entry;
+        match self.reviews.entry(id) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let doc = src.load_review(id)?;
+                let stored_keys = doc.as_ref().and_then(ReviewDoc::keys);
+                let doc = doc.unwrap_or_else(|| ReviewDoc::new(id));
+                Ok(e.insert(ReviewSlot { doc, stored_keys, dirty: false }))
             }
         }
     }
@@ -188,11 +270,76 @@ impl Batch {
                     }
                 }
             }
-            // An alias reserves an id for another address (see the
-            // matching crate's "Stable keys"); it is no address to list.
-            AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {
-                self.report.applied += 1;
+            AnyEvent::BaseAddress(e) => self.apply_curation(src, r, e)?,
+            AnyEvent::Review(e) => {
+                let slot = self.review(src, e.review_id())?;
+                match slot.doc.apply(e) {
+                    None => self.report.duplicates += 1,
+                    Some(effect) => {
+                        slot.dirty = true;
+                        self.report.applied += 1;
+                        match effect {
+                            ReviewEffect::Opened => self.stats.reviews_opened += 1,
+                            ReviewEffect::Decided { seconds } => {
+                                self.stats.reviews_decided += 1;
+                                self.stats.seconds_to_decision += seconds;
+                            }
+                        }
+                    }
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// Corrections, merges, retirements and aliases: rare events that load
+    /// the whole address (registration too), since they change its lines,
+    /// status or aliases and so its index entries.
+    fn apply_curation(
+        &mut self,
+        src: &mut impl DocSource,
+        r: &Recorded<AnyEvent>,
+        e: &BaseAddressEvent,
+    ) -> Result<(), StoreError> {
+        let (seq, at) = (r.stream_sequence, r.envelope.occurred_at);
+        let fresh = match e {
+            // Handled in `apply`, on the hot path.
+            BaseAddressEvent::BaseAddressRegistered(_) => return Ok(()),
+            // An alias reserves an id for another address (see the
+            // matching crate's "Stable keys"); it is no address to list,
+            // but the survivor lists it among its aliases.
+            BaseAddressEvent::BaseAddressAliased(a) => {
+                let survivor = self.addr_full(src, a.alias_of)?;
+                let fresh = survivor.doc.aliased(seq, a);
+                survivor.dirty |= fresh;
+                fresh
+            }
+            BaseAddressEvent::BaseAddressMerged(m) => {
+                let merged = self.addr_full(src, m.base_address_id)?;
+                let street = merged.doc.street();
+                let fresh = merged.doc.curate(seq, at, e);
+                merged.dirty |= fresh;
+                let survivor = self.addr_full(src, m.into)?;
+                survivor.dirty |= survivor.doc.merged_from(seq, m, street);
+                self.stats.addresses_merged += u64::from(fresh);
+                fresh
+            }
+            BaseAddressEvent::BaseAddressCorrected(_) | BaseAddressEvent::BaseAddressRetired(_) => {
+                let slot = self.addr_full(src, e.base_address_id())?;
+                let fresh = slot.doc.curate(seq, at, e);
+                slot.dirty |= fresh;
+                if matches!(e, BaseAddressEvent::BaseAddressCorrected(_)) {
+                    self.stats.addresses_corrected += u64::from(fresh);
+                } else {
+                    self.stats.addresses_retired += u64::from(fresh);
+                }
+                fresh
+            }
+        };
+        if fresh {
+            self.report.applied += 1;
+        } else {
+            self.report.duplicates += 1;
         }
         Ok(())
     }
@@ -226,6 +373,28 @@ impl Batch {
                 let reference = addr.doc.live.reference.clone();
                 if let Some(sub) = self.subs.get_mut(&sub_id) {
                     if sub.doc.backfill_ref(base_address_id, reference.as_deref()) {
+                        sub.dirty = true;
+                    }
+                }
+            }
+            Effect::Moved { from, to, seq } => {
+                // A correction "moves" a subscription to the same address:
+                // only its (possibly corrected) ref is of interest.
+                if from != to {
+                    let old = self.addr(src, from)?;
+                    old.doc.live.moved_out += 1;
+                    old.doc.touch(seq);
+                    old.dirty = true;
+                }
+                let new = self.addr(src, to)?;
+                if from != to {
+                    new.doc.live.subscription_count += 1;
+                    new.doc.touch(seq);
+                    new.dirty = true;
+                }
+                let reference = new.doc.live.reference.clone();
+                if let Some(sub) = self.subs.get_mut(&sub_id) {
+                    if sub.doc.backfill_move_ref(seq, reference.as_deref()) {
                         sub.dirty = true;
                     }
                 }

@@ -8,6 +8,7 @@
 //! * subscriptions (newest first): `s1:<created_at µs>:<id>`
 //! * addresses: `a1:<id>:<index key>` where the index key is the search word
 //!   the address was found under for `q` searches and empty otherwise.
+//! * review items (oldest first): `r1:<created_at µs>:<id>`
 
 use crate::error::StoreError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -18,6 +19,28 @@ use uuid::Uuid;
 pub(crate) struct SubscriptionCursor {
     pub created_us: i64,
     pub id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReviewCursor {
+    pub created_us: i64,
+    pub id: Uuid,
+}
+
+impl ReviewCursor {
+    pub fn encode(&self) -> String {
+        B64.encode(format!("r1:{}:{}", self.created_us, self.id))
+    }
+
+    pub fn decode(cursor: &str) -> Result<Self, StoreError> {
+        let text = decode_text(cursor)?;
+        let rest = text.strip_prefix("r1:").ok_or(StoreError::InvalidCursor)?;
+        let (ts, id) = rest.split_once(':').ok_or(StoreError::InvalidCursor)?;
+        Ok(Self {
+            created_us: ts.parse().map_err(|_| StoreError::InvalidCursor)?,
+            id: id.parse().map_err(|_| StoreError::InvalidCursor)?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

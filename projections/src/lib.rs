@@ -22,7 +22,7 @@ pub mod view;
 
 pub use error::StoreError;
 pub use fold::subscription_view_from_history;
-pub use query::{AddressFilter, PageRequest, SubscriptionFilter};
+pub use query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
 pub use store::mongo::MongoStore;
 pub use store::redb::RedbStore;
 pub use store::{open, ProjectionStore, StoreConfig};

@@ -2,7 +2,7 @@
 //! both sides of a filter go through (so `3511 lx` finds `3511LX`).
 
 use crate::error::StoreError;
-use crate::view::SubscriptionStatus;
+use crate::view::{AddressState, ReviewState, SubscriptionStatus};
 use chrono::{DateTime, Utc};
 
 /// Default and maximum page sizes. The API enforces them too; stores clamp
@@ -70,6 +70,14 @@ pub struct AddressFilter {
     /// Search as you type on street names: every word must start a word of
     /// the street (`kerk 12` is `kerk*` only; numbers are ignored).
     pub q: Option<String>,
+    /// `active`, `merged` or `retired`.
+    pub status: Option<AddressState>,
+}
+
+/// Filters for listing review items, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewFilter {
+    pub status: Option<ReviewState>,
 }
 
 impl AddressFilter {

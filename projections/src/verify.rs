@@ -2,7 +2,7 @@
 //! scratch generation replayed from the stream, document by document,
 //! through the store trait (so either store, and one against the other).
 
-use crate::{AddressFilter, PageRequest, ProjectionStore, StoreError, SubscriptionFilter};
+use crate::{AddressFilter, PageRequest, ProjectionStore, ReviewFilter, StoreError, SubscriptionFilter};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +22,7 @@ pub enum Change {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// `subscriptions`, `addresses` or `stats`.
+    /// `subscriptions`, `addresses`, `address_history`, `reviews` or `stats`.
     pub collection: &'static str,
     pub id: String,
     #[serde(flatten)]
@@ -50,6 +50,19 @@ async fn address_ids(store: &dyn ProjectionStore) -> Result<BTreeSet<Uuid>, Stor
         let page = PageRequest { limit: PAGE, cursor };
         let got = store.addresses(&AddressFilter::default(), page).await?;
         ids.extend(got.items.iter().map(|a| a.id));
+        match got.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(ids),
+        }
+    }
+}
+
+async fn review_ids(store: &dyn ProjectionStore) -> Result<BTreeSet<Uuid>, StoreError> {
+    let (mut ids, mut cursor) = (BTreeSet::new(), None);
+    loop {
+        let page = PageRequest { limit: PAGE, cursor };
+        let got = store.reviews(&ReviewFilter::default(), page).await?;
+        ids.extend(got.items.iter().map(|r| r.id));
         match got.next_cursor {
             Some(c) => cursor = Some(c),
             None => return Ok(ids),
@@ -106,7 +119,8 @@ fn compare_one(
 }
 
 /// Every difference between `live` and `expected` (the history's): each
-/// subscription, each address, and the statistics.
+/// subscription, each address and its history, each review item, and the
+/// statistics.
 pub async fn compare(
     live: &dyn ProjectionStore,
     expected: &dyn ProjectionStore,
@@ -124,6 +138,15 @@ pub async fn compare(
         let l = live.address(id).await?.map(|v| to_json(&v)).transpose()?;
         let e = expected.address(id).await?.map(|v| to_json(&v)).transpose()?;
         out.extend(compare_one("addresses", id.to_string(), l, e));
+        let l = live.address_history(id).await?.map(|v| to_json(&v)).transpose()?;
+        let e = expected.address_history(id).await?.map(|v| to_json(&v)).transpose()?;
+        out.extend(compare_one("address_history", id.to_string(), l, e));
+    }
+    let reviews: BTreeSet<Uuid> = review_ids(live).await?.union(&review_ids(expected).await?).copied().collect();
+    for id in reviews {
+        let l = live.review(id).await?.map(|v| to_json(&v)).transpose()?;
+        let e = expected.review(id).await?.map(|v| to_json(&v)).transpose()?;
+        out.extend(compare_one("reviews", id.to_string(), l, e));
     }
     let (l, e) = (to_json(&live.stats().await?)?, to_json(&expected.stats().await?)?);
     out.extend(compare_one("stats", "stats".into(), Some(l), Some(e)));

@@ -169,7 +169,7 @@ impl From<&AddressSource> for Origin {
     fn from(s: &AddressSource) -> Self {
         match s {
             AddressSource::Import { file, line } => Self::Import { file: file.clone(), line: *line },
-            AddressSource::Curation => Self::Curation,
+            AddressSource::Curation | AddressSource::Curator { .. } => Self::Curation,
             AddressSource::Subscription { subscription_id } => Self::Subscription { subscription_id: *subscription_id },
         }
     }
@@ -288,6 +288,12 @@ pub struct SubscriptionView {
     pub summary: SubscriptionSummary,
     /// Events applied, in stream order.
     pub timeline: Vec<TimelineEntry>,
+    /// Every move of the delivery address, in stream order.
+    #[serde(default)]
+    pub moves: Vec<DeliveryMove>,
+    /// Correction mails sent (`CorrectionSent`).
+    #[serde(default)]
+    pub corrections_sent: u64,
     #[schema(value_type = Option<Object>)]
     pub subscriber: Option<SealedPersonalData>,
     /// When the subscriber's personal data was erased, if it was.
@@ -314,6 +320,175 @@ pub struct AddressView {
     pub flags: Vec<Flag>,
     /// Stream sequence of the last event applied to this address.
     pub last_seq: u64,
+    /// `active` until the team merges or retires it.
+    #[serde(default)]
+    pub status: AddressState,
+    /// The survivor, once this address was merged into it.
+    #[serde(default)]
+    pub merged_into: Option<Uuid>,
+    /// Ids that stand for this address: every address merged into it, and
+    /// ids reserved for it by a newer normaliser (`BaseAddressAliased`).
+    #[serde(default)]
+    pub aliases: Vec<AddressAlias>,
+}
+
+/// Whether a base address still receives deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressState {
+    #[default]
+    Active,
+    /// Merged into another base address (`merged_into`), which delivers now.
+    Merged,
+    /// No longer exists; the matcher does not resolve to it.
+    Retired,
+}
+
+impl AddressState {
+    pub const ALL: [AddressState; 3] = [Self::Active, Self::Merged, Self::Retired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Merged => "merged",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Parses the API's query value (`?status=merged`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Why an id stands for another base address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AliasKind {
+    /// A base address merged into this one.
+    Merged,
+    /// An id a newer normaliser derives, reserved for this address.
+    Rekeyed,
+}
+
+/// An id that stands for this base address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddressAlias {
+    pub id: Uuid,
+    pub kind: AliasKind,
+    /// The merged address's street line at the time of the merge, when known.
+    pub street: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+/// A field's value before and after an event (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldChange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// One event of a base address's history, for the address page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddressHistoryEntry {
+    pub stream_sequence: u64,
+    /// `BaseAddressRegistered`, `BaseAddressCorrected`, `BaseAddressMerged`, `BaseAddressRetired`.
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    /// Who did it (the token's subject), when recorded.
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    /// By field (`street`, `postal_code`, `city`, `country`, `ref`), only
+    /// the fields that changed: a registration sets each field it has.
+    pub changes: BTreeMap<String, FieldChange>,
+    /// On the merged address: where it went.
+    pub merged_into: Option<Uuid>,
+    /// On the survivor: the address merged into it.
+    pub merged_from: Option<Uuid>,
+}
+
+/// One move of a subscription's delivery (`DeliveryAddressChanged`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryMove {
+    pub from: Uuid,
+    pub to: Uuid,
+    /// `corrected` or `merged`.
+    pub cause: String,
+    /// Whether the delivery lines changed (a corrected `ref` changes none).
+    pub lines_changed: bool,
+    pub changed_at: DateTime<Utc>,
+    pub stream_sequence: u64,
+}
+
+/// Whether a review item still waits for the team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    Open,
+    Decided,
+}
+
+impl ReviewState {
+    pub const ALL: [ReviewState; 2] = [Self::Open, Self::Decided];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Decided => "decided",
+        }
+    }
+
+    /// Parses the API's query value (`?status=open`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// A stable one-byte code for index keys.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Self::Open => 1,
+            Self::Decided => 2,
+        }
+    }
+}
+
+/// A base address a review item compares with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReviewCandidateView {
+    /// The candidate base address.
+    pub id: Uuid,
+    /// 0–100: 100 × `probability`.
+    pub score: f64,
+    /// Calibrated probability (0–1) that the two are one address.
+    pub probability: f64,
+    /// The matcher's field-by-field explanation.
+    #[schema(value_type = Object)]
+    pub explanation: serde_json::Value,
+    /// The hard requirement it failed, if one did.
+    pub veto: Option<String>,
+}
+
+/// An item of the review queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReviewView {
+    pub id: Uuid,
+    /// `grey_zone` (the matcher was unsure) or `duplicate` (a dedupe scan).
+    pub kind: String,
+    /// The matcher's reason, for a grey-zone item.
+    pub reason: Option<String>,
+    pub address_id: Uuid,
+    pub subscription_id: Option<Uuid>,
+    /// Best first.
+    pub candidates: Vec<ReviewCandidateView>,
+    pub created_at: DateTime<Utc>,
+    pub status: ReviewState,
+    /// `merge` or `distinct`, once decided.
+    pub decision: Option<String>,
+    /// For a merge: the address merged, and the survivor.
+    pub merged: Option<Uuid>,
+    pub into: Option<Uuid>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
 }
 
 /// Figures for dashboards.
@@ -336,6 +511,23 @@ pub struct Stats {
     /// Subscriptions whose mail was withheld by the per-recipient limit.
     #[serde(default)]
     pub mail_withheld: u64,
+    /// Base addresses corrected (each correction counts).
+    #[serde(default)]
+    pub addresses_corrected: u64,
+    #[serde(default)]
+    pub addresses_merged: u64,
+    #[serde(default)]
+    pub addresses_retired: u64,
+    /// Review items opened, still open, and decided.
+    #[serde(default)]
+    pub reviews_opened: u64,
+    #[serde(default)]
+    pub reviews_open: u64,
+    #[serde(default)]
+    pub reviews_decided: u64,
+    /// Mean seconds from opening a review item to its decision.
+    #[serde(default)]
+    pub mean_seconds_to_decision: Option<f64>,
     /// The projection's checkpoint: highest stream sequence applied.
     pub last_applied_seq: u64,
     /// When the event at `last_applied_seq` occurred.

@@ -57,4 +57,9 @@ contract!(
     addresses_list_filters_and_pages,
     erasure_drops_the_sealed_blob_in_either_order,
     verify_names_every_difference,
+    a_correction_changes_lines_search_and_history,
+    a_merge_moves_subscriptions_and_makes_an_alias,
+    retiring_and_rekeying_show_on_the_address,
+    reviews_list_oldest_first_and_leave_when_decided,
+    curation_replayed_twice_or_out_of_order_changes_nothing,
 );

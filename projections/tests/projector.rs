@@ -75,3 +75,111 @@ async fn a_rebuild_reproduces_the_read_models_and_then_becomes_active() {
     drop(rebuilt);
     assert!(rebuild(&location, &topology, again, |_, _, _| {}).await.is_err());
 }
+
+/// The curation and review events have no read models yet (a later step of
+/// the workbench adds them): until then the projector must read them,
+/// count them and change nothing, never reject or dead-letter them.
+#[tokio::test]
+async fn curation_and_review_events_are_replayed_and_rejected_by_nobody() {
+    use chrono::Utc;
+    use masthead_domain::base_address::{
+        BaseAddressCorrected, BaseAddressEvent, BaseAddressMerged, BaseAddressRetired,
+    };
+    use masthead_domain::envelope::{AnyEvent, Recorded};
+    use masthead_domain::review::{ReviewDecided, ReviewDecision, ReviewEvent, ReviewKind, ReviewOpened};
+    use masthead_domain::schema::EventSchema;
+    use masthead_testdata::events::envelope;
+
+    let server = NatsServer::start().expect("nats");
+    let js = async_nats::jetstream::new(server.client().await.expect("client"));
+    let topology = Topology::new("CURATED");
+    setup(&js, &topology).await.expect("setup");
+    let mut events = generate(&SynthConfig::for_events(300));
+    let registered: Vec<_> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    let [kept, merged, retired] = <[_; 3]>::try_from(registered).expect("three addresses");
+    let at = Utc::now();
+    let review_id = uuid::Uuid::from_u128(0x2e71e3);
+    let curation = [
+        AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressCorrected(BaseAddressCorrected {
+            base_address_id: kept.base_address_id,
+            before: kept.address.clone(),
+            address: kept.address.clone(),
+            previous_ref: kept.reference.clone(),
+            reference: Some("CORRECTED".into()),
+            canonical: kept.canonical.clone(),
+            actor: "curator".into(),
+            reason: None,
+            corrected_at: at,
+        })),
+        AnyEvent::Review(ReviewEvent::ReviewOpened(ReviewOpened {
+            review_id,
+            kind: ReviewKind::Duplicate,
+            reason: None,
+            address_id: merged.base_address_id,
+            subscription_id: None,
+            candidates: Vec::new(),
+            opened_at: at,
+        })),
+        AnyEvent::Review(ReviewEvent::ReviewDecided(ReviewDecided {
+            review_id,
+            decision: ReviewDecision::Merge { merged: merged.base_address_id, into: kept.base_address_id },
+            actor: "curator".into(),
+            reason: None,
+            opened_at: at,
+            decided_at: at,
+        })),
+        AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressMerged(BaseAddressMerged {
+            base_address_id: merged.base_address_id,
+            into: kept.base_address_id,
+            key: merged.canonical.key.clone(),
+            actor: "curator".into(),
+            reason: None,
+            merged_at: at,
+        })),
+        AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRetired(BaseAddressRetired {
+            base_address_id: retired.base_address_id,
+            actor: "curator".into(),
+            reason: "demolished".into(),
+            retired_at: at,
+        })),
+    ];
+    for event in curation {
+        let seq = events.len() as u64 + 1;
+        let (kind, id, event_type) = match &event {
+            AnyEvent::BaseAddress(e) => (BaseAddressEvent::AGGREGATE_TYPE, e.base_address_id(), e.event_type()),
+            AnyEvent::Review(e) => (ReviewEvent::AGGREGATE_TYPE, e.review_id(), e.event_type()),
+            AnyEvent::Subscription(_) => unreachable!("only curation and review events here"),
+        };
+        let envelope = envelope(kind, id.to_string(), event_type, seq, at);
+        events.push(Recorded { envelope, stream_sequence: seq, event });
+    }
+    publish_recorded(&js, &topology, &events).await.expect("publish");
+    let n = events.len() as u64;
+
+    let direct_dir = tempfile::tempdir().expect("dir");
+    let (_, direct) = RedbStore::create_generation(direct_dir.path()).expect("store");
+    let report = direct.apply_batch_blocking(&events).expect("apply");
+    assert!(report.rejected.is_empty(), "rejected: {:?}", report.rejected);
+    assert_eq!(report.applied, n);
+
+    let data = tempfile::tempdir().expect("dir");
+    let location = StoreLocation { data_dir: data.path().to_path_buf(), mongodb: None };
+    let readers = [js.clone()];
+    let options = RebuildOptions {
+        generation: Some("c1".into()),
+        until: Until::default(),
+        readers: &readers,
+        compare_raw: false,
+    };
+    let report = rebuild(&location, &topology, options, |_, _, _| {}).await.expect("rebuild");
+    assert_eq!(report.built.undecodable, 0);
+    assert_eq!(report.built.applied, n, "every event, curation and review included, was applied");
+    assert_eq!(report.built.last_sequence, n);
+}

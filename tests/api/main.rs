@@ -6,6 +6,7 @@
 
 mod abuse;
 mod access;
+mod curation;
 mod form;
 mod fuzz;
 mod helpers;

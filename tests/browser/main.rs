@@ -7,6 +7,7 @@
 //! browser test would hide a broken page.
 
 mod browser;
+mod curate;
 mod dashboard;
 mod form;
 mod sign_in;

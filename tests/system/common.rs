@@ -133,6 +133,22 @@ pub fn resolved_base(h: &[SubscriptionEvent]) -> Option<Uuid> {
     h.iter().find(|e| is_outcome(e)).map(masthead_test_support::fixtures::base_of)
 }
 
+/// The base address a history delivers to now: its resolution, followed
+/// by any delivery changes.
+pub fn current_base(h: &[SubscriptionEvent]) -> Option<Uuid> {
+    h.iter().fold(resolved_base(h), |at, e| match e {
+        SubscriptionEvent::DeliveryAddressChanged(c) => Some(c.base_address_id),
+        _ => at,
+    })
+}
+
+/// `DeliveryAddressChanged` and `CorrectionSent` in a history.
+pub fn changes_and_corrections(h: &[SubscriptionEvent]) -> (usize, usize) {
+    let changes = h.iter().filter(|e| matches!(e, SubscriptionEvent::DeliveryAddressChanged(_))).count();
+    let sent = h.iter().filter(|e| matches!(e, SubscriptionEvent::CorrectionSent(_))).count();
+    (changes, sent)
+}
+
 /// The Message-ID header of a raw mail.
 pub fn message_id(raw: &[u8]) -> String {
     masthead_test_support::mime::Mail::parse(raw).header("message-id").unwrap_or_default().to_owned()
@@ -140,7 +156,12 @@ pub fn message_id(raw: &[u8]) -> String {
 
 /// A client sending a `viewer` token from the real `masthead token issue`.
 pub fn viewer_client(system: &System) -> reqwest::Client {
-    let token = system.token("viewer").expect("masthead token issue");
+    role_client(system, "viewer")
+}
+
+/// A client sending a token for `role` from the real `masthead token issue`.
+pub fn role_client(system: &System, role: &str) -> reqwest::Client {
+    let token = system.token(role).expect("masthead token issue");
     let mut headers = reqwest::header::HeaderMap::new();
     let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
     headers.insert(reqwest::header::AUTHORIZATION, value);

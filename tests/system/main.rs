@@ -4,6 +4,7 @@
 
 mod audit;
 mod common;
+mod curation;
 mod faults;
 mod flows;
 mod logs;

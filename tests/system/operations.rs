@@ -188,3 +188,27 @@ async fn up_creates_a_private_token_secret_and_the_cli_signs_tokens_that_open_th
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("superuser") && err.contains("viewer"), "{err}");
 }
+
+#[tokio::test]
+async fn dedupe_refuses_a_bad_merge_above_and_queues_the_pairs_of_an_imported_list() {
+    let system = System::new(MASTHEAD, None).expect("system");
+    for bad in ["1.5", "-0.1", "high"] {
+        let run = system.run(&["addresses", "dedupe", &format!("--merge-above={bad}")]).expect("run");
+        assert!(!run.status.success(), "--merge-above {bad} is refused");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(err.contains("--merge-above") && err.contains("0 to 1"), "{err}");
+    }
+    let path = system.data_dir().join("base.csv");
+    std::fs::write(&path, "ref,street,postal_code,city,country\nR1,Rossumweg 5,6541 AB,Nijmegen,NL\nR2,Rossemweg 5,6541 AB,Nijmegen,NL\nK1,Kerkstraat 12,3511 LX,Utrecht,NL\nK2,Kerkstraat 21,3511 LX,Utrecht,NL\n").expect("write");
+    assert!(system.run(&["addresses", "import", path.to_str().expect("utf-8")]).expect("run").status.success());
+    for expected in ["1 pairs found, 1 queued, 0 already queued", "1 pairs found, 0 queued, 1 already queued"] {
+        let run = system.run(&["addresses", "dedupe"]).expect("run");
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success() && out.contains("4 addresses scanned") && out.contains(expected), "{out}");
+    }
+    let export = system.data_dir().join("reviews.jsonl");
+    let run = system.run(&["reviews", "export", "--out", export.to_str().expect("utf-8")]).expect("run");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("0 decided review items"));
+    assert_eq!(std::fs::read_to_string(&export).expect("written"), "", "nothing decided yet");
+}

@@ -126,6 +126,9 @@ pub enum ReviewReason {
     /// Registered as new without a house number, on a street the list has
     /// numbered addresses on.
     MissingHouseNumber,
+    /// It would have matched a base address the team retired: registered
+    /// as new, for the team to decide where it goes.
+    RetiredAddress,
 }
 
 /// A base address a reviewer should compare the entered address with.

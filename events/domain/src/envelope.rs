@@ -8,6 +8,7 @@
 //! its envelope is known; how it is written to a transport is not its concern.
 
 use crate::base_address::{self, BaseAddressEvent};
+use crate::review::{self, ReviewEvent};
 use crate::schema::{decode, EventSchema, SchemaError, Upcaster};
 use crate::subscription::{self, SubscriptionEvent};
 use chrono::{DateTime, Utc};
@@ -93,6 +94,18 @@ pub struct Recorded<E> {
 pub enum AnyEvent {
     Subscription(SubscriptionEvent),
     BaseAddress(BaseAddressEvent),
+    Review(ReviewEvent),
+}
+
+impl AnyEvent {
+    /// The stored JSON payload of whichever event this is.
+    pub fn payload_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        match self {
+            Self::Subscription(e) => e.payload_bytes(),
+            Self::BaseAddress(e) => e.payload_bytes(),
+            Self::Review(e) => e.payload_bytes(),
+        }
+    }
 }
 
 /// Decodes the payload of a stored event of any aggregate type, upcasting
@@ -111,6 +124,9 @@ pub fn decode_any(envelope: Envelope, payload: &[u8], stream_sequence: u64) -> R
             envelope.schema_version,
             payload,
         )?),
+        ReviewEvent::AGGREGATE_TYPE => {
+            AnyEvent::Review(decode(review::UPCASTERS, &envelope.event_type, envelope.schema_version, payload)?)
+        }
         _ => return Err(SchemaError::Header(header::AGGREGATE_TYPE)),
     };
     Ok(Recorded { envelope, stream_sequence, event })
@@ -143,5 +159,11 @@ impl HasUpcasters for SubscriptionEvent {
 impl HasUpcasters for BaseAddressEvent {
     fn upcasters() -> &'static [Upcaster] {
         base_address::UPCASTERS
+    }
+}
+
+impl HasUpcasters for ReviewEvent {
+    fn upcasters() -> &'static [Upcaster] {
+        review::UPCASTERS
     }
 }

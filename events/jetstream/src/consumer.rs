@@ -90,11 +90,26 @@ pub struct RuntimeConfig {
     pub batch_size: usize,
     /// Pause before re-subscribing after the message stream failed.
     pub reconnect_delay: Duration,
+    /// While the consumer is behind (messages are pending after the last one
+    /// received), wait up to this long for a batch to fill to `batch_size`
+    /// before handing it over. `None`: hand over whatever has arrived. For
+    /// a handler whose cost is mostly per batch (a durable commit), a
+    /// backlog then goes in large batches; a consumer that keeps up is
+    /// never delayed, since nothing is pending then.
+    pub linger: Option<Duration>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { batch_size: 256, reconnect_delay: Duration::from_millis(500) }
+        Self { batch_size: 256, reconnect_delay: Duration::from_millis(500), linger: None }
+    }
+}
+
+/// Whether messages are pending on the consumer after the last of `chunk`.
+fn behind(chunk: &[Result<jetstream::Message, impl std::fmt::Display>]) -> bool {
+    match chunk.last() {
+        Some(Ok(m)) => m.info().is_ok_and(|i| i.pending > 0),
+        _ => false,
     }
 }
 
@@ -361,7 +376,17 @@ impl ConsumerRuntime {
                 _ = shutdown.cancelled() => return Ok(()),
                 c = chunks.next() => c,
             };
-            let Some(chunk) = chunk else { return Err("message stream ended".into()) };
+            let Some(mut chunk) = chunk else { return Err("message stream ended".into()) };
+            if let Some(linger) = self.config.linger {
+                let deadline = tokio::time::Instant::now() + linger;
+                while chunk.len() < self.config.batch_size && behind(&chunk) {
+                    match tokio::time::timeout_at(deadline, chunks.next()).await {
+                        Ok(Some(more)) => chunk.extend(more),
+                        // Ended or out of time: handle what is here.
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
             let mut messages = Vec::with_capacity(chunk.len());
             let mut failure = None;
             for m in chunk {

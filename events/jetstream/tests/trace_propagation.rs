@@ -121,7 +121,7 @@ async fn the_trace_follows_an_event_from_the_request_through_jetstream_into_a_co
         env.js.clone(),
         env.topology.clone(),
         ConsumerRole::Projector,
-        RuntimeConfig { batch_size: 1, reconnect_delay: Duration::from_millis(100) },
+        RuntimeConfig { batch_size: 1, reconnect_delay: Duration::from_millis(100), linger: None },
     );
     let handler = Arc::new(FollowUp { addresses: CommandBus::new(env.store.clone(), ()) });
     let consumer = tokio::spawn({

@@ -15,9 +15,9 @@
 
 use crate::error::StoreError;
 use crate::fold::{
-    AddressLive, Failure, OptIn, Requested, Resolution, Sent, Spelling, Stamp, SubscriptionDoc, Withheld,
+    AddressLive, Failure, OptIn, Registration, Requested, Resolution, Sent, Spelling, Stamp, SubscriptionDoc, Withheld,
 };
-use crate::view::{EnteredAddress, IntakeChannel, Lines, OutcomeKind};
+use crate::view::{Canonical, EnteredAddress, Flag, IntakeChannel, Lines, Origin, OutcomeKind};
 use chrono::{DateTime, Utc};
 use masthead_domain::personal_data::SealedPersonalData;
 use uuid::Uuid;
@@ -29,8 +29,15 @@ const SUB_V1: u8 = 0xB1;
 /// `last_seq` come the erasure time, then the double opt-in and
 /// withheld-mail fields.
 const SUB_V2: u8 = 0xB2;
+/// Layout 3: layout 2, then the correction mails sent and the delivery
+/// moves (JSON, since they are rare; one byte when there are none).
+const SUB_V3: u8 = 0xB3;
 /// First byte of binary address counters (layout 1).
 const LIVE_V1: u8 = 0xA1;
+/// Layout 2: layout 1, then the subscriptions moved away, the curation
+/// (JSON, since it is rare; one byte for an address nobody curated), and
+/// the registration (binary), which files before it kept in `addresses`.
+const LIVE_V2: u8 = 0xA2;
 
 fn corrupt(what: &str, why: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {why}"))
@@ -87,6 +94,16 @@ impl Writer<'_> {
 
     fn f64(&mut self, v: f64) {
         self.0.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+
+    /// A rare, optional part as length-prefixed JSON (serialising our own
+    /// types cannot fail; if it did, the part would read back absent).
+    fn rare_json<T: serde::Serialize>(&mut self, v: Option<&T>) {
+        let json = v.and_then(|v| serde_json::to_vec(v).ok());
+        self.opt(json.as_ref(), |w, j| {
+            w.varint(j.len() as u64);
+            w.0.extend_from_slice(j);
+        });
     }
 
     /// `Some` as 1 followed by the value, `None` as 0.
@@ -192,6 +209,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn rare_json<T: serde::de::DeserializeOwned>(&mut self) -> Result<Option<T>, StoreError> {
+        self.opt(|r| {
+            let n = r.len()?;
+            let b = r.take(n)?;
+            serde_json::from_slice(b).map_err(|e| r.err(&e.to_string()))
+        })
+    }
+
     fn opt_string(&mut self) -> Result<Option<String>, StoreError> {
         self.opt(Self::string)
     }
@@ -220,7 +245,7 @@ impl<'a> Reader<'a> {
 pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
     buf.clear();
     let mut w = Writer(buf);
-    w.u8(SUB_V2);
+    w.u8(SUB_V3);
     w.uuid(&doc.id);
     w.opt(doc.requested.as_ref(), |w, r| {
         let e = &r.entered;
@@ -283,6 +308,8 @@ pub(crate) fn encode_subscription(buf: &mut Vec<u8>, doc: &SubscriptionDoc) {
         w.varint(u64::from(h.limit));
         w.time(&h.withheld_at);
     });
+    w.varint(doc.corrections_sent);
+    w.rare_json((!doc.moves.is_empty()).then_some(&doc.moves));
 }
 
 /// Reads a subscription document in either encoding.
@@ -290,11 +317,15 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<SubscriptionDoc, Store
     const WHAT: &str = "subscription document";
     match bytes.first() {
         Some(b'{') => serde_json::from_slice(bytes).map_err(|e| corrupt(WHAT, &e.to_string())),
-        Some(&tag @ (SUB_V1 | SUB_V2)) => {
+        Some(&tag @ (SUB_V1 | SUB_V2 | SUB_V3)) => {
             let mut r = Reader { rest: &bytes[1..], what: WHAT };
-            let mut doc = read_subscription(&mut r, tag == SUB_V2)?;
-            if tag == SUB_V2 {
+            let mut doc = read_subscription(&mut r, tag != SUB_V1)?;
+            if tag != SUB_V1 {
                 read_v2_extras(&mut r, &mut doc)?;
+            }
+            if tag == SUB_V3 {
+                doc.corrections_sent = r.varint()?;
+                doc.moves = r.rare_json()?.unwrap_or_default();
             }
             r.end()?;
             Ok(doc)
@@ -379,6 +410,8 @@ fn read_subscription(r: &mut Reader<'_>, v2: bool) -> Result<SubscriptionDoc, St
         opt_in: None,
         opted_in_at: None,
         withheld: None,
+        moves: Vec::new(),
+        corrections_sent: 0,
     })
 }
 
@@ -392,11 +425,12 @@ fn read_v2_extras(r: &mut Reader<'_>, doc: &mut SubscriptionDoc) -> Result<(), S
     Ok(())
 }
 
-/// Writes an address's counters into `buf` (cleared first).
-pub(crate) fn encode_live(buf: &mut Vec<u8>, live: &AddressLive) {
+/// Writes an address's row into `buf` (cleared first): its counters and,
+/// when known, its registration.
+pub(crate) fn encode_live(buf: &mut Vec<u8>, live: &AddressLive, registration: Option<&Registration>) {
     buf.clear();
     let mut w = Writer(buf);
-    w.u8(LIVE_V1);
+    w.u8(LIVE_V2);
     w.bool(live.registered);
     w.opt_str(live.reference.as_deref());
     w.varint(live.spellings.len() as u64);
@@ -406,14 +440,86 @@ pub(crate) fn encode_live(buf: &mut Vec<u8>, live: &AddressLive) {
     }
     w.varint(live.subscription_count);
     w.varint(live.last_seq);
+    w.varint(live.moved_out);
+    w.rare_json(live.curation.as_ref());
+    w.opt(registration, write_registration);
 }
 
-/// Reads an address's counters in either encoding.
-pub(crate) fn decode_live(bytes: &[u8]) -> Result<AddressLive, StoreError> {
+const FLAGS: [Flag; 4] = [Flag::MissingPostalCode, Flag::MissingCity, Flag::MissingCountry, Flag::MissingHouseNumber];
+
+fn write_registration(w: &mut Writer<'_>, r: &Registration) {
+    w.opt_str(r.reference.as_deref());
+    w.str(&r.lines.street);
+    for s in [&r.lines.postal_code, &r.lines.city, &r.lines.country] {
+        w.opt_str(s.as_deref());
+    }
+    let c = &r.canonical;
+    for s in [&c.key, &c.street, &c.house_number, &c.postal_code, &c.city, &c.country] {
+        w.str(s);
+    }
+    match &r.source {
+        Origin::Import { file, line } => {
+            w.u8(0);
+            w.str(file);
+            w.varint(*line);
+        }
+        Origin::Curation => w.u8(1),
+        Origin::Subscription { subscription_id } => {
+            w.u8(2);
+            w.uuid(subscription_id);
+        }
+    }
+    w.varint(r.flags.len() as u64);
+    for f in &r.flags {
+        w.u8(FLAGS.iter().position(|x| x == f).unwrap_or(0) as u8);
+    }
+    w.time(&r.registered_at);
+    w.varint(r.seq);
+    w.opt_str(r.actor.as_deref());
+}
+
+fn read_registration(r: &mut Reader<'_>) -> Result<Registration, StoreError> {
+    let reference = r.opt_string()?;
+    let lines =
+        Lines { street: r.string()?, postal_code: r.opt_string()?, city: r.opt_string()?, country: r.opt_string()? };
+    let canonical = Canonical {
+        key: r.string()?,
+        street: r.string()?,
+        house_number: r.string()?,
+        postal_code: r.string()?,
+        city: r.string()?,
+        country: r.string()?,
+    };
+    let source = match r.u8()? {
+        0 => Origin::Import { file: r.string()?, line: r.varint()? },
+        1 => Origin::Curation,
+        2 => Origin::Subscription { subscription_id: r.uuid()? },
+        _ => return Err(r.err("bad source")),
+    };
+    let n = r.len()?;
+    let mut flags = Vec::with_capacity(n);
+    for _ in 0..n {
+        flags.push(*FLAGS.get(usize::from(r.u8()?)).ok_or_else(|| r.err("bad flag"))?);
+    }
+    Ok(Registration {
+        reference,
+        lines,
+        canonical,
+        source,
+        flags,
+        registered_at: r.time()?,
+        seq: r.varint()?,
+        actor: r.opt_string()?,
+    })
+}
+
+/// Reads an address's row in any encoding: its counters, and its
+/// registration if the row holds it (layout 2 does; older rows do not).
+pub(crate) fn decode_live(bytes: &[u8]) -> Result<(AddressLive, Option<Registration>), StoreError> {
     const WHAT: &str = "address counters";
     match bytes.first() {
-        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| corrupt(WHAT, &e.to_string())),
-        Some(&LIVE_V1) => {
+        Some(b'{') => Ok((serde_json::from_slice(bytes).map_err(|e| corrupt(WHAT, &e.to_string()))?, None)),
+        Some(&tag @ (LIVE_V1 | LIVE_V2)) => {
             let mut r = Reader { rest: &bytes[1..], what: WHAT };
             let registered = r.bool()?;
             let reference = r.opt_string()?;
@@ -423,221 +529,28 @@ pub(crate) fn decode_live(bytes: &[u8]) -> Result<AddressLive, StoreError> {
             for _ in 0..n {
                 spellings.push(Spelling { street: r.string()?, seq: r.varint()? });
             }
-            let live = AddressLive {
+            let mut live = AddressLive {
                 registered,
                 reference,
                 spellings,
                 subscription_count: r.varint()?,
                 last_seq: r.varint()?,
+                moved_out: 0,
+                curation: None,
             };
+            let mut registration = None;
+            if tag == LIVE_V2 {
+                live.moved_out = r.varint()?;
+                live.curation = r.rare_json()?;
+                registration = r.opt(read_registration)?;
+            }
             r.end()?;
-            Ok(live)
+            Ok((live, registration))
         }
         _ => Err(corrupt(WHAT, "unknown encoding")),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::apply::{Batch, DocSource};
-    use crate::fold::AddressDoc;
-    use masthead_testdata::events::{generate, SynthConfig};
-    use std::collections::HashMap;
-
-    struct Memory(HashMap<Uuid, SubscriptionDoc>, HashMap<Uuid, AddressDoc>);
-
-    impl DocSource for Memory {
-        fn load_subscription(&mut self, id: Uuid) -> Result<Option<SubscriptionDoc>, StoreError> {
-            Ok(self.0.get(&id).cloned())
-        }
-        fn load_address(&mut self, id: Uuid) -> Result<Option<AddressDoc>, StoreError> {
-            Ok(self.1.get(&id).cloned())
-        }
-    }
-
-    /// Every document a synthetic stream produces, in every state it passes
-    /// through (batches of 7 events catch documents half-way).
-    fn documents() -> (Vec<SubscriptionDoc>, Vec<AddressLive>) {
-        let events = generate(&SynthConfig::for_events(3_000));
-        let mut mem = Memory(HashMap::new(), HashMap::new());
-        let (mut subs, mut lives) = (Vec::new(), Vec::new());
-        for chunk in events.chunks(7) {
-            let mut batch = Batch::new(0);
-            batch.apply_all(&mut mem, chunk).expect("in-memory source cannot fail");
-            for (id, slot) in batch.subs {
-                subs.push(slot.doc.clone());
-                mem.0.insert(id, slot.doc);
-            }
-            for (id, slot) in batch.addrs {
-                lives.push(slot.doc.live.clone());
-                mem.1.insert(id, slot.doc);
-            }
-        }
-        // A match replayed before its request leaves a partial document;
-        // an in-order stream never does, so derive some.
-        let partial: Vec<_> = subs
-            .iter()
-            .filter(|d| d.resolution.is_some())
-            .take(20)
-            .map(|d| SubscriptionDoc { requested: None, sent: None, ..d.clone() })
-            .collect();
-        subs.extend(partial);
-        // Erased subscriptions: no sealed blob, an erasure time.
-        let at = DateTime::from_timestamp(1_800_000_000, 7).unwrap();
-        let erased: Vec<_> = subs
-            .iter()
-            .filter(|d| d.requested.is_some())
-            .take(20)
-            .map(|d| {
-                let mut d = d.clone();
-                d.requested.as_mut().unwrap().subscriber = None;
-                d.erased_at = Some(at);
-                d
-            })
-            .collect();
-        subs.extend(erased);
-        (subs, lives)
-    }
-
-    /// Layout 1 as the previous build wrote it: the sealed subscriber
-    /// always present, nothing after `last_seq`.
-    fn encode_v1(doc: &SubscriptionDoc) -> Vec<u8> {
-        let mut v2 = Vec::new();
-        let without =
-            SubscriptionDoc { erased_at: None, opt_in: None, opted_in_at: None, withheld: None, ..doc.clone() };
-        encode_subscription(&mut v2, &without);
-        // Layout 2 differs in three places: the tag, a presence byte
-        // before the sealed fields (found by encoding the fields alone),
-        // and the four trailing absent fields (erasure, opt-in, opted in,
-        // withheld).
-        let mut sealed = Vec::new();
-        if let Some(p) = doc.requested.as_ref().and_then(|r| r.subscriber.as_ref()) {
-            let mut w = Writer(&mut sealed);
-            for s in [&p.alg, &p.key_id, &p.nonce, &p.ciphertext] {
-                w.str(s);
-            }
-        }
-        let mut v1 = v2.clone();
-        v1[0] = SUB_V1;
-        if !sealed.is_empty() {
-            let at = v2.windows(sealed.len() + 1).position(|w| w[0] == 1 && w[1..] == sealed[..]).unwrap();
-            v1.remove(at);
-        }
-        let tail = v1.split_off(v1.len() - 4);
-        assert_eq!(tail, [0, 0, 0, 0], "four absent fields end layout 2");
-        v1
-    }
-
-    #[test]
-    fn layout_1_documents_still_decode() {
-        let (subs, _) = documents();
-        let mut checked = 0;
-        for doc in subs.iter().filter(|d| d.erased_at.is_none()) {
-            if doc.requested.as_ref().is_some_and(|r| r.subscriber.is_none()) {
-                continue;
-            }
-            assert_eq!(&decode_subscription(&encode_v1(doc)).unwrap(), doc);
-            checked += 1;
-        }
-        assert!(checked > 100, "{checked}");
-    }
-
-    #[test]
-    fn documents_round_trip_and_are_smaller_than_json() {
-        let (subs, lives) = documents();
-        assert!(subs.iter().any(|d| d.failure.is_some() && d.sent.is_some() && d.requested.is_some()));
-        assert!(subs.iter().any(|d| d.requested.is_none()), "partial documents are covered");
-        assert!(subs.iter().any(|d| d.erased_at.is_some()), "erased documents are covered");
-        assert!(lives.iter().any(|l| l.spellings.len() > 1 && l.reference.is_some()));
-        let (mut binary, mut json) = (0, 0);
-        let mut buf = Vec::new();
-        for doc in &subs {
-            encode_subscription(&mut buf, doc);
-            assert_eq!(&decode_subscription(&buf).unwrap(), doc);
-            binary += buf.len();
-            let j = serde_json::to_vec(doc).unwrap();
-            json += j.len();
-            // Files written before this encoding stay readable (as they
-            // read before: serde_json may be off by one ULP on a score).
-            let legacy: SubscriptionDoc = serde_json::from_slice(&j).unwrap();
-            assert_eq!(decode_subscription(&j).unwrap(), legacy);
-        }
-        assert!(binary * 10 < json * 6, "binary {binary} bytes vs JSON {json}");
-        for live in &lives {
-            encode_live(&mut buf, live);
-            assert_eq!(&decode_live(&buf).unwrap(), live);
-            assert_eq!(&decode_live(&serde_json::to_vec(live).unwrap()).unwrap(), live);
-        }
-    }
-
-    #[test]
-    fn extreme_values_round_trip() {
-        let (subs, _) = documents();
-        let mut doc = subs.into_iter().find(|d| d.resolution.is_some() && d.requested.is_some()).unwrap();
-        doc.last_seq = u64::MAX;
-        doc.timeline.push(Stamp(u8::MAX, i64::MIN, u64::MAX));
-        doc.timeline.push(Stamp(0, i64::MAX, 0));
-        if let Some(r) = &mut doc.resolution {
-            r.score = Some(-0.0);
-            r.decided_at = DateTime::from_timestamp(-62_000_000_000, 999_999_999).unwrap();
-            r.base_address_ref = Some("é\u{0}\"{".into());
-        }
-        let mut buf = Vec::new();
-        encode_subscription(&mut buf, &doc);
-        let back = decode_subscription(&buf).unwrap();
-        assert_eq!(back, doc);
-        assert_eq!(back.resolution.unwrap().score.unwrap().to_bits(), (-0.0f64).to_bits());
-    }
-
-    #[test]
-    fn opt_in_and_withheld_mail_round_trip_and_layout_1_still_reads() {
-        let (subs, _) = documents();
-        let plain = subs.into_iter().find(|d| d.resolution.is_some() && d.requested.is_some()).unwrap();
-        let mut buf = Vec::new();
-        assert_eq!(decode_subscription(&encode_v1(&plain)).unwrap(), plain);
-        let at = DateTime::from_timestamp(1_800_000_000, 5).unwrap();
-        let mut doc = plain;
-        doc.opt_in = Some(OptIn { message_id: "<opt-in.1@x>".into(), sent_at: at, expires_at: at });
-        doc.opted_in_at = Some(at);
-        doc.withheld = Some(Withheld { reason: "recipient_limit".into(), limit: 3, withheld_at: at });
-        encode_subscription(&mut buf, &doc);
-        assert_eq!(decode_subscription(&buf).unwrap(), doc);
-        // Both sets of layout 2's fields at once: erased and opted in.
-        doc.erased_at = Some(at);
-        if let Some(r) = &mut doc.requested {
-            r.subscriber = None;
-        }
-        encode_subscription(&mut buf, &doc);
-        assert_eq!(decode_subscription(&buf).unwrap(), doc);
-    }
-
-    #[test]
-    fn damaged_values_are_errors_not_panics() {
-        let (subs, lives) = documents();
-        let mut buf = Vec::new();
-        encode_subscription(&mut buf, subs.iter().find(|d| d.requested.is_some()).unwrap());
-        // Every truncation, and every single-byte corruption, either fails
-        // cleanly or decodes to something; none panics.
-        for n in 0..buf.len() {
-            assert!(decode_subscription(&buf[..n]).is_err(), "truncated at {n} decoded");
-        }
-        for i in 0..buf.len() {
-            for x in [0x00, 0x01, 0x7F, 0x80, 0xFF] {
-                let mut damaged = buf.clone();
-                damaged[i] ^= x;
-                let _ = decode_subscription(&damaged);
-            }
-        }
-        let mut extra = buf.clone();
-        extra.push(0);
-        assert!(matches!(decode_subscription(&extra), Err(StoreError::Corrupt(_))));
-        assert!(decode_subscription(&[0x42, 1, 2]).is_err());
-        encode_live(&mut buf, &lives[0]);
-        for n in 0..buf.len() {
-            assert!(decode_live(&buf[..n]).is_err(), "truncated at {n} decoded");
-        }
-        // A length that claims more than is there.
-        assert!(decode_live(&[LIVE_V1, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]).is_err());
-    }
-}
+#[path = "codec_tests.rs"]
+mod tests;

@@ -5,8 +5,10 @@ pub mod mongo;
 pub mod redb;
 
 use crate::error::StoreError;
-use crate::query::{AddressFilter, PageRequest, SubscriptionFilter};
-use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
+use crate::query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
+use crate::view::{
+    AddressHistoryEntry, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary, SubscriptionView,
+};
 use async_trait::async_trait;
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use std::path::PathBuf;
@@ -38,6 +40,13 @@ pub trait ProjectionStore: Send + Sync {
     /// embedded store orders by matching street word, then id.
     async fn addresses(&self, filter: &AddressFilter, page: PageRequest) -> Result<Page<AddressView>, StoreError>;
     async fn stats(&self) -> Result<Stats, StoreError>;
+    /// Every event of the address in stream order (its registration, then
+    /// its corrections, merge or retirement), plus on a survivor the merges
+    /// into it. `None` for an address that is not registered.
+    async fn address_history(&self, id: Uuid) -> Result<Option<Vec<AddressHistoryEntry>>, StoreError>;
+    /// Review items, oldest first (by `created_at`, then id).
+    async fn reviews(&self, filter: &ReviewFilter, page: PageRequest) -> Result<Page<ReviewView>, StoreError>;
+    async fn review(&self, id: Uuid) -> Result<Option<ReviewView>, StoreError>;
 
     /// [`apply_batch`](Self::apply_batch) for a caller that no longer needs
     /// the events: a store that applies on another thread can take them

@@ -17,15 +17,19 @@
 //!
 //! The store assumes one writer (the projector holds a lease).
 
-use crate::apply::{subscription_id, Batch, DocSource};
-use crate::cursor::{AddressCursor, SubscriptionCursor};
+use crate::apply::{subscription_id, Batch, DocSource, StoredStats};
+use crate::cursor::{AddressCursor, ReviewCursor, SubscriptionCursor};
 use crate::error::StoreError;
-use crate::fold::{AddressDoc, SubscriptionDoc};
+use crate::fold::{AddressDoc, ReviewDoc, SubscriptionDoc};
 use crate::query::{
-    normalize_city, normalize_country, normalize_postal_code, AddressFilter, PageRequest, SubscriptionFilter,
+    normalize_city, normalize_country, normalize_postal_code, AddressFilter, PageRequest, ReviewFilter,
+    SubscriptionFilter,
 };
 use crate::store::ProjectionStore;
-use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
+use crate::view::{
+    AddressHistoryEntry, AddressState, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary,
+    SubscriptionView,
+};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use masthead_domain::base_address::{AddressSource, BaseAddressEvent};
@@ -49,6 +53,7 @@ pub struct MongoStore {
     addresses: Collection<Document>,
     stats: Collection<Document>,
     checkpoints: Collection<Document>,
+    reviews: Collection<Document>,
     transactions: bool,
 }
 
@@ -94,6 +99,7 @@ impl MongoStore {
             addresses: db.collection(&format!("addresses{suffix}")),
             stats: db.collection(&format!("stats{suffix}")),
             checkpoints: db.collection(&format!("checkpoints{suffix}")),
+            reviews: db.collection(&format!("reviews{suffix}")),
             client,
             db,
             transactions,
@@ -130,6 +136,14 @@ impl MongoStore {
                 index(doc! { "country": 1, "_id": 1 }, "by_country", true),
                 index(doc! { "ref": 1, "_id": 1 }, "by_ref", true),
                 index(doc! { "tokens": 1, "_id": 1 }, "by_token", true),
+                index(doc! { "status": 1, "_id": 1 }, "by_status", true),
+            ])
+            .await?;
+        // Review items list oldest first, all or by status.
+        self.reviews
+            .create_indexes(vec![
+                index(doc! { "created_us": 1, "_id": 1 }, "by_created", true),
+                index(doc! { "status": 1, "created_us": 1, "_id": 1 }, "by_status", true),
             ])
             .await?;
         Ok(())
@@ -138,7 +152,7 @@ impl MongoStore {
     /// Drops this generation's collections (tests, and retiring an old
     /// generation after a switch).
     pub async fn drop_all(&self) -> Result<(), StoreError> {
-        for c in [&self.subscriptions, &self.addresses, &self.stats, &self.checkpoints] {
+        for c in [&self.subscriptions, &self.addresses, &self.stats, &self.checkpoints, &self.reviews] {
             c.drop().await?;
         }
         Ok(())
@@ -157,9 +171,12 @@ impl MongoStore {
         Ok(coll.find(doc! { "_id": { "$in": ids } }).await?.try_collect().await?)
     }
 
-    async fn read_stats(&self) -> Result<Stats, StoreError> {
+    async fn read_stats(&self) -> Result<StoredStats, StoreError> {
         match self.stats.find_one(doc! { "_id": STATS_ID }).await? {
-            None => Ok(Stats { score_histogram: vec![0; 10], ..Stats::default() }),
+            None => Ok(StoredStats {
+                stats: Stats { score_histogram: vec![0; 10], ..Stats::default() },
+                ..Default::default()
+            }),
             Some(d) => embedded(&d, "stats"),
         }
     }
@@ -179,6 +196,7 @@ impl MongoStore {
     async fn prefetch(&self, events: &[Recorded<AnyEvent>]) -> Result<Prefetched, StoreError> {
         let mut sub_ids = HashSet::new();
         let mut addr_ids = HashSet::new();
+        let mut review_ids = HashSet::new();
         for r in events {
             match &r.event {
                 AnyEvent::Subscription(e) => {
@@ -192,6 +210,9 @@ impl MongoStore {
                         SubscriptionEvent::AddressAssigned(a) => {
                             addr_ids.insert(a.base_address_id);
                         }
+                        SubscriptionEvent::DeliveryAddressChanged(c) => {
+                            addr_ids.extend([c.from_base_address_id, c.base_address_id]);
+                        }
                         _ => {}
                     }
                 }
@@ -201,8 +222,19 @@ impl MongoStore {
                         sub_ids.insert(subscription_id);
                     }
                 }
-                // An alias reserves an id; it is no address to show.
-                AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {}
+                // An alias changes the survivor's document.
+                AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(e)) => {
+                    addr_ids.insert(e.alias_of);
+                }
+                AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressMerged(e)) => {
+                    addr_ids.extend([e.base_address_id, e.into]);
+                }
+                AnyEvent::BaseAddress(e) => {
+                    addr_ids.insert(e.base_address_id());
+                }
+                AnyEvent::Review(e) => {
+                    review_ids.insert(e.review_id());
+                }
             }
         }
         let mut subs = HashMap::new();
@@ -220,10 +252,21 @@ impl MongoStore {
             let doc: AddressDoc = embedded(&d, "address document")?;
             addrs.insert(doc.id, doc);
         }
-        Ok(Prefetched { subs, addrs, sub_ids, addr_ids })
+        let mut reviews = HashMap::new();
+        for d in self.load_many(&self.reviews, &review_ids).await? {
+            let doc: ReviewDoc = embedded(&d, "review document")?;
+            reviews.insert(doc.id, doc);
+        }
+        Ok(Prefetched { subs, addrs, reviews, sub_ids, addr_ids, review_ids })
     }
 
-    async fn write(&self, batch: &Batch, stats: &Stats, session: Option<&mut ClientSession>) -> Result<(), StoreError> {
+    async fn write(
+        &self,
+        batch: &Batch,
+        stored: &StoredStats,
+        session: Option<&mut ClientSession>,
+    ) -> Result<(), StoreError> {
+        let stats = &stored.stats;
         let mut writes: Vec<(&Collection<Document>, String, Document)> = Vec::new();
         for (id, slot) in batch.subs.iter().filter(|(_, s)| s.dirty) {
             writes.push((&self.subscriptions, id.to_string(), subscription_record(&slot.doc)?));
@@ -231,7 +274,10 @@ impl MongoStore {
         for (id, slot) in batch.addrs.iter().filter(|(_, s)| s.dirty) {
             writes.push((&self.addresses, id.to_string(), address_record(&slot.doc)?));
         }
-        let stats_doc = doc! { "_id": STATS_ID, "doc": to_bson_doc(stats)? };
+        for (id, slot) in batch.reviews.iter().filter(|(_, s)| s.dirty) {
+            writes.push((&self.reviews, id.to_string(), review_record(&slot.doc)?));
+        }
+        let stats_doc = doc! { "_id": STATS_ID, "doc": to_bson_doc(stored)? };
         let checkpoint_doc = doc! {
             "_id": CHECKPOINT_ID,
             "seq": i64_of(batch.report.checkpoint),
@@ -266,8 +312,10 @@ impl MongoStore {
 struct Prefetched {
     subs: HashMap<Uuid, SubscriptionDoc>,
     addrs: HashMap<Uuid, AddressDoc>,
+    reviews: HashMap<Uuid, ReviewDoc>,
     sub_ids: HashSet<Uuid>,
     addr_ids: HashSet<Uuid>,
+    review_ids: HashSet<Uuid>,
 }
 
 impl DocSource for Prefetched {
@@ -284,6 +332,33 @@ impl DocSource for Prefetched {
         }
         Ok(self.addrs.remove(&id))
     }
+
+    /// Documents are loaded whole, registration included: nothing more to load.
+    fn load_registration(&mut self, _id: Uuid) -> Result<Option<crate::fold::Registration>, StoreError> {
+        Ok(None)
+    }
+
+    fn load_review(&mut self, id: Uuid) -> Result<Option<ReviewDoc>, StoreError> {
+        if !self.review_ids.contains(&id) {
+            return Err(StoreError::Worker(format!("review {id} was not prefetched")));
+        }
+        Ok(self.reviews.remove(&id))
+    }
+}
+
+fn review_record(d: &ReviewDoc) -> Result<Document, StoreError> {
+    let mut rec = doc! { "_id": d.id.to_string(), "doc": to_bson_doc(d)? };
+    match d.keys() {
+        Some(k) => {
+            rec.insert("visible", true);
+            rec.insert("created_us", k.created_us);
+            rec.insert("status", k.status.as_str());
+        }
+        None => {
+            rec.insert("visible", false);
+        }
+    }
+    Ok(rec)
 }
 
 /// The stored form: the fold's document plus the queried fields.
@@ -313,6 +388,7 @@ fn address_record(d: &AddressDoc) -> Result<Document, StoreError> {
             rec.insert("city", opt(k.city));
             rec.insert("country", opt(k.country));
             rec.insert("ref", opt(k.reference));
+            rec.insert("status", k.status.unwrap_or_else(|| AddressState::Active.as_str().to_owned()));
             rec.insert("tokens", k.tokens);
         }
         None => {
@@ -330,7 +406,7 @@ impl ProjectionStore for MongoStore {
         batch.apply_all(&mut source, events)?;
         let mut stats = self.read_stats().await?;
         batch.stats.merge_into(&mut stats);
-        stats.last_applied_seq = batch.report.checkpoint;
+        stats.stats.last_applied_seq = batch.report.checkpoint;
         if self.transactions {
             let mut session = self.client.start_session().await?;
             session.start_transaction().await?;
@@ -429,6 +505,9 @@ impl ProjectionStore for MongoStore {
         if let Some(r) = &filter.reference {
             and.push(doc! { "ref": r });
         }
+        if let Some(s) = filter.status {
+            and.push(doc! { "status": s.as_str() });
+        }
         if let Some(q) = filter.q_tokens()? {
             // Search words are ASCII letters and digits only (see
             // `street_tokens`), so they need no regex escaping; an anchored
@@ -460,7 +539,58 @@ impl ProjectionStore for MongoStore {
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
-        self.read_stats().await
+        Ok(self.read_stats().await?.stats)
+    }
+
+    async fn address_history(&self, id: Uuid) -> Result<Option<Vec<AddressHistoryEntry>>, StoreError> {
+        match self.addresses.find_one(doc! { "_id": id.to_string() }).await? {
+            None => Ok(None),
+            Some(d) => {
+                let doc = embedded::<AddressDoc>(&d, "address document")?;
+                Ok(doc.history_view(doc.history.clone()))
+            }
+        }
+    }
+
+    async fn reviews(&self, filter: &ReviewFilter, page: PageRequest) -> Result<Page<ReviewView>, StoreError> {
+        let limit = page.effective_limit();
+        let cursor = page.cursor.as_deref().map(ReviewCursor::decode).transpose()?;
+        let mut and = vec![doc! { "visible": true }];
+        if let Some(s) = filter.status {
+            and.push(doc! { "status": s.as_str() });
+        }
+        if let Some(c) = &cursor {
+            and.push(doc! { "$or": [
+                { "created_us": { "$gt": c.created_us } },
+                { "created_us": c.created_us, "_id": { "$gt": c.id.to_string() } },
+            ] });
+        }
+        let found: Vec<Document> = self
+            .reviews
+            .find(doc! { "$and": and })
+            .sort(doc! { "created_us": 1, "_id": 1 })
+            .limit(i64_of(limit as u64 + 1))
+            .await?
+            .try_collect()
+            .await?;
+        let mut items = Vec::with_capacity(limit);
+        let mut last = None;
+        for d in found.iter().take(limit) {
+            let doc: ReviewDoc = embedded(d, "review document")?;
+            if let Some(k) = doc.keys() {
+                last = Some(ReviewCursor { created_us: k.created_us, id: doc.id });
+            }
+            items.extend(doc.view());
+        }
+        let next_cursor = if found.len() > limit { last.map(|c| c.encode()) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn review(&self, id: Uuid) -> Result<Option<ReviewView>, StoreError> {
+        match self.reviews.find_one(doc! { "_id": id.to_string() }).await? {
+            None => Ok(None),
+            Some(d) => Ok(embedded::<ReviewDoc>(&d, "review document")?.view()),
+        }
     }
 }
 
@@ -493,7 +623,7 @@ mod tests {
                     a.register(r.stream_sequence, e);
                     a.add_spelling("Kerk str 1", r.stream_sequence);
                 }
-                AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(_)) => {}
+                AnyEvent::BaseAddress(_) | AnyEvent::Review(_) => {}
             }
         }
         for d in subs.values() {
@@ -511,7 +641,10 @@ mod tests {
         assert_eq!(subscription_record(&partial).unwrap().get_bool("visible"), Ok(false));
         let mut stats = Stats { score_histogram: vec![1; 10], mail_sent: 3, ..Stats::default() };
         stats.registrations_per_day.insert(Utc.with_ymd_and_hms(2025, 1, 2, 0, 0, 0).unwrap().date_naive(), 4);
-        let d = doc! { "doc": to_bson_doc(&stats).unwrap() };
-        assert_eq!(embedded::<Stats>(&d, "stats").unwrap(), stats);
+        stats.mean_seconds_to_decision = Some(1.5);
+        stats.reviews_decided = 2;
+        let stored = StoredStats { stats, seconds_to_decision_total: 3.0 };
+        let d = doc! { "doc": to_bson_doc(&stored).unwrap() };
+        assert_eq!(embedded::<StoredStats>(&d, "stats").unwrap(), stored);
     }
 }

@@ -14,6 +14,9 @@ use masthead_testdata::events::{self as synth, address_event, country, sealed, s
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
+mod curation;
+pub use curation::*;
+
 pub type Result = anyhow::Result<()>;
 
 fn t0() -> DateTime<Utc> {

@@ -9,6 +9,7 @@
 //! - [`ops`]: health, readiness and metrics, which every role serves;
 //! - [`access`]: who may call what (deny by default: every route is
 //!   registered with its door), sign-in for the pages, security headers.
+//! - [`reviews`]: the address team's review queue and its decisions;
 //! - [`restricted`]: the auditor's and the admin's routes (audit events,
 //!   personal data).
 //! - [`startup`]: what a process answers while it still starts (alive, not
@@ -26,6 +27,7 @@
 pub mod access;
 pub mod addresses;
 pub mod error;
+pub mod json_body;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;
@@ -33,6 +35,7 @@ pub mod ops;
 pub mod pages;
 pub mod query;
 pub mod restricted;
+pub mod reviews;
 pub mod server;
 pub mod startup;
 pub mod stats;
@@ -61,6 +64,8 @@ pub struct AppState {
     pub reads: Option<Arc<ProjectionReads>>,
     /// The base-address index, for match previews.
     pub book: Option<Arc<AddressBook>>,
+    /// The address team's commands (over the same index).
+    pub curation: Option<masthead_curation::Curation>,
     /// Token validation and the access settings.
     pub access: Arc<access::Access>,
     /// Rate and in-flight limits.
@@ -120,6 +125,7 @@ fn api_routes(metrics_here: bool) -> DoorRouter<SharedState> {
         .merge(access::sign_in::routes())
         .merge(ops::routes(metrics_here))
         .merge(restricted::routes())
+        .merge(reviews::routes())
 }
 
 /// The routes outside the OpenAPI document: Swagger UI, the document

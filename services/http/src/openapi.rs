@@ -22,6 +22,7 @@ pub const DOCS_PATH: &str = "/api/docs";
         (name = "pages", description = "HTML pages"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "audit", description = "The auditor's view of the event history, with proofs"),
+        (name = "curation", description = "The address team's commands and review queue (curator or admin)"),
     )
 )]
 struct ApiDoc;

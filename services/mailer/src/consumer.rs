@@ -47,6 +47,21 @@ impl MailerHandler {
     /// this mailer keeps go too.
     async fn forget(&self, aggregate_id: &str) -> Outcome {
         let Ok(id) = uuid::Uuid::parse_str(aggregate_id) else { return Outcome::Done };
+        // Each correction mail is a copy of its own.
+        let changes: Vec<u64> = match self.store.load::<SubscriptionEvent>(aggregate_id).await {
+            Ok(h) => h
+                .events
+                .iter()
+                .filter_map(|r| match &r.event {
+                    SubscriptionEvent::DeliveryAddressChanged(e) => Some(e.cause_seq),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => return self.retry(format!("loading subscription: {e}")),
+        };
+        if let Err(e) = self.mailer.forget_corrections(id, &changes).await {
+            return self.retry(format!("removing the erased subscriber's mail: {e}"));
+        }
         match self.mailer.forget(id).await {
             Ok(()) => {
                 tracing::info!(subscription_id = %id, "personal data erased: the mailer keeps no copy of the mail");
@@ -56,7 +71,7 @@ impl MailerHandler {
         }
     }
 
-    fn retry(&self, reason: impl Into<String>) -> Outcome {
+    pub(crate) fn retry(&self, reason: impl Into<String>) -> Outcome {
         Outcome::Retry { delay: self.retry_delay, reason: reason.into() }
     }
 
@@ -65,6 +80,7 @@ impl MailerHandler {
         let AnyEvent::Subscription(trigger) = &recorded.event else { return Outcome::Done };
         match trigger {
             SubscriptionEvent::PersonalDataErased(_) => return self.forget(&recorded.envelope.aggregate_id).await,
+            SubscriptionEvent::DeliveryAddressChanged(e) => return self.handle_correction(d, e.cause_seq).await,
             SubscriptionEvent::AddressMatched(_) | SubscriptionEvent::AddressAssigned(_) => {}
             _ => return Outcome::Done,
         }
@@ -144,7 +160,7 @@ impl MailerHandler {
     /// the append is retried here rather than by redelivery: a redelivered
     /// trigger would find no `ConfirmationSent` and send the mail again. The
     /// append's dedup id makes a retry of an append that did land harmless.
-    async fn record(
+    pub(crate) async fn record(
         &self,
         id: &str,
         known: &[SubscriptionEvent],

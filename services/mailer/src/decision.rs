@@ -68,6 +68,10 @@ pub fn decide(history: &[SubscriptionEvent]) -> MailDecision {
             SubscriptionEvent::SubscriptionRequested(e) => request = Some((e.subscription_id, &e.subscriber)),
             SubscriptionEvent::AddressMatched(e) => delivery_address = Some(&e.delivery_address),
             SubscriptionEvent::AddressAssigned(e) => delivery_address = Some(&e.delivery_address),
+            // A confirmation not yet sent shows where the magazine goes now.
+            SubscriptionEvent::DeliveryAddressChanged(e) => delivery_address = Some(&e.delivery_address),
+            // The correction mail's outcome; the confirmation is another mail.
+            SubscriptionEvent::CorrectionSent(_) => {}
             SubscriptionEvent::ConfirmationSent(e) => confirmed = Some(e.message_id.clone()),
             // The aggregate accepts a later success after a failure (an
             // operator's resend), so only the latest outcome counts.

@@ -1,4 +1,5 @@
-//! Confirmation mail for Masthead.
+//! Confirmation mail for Masthead, and the correction mail that follows a
+//! change of delivery address by the address team ([`correction`]).
 //!
 //! Once a subscription's address is matched or registered as new, the
 //! subscriber gets a mail that shows the delivery address Masthead will
@@ -30,6 +31,7 @@
 pub mod address_format;
 pub mod config;
 pub mod consumer;
+pub mod correction;
 pub mod decision;
 pub mod error;
 pub mod language;

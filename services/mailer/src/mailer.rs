@@ -4,7 +4,7 @@
 use crate::config::{ConfigError, MailerConfig};
 use crate::decision::{Confirmation, SendOutcome};
 use crate::error::SendError;
-use crate::message::{compose, compose_mail, ComposeError, OutgoingMail, Sender};
+use crate::message::{compose, compose_kind, ComposeError, MailKind, OutgoingMail, Sender};
 use crate::retry::{Attempt, RetryPolicy};
 use crate::transport::{build_transport, MailTransport};
 use chrono::{DateTime, Utc};
@@ -70,6 +70,16 @@ impl Mailer {
         self.transport.forget(&crate::message::message_id_for(subscription_id, &self.sender)).await
     }
 
+    /// Drops the kept copies of a subscription's correction mails, one per
+    /// change (`cause_seqs`), once its personal data was erased.
+    pub async fn forget_corrections(&self, subscription_id: uuid::Uuid, cause_seqs: &[u64]) -> Result<(), SendError> {
+        for cause_seq in cause_seqs {
+            let id = MailKind::Correction { cause_seq: *cause_seq }.message_id(subscription_id, &self.sender);
+            self.transport.forget(&id).await?;
+        }
+        Ok(())
+    }
+
     /// Sends a composed mail once.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SendError> {
         self.transport.send(mail).await
@@ -95,12 +105,27 @@ impl Mailer {
         attempt: Attempt,
         opt_in_link: Option<&str>,
     ) -> SendOutcome {
-        let subscription_id = confirmation.subscription_id;
-        let (id, address) = (confirmation.subscription_id, &confirmation.delivery_address);
-        let mail = match compose_mail(id, address, subscriber, &self.sender, Utc::now(), opt_in_link) {
+        let kind = opt_in_link.map_or(MailKind::Confirmation, |link| MailKind::OptIn { link });
+        self.deliver_kind(confirmation.subscription_id, &confirmation.delivery_address, subscriber, attempt, kind).await
+    }
+
+    /// One delivery attempt of any kind of mail to a subscriber.
+    pub async fn deliver_kind(
+        &self,
+        subscription_id: uuid::Uuid,
+        address: &masthead_domain::AddressLines,
+        subscriber: &PersonalData,
+        attempt: Attempt,
+        kind: MailKind<'_>,
+    ) -> SendOutcome {
+        let what = match kind {
+            MailKind::Correction { .. } => "correction",
+            MailKind::Confirmation | MailKind::OptIn { .. } => "confirmation",
+        };
+        let mail = match compose_kind(subscription_id, address, subscriber, &self.sender, Utc::now(), kind) {
             Ok(mail) => mail,
             Err(e) => {
-                tracing::warn!(%subscription_id, error = %e, "confirmation cannot be composed");
+                tracing::warn!(%subscription_id, error = %e, mail = what, "mail cannot be composed");
                 return SendOutcome::permanent_failure(e.to_string(), attempt, Utc::now());
             }
         };
@@ -124,14 +149,17 @@ impl Mailer {
         drop(span);
         let outcome = SendOutcome::classify(result, &mail.message_id, attempt, &self.retry, Utc::now());
         match &outcome {
+            SendOutcome::Sent { .. } if what == "correction" => {
+                tracing::info!(%subscription_id, attempt = attempt.number, language = mail.language.tag(), "correction sent")
+            }
             SendOutcome::Sent { .. } => {
                 tracing::info!(%subscription_id, attempt = attempt.number, language = mail.language.tag(), "confirmation sent")
             }
             SendOutcome::RetryLater { delay, reason } => {
-                tracing::warn!(%subscription_id, attempt = attempt.number, ?delay, %reason, "confirmation will be retried")
+                tracing::warn!(%subscription_id, attempt = attempt.number, ?delay, %reason, mail = what, "mail will be retried")
             }
             SendOutcome::Failed { reason, permanent, .. } => {
-                tracing::error!(%subscription_id, attempt = attempt.number, permanent, %reason, "confirmation failed")
+                tracing::error!(%subscription_id, attempt = attempt.number, permanent, %reason, mail = what, "mail failed")
             }
         }
         outcome

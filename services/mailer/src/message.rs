@@ -77,6 +77,38 @@ pub fn render_confirmation(
     render_mail(subscription_id, delivery_address, subscriber_name, contact, None)
 }
 
+/// Which mail a subscription gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind<'a> {
+    /// The confirmation showing the delivery address.
+    Confirmation,
+    /// Double opt-in: asks the subscriber to follow `link`.
+    OptIn { link: &'a str },
+    /// The delivery address changed (the change caused by `cause_seq`).
+    Correction { cause_seq: u64 },
+}
+
+impl MailKind<'_> {
+    fn template(self, language: Language) -> Template {
+        match self {
+            Self::Confirmation => Template::for_language(language),
+            Self::OptIn { .. } => Template::opt_in_for_language(language),
+            Self::Correction { .. } => Template::correction_for_language(language),
+        }
+    }
+
+    /// Deterministic per mail: a retried or redelivered send is
+    /// recognisably the same mail, and each correction a mail of its own.
+    pub fn message_id(self, subscription_id: Uuid, sender: &Sender) -> String {
+        match self {
+            Self::Correction { cause_seq } => {
+                format!("<correction.{subscription_id}.{cause_seq}@{}>", sender.domain())
+            }
+            Self::Confirmation | Self::OptIn { .. } => message_id_for(subscription_id, sender),
+        }
+    }
+}
+
 /// Renders the confirmation, or with `opt_in_link` the double opt-in mail
 /// asking the subscriber to follow that link.
 pub fn render_mail(
@@ -86,10 +118,23 @@ pub fn render_mail(
     contact: &str,
     opt_in_link: Option<&str>,
 ) -> Result<RenderedConfirmation, TemplateError> {
+    let kind = opt_in_link.map_or(MailKind::Confirmation, |link| MailKind::OptIn { link });
+    render_kind(subscription_id, delivery_address, subscriber_name, contact, kind)
+}
+
+/// Renders `kind` for one subscription, in the delivery country's language.
+pub fn render_kind(
+    subscription_id: Uuid,
+    delivery_address: &AddressLines,
+    subscriber_name: &str,
+    contact: &str,
+    kind: MailKind<'_>,
+) -> Result<RenderedConfirmation, TemplateError> {
     let language = Language::for_delivery(delivery_address);
-    let template = match opt_in_link {
-        Some(_) => Template::opt_in_for_language(language),
-        None => Template::for_language(language),
+    let template = kind.template(language);
+    let opt_in_link = match kind {
+        MailKind::OptIn { link } => Some(link),
+        _ => None,
     };
     let lines = format_address(delivery_address, language);
     let id = subscription_id.to_string();
@@ -186,15 +231,28 @@ pub fn compose_mail(
     date: DateTime<Utc>,
     opt_in_link: Option<&str>,
 ) -> Result<OutgoingMail, ComposeError> {
+    let kind = opt_in_link.map_or(MailKind::Confirmation, |link| MailKind::OptIn { link });
+    compose_kind(subscription_id, delivery_address, subscriber, sender, date, kind)
+}
+
+/// Composes `kind` for `subscription_id`, dated `date`.
+pub fn compose_kind(
+    subscription_id: Uuid,
+    delivery_address: &AddressLines,
+    subscriber: &PersonalData,
+    sender: &Sender,
+    date: DateTime<Utc>,
+    kind: MailKind<'_>,
+) -> Result<OutgoingMail, ComposeError> {
     // The same rule intake applied; the domain goes out as punycode.
     let email = SubscriberEmail::parse(&subscriber.email)
         .ok()
         .and_then(|e| e.ascii().parse().ok())
         .ok_or(ComposeError::InvalidRecipient)?;
     let name = single_line(&subscriber.name);
-    let rendered = render_mail(subscription_id, delivery_address, &name, &sender.contact, opt_in_link)?;
+    let rendered = render_kind(subscription_id, delivery_address, &name, &sender.contact, kind)?;
     let to = Mailbox::new((!name.is_empty()).then_some(name), email);
-    let message_id = message_id_for(subscription_id, sender);
+    let message_id = kind.message_id(subscription_id, sender);
 
     let mut builder = Message::builder()
         .from(sender.from.clone())

@@ -38,6 +38,29 @@ impl Template {
         }
     }
 
+    /// The mail telling a subscriber their delivery address changed (the
+    /// address team corrected or merged it): the confirmation's layout and
+    /// languages, another text.
+    pub fn correction_for_language(language: Language) -> Self {
+        match language {
+            Language::English => Template {
+                subject: include_str!("../templates/correction.en.subject.txt"),
+                text: include_str!("../templates/correction.en.txt"),
+                html: include_str!("../templates/correction.en.html"),
+            },
+            Language::Dutch => Template {
+                subject: include_str!("../templates/correction.nl.subject.txt"),
+                text: include_str!("../templates/correction.nl.txt"),
+                html: include_str!("../templates/correction.nl.html"),
+            },
+            Language::German => Template {
+                subject: include_str!("../templates/correction.de.subject.txt"),
+                text: include_str!("../templates/correction.de.txt"),
+                html: include_str!("../templates/correction.de.html"),
+            },
+        }
+    }
+
     pub fn for_language(language: Language) -> Self {
         match language {
             Language::English => Template {

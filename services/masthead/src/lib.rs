@@ -7,5 +7,7 @@ pub mod access;
 pub mod audit_commands;
 pub mod commands;
 pub mod config;
+pub mod curation_commands;
 mod local_nats;
+pub mod review_commands;
 pub mod system;

@@ -1,8 +1,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use masthead::config::Config;
+use masthead::curation_commands::{self, LineFlags};
 use masthead::system::{self, Roles};
-use masthead::{audit_commands, commands};
+use masthead::{audit_commands, commands, review_commands};
 use masthead_jetstream::replay::Until;
 
 // glibc's allocator took a sixth of the CPU of a full run (malloc,
@@ -59,6 +60,9 @@ enum Command {
     /// A subscriber's rights: erasure and subject access.
     #[command(subcommand)]
     Subscriptions(SubscriptionsCommand),
+    /// The address team's review queue.
+    #[command(subcommand)]
+    Reviews(ReviewsCommand),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +134,94 @@ enum AddressesCommand {
         /// Abort at the first broken line instead of skipping it.
         #[arg(long)]
         strict: bool,
+    },
+    /// Register a base address by hand; refused if the engine resolves it to an existing one.
+    Register {
+        #[command(flatten)]
+        lines: LineFlags,
+        #[command(flatten)]
+        who: WhoFlags,
+    },
+    /// Correct the lines (or the reference) of a base address.
+    Correct {
+        id: String,
+        #[command(flatten)]
+        lines: LineFlags,
+        #[command(flatten)]
+        who: WhoFlags,
+    },
+    /// Merge a base address into a surviving one; its subscriptions move there.
+    Merge {
+        id: String,
+        /// The survivor's id.
+        #[arg(long)]
+        into: String,
+        #[command(flatten)]
+        who: WhoFlags,
+    },
+    /// Retire a base address (give --reason).
+    Retire {
+        id: String,
+        #[command(flatten)]
+        who: WhoFlags,
+    },
+    /// Print a base address's history: every event with time, actor and reason.
+    History {
+        id: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan the whole base list for near-duplicate pairs and queue each pair once for review.
+    Dedupe {
+        /// Merge pairs at or above this match probability (0 to 1) at once instead of queuing them.
+        #[arg(long, value_parser = review_commands::parse_probability)]
+        merge_above: Option<f64>,
+    },
+}
+
+/// Who makes a curation change, and why; both go into the event.
+#[derive(Debug, Clone, clap::Args)]
+struct WhoFlags {
+    /// Why, for the history.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Who the history names (default: cli:$USER).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+impl WhoFlags {
+    fn actor(self) -> masthead_curation::Actor {
+        curation_commands::actor(self.actor, self.reason)
+    }
+}
+
+#[derive(Subcommand)]
+enum ReviewsCommand {
+    /// List the open review items, oldest first (--all: decided ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide a review item: --merge-into ID, or --distinct.
+    Decide {
+        id: String,
+        #[arg(long, conflicts_with = "distinct")]
+        merge_into: Option<String>,
+        #[arg(long)]
+        distinct: bool,
+        #[command(flatten)]
+        who: WhoFlags,
+    },
+    /// Write every decided review pair as labelled data (JSON lines).
+    Export {
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -207,6 +299,7 @@ impl Command {
             Command::Token(_) => "token",
             Command::Audit(_) => "audit",
             Command::Subscriptions(_) => "subscriptions",
+            Command::Reviews(_) => "reviews",
         }
     }
 
@@ -252,9 +345,8 @@ async fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Setup => commands::setup(config).await,
-        Command::Addresses(AddressesCommand::Import { file, strict }) => {
-            commands::import_addresses(config, &file, strict).await
-        }
+        Command::Addresses(c) => addresses(config, c).await,
+        Command::Reviews(c) => reviews(config, c).await,
         Command::Projections(ProjectionsCommand::Rebuild { until_seq, as_of, generation, readers, compare_raw }) => {
             let readers = readers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4));
             let until = Until { sequence: until_seq, time: as_of };
@@ -293,6 +385,30 @@ async fn run(cli: Cli) -> Result<()> {
             audit_commands::personal_data(config, &id).await
         }
         Command::Up | Command::Api | Command::Matcher | Command::Projector | Command::Mailer => Ok(()),
+    }
+}
+
+async fn addresses(config: &Config, command: AddressesCommand) -> Result<()> {
+    match command {
+        AddressesCommand::Import { file, strict } => commands::import_addresses(config, &file, strict).await,
+        AddressesCommand::Register { lines, who } => curation_commands::register(config, &lines, who.actor()).await,
+        AddressesCommand::Correct { id, lines, who } => {
+            curation_commands::correct(config, &id, &lines, who.actor()).await
+        }
+        AddressesCommand::Merge { id, into, who } => curation_commands::merge(config, &id, &into, who.actor()).await,
+        AddressesCommand::Retire { id, who } => curation_commands::retire(config, &id, who.actor()).await,
+        AddressesCommand::History { id, json } => curation_commands::history(config, &id, json).await,
+        AddressesCommand::Dedupe { merge_above } => review_commands::dedupe(config, merge_above).await,
+    }
+}
+
+async fn reviews(config: &Config, command: ReviewsCommand) -> Result<()> {
+    match command {
+        ReviewsCommand::List { all, json } => curation_commands::list_reviews(config, all, json).await,
+        ReviewsCommand::Export { out } => review_commands::export(config, out).await,
+        ReviewsCommand::Decide { id, merge_into, distinct, who } => {
+            curation_commands::decide(config, &id, merge_into.as_deref(), distinct, who.actor()).await
+        }
     }
 }
 

@@ -262,6 +262,7 @@ async fn bring_up(
     }
     if let (true, Some(book)) = (roles.matcher, book) {
         tasks.push(spawn_matcher(config, url, book, shutdown.clone()).await?);
+        tasks.push(spawn_relocator(config, url, shutdown.clone()).await?);
     }
     if let (true, Some(reads)) = (roles.projector, reads) {
         let (js, topology, location) =
@@ -331,7 +332,8 @@ async fn api_state(
         .await
         .context("reading the signing secret")?;
     let (client, topology, access) = (nats.client.clone(), nats.topology.clone(), Arc::new(access));
-    Ok(AppState { intake, store, vault, client, topology, reads, book, access, limits, signing_key })
+    let curation = book.clone().map(|b| masthead_curation::Curation::new(store.clone(), b));
+    Ok(AppState { intake, store, vault, client, topology, reads, book, curation, access, limits, signing_key })
 }
 
 async fn spawn_matcher(
@@ -342,6 +344,17 @@ async fn spawn_matcher(
 ) -> Result<JoinHandle<Result<()>>> {
     let (js, topology) = (role_connection(config, url, "matcher").await?, config.topology());
     Ok(tokio::spawn(async move { Ok(matcher::run(&js, &topology, book, MatcherOptions::default(), shutdown).await?) }))
+}
+
+/// The relocator beside the matcher: both keep the base addresses and
+/// the subscriptions delivered there together.
+async fn spawn_relocator(config: &Config, url: &str, shutdown: CancellationToken) -> Result<JoinHandle<Result<()>>> {
+    let (js, topology) = (role_connection(config, url, "relocator").await?, config.topology());
+    let relocator = masthead_curation::relocate::Relocator::new(EventStore::new(js.clone(), topology.clone()));
+    Ok(tokio::spawn(async move {
+        relocator.run(&js, &topology, shutdown).await;
+        Ok(())
+    }))
 }
 
 /// The audit anchorer beside the projector: both follow the whole stream.

@@ -26,7 +26,7 @@ pub mod search;
 
 pub use baseline::BaselineIndex;
 pub use config::{ConfigError, MatchConfig};
-pub use index::{Decision, MatchIndex, ReviewReason, Verdict};
+pub use index::{Decision, DuplicatePair, MatchIndex, ReviewReason, ScanReport, Verdict};
 pub use normalize::{normalize, AddressInput, Canonical, NORMALIZER_VERSION};
 pub use score::{compare, Agreement, Candidate, Explanation, Veto};
 pub use search::rank_streets;

@@ -28,6 +28,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/subscriptions/{id}/personal-data"),
     ("get", "/confirm/{id}"),
     ("post", "/confirm/{id}"),
+    // The address team's.
+    ("post", "/api/v1/addresses"),
+    ("patch", "/api/v1/addresses/{id}"),
+    ("post", "/api/v1/addresses/{id}/merge"),
+    ("post", "/api/v1/addresses/{id}/retire"),
+    ("post", "/api/v1/reviews/{id}/decision"),
+    ("get", "/api/v1/addresses/{id}/history"),
+    ("get", "/api/v1/reviews"),
+    ("get", "/api/v1/reviews/{id}"),
+    ("get", "/curate"),
+    ("get", "/curate/addresses/{id}"),
+    ("get", "/curate/reviews"),
+    ("get", "/curate/reviews/{id}"),
 ];
 
 #[tokio::test]
@@ -51,6 +64,7 @@ async fn the_openapi_document_lists_every_route() {
         let response = match *method {
             "get" => app.http.get(&url).send().await,
             "delete" => app.http.delete(&url).send().await,
+            "patch" => app.http.patch(&url).send().await,
             _ => app.http.post(&url).send().await,
         }
         .expect("request");

@@ -8,6 +8,9 @@
 //! import's own row check and queries through intake's country parsing, so
 //! a country name the system would refuse counts as a miss here too.
 //!
+//! A `masthead reviews export` file (`*.jsonl`) is a set too: the team's
+//! decided pairs (see `review_set.rs`).
+//!
 //! `--calibrate DIR` estimates the model's `m` and prior on that set's
 //! labels and picks the thresholds there; every `--report DIR` is then
 //! decided with that model, never calibrated on.
@@ -24,6 +27,9 @@ use masthead_matching::{normalize, AddressInput, BaselineIndex, Canonical, Decis
 use masthead_testdata::addresses::eval::Metrics;
 use uuid::Uuid;
 
+#[path = "review_set.rs"]
+mod review_set;
+
 #[derive(clap::Args)]
 pub struct Options {
     /// Set to calibrate on: `m`, the prior and the thresholds are estimated
@@ -33,7 +39,8 @@ pub struct Options {
     /// Write the calibrated configuration (JSON) here.
     #[arg(long, requires = "calibrate")]
     write_config: Option<PathBuf>,
-    /// Sets to report on (repeatable).
+    /// Sets to report on (repeatable): a set directory, or a
+    /// `masthead reviews export` file (`*.jsonl`).
     #[arg(long)]
     report: Vec<PathBuf>,
     /// Queries the replaced rule decides per set (it scans the whole list
@@ -93,6 +100,9 @@ fn field(row: &HashMap<String, String>, name: &str) -> String {
 }
 
 fn load(dir: &Path) -> anyhow::Result<Set> {
+    if review_set::is_export(dir) {
+        return review_set::load(dir);
+    }
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut base = Vec::new();
     for (i, row) in read_csv(&dir.join("base.csv"))?.into_iter().enumerate() {

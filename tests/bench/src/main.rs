@@ -3,10 +3,12 @@
 //! these run on are shared and noisy: ratios are comparable across runs,
 //! absolute numbers are not. See README.md.
 
+mod address_heavy;
 mod alloc;
 mod audit;
 mod blind;
 mod cpu_meter;
+mod dedupe;
 mod e2e;
 mod import;
 mod intake;
@@ -114,6 +116,8 @@ enum Command {
     },
     /// Projection rebuild from a real stream into a fresh redb generation, beside the raw replay of the same stream.
     Rebuild(rebuild::Options),
+    /// Projection speed on an address-heavy stream: raw replay, rebuild and the live projector, interleaved rounds.
+    AddressHeavy(address_heavy::Options),
     /// Publishes a synthetic event stream into a NATS stream (for `rebuild`, `masthead projections rebuild`, paging over HTTP).
     Publish {
         /// Server to publish to. Unset: --nats-url, else nats://127.0.0.1:4222.
@@ -128,6 +132,8 @@ enum Command {
     },
     /// Match latency (p50/p99), index build time and memory per address, beside the replaced rule.
     Matching(matching::Options),
+    /// The dedupe scan over N base addresses with known near-duplicates, on 1 thread and on N, beside the index build.
+    Dedupe(dedupe::Options),
     /// Match quality: precision and recall of the engine and of the replaced rule on the same queries.
     MatchEval(match_eval::Options),
     /// Match quality on sets nobody here wrote, beside the replaced rule and Splink's predictions.
@@ -176,12 +182,14 @@ async fn run(cli: Cli) -> Result<()> {
             import::run(shared, options).await
         }
         Command::Rebuild(options) => rebuild::run(shared, options).await,
+        Command::AddressHeavy(options) => address_heavy::run(shared, options).await,
         Command::Audit(options) => audit::run(shared, options).await,
         Command::Publish { url, stream, events } => {
             let url = url.or(shared).unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
             publish::run(&url, &stream, events).await
         }
         Command::Matching(options) => tokio::task::block_in_place(|| matching::run(&options)),
+        Command::Dedupe(options) => dedupe::run(shared, &options).await,
         Command::MatchEval(options) => tokio::task::block_in_place(|| match_eval::run(&options)),
         Command::Blind(options) => tokio::task::block_in_place(|| blind::run(&options)),
         Command::Paging(options) => tokio::task::block_in_place(|| paging::run(&options)),

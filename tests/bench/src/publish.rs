@@ -15,7 +15,6 @@ use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
 use async_nats::HeaderMap;
 use futures::StreamExt;
 use masthead_domain::envelope::{AnyEvent, Recorded};
-use masthead_domain::schema::EventSchema;
 use masthead_jetstream::headers::{decode_message, write_envelope};
 use masthead_jetstream::topology::{setup, Topology};
 use masthead_testdata::events::{generate, SynthConfig};
@@ -53,10 +52,7 @@ pub async fn publish_events(
     let started = Instant::now();
     let mut acks = futures::stream::FuturesOrdered::new();
     for (i, r) in events.iter().enumerate() {
-        let payload = match &r.event {
-            AnyEvent::Subscription(e) => e.payload_bytes()?,
-            AnyEvent::BaseAddress(e) => e.payload_bytes()?,
-        };
+        let payload = r.event.payload_bytes()?;
         let mut headers = HeaderMap::new();
         write_envelope(&r.envelope, &mut headers);
         // What the rebuild will read must decode, as the same event. (Not

@@ -191,6 +191,16 @@ impl TestApp {
         sequences
     }
 
+    /// Opens a review item through the event store, as the matcher or
+    /// `masthead addresses dedupe` would.
+    pub async fn open_review(&self, opened: masthead_domain::review::ReviewOpened) {
+        use masthead_domain::review::{Review, ReviewCommand};
+        let bus: masthead_jetstream::command_bus::CommandBus<Review> =
+            masthead_jetstream::command_bus::CommandBus::new(self.store.clone(), ());
+        let id = opened.review_id.to_string();
+        bus.execute(&id, ReviewCommand::Open(opened), &Default::default()).await.expect("review opened");
+    }
+
     /// Publishes the hand-made subscriptions of [`history::subscriptions`].
     pub async fn seed_subscriptions(&self, n: usize) -> Vec<Seeded> {
         let (events, seeded) = history::subscriptions(n);

@@ -222,3 +222,28 @@ pub fn subscriptions(n: usize) -> (Vec<Recorded<AnyEvent>>, Vec<Seeded>) {
     }
     (events, seeded)
 }
+
+/// A dedupe scan's review item for the pair `a`, `b` (as
+/// `masthead addresses dedupe` opens it): `a` compared with `b`.
+pub fn duplicate_pair(a: Uuid, b: Uuid, probability: f64) -> masthead_domain::review::ReviewOpened {
+    use masthead_domain::review::{id_for_pair, ReviewKind, ReviewOpened};
+    let explanation = MatchExplanation {
+        street_similarity: 90.0,
+        street: FieldAgreement::Similar,
+        house_number: FieldAgreement::Exact,
+        postal_code: FieldAgreement::Exact,
+        city: FieldAgreement::Exact,
+        country: FieldAgreement::Exact,
+        probability: Some(probability),
+        weights: None,
+    };
+    ReviewOpened {
+        review_id: id_for_pair(a, b),
+        kind: ReviewKind::Duplicate,
+        reason: None,
+        address_id: a,
+        subscription_id: None,
+        candidates: vec![masthead_domain::ReviewCandidate { base_address_id: b, probability, explanation, veto: None }],
+        opened_at: Utc::now(),
+    }
+}

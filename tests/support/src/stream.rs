@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use async_nats::jetstream;
 use async_nats::HeaderMap;
 use masthead_domain::envelope::{AnyEvent, Recorded};
-use masthead_domain::schema::EventSchema;
 use masthead_jetstream::headers::write_envelope;
 use masthead_jetstream::topology::Topology;
 
@@ -18,11 +17,7 @@ pub async fn publish_recorded(
 ) -> Result<Vec<u64>> {
     let mut sequences = Vec::with_capacity(events.len());
     for r in events {
-        let body = match &r.event {
-            AnyEvent::Subscription(e) => e.payload_bytes(),
-            AnyEvent::BaseAddress(e) => e.payload_bytes(),
-        }
-        .context("encoding a payload")?;
+        let body = r.event.payload_bytes().context("encoding a payload")?;
         let mut headers = HeaderMap::new();
         write_envelope(&r.envelope, &mut headers);
         let subject = topology.subject(&r.envelope.aggregate_type, &r.envelope.aggregate_id);

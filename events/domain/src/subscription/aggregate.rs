@@ -53,6 +53,13 @@ pub struct Subscription {
     /// `PersonalDataErased` was recorded: nothing personal is readable any more.
     #[serde(default)]
     pub personal_data_erased: bool,
+    /// `cause_seq` of every delivery change recorded: a change is recorded
+    /// once per cause.
+    #[serde(default)]
+    pub delivery_changes: Vec<u64>,
+    /// `cause_seq` of every change whose correction mail went out.
+    #[serde(default)]
+    pub corrections_sent: Vec<u64>,
 }
 
 /// Why a subscription command was refused.
@@ -79,6 +86,15 @@ pub enum SubscriptionError {
     /// nothing to confirm; do not retry.
     #[error("subscription is not waiting for an opt-in")]
     NotAwaitingOptIn,
+    /// A delivery change names a base address the subscription is not
+    /// delivered to: the caller's view is stale. Re-read the subscription;
+    /// do not retry the same change.
+    #[error("subscription is delivered to base address {0}, not the one the change names")]
+    NotDeliveredThere(Uuid),
+    /// A correction mail was reported for a change that was never recorded.
+    /// A bug in the caller; do not retry.
+    #[error("no delivery change for cause {0}")]
+    UnknownChange(u64),
 }
 
 impl Subscription {
@@ -136,6 +152,15 @@ impl Subscription {
                     erased_at: c.erased_at,
                 })]),
             },
+            SubscriptionCommand::ChangeDelivery(e) => self.change_delivery(e),
+            SubscriptionCommand::RecordCorrectionSent(e) => match self.status {
+                Status::New => Err(SubscriptionError::NotRegistered),
+                _ if self.corrections_sent.contains(&e.cause_seq) => Ok(vec![]),
+                _ if !self.delivery_changes.contains(&e.cause_seq) => {
+                    Err(SubscriptionError::UnknownChange(e.cause_seq))
+                }
+                _ => Ok(vec![SubscriptionEvent::CorrectionSent(e)]),
+            },
             SubscriptionCommand::ConfirmOptIn(e) => match self.status {
                 Status::New => Err(SubscriptionError::NotRegistered),
                 Status::AwaitingOptIn => Ok(vec![SubscriptionEvent::OptInConfirmed(e)]),
@@ -143,6 +168,23 @@ impl Subscription {
                 Status::Confirmed => Ok(vec![]),
                 _ => Err(SubscriptionError::NotAwaitingOptIn),
             },
+        }
+    }
+
+    /// A base address's correction or merge reaching this subscription. The
+    /// same cause twice (a redelivered address event, a relocator replaying
+    /// history after a restart) is a no-op; so is a change that changes
+    /// nothing (a corrected `ref`).
+    fn change_delivery(&self, e: DeliveryAddressChanged) -> Result<Vec<SubscriptionEvent>, SubscriptionError> {
+        match (self.status, self.base_address_id) {
+            (Status::New, _) => Err(SubscriptionError::NotRegistered),
+            (_, None) => Err(SubscriptionError::NotResolved),
+            _ if self.delivery_changes.contains(&e.cause_seq) => Ok(vec![]),
+            (_, Some(current)) if current != e.from_base_address_id => {
+                Err(SubscriptionError::NotDeliveredThere(current))
+            }
+            _ if e.from_base_address_id == e.base_address_id && !e.lines_changed() => Ok(vec![]),
+            _ => Ok(vec![SubscriptionEvent::DeliveryAddressChanged(e)]),
         }
     }
 
@@ -192,36 +234,31 @@ impl Subscription {
             }
             SubscriptionEvent::OptInConfirmed(_) => self.status = Status::Confirmed,
             SubscriptionEvent::ConfirmationWithheld(_) => self.status = Status::Withheld,
+            // The status stays: a move is not progress of the subscription.
+            SubscriptionEvent::DeliveryAddressChanged(e) => {
+                self.base_address_id = Some(e.base_address_id);
+                self.delivery_changes.push(e.cause_seq);
+            }
+            SubscriptionEvent::CorrectionSent(e) => self.corrections_sent.push(e.cause_seq),
         }
     }
 }
 
-impl cqrs_es::Aggregate for Subscription {
-    const TYPE: &'static str = "subscription";
-    type Command = SubscriptionCommand;
-    type Event = SubscriptionEvent;
-    type Error = SubscriptionError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.apply_event(&event);
-    }
-}
+aggregate_from_decide!(
+    Subscription,
+    "subscription",
+    SubscriptionCommand,
+    SubscriptionEvent,
+    SubscriptionError,
+    |s, e| s.apply_event(&e)
+);
 
 #[cfg(test)]
-mod tests {
+#[path = "delivery_tests.rs"]
+mod delivery_tests;
+
+#[cfg(test)]
+pub(super) mod tests {
     use super::*;
     use crate::address::*;
     use crate::country::Country;
@@ -232,13 +269,13 @@ mod tests {
 
     type SubscriptionTest = TestFramework<Subscription>;
 
-    fn id() -> Uuid {
+    pub(super) fn id() -> Uuid {
         Uuid::from_u128(0x6f1c_2a52_4c1e_4a53_9d0b_6f0f_7e0f_1a01)
     }
-    fn base() -> Uuid {
+    pub(super) fn base() -> Uuid {
         Uuid::from_u128(42)
     }
-    fn at() -> chrono::DateTime<Utc> {
+    pub(super) fn at() -> chrono::DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().expect("valid time")
     }
     fn address() -> PostalAddress {
@@ -267,7 +304,7 @@ mod tests {
             requested_at: at(),
         }
     }
-    fn requested() -> SubscriptionEvent {
+    pub(super) fn requested() -> SubscriptionEvent {
         SubscriptionEvent::SubscriptionRequested(SubscriptionRequested {
             subscription_id: id(),
             subscriber: sealed(),
@@ -289,7 +326,7 @@ mod tests {
             version: 1,
         }
     }
-    fn matched(base_address_id: Uuid) -> AddressMatched {
+    pub(super) fn matched(base_address_id: Uuid) -> AddressMatched {
         AddressMatched {
             base_address_id,
             base_address_ref: Some("R-1".into()),
@@ -315,7 +352,7 @@ mod tests {
             review: None,
         }
     }
-    fn sent() -> ConfirmationSent {
+    pub(super) fn sent() -> ConfirmationSent {
         ConfirmationSent { message_id: "<x@masthead>".into(), sent_at: at() }
     }
 

@@ -2,7 +2,7 @@
 
 use super::event::{
     AddressAssigned, AddressMatched, Channel, ConfirmationFailed, ConfirmationSent, ConfirmationWithheld,
-    OptInConfirmed, OptInRequested,
+    CorrectionSent, DeliveryAddressChanged, OptInConfirmed, OptInRequested,
 };
 use crate::address::PostalAddress;
 use crate::personal_data::SealedPersonalData;
@@ -73,4 +73,8 @@ pub enum SubscriptionCommand {
     ConfirmOptIn(OptInConfirmed),
     /// The recipient's daily limit was reached: no mail.
     RecordConfirmationWithheld(ConfirmationWithheld),
+    /// The base address it is delivered to was corrected or merged.
+    ChangeDelivery(DeliveryAddressChanged),
+    /// The mail showing a changed delivery address went out.
+    RecordCorrectionSent(CorrectionSent),
 }

@@ -154,6 +154,52 @@ pub struct ConfirmationWithheld {
     pub withheld_at: DateTime<Utc>,
 }
 
+/// Why a resolved subscription's delivery address changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryChangeCause {
+    /// The address team corrected the lines of the base address.
+    Corrected,
+    /// The base address was merged into another one, which now delivers.
+    Merged,
+}
+
+/// The address team's change of a base address reached this subscription:
+/// it is now delivered to `base_address_id` at `delivery_address`. One
+/// event per subscription per cause, so the correction mail and the read
+/// models follow from this subscription's own history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAddressChanged {
+    /// The base address it was delivered to.
+    pub from_base_address_id: Uuid,
+    /// The base address it is delivered to now (the same one for a correction).
+    pub base_address_id: Uuid,
+    pub before: AddressLines,
+    pub delivery_address: AddressLines,
+    pub cause: DeliveryChangeCause,
+    /// Stream sequence of the base-address event that caused the change:
+    /// a change is recorded once per cause, however often it is requested.
+    pub cause_seq: u64,
+    pub changed_at: DateTime<Utc>,
+}
+
+impl DeliveryAddressChanged {
+    /// Whether the lines the magazine goes to changed (a merge into an
+    /// address with the very same lines, or a corrected `ref`, changes none).
+    pub fn lines_changed(&self) -> bool {
+        self.before != self.delivery_address
+    }
+}
+
+/// The mail showing the corrected delivery address went out for the change
+/// caused by `cause_seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionSent {
+    pub cause_seq: u64,
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum SubscriptionEvent {
@@ -166,6 +212,8 @@ pub enum SubscriptionEvent {
     OptInRequested(OptInRequested),
     OptInConfirmed(OptInConfirmed),
     ConfirmationWithheld(ConfirmationWithheld),
+    DeliveryAddressChanged(DeliveryAddressChanged),
+    CorrectionSent(CorrectionSent),
 }
 
 impl SubscriptionEvent {
@@ -178,6 +226,8 @@ impl SubscriptionEvent {
     pub const OPT_IN_REQUESTED: &'static str = "OptInRequested";
     pub const OPT_IN_CONFIRMED: &'static str = "OptInConfirmed";
     pub const CONFIRMATION_WITHHELD: &'static str = "ConfirmationWithheld";
+    pub const DELIVERY_CHANGED: &'static str = "DeliveryAddressChanged";
+    pub const CORRECTION_SENT: &'static str = "CorrectionSent";
 }
 
 impl SubscriptionEvent {
@@ -192,6 +242,8 @@ impl SubscriptionEvent {
             Self::OPT_IN_REQUESTED => Self::OptInRequested(payload.parse(event_type)?),
             Self::OPT_IN_CONFIRMED => Self::OptInConfirmed(payload.parse(event_type)?),
             Self::CONFIRMATION_WITHHELD => Self::ConfirmationWithheld(payload.parse(event_type)?),
+            Self::DELIVERY_CHANGED => Self::DeliveryAddressChanged(payload.parse(event_type)?),
+            Self::CORRECTION_SENT => Self::CorrectionSent(payload.parse(event_type)?),
             other => return Err(SchemaError::UnknownType(other.to_owned())),
         })
     }
@@ -211,6 +263,8 @@ impl EventSchema for SubscriptionEvent {
             Self::OptInRequested(_) => Self::OPT_IN_REQUESTED,
             Self::OptInConfirmed(_) => Self::OPT_IN_CONFIRMED,
             Self::ConfirmationWithheld(_) => Self::CONFIRMATION_WITHHELD,
+            Self::DeliveryAddressChanged(_) => Self::DELIVERY_CHANGED,
+            Self::CorrectionSent(_) => Self::CORRECTION_SENT,
         }
     }
 
@@ -228,7 +282,9 @@ impl EventSchema for SubscriptionEvent {
             | Self::PERSONAL_DATA_ERASED
             | Self::OPT_IN_REQUESTED
             | Self::OPT_IN_CONFIRMED
-            | Self::CONFIRMATION_WITHHELD => Some(1),
+            | Self::CONFIRMATION_WITHHELD
+            | Self::DELIVERY_CHANGED
+            | Self::CORRECTION_SENT => Some(1),
             _ => None,
         }
     }
@@ -244,6 +300,8 @@ impl EventSchema for SubscriptionEvent {
             Self::OptInRequested(e) => serde_json::to_vec(e),
             Self::OptInConfirmed(e) => serde_json::to_vec(e),
             Self::ConfirmationWithheld(e) => serde_json::to_vec(e),
+            Self::DeliveryAddressChanged(e) => serde_json::to_vec(e),
+            Self::CorrectionSent(e) => serde_json::to_vec(e),
         }
     }
 

@@ -161,3 +161,47 @@ async fn a_poison_message_is_dead_lettered_and_the_consumer_carries_on() {
     shutdown.cancel();
     task.await.expect("join").expect("clean stop");
 }
+
+/// Counts the events of each batch it is handed.
+struct BatchSizes(Mutex<Vec<usize>>);
+
+#[async_trait::async_trait]
+impl Handler for BatchSizes {
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
+        self.0.lock().expect("lock").push(batch.len());
+        vec![Outcome::Done; batch.len()]
+    }
+}
+
+/// Without a linger this handed over `[42, 50, 8, 20]`.
+#[tokio::test]
+async fn a_lagging_consumer_with_linger_hands_over_full_batches() {
+    let env = env().await;
+    let bus: CommandBus<Subscription> = CommandBus::new(env.store.clone(), ());
+    for _ in 0..120 {
+        let id = Uuid::new_v4();
+        let register = SubscriptionCommand::Register(register(id, dummy_sealed(id)));
+        bus.execute(&id.to_string(), register, &CommandMeta::default()).await.expect("register");
+    }
+    let handler = Arc::new(BatchSizes(Mutex::new(vec![])));
+    let config = RuntimeConfig { batch_size: 50, linger: Some(Duration::from_secs(5)), ..RuntimeConfig::default() };
+    let runtime = ConsumerRuntime::new(env.js.clone(), env.topology.clone(), ConsumerRole::Matcher, config);
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (handler, shutdown) = (handler.clone(), shutdown.clone());
+        tokio::spawn(async move { runtime.run(handler, shutdown).await })
+    };
+    let sizes = wait_until("every event handled", Duration::from_secs(20), || {
+        let sizes = handler.0.lock().expect("lock").clone();
+        async move { (sizes.iter().sum::<usize>() == 120).then_some(sizes) }
+    })
+    .await
+    .expect("all handled");
+    shutdown.cancel();
+    task.await.expect("joins").expect("runs");
+    // Behind, a batch waits to fill (it may pass the size by one chunk);
+    // the last one, with nothing pending after it, goes as it is.
+    let (last, full) = sizes.split_last().expect("batches");
+    assert!(!full.is_empty() && full.iter().all(|n| *n >= 50), "{sizes:?}");
+    assert!(*last <= 50, "{sizes:?}");
+}

@@ -5,7 +5,7 @@
 use super::{
     corrupt, desc_ts, live_from, load_address_doc, registration_from, split_value_id, sub_from, undesc_ts,
     value_id_key, AddrIndex, RedbStore, ADDRS, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_POSTAL, ADDR_BY_REF,
-    ADDR_BY_TOKEN, ADDR_LIVE, SUBS, SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS,
+    ADDR_BY_STATUS, ADDR_BY_TOKEN, ADDR_LIVE, SUBS, SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS,
 };
 use crate::cursor::{AddressCursor, SubscriptionCursor};
 use crate::error::StoreError;
@@ -14,7 +14,7 @@ use crate::query::{
     normalize_city, normalize_country, normalize_postal_code, tokens_match, AddressFilter, PageRequest,
     SubscriptionFilter, MAX_SCAN,
 };
-use crate::view::{AddressView, Page, SubscriptionSummary};
+use crate::view::{AddressState, AddressView, Page, SubscriptionSummary};
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use uuid::Uuid;
@@ -202,13 +202,18 @@ impl RedbStore {
             country: filter.country.as_deref().map(normalize_country),
             reference: filter.reference.clone(),
             q: filter.q_tokens()?,
+            status: filter.status,
         };
         let txn = self.db.begin_read()?;
         let mut page = AddressPage::new(want, page.effective_limit());
         // The most selective filter drives: `ref` and postal code, then a
         // search (the word index), then city and country (which may match a
         // large share of all addresses); no filter walks by id.
-        let selective = [(ADDR_BY_REF, &page.want.reference), (ADDR_BY_POSTAL, &page.want.postal_code)];
+        // Merged and retired addresses are few and indexed; active ones are
+        // nearly all and are not.
+        let status = page.want.status.filter(|s| *s != AddressState::Active).map(|s| s.as_str().to_owned());
+        let selective =
+            [(ADDR_BY_REF, &page.want.reference), (ADDR_BY_POSTAL, &page.want.postal_code), (ADDR_BY_STATUS, &status)];
         let broad = [(ADDR_BY_CITY, &page.want.city), (ADDR_BY_COUNTRY, &page.want.country)];
         let pick =
             |c: &[(AddrIndex, &Option<String>)]| c.iter().find_map(|(def, v)| v.as_ref().map(|v| (*def, v.clone())));
@@ -329,15 +334,19 @@ impl AddressPage {
             Some(c) => Bound::Excluded(c.id.as_u128()),
             None => Bound::Unbounded,
         };
-        for entry in addrs.range::<u128>((start, Bound::Unbounded))? {
+        // Every address has a row (older files keep the registration apart).
+        for entry in live.range::<u128>((start, Bound::Unbounded))? {
             let (k, v) = entry?;
             let id = Uuid::from_u128(k.value());
-            let counters = live.get(k.value())?.map(|c| live_from(c.value())).transpose()?;
-            let doc = AddressDoc {
-                id,
-                registration: Some(registration_from(v.value())?),
-                live: counters.unwrap_or_default(),
+            let (counters, inline) = live_from(v.value())?;
+            if !counters.registered {
+                continue;
+            }
+            let registration = match inline {
+                Some(r) => Some(r),
+                None => addrs.get(k.value())?.map(|r| registration_from(r.value())).transpose()?,
             };
+            let doc = AddressDoc { id, registration, live: counters, history: Vec::new() };
             if !self.consider(doc, AddressCursor { id, key: String::new() })? {
                 break;
             }
@@ -358,12 +367,18 @@ struct Want {
     country: Option<String>,
     reference: Option<String>,
     q: Option<Vec<String>>,
+    status: Option<AddressState>,
 }
 
 impl Want {
     fn is_everything(&self) -> bool {
-        let Want { postal_code, city, country, reference, q } = self;
-        postal_code.is_none() && city.is_none() && country.is_none() && reference.is_none() && q.is_none()
+        let Want { postal_code, city, country, reference, q, status } = self;
+        postal_code.is_none()
+            && city.is_none()
+            && country.is_none()
+            && reference.is_none()
+            && q.is_none()
+            && status.is_none()
     }
 
     fn matches(&self, k: &AddressKeys) -> bool {
@@ -375,6 +390,7 @@ impl Want {
             && eq(&self.country, &k.country)
             && eq(&self.reference, &k.reference)
             && self.q.as_ref().is_none_or(|q| tokens_match(&k.tokens, q))
+            && self.status.is_none_or(|s| k.status.as_deref() == (s != AddressState::Active).then(|| s.as_str()))
     }
 }
 

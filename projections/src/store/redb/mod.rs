@@ -11,7 +11,14 @@
 //! | `sub_by_created` | `desc(created) ‖ id` | – |
 //! | `sub_by_status` | `status ‖ desc(created) ‖ id` | `country` |
 //! | `sub_by_country` | `country ‖ 0 ‖ desc(created) ‖ id` | – |
-//! | `addr_by_postal_code`, `addr_by_city`, `addr_by_country`, `addr_by_ref`, `addr_by_token` | `value ‖ 0 ‖ id` | – |
+//! | `addr_by_postal_code`, `addr_by_city`, `addr_by_country`, `addr_by_ref`, `addr_by_token`, `addr_by_status` | `value ‖ 0 ‖ id` | – |
+//! | `address_history` | (id u128, seq u64) | curation history entry, JSON |
+//! | `reviews` | id (u128) | review document, JSON |
+//! | `review_by_created` | `asc(created) ‖ id` | – |
+//! | `review_by_status` | `status ‖ asc(created) ‖ id` | – |
+//!
+//! `addr_by_status` holds merged and retired addresses only (active ones,
+//! nearly all, are found by walking the others).
 //!
 //! `desc(t)` is the bitwise complement of the order-preserving encoding of
 //! the creation time in µs, so an ascending scan yields the newest first.
@@ -19,12 +26,14 @@
 //! the country, so `status` + `country` is answered without documents. Documents,
 //! indexes, stats and the checkpoint of a batch commit in one transaction.
 
-use crate::apply::{Batch, DocSource};
+use crate::apply::{Batch, DocSource, StoredStats};
 use crate::error::StoreError;
-use crate::fold::{AddressDoc, AddressKeys, AddressLive, Registration, SubscriptionDoc, SubscriptionKeys};
-use crate::query::{AddressFilter, PageRequest, SubscriptionFilter};
+use crate::fold::{AddressDoc, AddressLive, Registration, ReviewDoc, SubscriptionDoc};
+use crate::query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
 use crate::store::{codec, ProjectionStore};
-use crate::view::{AddressView, ApplyReport, Page, Stats, SubscriptionSummary, SubscriptionView};
+use crate::view::{
+    AddressHistoryEntry, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary, SubscriptionView,
+};
 use async_trait::async_trait;
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
@@ -45,6 +54,12 @@ const ADDR_BY_CITY: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_c
 const ADDR_BY_COUNTRY: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_country");
 const ADDR_BY_REF: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_ref");
 const ADDR_BY_TOKEN: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_token");
+const ADDR_BY_STATUS: TableDefinition<&[u8], ()> = TableDefinition::new("addr_by_status");
+/// Curation history entries, JSON, by (address, stream sequence).
+const ADDR_HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("address_history");
+const REVIEWS: TableDefinition<u128, &[u8]> = TableDefinition::new("reviews");
+const REVIEW_BY_CREATED: TableDefinition<&[u8], ()> = TableDefinition::new("review_by_created");
+const REVIEW_BY_STATUS: TableDefinition<&[u8], ()> = TableDefinition::new("review_by_status");
 
 const CHECKPOINT: &str = "checkpoint";
 const STATS: &str = "stats";
@@ -61,6 +76,9 @@ pub struct RedbStore {
     durable: Arc<AtomicBool>,
     /// Commits and events since the last durable commit.
     since_durable: Arc<(AtomicU64, AtomicU64)>,
+    /// Between `begin_rebuild` and `finish_rebuild`: address index entries
+    /// are written at the end, from the rows, in key order.
+    rebuilding: Arc<AtomicBool>,
 }
 
 /// In non-durable mode a commit is made durable anyway after this many
@@ -116,12 +134,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Worker(format!("serialise: {e}")))
 }
 
-/// Serialises into `buf` (cleared first), so a batch reuses one buffer.
-fn encode_json<T: serde::Serialize>(buf: &mut Vec<u8>, v: &T) -> Result<(), StoreError> {
-    buf.clear();
-    serde_json::to_writer(&mut *buf, v).map_err(|e| StoreError::Worker(format!("serialise: {e}")))
-}
-
 fn sub_from(bytes: &[u8]) -> Result<SubscriptionDoc, StoreError> {
     codec::decode_subscription(bytes)
 }
@@ -130,7 +142,10 @@ fn registration_from(bytes: &[u8]) -> Result<Registration, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt("address registration", e))
 }
 
-fn live_from(bytes: &[u8]) -> Result<AddressLive, StoreError> {
+/// An address row: its counters, and its registration if the row holds it
+/// (files written before registrations moved into the row keep them in
+/// `addresses`).
+fn live_from(bytes: &[u8]) -> Result<(AddressLive, Option<Registration>), StoreError> {
     codec::decode_live(bytes)
 }
 
@@ -140,12 +155,18 @@ fn load_address_doc(
     live: &impl ReadableTable<u128, &'static [u8]>,
     id: Uuid,
 ) -> Result<Option<AddressDoc>, StoreError> {
-    let registration = addrs.get(id.as_u128())?.map(|v| registration_from(v.value())).transpose()?;
-    let counters = live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
+    let (counters, inline) = match live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()? {
+        Some((counters, inline)) => (Some(counters), inline),
+        None => (None, None),
+    };
+    let registration = match inline {
+        Some(r) => Some(r),
+        None => addrs.get(id.as_u128())?.map(|v| registration_from(v.value())).transpose()?,
+    };
     if registration.is_none() && counters.is_none() {
         return Ok(None);
     }
-    Ok(Some(AddressDoc { id, registration, live: counters.unwrap_or_default() }))
+    Ok(Some(AddressDoc { id, registration, live: counters.unwrap_or_default(), history: Vec::new() }))
 }
 
 fn desc_ts(us: i64) -> [u8; 8] {
@@ -175,6 +196,8 @@ fn split_value_id(key: &[u8]) -> Option<(&[u8], Uuid)> {
 struct TxnSource<'a, 'txn> {
     subs: &'a Table<'txn, u128, &'static [u8]>,
     live: &'a Table<'txn, u128, &'static [u8]>,
+    addrs: &'a Table<'txn, u128, &'static [u8]>,
+    reviews: &'a Table<'txn, u128, &'static [u8]>,
 }
 
 impl DocSource for TxnSource<'_, '_> {
@@ -183,117 +206,30 @@ impl DocSource for TxnSource<'_, '_> {
     }
 
     fn load_address(&mut self, id: Uuid) -> Result<Option<AddressDoc>, StoreError> {
-        // Counters only: a batch never needs the registration of an address
-        // registered before (see `AddressLive`), and every touched address
-        // has a counters row.
-        let live = self.live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
-        Ok(live.map(|live| AddressDoc { id, registration: None, live }))
+        // The row: counters, and the registration in files since it moved
+        // there (a batch of older files loads that only for curation).
+        let row = self.live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
+        Ok(row.map(|(live, registration)| AddressDoc { id, registration, live, history: Vec::new() }))
+    }
+
+    fn load_registration(&mut self, id: Uuid) -> Result<Option<Registration>, StoreError> {
+        self.addrs.get(id.as_u128())?.map(|v| registration_from(v.value())).transpose()
+    }
+
+    fn load_review(&mut self, id: Uuid) -> Result<Option<ReviewDoc>, StoreError> {
+        self.reviews.get(id.as_u128())?.map(|v| review_from(v.value())).transpose()
     }
 }
 
-fn sub_index_keys(k: &SubscriptionKeys, id: Uuid) -> [Vec<u8>; 3] {
-    let ts = desc_ts(k.created_us);
-    let mut created = Vec::with_capacity(24);
-    created.extend_from_slice(&ts);
-    created.extend_from_slice(id.as_bytes());
-    let mut status = vec![k.status.code()];
-    status.extend_from_slice(&created);
-    let mut country = Vec::with_capacity(k.country.len() + 25);
-    country.extend_from_slice(k.country.as_bytes());
-    country.push(0);
-    country.extend_from_slice(&created);
-    [created, status, country]
-}
-
-/// Entries (with values) to insert and keys to remove in one index.
-type KeyedChanges = (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>);
-
-/// A batch's changes to the three subscription indexes, collected so each
-/// table is written once, in key order.
-#[derive(Default)]
-struct SubIndexChanges {
-    /// (key, value) to insert and key to remove, per index.
-    created: (Vec<Vec<u8>>, Vec<Vec<u8>>),
-    status: KeyedChanges,
-    country: (Vec<Vec<u8>>, Vec<Vec<u8>>),
-}
-
-impl SubIndexChanges {
-    /// Records what moving a subscription from `old` keys to `new` changes.
-    fn add(&mut self, id: Uuid, old: Option<&SubscriptionKeys>, new: Option<&SubscriptionKeys>) {
-        if old == new {
-            return;
-        }
-        let old = old.map(|k| sub_index_keys(k, id));
-        let new_keys = new.map(|k| (k, sub_index_keys(k, id)));
-        if let Some([c, s, n]) = &old {
-            self.status.1.push(s.clone());
-            // Creation time and country never change once visible.
-            if new_keys.as_ref().is_none_or(|(_, [c2, _, n2])| c2 != c || n2 != n) {
-                self.created.1.push(c.clone());
-                self.country.1.push(n.clone());
-            }
-        }
-        if let Some((k, [c, s, n])) = new_keys {
-            self.status.0.push((s, k.country.as_bytes().to_vec()));
-            if old.as_ref().is_none_or(|[c0, _, n0]| *c0 != c || *n0 != n) {
-                self.created.0.push(c);
-                self.country.0.push(n);
-            }
-        }
-    }
-
-    /// Removals first: a key removed and re-inserted in one batch (a status
-    /// that went and came back) must end up present.
-    fn write(mut self, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-        for (def, (mut insert, mut remove)) in [(SUB_BY_CREATED, self.created), (SUB_BY_COUNTRY, self.country)] {
-            if insert.is_empty() && remove.is_empty() {
-                continue;
-            }
-            let mut table = txn.open_table(def)?;
-            remove.sort_unstable();
-            for k in &remove {
-                table.remove(k.as_slice())?;
-            }
-            insert.sort_unstable();
-            for k in &insert {
-                table.insert(k.as_slice(), [].as_slice())?;
-            }
-        }
-        if !self.status.0.is_empty() || !self.status.1.is_empty() {
-            let mut table = txn.open_table(SUB_BY_STATUS)?;
-            self.status.1.sort_unstable();
-            for k in &self.status.1 {
-                table.remove(k.as_slice())?;
-            }
-            self.status.0.sort_unstable();
-            for (k, v) in &self.status.0 {
-                table.insert(k.as_slice(), v.as_slice())?;
-            }
-        }
-        Ok(())
-    }
+fn review_from(bytes: &[u8]) -> Result<ReviewDoc, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt("review document", e))
 }
 
 type AddrIndex = TableDefinition<'static, &'static [u8], ()>;
 
-/// The address indexes, in the order [`addr_index_entries`] refers to them.
-const ADDR_INDEXES: [TableDefinition<&[u8], ()>; 5] =
-    [ADDR_BY_POSTAL, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_REF, ADDR_BY_TOKEN];
-
-/// The index entries of an address as (position in [`ADDR_INDEXES`], key).
-fn addr_index_entries(k: &AddressKeys, id: Uuid) -> Vec<(usize, Vec<u8>)> {
-    let mut out = Vec::with_capacity(4 + k.tokens.len());
-    for (i, value) in [&k.postal_code, &k.city, &k.country, &k.reference].into_iter().enumerate() {
-        if let Some(v) = value {
-            out.push((i, value_id_key(v, id)));
-        }
-    }
-    for t in &k.tokens {
-        out.push((4, value_id_key(t, id)));
-    }
-    out
-}
+/// The address indexes, in the order `write::addr_index_entries` refers to them.
+const ADDR_INDEXES: [TableDefinition<&[u8], ()>; 6] =
+    [ADDR_BY_POSTAL, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_REF, ADDR_BY_TOKEN, ADDR_BY_STATUS];
 
 impl RedbStore {
     /// Opens (creating if needed) the store at `path`. Fails with
@@ -326,6 +262,11 @@ impl RedbStore {
             txn.open_table(SUBS)?;
             txn.open_table(ADDRS)?;
             txn.open_table(ADDR_LIVE)?;
+            txn.open_table(ADDR_HISTORY)?;
+            txn.open_table(REVIEWS)?;
+            for t in [REVIEW_BY_CREATED, REVIEW_BY_STATUS] {
+                txn.open_table(t)?;
+            }
             for t in [SUB_BY_CREATED, SUB_BY_STATUS, SUB_BY_COUNTRY] {
                 txn.open_table(t)?;
             }
@@ -339,6 +280,7 @@ impl RedbStore {
             path: path.to_owned(),
             durable: Arc::new(AtomicBool::new(true)),
             since_durable: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
+            rebuilding: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -363,6 +305,27 @@ impl RedbStore {
         self.durable.store(durable, Ordering::Relaxed);
     }
 
+    /// [`ProjectionStore::begin_rebuild`]: commits without fsync (see
+    /// [`set_durable`](Self::set_durable)), and the address indexes are
+    /// written once at the end rather than with every batch.
+    pub fn begin_rebuild_blocking(&self) {
+        self.set_durable(false);
+        self.rebuilding.store(true, Ordering::Relaxed);
+    }
+
+    /// [`ProjectionStore::finish_rebuild`]: writes the address indexes
+    /// (when a rebuild deferred them) and makes everything durable.
+    pub fn finish_rebuild_blocking(&self) -> Result<(), StoreError> {
+        self.set_durable(true);
+        if self.rebuilding.swap(false, Ordering::Relaxed) {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            write::rebuild_address_indexes(&txn)?;
+            txn.commit()?;
+        }
+        self.flush()
+    }
+
     /// Makes every commit so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write()?;
@@ -381,15 +344,20 @@ impl RedbStore {
             let checkpoint = read_u64(&meta, CHECKPOINT)?;
             let mut subs = txn.open_table(SUBS)?;
             let mut live = txn.open_table(ADDR_LIVE)?;
+            let addrs = txn.open_table(ADDRS)?;
+            let mut reviews = txn.open_table(REVIEWS)?;
             let mut batch = Batch::new(checkpoint);
-            batch.apply_all(&mut TxnSource { subs: &subs, live: &live }, events)?;
+            let mut source = TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews };
+            batch.apply_all(&mut source, events)?;
             let mut buf = Vec::with_capacity(1024);
-            write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
-            write_addresses(&txn, &mut live, &batch, &mut buf)?;
-            let mut stats = read_stats(&meta)?;
+            write::write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
+            let index_now = !self.rebuilding.load(Ordering::Relaxed);
+            write::write_addresses(&txn, &mut live, &batch, &mut buf, index_now)?;
+            curation::write_reviews(&txn, &mut reviews, &batch)?;
+            let mut stats = read_stored_stats(&meta)?;
             batch.stats.merge_into(&mut stats);
             // The stats mirror the checkpoint so the two can never disagree.
-            stats.last_applied_seq = batch.report.checkpoint;
+            stats.stats.last_applied_seq = batch.report.checkpoint;
             meta.insert(STATS, to_json(&stats)?.as_slice())?;
             meta.insert(CHECKPOINT, batch.report.checkpoint.to_be_bytes().as_slice())?;
             report = batch.report;
@@ -429,7 +397,11 @@ impl RedbStore {
         let mut add =
             |name: &str, st: redb::TableStats| out.push((name.to_owned(), st.stored_bytes(), st.fragmented_bytes()));
         add(META.name(), txn.open_table(META)?.stats()?);
-        for def in [SUBS, ADDRS, ADDR_LIVE] {
+        for def in [SUBS, ADDRS, ADDR_LIVE, REVIEWS] {
+            add(def.name(), txn.open_table(def)?.stats()?);
+        }
+        add(ADDR_HISTORY.name(), txn.open_table(ADDR_HISTORY)?.stats()?);
+        for def in [REVIEW_BY_CREATED, REVIEW_BY_STATUS] {
             add(def.name(), txn.open_table(def)?.stats()?);
         }
         for def in [SUB_BY_CREATED, SUB_BY_STATUS, SUB_BY_COUNTRY] {
@@ -465,70 +437,6 @@ impl RedbStore {
     }
 }
 
-/// Writes the batch's changed subscriptions and their index entries.
-/// Writes go in key order, table by table: consecutive inserts then land in
-/// the leaf the previous one already copied, instead of hopping across the
-/// tree (the batch's maps iterate randomly).
-fn write_subscriptions(
-    txn: &redb::WriteTransaction,
-    subs: &mut Table<'_, u128, &'static [u8]>,
-    batch: &Batch,
-    buf: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    let mut dirty: Vec<_> = batch.subs.iter().filter(|(_, s)| s.dirty).collect();
-    dirty.sort_unstable_by_key(|(id, _)| id.as_u128());
-    let mut index = SubIndexChanges::default();
-    for (id, slot) in dirty {
-        codec::encode_subscription(buf, &slot.doc);
-        subs.insert(id.as_u128(), buf.as_slice())?;
-        index.add(*id, slot.stored_keys.as_ref(), slot.doc.keys().as_ref());
-    }
-    index.write(txn)
-}
-
-/// Writes the batch's changed addresses: their counters always, their
-/// registration and index entries once, when they first appear (a
-/// registration never changes).
-fn write_addresses(
-    txn: &redb::WriteTransaction,
-    live: &mut Table<'_, u128, &'static [u8]>,
-    batch: &Batch,
-    buf: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    let mut dirty: Vec<_> = batch.addrs.iter().filter(|(_, s)| s.dirty).collect();
-    dirty.sort_unstable_by_key(|(id, _)| id.as_u128());
-    for (id, slot) in &dirty {
-        codec::encode_live(buf, &slot.doc.live);
-        live.insert(id.as_u128(), buf.as_slice())?;
-    }
-    let mut addrs = txn.open_table(ADDRS)?;
-    let mut new_entries: [Vec<Vec<u8>>; ADDR_INDEXES.len()] = Default::default();
-    for (id, slot) in &dirty {
-        if slot.was_registered {
-            continue;
-        }
-        let (Some(registration), Some(keys)) = (&slot.doc.registration, slot.doc.keys()) else {
-            continue;
-        };
-        encode_json(buf, registration)?;
-        addrs.insert(id.as_u128(), buf.as_slice())?;
-        for (i, key) in addr_index_entries(&keys, **id) {
-            new_entries[i].push(key);
-        }
-    }
-    for (def, mut keys) in ADDR_INDEXES.into_iter().zip(new_entries) {
-        if keys.is_empty() {
-            continue;
-        }
-        keys.sort_unstable();
-        let mut table = txn.open_table(def)?;
-        for key in &keys {
-            table.insert(key.as_slice(), ())?;
-        }
-    }
-    Ok(())
-}
-
 fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<u64, StoreError> {
     match meta.get(key)? {
         None => Ok(0),
@@ -539,11 +447,17 @@ fn read_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -
     }
 }
 
-fn read_stats(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Stats, StoreError> {
+fn read_stored_stats(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<StoredStats, StoreError> {
     match meta.get(STATS)? {
-        None => Ok(Stats { score_histogram: vec![0; 10], ..Stats::default() }),
+        None => {
+            Ok(StoredStats { stats: Stats { score_histogram: vec![0; 10], ..Stats::default() }, ..Default::default() })
+        }
         Some(v) => serde_json::from_slice(v.value()).map_err(|e| corrupt("stats", e)),
     }
+}
+
+fn read_stats(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Stats, StoreError> {
+    read_stored_stats(meta).map(|s| s.stats)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -566,14 +480,13 @@ impl ProjectionStore for RedbStore {
     }
 
     async fn begin_rebuild(&self) -> Result<(), StoreError> {
-        self.set_durable(false);
+        self.begin_rebuild_blocking();
         Ok(())
     }
 
     async fn finish_rebuild(&self) -> Result<(), StoreError> {
-        self.set_durable(true);
         let store = self.clone();
-        blocking(move || store.flush()).await
+        blocking(move || store.finish_rebuild_blocking()).await
     }
 
     async fn checkpoint(&self) -> Result<u64, StoreError> {
@@ -613,8 +526,26 @@ impl ProjectionStore for RedbStore {
         let store = self.clone();
         blocking(move || store.stats_blocking()).await
     }
+
+    async fn address_history(&self, id: Uuid) -> Result<Option<Vec<AddressHistoryEntry>>, StoreError> {
+        let store = self.clone();
+        blocking(move || store.address_history_blocking(id)).await
+    }
+
+    async fn reviews(&self, filter: &ReviewFilter, page: PageRequest) -> Result<Page<ReviewView>, StoreError> {
+        let store = self.clone();
+        let filter = filter.clone();
+        blocking(move || store.reviews_blocking(&filter, &page)).await
+    }
+
+    async fn review(&self, id: Uuid) -> Result<Option<ReviewView>, StoreError> {
+        let store = self.clone();
+        blocking(move || store.review_blocking(id)).await
+    }
 }
 
+mod curation;
 mod lists;
 #[cfg(test)]
 mod tests;
+mod write;

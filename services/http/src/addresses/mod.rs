@@ -2,6 +2,7 @@
 //! street names, and (`/api/v1/match`) previews of what the matcher would
 //! decide for an address.
 
+pub mod curate;
 pub mod match_preview;
 
 use crate::access::doors::DoorRouter;
@@ -14,7 +15,7 @@ use axum::extract::State;
 use axum::Json;
 use masthead_auth::Role;
 use masthead_projections::query::street_tokens;
-use masthead_projections::{AddressFilter, AddressView, Page};
+use masthead_projections::{AddressFilter, AddressHistoryEntry, AddressState, AddressView, Page};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::routes;
@@ -25,6 +26,11 @@ pub fn routes() -> DoorRouter<SharedState> {
         .role(Role::Viewer, routes!(get_address))
         // The address team's tool.
         .role(Role::Curator, routes!(match_preview::preview))
+        .role(Role::Curator, routes!(curate::register_address))
+        .role(Role::Curator, routes!(curate::correct_address))
+        .role(Role::Curator, routes!(curate::merge_address))
+        .role(Role::Curator, routes!(curate::retire_address))
+        .role(Role::Curator, routes!(address_history))
 }
 
 /// The query parameters of the address list.
@@ -32,21 +38,23 @@ pub fn routes() -> DoorRouter<SharedState> {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Exact postal code, any case and spacing
-    postal_code: Option<String>,
+    pub(crate) postal_code: Option<String>,
     /// Exact city, any case or accents
-    city: Option<String>,
+    pub(crate) city: Option<String>,
     /// ISO code or country name in any common spelling
-    country: Option<String>,
+    pub(crate) country: Option<String>,
+    /// `active`, `merged` or `retired`
+    pub(crate) status: Option<String>,
     /// The publisher's reference, exact
     #[serde(rename = "ref")]
     #[param(rename = "ref")]
-    reference: Option<String>,
+    pub(crate) reference: Option<String>,
     /// Search-as-you-type on street names
-    q: Option<String>,
+    pub(crate) q: Option<String>,
     /// Page size, 1–100 (default 20); larger values are refused
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// `next_cursor` of the previous page
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// Longer values cannot match anything the intake accepts (120 characters
@@ -68,6 +76,13 @@ pub fn address_filter(params: &ListParams) -> Result<AddressFilter, ApiError> {
         country: query::country("country", &params.country)?,
         reference: query::bounded("ref", &params.reference, MAX_FILTER_LEN)?.map(str::to_owned),
         q: q.map(str::to_owned),
+        status: match params.status.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(
+                AddressState::parse(s)
+                    .ok_or_else(|| ApiError::bad_parameter("status", "must be active, merged or retired"))?,
+            ),
+        },
     })
 }
 
@@ -152,4 +167,36 @@ pub async fn get_address(State(state): State<SharedState>, IdPath(raw): IdPath) 
     let id = parse_id(&raw)?;
     let store = projection_store(&state)?;
     store.address(id).await.map_err(store_error)?.map(Json).ok_or_else(|| ApiError::not_found("base address"))
+}
+
+/// A base address's history, oldest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AddressHistory {
+    pub id: uuid::Uuid,
+    pub items: Vec<AddressHistoryEntry>,
+}
+
+/// Every event of a base address, with time, actor, reason and what
+/// changed; on a survivor also the merges into it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/addresses/{id}/history",
+    tag = "curation",
+    params(("id" = String, Path, description = "Base address id (UUID)")),
+    responses(
+        (status = 200, description = "The history, oldest first", body = AddressHistory),
+        (status = 400, description = "Not a UUID", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown id", body = crate::error::ErrorBody),
+        (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn address_history(
+    State(state): State<SharedState>,
+    IdPath(raw): IdPath,
+) -> Result<Json<AddressHistory>, ApiError> {
+    let id = parse_id(&raw)?;
+    let store = projection_store(&state)?;
+    let items =
+        store.address_history(id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("base address"))?;
+    Ok(Json(AddressHistory { id, items }))
 }

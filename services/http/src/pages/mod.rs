@@ -1,9 +1,11 @@
 //! The HTML pages: the subscriber's form and status page (`subscriber`),
 //! the double opt-in page (`opt_in`)
-//! and the operations dashboard (`dashboard`). Pages are rendered from the
+//! the operations dashboard (`dashboard`) and the address team's pages
+//! (`curate`). Pages are rendered from the
 //! askama templates in `templates/`, which escape every value; their
 //! scripts and styles are files in `assets/`, served here.
 
+pub mod curate;
 pub mod dashboard;
 pub mod opt_in;
 pub mod subscriber;
@@ -24,6 +26,11 @@ pub fn routes() -> DoorRouter<SharedState> {
         .public(routes!(subscriber::submit_form))
         .public(routes!(subscriber::status_page))
         .role(Role::Viewer, routes!(dashboard::dashboard))
+        // The address team's pages.
+        .role(Role::Curator, routes!(curate::search_page))
+        .role(Role::Curator, routes!(curate::address_page))
+        .role(Role::Curator, routes!(curate::review_queue_page))
+        .role(Role::Curator, routes!(curate::review_item_page))
         // The subscriber's own link from the opt-in mail: its signature is
         // the credential.
         .public(routes!(opt_in::confirm_page, opt_in::confirm))
@@ -35,6 +42,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("status.js", "text/javascript; charset=utf-8", include_str!("../../assets/status.js")),
     ("dashboard.css", "text/css; charset=utf-8", include_str!("../../assets/dashboard.css")),
     ("dashboard.js", "text/javascript; charset=utf-8", include_str!("../../assets/dashboard.js")),
+    ("curate.css", "text/css; charset=utf-8", include_str!("../../assets/curate.css")),
+    ("curate.js", "text/javascript; charset=utf-8", include_str!("../../assets/curate.js")),
 ];
 
 /// The route of [`assets`], on the public list.

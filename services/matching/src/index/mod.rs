@@ -12,8 +12,13 @@
 //! (the number is a veto), so scoring is a handful of integer compares
 //! plus one edit-distance computation per candidate street.
 
+mod curation;
 mod intern;
 mod retrieve;
+mod scan;
+
+pub use curation::Resolution;
+pub use scan::{DuplicatePair, ScanReport};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -55,6 +60,9 @@ pub enum ReviewReason {
     /// Without a house number, on a street the list has numbered addresses
     /// on: new, or matched by the house name alone; never silently.
     MissingHouseNumber,
+    /// It would have matched a base address the team retired: new, and
+    /// the team decides where it goes.
+    RetiredAddress,
 }
 
 /// A decision with what a reviewer needs when it falls in the grey zone.
@@ -121,6 +129,11 @@ pub struct MatchIndex {
     u_all: LevelTable,
     /// Size of the list at the last estimate.
     u_estimated_at: usize,
+    /// Merged and retired addresses (see `curation`).
+    curated: FastMap<Uuid, curation::Curated>,
+    /// Pairs the team decided are different addresses, in `review::pair`
+    /// order (see `curation`).
+    distinct: FastMap<[Uuid; 2], ()>,
 }
 
 impl MatchIndex {
@@ -144,6 +157,8 @@ impl MatchIndex {
             u_all: config.model.u.clone(),
             u_by_country: FastMap::default(),
             u_estimated_at: 0,
+            curated: FastMap::default(),
+            distinct: FastMap::default(),
             config,
         }
     }
@@ -218,8 +233,14 @@ impl MatchIndex {
         self.verdict(probe).decision
     }
 
-    /// Decision, grey-zone flag and the candidates behind them.
+    /// Decision, grey-zone flag and the candidates behind them, with
+    /// merged and retired addresses resolved (see `curation`).
     pub fn verdict(&self, probe: &Canonical) -> Verdict {
+        self.curate(self.raw_verdict(probe))
+    }
+
+    /// The verdict over every entry as indexed, before curation.
+    fn raw_verdict(&self, probe: &Canonical) -> Verdict {
         if let Some(slot) = self.key_lookup(&probe.key()) {
             let c = self.exact_candidate(probe, slot);
             return Verdict { decision: Decision::Match(c.clone()), review: None, candidates: vec![c] };
@@ -311,7 +332,7 @@ impl MatchIndex {
                 out.push(self.candidate(slot, s));
             }
         }
-        out
+        self.redirect_all(out)
     }
 
     /// The comparison levels of every candidate that passed the vetoes,
@@ -352,7 +373,7 @@ impl MatchIndex {
             }
             let probe = self.canonical(slot);
             let country = self.blocks[self.entries[slot as usize].block as usize].country;
-            for (other, s) in self.evaluate_with(&probe, 0, true) {
+            for (other, s) in self.evaluate_with(&probe, 0, true, None) {
                 if other == slot {
                     continue;
                 }

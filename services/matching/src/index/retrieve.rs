@@ -12,16 +12,20 @@ impl MatchIndex {
     /// probe's house number are vetoed anyway; at most `vetoed_budget` of
     /// them (from the most similar streets first) are scored and returned.
     pub(super) fn evaluate(&self, probe: &Canonical, vetoed_budget: usize) -> Vec<(u32, Scored)> {
-        self.evaluate_with(probe, vetoed_budget, false)
+        self.evaluate_with(probe, vetoed_budget, false, None)
     }
 
     /// `evaluate`, optionally keeping every vetoed entry with the probe's
-    /// house number (for estimating `u`).
+    /// house number (for estimating `u`). `own_block` is the probe's own
+    /// street when the probe is a base address itself (a dedupe scan): its
+    /// street exists because it is there, which says nothing about
+    /// siblings.
     pub(super) fn evaluate_with(
         &self,
         probe: &Canonical,
         vetoed_budget: usize,
         keep_same_number: bool,
+        own_block: Option<u32>,
     ) -> Vec<(u32, Scored)> {
         let postcode_towns: Vec<&str> = match self.postal_codes.get(&probe.postal_code) {
             Some(pc) if !probe.postal_code.is_empty() => {
@@ -31,13 +35,7 @@ impl MatchIndex {
         };
         let (probe_name, probe_type) = split_street(&probe.street);
         let blocks = self.country_blocks(probe, probe_name, probe_type);
-        // The probe's street as typed exists here: a similar street is a
-        // sibling, not a typo of it.
-        let street_exists = !probe_name.is_empty()
-            && blocks.iter().any(|&b| {
-                let blk = &self.blocks[b as usize];
-                blk.street_type == probe_type && self.names.resolve(blk.name) == probe_name
-            });
+        let street_exists = self.street_exists(&blocks, probe_name, probe_type, own_block);
         let context = ProbeContext { postcode_towns, street_exists };
         let scorer = ProbeScorer::new(Side::of(probe), context, &self.config);
         let u = self.u_table(&probe.country);
@@ -95,6 +93,17 @@ impl MatchIndex {
             }
         }
         out
+    }
+
+    /// Whether the probe's street as typed exists among `blocks` (other
+    /// than `own_block`): a similar street is then a sibling, not a typo
+    /// of it.
+    fn street_exists(&self, blocks: &[u32], probe_name: &str, probe_type: u8, own_block: Option<u32>) -> bool {
+        !probe_name.is_empty()
+            && blocks.iter().any(|&b| {
+                let blk = &self.blocks[b as usize];
+                Some(b) != own_block && blk.street_type == probe_type && self.names.resolve(blk.name) == probe_name
+            })
     }
 
     /// Blocks whose street the probe typed as its name with the type glued

@@ -1,13 +1,15 @@
 //! The matcher's view of the base addresses: the candidate index plus the
-//! curated lines to deliver to, built from the `BaseAddressRegistered`
-//! events and kept current as new ones arrive.
+//! curated lines to deliver to, built from the base-address events
+//! (registrations, corrections, merges, retirements) and the review
+//! decisions that pairs are distinct, and kept current as new ones arrive.
 
 use super::convert::current_canonical;
 use crate::{MatchConfig, MatchIndex};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use masthead_domain::base_address::{AddressSource, BaseAddressEvent, BaseAddressRegistered};
-use masthead_domain::envelope::AnyEvent;
+use masthead_domain::base_address::{AddressSource, BaseAddressCorrected, BaseAddressEvent, BaseAddressRegistered};
+use masthead_domain::envelope::{header, AnyEvent};
+use masthead_domain::review::{ReviewDecided, ReviewDecision, ReviewEvent};
 use masthead_domain::AddressLines;
 use masthead_jetstream::headers::decode_message;
 use masthead_jetstream::topology::Topology;
@@ -30,8 +32,8 @@ pub struct BaseInfo {
 pub struct AddressBook {
     index: RwLock<MatchIndex>,
     info: RwLock<HashMap<Uuid, BaseInfo>>,
-    /// Stream sequence of the last address event applied from the stream
-    /// in order (catch-up and follow). Registrations the matcher adds
+    /// Stream sequence of the last address or review event applied from
+    /// the stream in order (catch-up and follow). Registrations the matcher adds
     /// itself do not move it: everything up to it is in the index.
     position: AtomicU64,
     /// Woken whenever `position` moves.
@@ -129,12 +131,17 @@ impl AddressBook {
         }
     }
 
-    /// Adds one registered address; adding the same id again changes nothing.
+    /// Adds one registered address; adding the same id again changes
+    /// nothing, even after a correction moved it to another key (a
+    /// registration of the old key, redelivered, must not move it back).
     ///
     /// Uses the canonical form stored in the event when the current
     /// normaliser wrote it: normalising a million addresses again at every
     /// start would take tens of seconds.
     pub fn add(&self, e: &BaseAddressRegistered) {
+        if self.info.read().is_ok_and(|m| m.contains_key(&e.base_address_id)) {
+            return;
+        }
         let canonical = current_canonical(&e.canonical, &e.address);
         if let Ok(mut index) = self.index.write() {
             index.insert(e.base_address_id, canonical);
@@ -151,15 +158,55 @@ impl AddressBook {
         }
     }
 
+    /// Moves a corrected address to its new key and delivery lines.
+    fn correct(&self, e: &BaseAddressCorrected) {
+        let canonical = current_canonical(&e.canonical, &e.address);
+        if let Ok(mut index) = self.index.write() {
+            index.insert(e.base_address_id, canonical);
+        }
+        if let Ok(mut info) = self.info.write() {
+            if let Some(i) = info.get_mut(&e.base_address_id) {
+                i.lines = e.address.clone();
+                i.reference = e.reference.clone();
+            }
+        }
+    }
+
+    /// Applies one base-address event to the index.
+    pub fn apply(&self, event: &BaseAddressEvent) {
+        match event {
+            BaseAddressEvent::BaseAddressRegistered(e) => self.add(e),
+            BaseAddressEvent::BaseAddressCorrected(e) => self.correct(e),
+            BaseAddressEvent::BaseAddressMerged(e) => {
+                if let Ok(mut index) = self.index.write() {
+                    index.merge(e.base_address_id, e.into);
+                }
+            }
+            BaseAddressEvent::BaseAddressRetired(e) => {
+                if let Ok(mut index) = self.index.write() {
+                    index.retire(e.base_address_id);
+                }
+            }
+            // An alias id is never in the index: its address is, under
+            // its own id.
+            BaseAddressEvent::BaseAddressAliased(_) => {}
+        }
+    }
+
     /// Records that every address event up to `sequence` is applied.
     fn advance(&self, sequence: u64) {
         self.position.fetch_max(sequence, Ordering::SeqCst);
         self.advanced.notify_waiters();
     }
 
+    /// The feed: address events and review events, in stream order. Review
+    /// decisions ride on the same ordered feed so that `position` keeps its
+    /// meaning (every event of the feed up to it is applied, hence every
+    /// address event up to it), and the fence still asks for the last
+    /// *address* event only.
     fn ordered_config(topology: &Topology, from: u64) -> consumer::pull::OrderedConfig {
         consumer::pull::OrderedConfig {
-            filter_subject: topology.aggregate_filter("address"),
+            filter_subjects: vec![topology.aggregate_filter("address"), topology.aggregate_filter("review")],
             deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from.max(1) },
             ..Default::default()
         }
@@ -196,13 +243,32 @@ impl AddressBook {
         Ok(added)
     }
 
-    fn apply_message(&self, headers: Option<&async_nats::HeaderMap>, payload: &[u8], seq: u64) {
-        match decode_message(headers, payload, seq) {
-            Ok(r) => {
-                if let AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(e)) = r.event {
-                    self.add(&e);
+    /// Pairs the team decided are different addresses: never offered as a
+    /// pair again (dedupe, grey-zone review items).
+    pub fn apply_review(&self, event: &ReviewEvent) {
+        if let ReviewEvent::ReviewDecided(ReviewDecided { decision: ReviewDecision::Distinct { pairs }, .. }) = event {
+            if let Ok(mut index) = self.index.write() {
+                for [a, b] in pairs {
+                    index.mark_distinct(*a, *b);
                 }
             }
+        }
+    }
+
+    fn apply_message(&self, headers: Option<&async_nats::HeaderMap>, payload: &[u8], seq: u64) {
+        // Opened review items (one per grey-zone decision) say nothing the
+        // book needs: not decoding them keeps a catch-up cheap.
+        let event_type = headers.and_then(|h| h.get(header::EVENT_TYPE)).map(|v| v.as_str());
+        if event_type == Some(ReviewEvent::OPENED) {
+            self.advance(seq);
+            return;
+        }
+        match decode_message(headers, payload, seq) {
+            Ok(r) => match &r.event {
+                AnyEvent::BaseAddress(e) => self.apply(e),
+                AnyEvent::Review(e) => self.apply_review(e),
+                AnyEvent::Subscription(_) => {}
+            },
             // An undecodable address event cannot be matched against; the
             // projector dead-letters it for an operator.
             Err(e) => tracing::warn!(seq, error = %e, "skipping undecodable address event"),

@@ -45,6 +45,7 @@ fn reason(r: ReviewReason) -> masthead_domain::ReviewReason {
         ReviewReason::Ambiguous => masthead_domain::ReviewReason::Ambiguous,
         ReviewReason::PossibleMatch => masthead_domain::ReviewReason::PossibleMatch,
         ReviewReason::MissingHouseNumber => masthead_domain::ReviewReason::MissingHouseNumber,
+        ReviewReason::RetiredAddress => masthead_domain::ReviewReason::RetiredAddress,
     }
 }
 

@@ -14,12 +14,13 @@ use masthead_domain::base_address::{
     self, AddressFlag, AddressSource, BaseAddress, BaseAddressCommand, BaseAddressRegistered,
 };
 use masthead_domain::envelope::{AnyEvent, CommandMeta, Envelope};
+use masthead_domain::review::{self, Review, ReviewCommand, ReviewKind, ReviewOpened};
 use masthead_domain::subscription::{
     AddressAssigned, AddressMatched, Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent,
     SubscriptionRequested,
 };
 use masthead_domain::AddressLines;
-use masthead_domain::ReviewRequest;
+use masthead_domain::{ReviewCandidate, ReviewRequest};
 use masthead_jetstream::command_bus::{CommandBus, CommandError};
 use masthead_jetstream::consumer::{Delivery, Handler, Outcome};
 use std::collections::HashMap;
@@ -38,6 +39,8 @@ pub struct MatcherHandler {
     pub fence_patience: Duration,
     pub subscriptions: CommandBus<Subscription>,
     pub addresses: CommandBus<BaseAddress>,
+    /// Where grey-zone decisions are queued for the address team.
+    pub reviews: CommandBus<Review>,
     /// False as soon as the lease may have been lost: decisions stop.
     pub leading: Arc<AtomicBool>,
     pub retry_delay: Duration,
@@ -123,12 +126,12 @@ impl MatcherHandler {
                 if created_for == Some(req.subscription_id) {
                     // This subscription created the address before a crash;
                     // finish that decision instead of calling it a match.
-                    return local.register(i, request, &probe, None, None);
+                    return local.register(i, request, &probe, &self.book, None, None);
                 }
                 Plan::Match { request, matched: address_matched(&c, &probe, reference, lines, review), after: None }
             }
             Decision::New { best_rejected } => {
-                local.register(i, request, &probe, best_rejected.map(|c| c.score), review)
+                local.register(i, request, &probe, &self.book, best_rejected.map(|c| c.score), review)
             }
         }
     }
@@ -150,6 +153,49 @@ impl MatcherHandler {
         }
     }
 
+    /// Queues a grey-zone decision for the address team, before the
+    /// decision is recorded: a decision is never recorded without its
+    /// review item, and a failure retries both (opening again is a no-op,
+    /// the item's id being derived from the subscription). The item pairs
+    /// the address the subscription is delivered to with the other
+    /// candidates. `Some` is the outcome when it could not be queued.
+    async fn open_review(
+        &self,
+        request: &Request<'_>,
+        address_id: Uuid,
+        review: Option<&ReviewRequest>,
+    ) -> Option<Outcome> {
+        let review = review?;
+        let others: Vec<_> = review.candidates.iter().filter(|c| c.base_address_id != address_id).collect();
+        // A pair the team decided is distinct is not asked about again; an
+        // item whose every candidate is such a pair is not opened at all.
+        let undecided = |index: &MatchIndex| -> Vec<ReviewCandidate> {
+            let open = others.iter().filter(|c| !index.is_distinct(address_id, c.base_address_id));
+            open.map(|c| (*c).clone()).collect()
+        };
+        let candidates =
+            self.book.with_index(undecided).unwrap_or_else(|| others.iter().map(|c| (*c).clone()).collect());
+        if candidates.is_empty() && !others.is_empty() {
+            return None;
+        }
+        let subscription_id = request.req.subscription_id;
+        let review_id = review::id_for_subscription(subscription_id);
+        let opened = ReviewOpened {
+            review_id,
+            kind: ReviewKind::GreyZone,
+            reason: Some(review.reason),
+            address_id,
+            subscription_id: Some(subscription_id),
+            candidates,
+            opened_at: chrono::Utc::now(),
+        };
+        let meta = CommandMeta::caused_by(request.envelope, "open-review");
+        match self.reviews.execute_new(&review_id.to_string(), ReviewCommand::Open(opened), &meta).await {
+            Ok(_) => None,
+            Err(e) => Some(self.retry(format!("opening the review item: {e}"))),
+        }
+    }
+
     /// Records the `i`-th planned decision on its subscription.
     async fn settle_plan(&self, i: usize, plan: &Plan<'_>, registered_ok: &[Option<bool>]) -> Outcome {
         let failed = |at: usize| registered_ok.get(at).copied().flatten() != Some(true);
@@ -159,11 +205,18 @@ impl MatcherHandler {
                 if after.is_some_and(failed) {
                     return self.retry("the address it matched was not registered");
                 }
+                if let Some(outcome) = self.open_review(request, matched.base_address_id, matched.review.as_ref()).await
+                {
+                    return outcome;
+                }
                 self.record(request, SubscriptionCommand::RecordMatch(matched.clone()), "match").await
             }
             Plan::Register { request, registered, best_rejected_score, review } => {
                 if failed(i) {
                     return self.retry("registering the new base address failed");
+                }
+                if let Some(outcome) = self.open_review(request, registered.base_address_id, review.as_ref()).await {
+                    return outcome;
                 }
                 let assigned = AddressAssigned {
                     base_address_id: registered.base_address_id,
@@ -266,12 +319,18 @@ impl BatchAddresses {
         i: usize,
         request: Request<'a>,
         probe: &Canonical,
+        book: &AddressBook,
         best_rejected_score: Option<f64>,
         review: Option<ReviewRequest>,
     ) -> Plan<'a> {
         let req = request.req;
         let key = probe.key();
-        let id = base_address::id_for_key(&key);
+        let mut id = base_address::id_for_key(&key);
+        // The key's own id belongs to a retired address, which cannot
+        // take this subscription: the new address takes its successor's.
+        while book.with_index(|index| index.is_retired(id)).unwrap_or(false) {
+            id = base_address::successor_id(id);
+        }
         let mut flags = Vec::new();
         if !probe.has_house_number() {
             flags.push(AddressFlag::MissingHouseNumber);

@@ -97,7 +97,8 @@ pub async fn run(
         topology: topology.clone(),
         fence_patience: options.fence_patience,
         subscriptions: CommandBus::new(store.clone(), ()),
-        addresses: CommandBus::new(store, ()),
+        addresses: CommandBus::new(store.clone(), ()),
+        reviews: CommandBus::new(store, ()),
         leading: leading.clone(),
         retry_delay: options.retry_delay,
     });

@@ -15,20 +15,28 @@
 //! changed, which makes them exactly-once too.
 
 use crate::view::{
-    AddressView, Canonical, EnteredAddress, Flag, IntakeChannel, Lines, MailOutcome, MatchOutcome, Origin, OutcomeKind,
-    SubscriptionStatus, SubscriptionSummary, SubscriptionView, TimelineEntry,
+    DeliveryMove, EnteredAddress, IntakeChannel, Lines, MailOutcome, MatchOutcome, OutcomeKind, SubscriptionStatus,
+    SubscriptionSummary, SubscriptionView, TimelineEntry,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use masthead_domain::base_address::BaseAddressRegistered;
 use masthead_domain::envelope::Recorded;
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::schema::EventSchema;
-use masthead_domain::subscription::{AddressAssigned, AddressMatched, SubscriptionEvent, SubscriptionRequested};
+use masthead_domain::subscription::{
+    AddressAssigned, AddressMatched, DeliveryAddressChanged, DeliveryChangeCause, SubscriptionEvent,
+    SubscriptionRequested,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// How many distinct spellings an address keeps (the most recent ones).
 pub const MAX_SPELLINGS: usize = 20;
+
+mod address;
+mod review;
+
+pub(crate) use address::*;
+pub(crate) use review::*;
 
 /// Builds a subscription's view straight from its history, for reads that
 /// must see a write the projection has not applied yet. The base address
@@ -69,6 +77,12 @@ pub(crate) enum Effect {
     MailSent,
     MailFailed,
     MailWithheld,
+    /// The subscription moved from one base address to another (at `seq`).
+    Moved {
+        from: Uuid,
+        to: Uuid,
+        seq: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +160,26 @@ pub(crate) struct SubscriptionDoc {
     pub opted_in_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub withheld: Option<Withheld>,
+    /// Sorted by stream sequence: the last one delivers.
+    #[serde(default)]
+    pub moves: Vec<Move>,
+    #[serde(default)]
+    pub corrections_sent: u64,
+}
+
+/// A move of the delivery (`DeliveryAddressChanged`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Move {
+    pub from: Uuid,
+    pub to: Uuid,
+    /// `corrected` or `merged`.
+    pub cause: String,
+    pub lines_changed: bool,
+    pub changed_at: DateTime<Utc>,
+    pub seq: u64,
+    pub delivery: Lines,
+    /// The `ref` of `to` as the projection knew it when the move applied.
+    pub base_address_ref: Option<String>,
 }
 
 /// A timeline entry as stored: (event kind, occurred at µs, stream
@@ -155,7 +189,7 @@ pub(crate) struct SubscriptionDoc {
 pub(crate) struct Stamp(pub u8, pub i64, pub u64);
 
 // Stored codes: append new kinds, never reorder.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     SubscriptionEvent::REQUESTED,
     SubscriptionEvent::MATCHED,
     SubscriptionEvent::ASSIGNED,
@@ -165,6 +199,8 @@ const KINDS: [&str; 9] = [
     SubscriptionEvent::OPT_IN_REQUESTED,
     SubscriptionEvent::OPT_IN_CONFIRMED,
     SubscriptionEvent::CONFIRMATION_WITHHELD,
+    SubscriptionEvent::DELIVERY_CHANGED,
+    SubscriptionEvent::CORRECTION_SENT,
 ];
 
 fn kind_code(e: &SubscriptionEvent) -> u8 {
@@ -203,6 +239,8 @@ impl SubscriptionDoc {
             opt_in: None,
             opted_in_at: None,
             withheld: None,
+            moves: Vec::new(),
+            corrections_sent: 0,
         }
     }
 
@@ -268,6 +306,8 @@ impl SubscriptionDoc {
                     effects.push(Effect::MailWithheld);
                 }
             }
+            SubscriptionEvent::DeliveryAddressChanged(e) => self.on_moved(e, seq, &mut effects),
+            SubscriptionEvent::CorrectionSent(_) => self.corrections_sent += 1,
         }
         Some(effects)
     }
@@ -323,6 +363,28 @@ impl SubscriptionDoc {
         }
     }
 
+    /// A move: kept in stream order, the latest delivers.
+    fn on_moved(&mut self, e: &DeliveryAddressChanged, seq: u64, effects: &mut Vec<Effect>) {
+        let ref_now = self.resolution.as_ref().filter(|r| r.base_address_id == e.base_address_id);
+        let m = Move {
+            from: e.from_base_address_id,
+            to: e.base_address_id,
+            cause: match e.cause {
+                DeliveryChangeCause::Corrected => "corrected",
+                DeliveryChangeCause::Merged => "merged",
+            }
+            .to_owned(),
+            lines_changed: e.lines_changed(),
+            changed_at: e.changed_at,
+            seq,
+            delivery: Lines::from(&e.delivery_address),
+            base_address_ref: ref_now.and_then(|r| r.base_address_ref.clone()),
+        };
+        let at = self.moves.partition_point(|x| x.seq < seq);
+        self.moves.insert(at, m);
+        effects.push(Effect::Moved { from: e.from_base_address_id, to: e.base_address_id, seq });
+    }
+
     fn on_assigned(&mut self, e: &AddressAssigned, seq: u64, effects: &mut Vec<Effect>) {
         if self.resolution.is_some() {
             return;
@@ -341,6 +403,18 @@ impl SubscriptionDoc {
             kind: OutcomeKind::New,
             score: e.best_rejected_score,
         });
+    }
+
+    /// Sets the `ref` of the address a move (at `seq`) went to, as the
+    /// projection knows it. True if it changed.
+    pub fn backfill_move_ref(&mut self, seq: u64, reference: Option<&str>) -> bool {
+        match self.moves.iter_mut().find(|m| m.seq == seq) {
+            Some(m) if m.base_address_ref.as_deref() != reference && reference.is_some() => {
+                m.base_address_ref = reference.map(str::to_owned);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Sets the base address `ref` learnt from the address itself (a newly
@@ -385,6 +459,7 @@ impl SubscriptionDoc {
         let req = self.requested.as_ref()?;
         let mail = self.mail();
         let r = self.resolution.as_ref();
+        let current = self.moves.last();
         Some(SubscriptionSummary {
             id: self.id,
             status: self.status(),
@@ -392,9 +467,13 @@ impl SubscriptionDoc {
             country: req.entered.country.clone(),
             channel: req.channel,
             entered: req.entered.clone(),
-            delivery: r.map(|r| r.delivery.clone()),
-            base_address_id: r.map(|r| r.base_address_id),
-            base_address_ref: r.and_then(|r| r.base_address_ref.clone()),
+            // The latest move delivers, once there is one.
+            delivery: current.map(|m| m.delivery.clone()).or_else(|| r.map(|r| r.delivery.clone())),
+            base_address_id: current.map(|m| m.to).or_else(|| r.map(|r| r.base_address_id)),
+            base_address_ref: match current {
+                Some(m) => m.base_address_ref.clone(),
+                None => r.and_then(|r| r.base_address_ref.clone()),
+            },
             outcome: r.map(|r| MatchOutcome { kind: r.kind, score: r.score, decided_at: r.decided_at }),
             mail,
             last_seq: self.last_seq,
@@ -434,154 +513,25 @@ impl SubscriptionDoc {
         let summary = self.summary()?;
         let subscriber = self.requested.as_ref()?.subscriber.clone();
         let timeline = self.timeline.iter().map(Stamp::entry).collect();
-        Some(SubscriptionView { summary, timeline, subscriber, personal_data_erased_at: self.erased_at })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Registration {
-    pub reference: Option<String>,
-    pub lines: Lines,
-    pub canonical: Canonical,
-    pub source: Origin,
-    pub flags: Vec<Flag>,
-    pub registered_at: DateTime<Utc>,
-    pub seq: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Spelling {
-    pub street: String,
-    /// Sequence of the match that brought it; orders "most recent".
-    pub seq: u64,
-}
-
-/// The stored base address. Deliveries may be counted before the address's
-/// registration is applied (out-of-order replay); such a document is kept
-/// but hidden from queries until registered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct AddressDoc {
-    pub id: Uuid,
-    /// Written once.
-    pub registration: Option<Registration>,
-    /// Changes with every subscription delivered here; kept apart so a
-    /// store can rewrite it without rewriting the registration.
-    pub live: AddressLive,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct AddressLive {
-    /// Whether the registration was applied; with `reference`, all a batch
-    /// needs of it, so applying a match never reads the registration.
-    pub registered: bool,
-    pub reference: Option<String>,
-    /// Most recent first, distinct, at most [`MAX_SPELLINGS`].
-    pub spellings: Vec<Spelling>,
-    pub subscription_count: u64,
-    pub last_seq: u64,
-}
-
-/// What the address list indexes hold for a registered address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AddressKeys {
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    pub country: Option<String>,
-    pub reference: Option<String>,
-    pub tokens: Vec<String>,
-}
-
-impl AddressDoc {
-    pub fn new(id: Uuid) -> Self {
-        Self { id, registration: None, live: AddressLive::default() }
-    }
-
-    /// True if applied; false if the address was registered before (an
-    /// address is registered once; a repeat is a redelivery).
-    pub fn register(&mut self, seq: u64, e: &BaseAddressRegistered) -> bool {
-        if self.live.registered {
-            return false;
-        }
-        self.live.registered = true;
-        self.live.reference = e.reference.clone();
-        self.registration = Some(Registration {
-            reference: e.reference.clone(),
-            lines: Lines::from(&e.address),
-            canonical: Canonical::from(&e.canonical),
-            source: Origin::from(&e.source),
-            flags: e.flags.iter().map(Flag::from).collect(),
-            registered_at: e.registered_at,
-            seq,
-        });
-        self.touch(seq);
-        true
-    }
-
-    pub fn touch(&mut self, seq: u64) {
-        self.live.last_seq = self.live.last_seq.max(seq);
-    }
-
-    pub fn add_spelling(&mut self, street: &str, seq: u64) {
-        let street = street.trim();
-        if street.is_empty() {
-            return;
-        }
-        let spellings = &mut self.live.spellings;
-        match spellings.iter_mut().find(|s| s.street == street) {
-            Some(s) => s.seq = s.seq.max(seq),
-            None => spellings.push(Spelling { street: street.to_owned(), seq }),
-        }
-        spellings.sort_by_key(|s| std::cmp::Reverse(s.seq));
-        spellings.truncate(MAX_SPELLINGS);
-        self.touch(seq);
-    }
-
-    pub fn keys(&self) -> Option<AddressKeys> {
-        use crate::query::{normalize_city, normalize_country, normalize_postal_code, street_tokens};
-        let r = self.registration.as_ref()?;
-        let non_empty = |s: String| (!s.is_empty()).then_some(s);
-        let postal = if r.canonical.postal_code.is_empty() {
-            r.lines.postal_code.clone()
-        } else {
-            Some(r.canonical.postal_code.clone())
-        };
-        let city = if r.canonical.city.is_empty() { r.lines.city.clone() } else { Some(r.canonical.city.clone()) };
-        let country =
-            if r.canonical.country.is_empty() { r.lines.country.clone() } else { Some(r.canonical.country.clone()) };
-        let mut tokens = street_tokens(&r.canonical.street);
-        for t in street_tokens(&r.lines.street) {
-            if !tokens.contains(&t) {
-                tokens.push(t);
-            }
-        }
-        Some(AddressKeys {
-            postal_code: postal.map(|p| normalize_postal_code(&p)).and_then(non_empty),
-            city: city.map(|c| normalize_city(&c)).and_then(non_empty),
-            country: country.map(|c| normalize_country(&c)).and_then(non_empty),
-            reference: r.reference.clone().and_then(non_empty),
-            tokens,
-        })
-    }
-
-    pub fn view(&self) -> Option<AddressView> {
-        self.clone().into_view()
-    }
-
-    /// The view, moving the fields instead of copying them: a list page
-    /// builds twenty of these from documents it then drops.
-    pub fn into_view(self) -> Option<AddressView> {
-        let r = self.registration?;
-        Some(AddressView {
-            id: self.id,
-            reference: r.reference,
-            lines: r.lines,
-            canonical: r.canonical,
-            spellings: self.live.spellings.into_iter().map(|s| s.street).collect(),
-            subscription_count: self.live.subscription_count,
-            created_at: r.registered_at,
-            source: r.source,
-            flags: r.flags,
-            last_seq: self.live.last_seq,
+        let moves = self
+            .moves
+            .iter()
+            .map(|m| DeliveryMove {
+                from: m.from,
+                to: m.to,
+                cause: m.cause.clone(),
+                lines_changed: m.lines_changed,
+                changed_at: m.changed_at,
+                stream_sequence: m.seq,
+            })
+            .collect();
+        Some(SubscriptionView {
+            summary,
+            timeline,
+            moves,
+            corrections_sent: self.corrections_sent,
+            subscriber,
+            personal_data_erased_at: self.erased_at,
         })
     }
 }

@@ -1,0 +1,312 @@
+//! The address team's commands: register, correct, merge, retire, and the
+//! review decisions that end in a merge or in "distinct".
+//!
+//! Each is one event on the base address's (or review item's) own subject,
+//! decided by the domain aggregate. What the aggregate cannot see — whether
+//! the matching engine resolves new lines to another address, the status
+//! of a merge's survivor — is looked up here first and handed to it.
+
+use crate::error::CurationError;
+use chrono::Utc;
+use masthead_domain::base_address::{
+    self, AddressPatch, AddressSource, AliasReason, BaseAddress, BaseAddressAliased, BaseAddressCommand,
+    BaseAddressError, BaseAddressEvent, BaseAddressRegistered, CorrectAddress, MergeAddress, RetireAddress,
+};
+use masthead_domain::envelope::{CommandMeta, Recorded};
+use masthead_domain::review::{
+    self, DecideReview, RequestedDecision, Review, ReviewCommand, ReviewDecision, ReviewEvent,
+};
+use masthead_domain::AddressLines;
+use masthead_jetstream::command_bus::CommandBus;
+use masthead_jetstream::store::EventStore;
+use masthead_matching::matcher::address_book::AddressBook;
+use masthead_matching::matcher::convert::{canonical_address, canonical_of};
+use masthead_matching::{Canonical, Decision};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Who asked, and why: both go into the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The subject of the caller's token (or `dedupe`, `cli:<user>`).
+    pub subject: String,
+    pub reason: Option<String>,
+}
+
+/// A base address the team enters by hand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAddress {
+    pub reference: Option<String>,
+    pub lines: AddressLines,
+}
+
+/// The address team's commands over the event store, with the matching
+/// engine's index to keep hand-made near-duplicates out.
+#[derive(Clone)]
+pub struct Curation {
+    store: EventStore,
+    addresses: Arc<CommandBus<BaseAddress>>,
+    reviews: Arc<CommandBus<Review>>,
+    book: Arc<AddressBook>,
+}
+
+/// How long a command waits for the index to hold every stored address
+/// before it answers "unavailable, retry" (an import far ahead of it).
+pub const FENCE_PATIENCE: Duration = Duration::from_secs(5);
+
+impl Curation {
+    pub fn new(store: EventStore, book: Arc<AddressBook>) -> Self {
+        Self {
+            addresses: Arc::new(CommandBus::new(store.clone(), ())),
+            reviews: Arc::new(CommandBus::new(store.clone(), ())),
+            store,
+            book,
+        }
+    }
+
+    /// Waits until the index holds every address stored so far, so that a
+    /// hand-made address is checked against the whole list (an import may
+    /// be filling it), as the matcher's decisions are.
+    async fn fence(&self) -> Result<(), CurationError> {
+        let topology = self.store.topology();
+        let stream = self
+            .store
+            .jetstream()
+            .get_stream(&topology.stream)
+            .await
+            .map_err(|e| CurationError::Unavailable(e.to_string()))?;
+        self.book
+            .complete_before(&stream, topology, u64::MAX, FENCE_PATIENCE)
+            .await
+            .map_err(|e| CurationError::Unavailable(e.to_string()))
+    }
+
+    /// The matching engine's view of the base list this curation checks against.
+    pub fn book(&self) -> &Arc<AddressBook> {
+        &self.book
+    }
+
+    pub(crate) fn reviews(&self) -> &CommandBus<Review> {
+        &self.reviews
+    }
+
+    /// Registers a new base address. If the engine resolves it to one that
+    /// exists (exactly or as a near-duplicate), nothing is appended:
+    /// [`CurationError::Existing`] names it.
+    pub async fn register(&self, new: NewAddress, actor: &Actor) -> Result<BaseAddressRegistered, CurationError> {
+        self.fence().await?;
+        let probe = canonical_of(&new.lines);
+        if let Some(existing) = self.resolves_to(&probe, None) {
+            return Err(CurationError::Existing { id: existing });
+        }
+        let mut id = base_address::id_for_key(&probe.key());
+        // As the matcher does: a retired address's key passes to a successor id.
+        while self.book.with_index(|i| i.is_retired(id)).unwrap_or(false) {
+            id = base_address::successor_id(id);
+        }
+        let registered = BaseAddressRegistered {
+            base_address_id: id,
+            reference: new.reference,
+            address: new.lines,
+            canonical: canonical_address(&probe),
+            source: AddressSource::Curator { actor: actor.subject.clone() },
+            flags: Vec::new(),
+            registered_at: Utc::now(),
+        };
+        let meta = CommandMeta::default();
+        let stored = self
+            .addresses
+            .execute_new(&id.to_string(), BaseAddressCommand::Register(registered.clone()), &meta)
+            .await
+            .map_err(CurationError::from_address)?;
+        if stored.is_empty() {
+            // The key was registered between the index lookup and the append.
+            return Err(CurationError::Existing { id });
+        }
+        self.book.add(&registered);
+        Ok(registered)
+    }
+
+    /// The base address the engine resolves `probe` to, other than `except`.
+    fn resolves_to(&self, probe: &Canonical, except: Option<Uuid>) -> Option<Uuid> {
+        let decision = self.book.with_index(|i| (!i.is_empty()).then(|| i.decide(probe))).flatten()?;
+        match decision {
+            Decision::Match(c) if Some(c.id) != except => Some(c.id),
+            _ => None,
+        }
+    }
+
+    /// Corrects the lines (or the reference) of an active base address.
+    /// Lines that resolve to another base address are refused with
+    /// [`CurationError::Existing`]: that is a merge. A new key's id is
+    /// reserved for this address first, so the corrected spelling cannot be
+    /// registered again as a new address.
+    pub async fn correct(
+        &self,
+        id: Uuid,
+        patch: AddressPatch,
+        actor: &Actor,
+    ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        let (loaded, _) = self.addresses.aggregates().load(&id.to_string()).await.map_err(CurationError::read)?;
+        let current = match (&loaded.aggregate.current, &loaded.aggregate.aliased) {
+            (Some(c), _) => c.clone(),
+            (None, Some(alias)) => {
+                return Err(CurationError::Address(BaseAddressError::Aliased { alias_of: alias.alias_of }))
+            }
+            (None, None) => return Err(CurationError::Address(BaseAddressError::NotRegistered)),
+        };
+        let lines = patch.apply(&current.address);
+        let reference = patch.apply_reference(current.reference.as_ref());
+        let probe = canonical_of(&lines);
+        let key = probe.key();
+        if key != current.canonical.key {
+            self.fence().await?;
+            if let Some(existing) = self.resolves_to(&probe, Some(id)) {
+                return Err(CurationError::Existing { id: existing });
+            }
+            self.reserve(id, &key).await?;
+        }
+        let command = BaseAddressCommand::Correct(CorrectAddress {
+            address: lines,
+            reference,
+            canonical: canonical_address(&probe),
+            actor: actor.subject.clone(),
+            reason: actor.reason.clone(),
+            at: Utc::now(),
+        });
+        self.execute(id, command).await
+    }
+
+    /// One command on the address `id`; the event it stored, if any.
+    async fn execute(
+        &self,
+        id: Uuid,
+        command: BaseAddressCommand,
+    ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        let stored = self
+            .addresses
+            .execute(&id.to_string(), command, &CommandMeta::default())
+            .await
+            .map_err(CurationError::from_address)?;
+        Ok(stored.into_iter().next())
+    }
+
+    /// Reserves the id `key` derives for `owner`. Already reserved for it
+    /// (a retried request, a correction back and forth) is fine.
+    async fn reserve(&self, owner: Uuid, key: &str) -> Result<(), CurationError> {
+        let alias_id = base_address::id_for_key(key);
+        if alias_id == owner {
+            return Ok(());
+        }
+        let alias = BaseAddressAliased {
+            base_address_id: alias_id,
+            alias_of: owner,
+            key: key.to_owned(),
+            reason: AliasReason::Corrected,
+            aliased_at: Utc::now(),
+        };
+        match self
+            .addresses
+            .execute(&alias_id.to_string(), BaseAddressCommand::Alias(alias), &CommandMeta::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(masthead_jetstream::command_bus::CommandError::Rejected(
+                BaseAddressError::Registered(other) | BaseAddressError::Aliased { alias_of: other },
+            )) => Err(CurationError::Existing { id: other }),
+            Err(e) => Err(CurationError::from_address(e)),
+        }
+    }
+
+    /// Merges `id` into `into`, which must be active.
+    pub async fn merge(
+        &self,
+        id: Uuid,
+        into: Uuid,
+        actor: &Actor,
+    ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        let survivor = if into == id {
+            // The aggregate refuses it; no need to read anything.
+            base_address::AddressStatus::Active
+        } else {
+            let (loaded, _) = self.addresses.aggregates().load(&into.to_string()).await.map_err(CurationError::read)?;
+            loaded.aggregate.status
+        };
+        let command = BaseAddressCommand::Merge(MergeAddress {
+            into,
+            survivor,
+            actor: actor.subject.clone(),
+            reason: actor.reason.clone(),
+            at: Utc::now(),
+        });
+        self.execute(id, command).await
+    }
+
+    /// Retires an active base address; `actor.reason` is required.
+    pub async fn retire(&self, id: Uuid, actor: &Actor) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        let command = BaseAddressCommand::Retire(RetireAddress {
+            actor: actor.subject.clone(),
+            reason: actor.reason.clone().unwrap_or_default(),
+            at: Utc::now(),
+        });
+        self.execute(id, command).await
+    }
+
+    /// Decides a review item. A merge is carried out before the decision is
+    /// recorded, so a recorded merge decision always has its merge; a
+    /// failure in between is repaired by deciding again (both steps are
+    /// no-ops the second time).
+    pub async fn decide(
+        &self,
+        review_id: Uuid,
+        decision: RequestedDecision,
+        actor: &Actor,
+    ) -> Result<ReviewDecision, CurationError> {
+        let (loaded, _) = self.reviews.aggregates().load(&review_id.to_string()).await.map_err(CurationError::read)?;
+        let command =
+            DecideReview { decision, actor: actor.subject.clone(), reason: actor.reason.clone(), at: Utc::now() };
+        // A dry run on the loaded item: which address merges into which,
+        // and whether the item accepts the decision at all.
+        let planned = match loaded.aggregate.decide(ReviewCommand::Decide(command.clone())) {
+            Ok(events) => events.into_iter().find_map(|e| match e {
+                ReviewEvent::ReviewDecided(d) => Some(d.decision),
+                ReviewEvent::ReviewOpened(_) => None,
+            }),
+            Err(e) => return Err(CurationError::Review(e)),
+        };
+        let Some(decision) = planned.or_else(|| loaded.aggregate.decided.as_ref().map(|d| d.decision.clone())) else {
+            return Err(CurationError::Review(review::ReviewError::NotOpened));
+        };
+        if let ReviewDecision::Merge { merged, into } = decision {
+            self.merge(merged, into, actor).await?;
+        }
+        self.reviews
+            .execute(&review_id.to_string(), ReviewCommand::Decide(command), &CommandMeta::default())
+            .await
+            .map_err(CurationError::from_review)?;
+        Ok(decision)
+    }
+}
+
+/// A base address as its own history has it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressSnapshot {
+    pub id: Uuid,
+    pub status: base_address::AddressStatus,
+    pub reference: Option<String>,
+    pub lines: AddressLines,
+}
+
+impl Curation {
+    /// The base address `id` as its history has it now; `None` if there is
+    /// none (an alias id answers as the address it stands for).
+    pub async fn snapshot(&self, id: Uuid) -> Result<Option<AddressSnapshot>, CurationError> {
+        let (loaded, _) = self.addresses.aggregates().load(&id.to_string()).await.map_err(CurationError::read)?;
+        let a = loaded.aggregate;
+        if let Some(alias) = a.aliased {
+            return Box::pin(self.snapshot(alias.alias_of)).await;
+        }
+        Ok(a.current.map(|c| AddressSnapshot { id, status: a.status, reference: c.reference, lines: c.address }))
+    }
+}

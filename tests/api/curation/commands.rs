@@ -1,0 +1,174 @@
+//! Register, correct, merge and retire: each status code.
+
+use super::{field, Desk};
+use masthead_auth::Role;
+use masthead_test_support::app::client_with_token;
+use serde_json::json;
+
+#[tokio::test]
+async fn registering_by_hand_answers_201_and_a_near_duplicate_409_with_the_existing_address() {
+    let desk = Desk::open().await;
+    let body = json!({"ref": "R-1", "street": "East River Street 14", "postal_code": "10001", "city": "New York", "country": "US", "reason": "new building"});
+    let (status, created) = desk.post("/api/v1/addresses", &body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["ref"], "R-1");
+    assert_eq!(created["lines"]["street"], "East River Street 14");
+    let id = created["id"].as_str().expect("id");
+
+    // Another spelling of the same address: nothing stored, the existing one named.
+    let before = desk.app.store.last_sequence().await.expect("sequence");
+    let variant = json!({"street": "East river str. 14", "postal_code": "10001", "city": "new york", "country": "USA"});
+    let (status, conflict) = desk.post("/api/v1/addresses", &variant).await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["existing"]["id"], id);
+    assert_eq!(
+        desk.app.store.last_sequence().await.expect("sequence"),
+        before,
+        "a refused registration stored something"
+    );
+
+    // Another house number is another address.
+    let (status, other) = desk
+        .post(
+            "/api/v1/addresses",
+            &json!({"street": "East River Street 41", "postal_code": "10001", "city": "New York", "country": "US"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{other}");
+    assert_ne!(other["id"], id);
+}
+
+#[tokio::test]
+async fn a_bad_registration_names_its_field() {
+    let desk = Desk::open().await;
+    let cases = [
+        (json!({"postal_code": "1011 AB", "city": "Amsterdam", "country": "NL"}), "street"),
+        (json!({"street": "Kerkstraat 12", "postal_code": "1011 AB", "city": "Amsterdam"}), "country"),
+        (json!({"street": "Kerkstraat 12", "city": "Amsterdam", "country": "Atlantis"}), "country"),
+        (json!({"street": 12, "city": "Amsterdam", "country": "NL"}), "street"),
+        (json!({"street": "Kerkstraat 12", "postcode": "1011 AB", "country": "NL"}), "postcode"),
+        (json!({"street": "Kerkstraat 12", "postal_code": "1011 AB 1011 AB 1011", "country": "NL"}), "postal_code"),
+        (json!({"street": "Kerk\u{202e}straat 12", "country": "NL"}), "street"),
+    ];
+    for (body, named) in cases {
+        let (status, answer) = desk.post("/api/v1/addresses", &body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(field(&answer), named, "{body}: {answer}");
+    }
+    let url = format!("{}/api/v1/addresses", desk.app.address);
+    let response =
+        desk.curator.post(url).header("content-type", "application/json").body("[1, 2").send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn only_curators_and_admins_may_change_the_list() {
+    let desk = Desk::open().await;
+    let body = json!({"street": "Kerkstraat 12", "postal_code": "1011 AB", "city": "Amsterdam", "country": "NL"});
+    let url = format!("{}/api/v1/addresses", desk.app.address);
+    let anonymous = desk.app.anonymous.post(&url).json(&body).send().await.expect("request");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let viewer = client_with_token(&desk.app.token(&[Role::Viewer]));
+    assert_eq!(viewer.post(&url).json(&body).send().await.expect("request").status().as_u16(), 403);
+    let auditor = client_with_token(&desk.app.token(&[Role::Auditor]));
+    assert_eq!(auditor.post(&url).json(&body).send().await.expect("request").status().as_u16(), 403);
+    assert_eq!(desk.app.http.post(&url).json(&body).send().await.expect("request").status().as_u16(), 201);
+}
+
+#[tokio::test]
+async fn a_correction_answers_200_and_refuses_what_it_cannot_do() {
+    let desk = Desk::open().await;
+    let id = desk.register("Rossem 3", "1011 AB", "Amsterdam").await;
+    let other = desk.register("Kerkstraat 12", "1011 AB", "Amsterdam").await;
+    let path = format!("/api/v1/addresses/{id}");
+
+    let (status, corrected) = desk.patch(&path, &json!({"street": "Rossum 3", "reason": "typo"})).await;
+    assert_eq!(status, 200, "{corrected}");
+    assert_eq!(corrected["lines"]["street"], "Rossum 3");
+    assert_eq!(corrected["lines"]["postal_code"], "1011 AB");
+    // The same correction again changes nothing and still answers 200.
+    assert_eq!(desk.patch(&path, &json!({"street": "Rossum 3"})).await.0, 200);
+    // The corrected spelling cannot be registered again as a new address.
+    let (status, again) = desk
+        .post(
+            "/api/v1/addresses",
+            &json!({"street": "Rossum 3", "postal_code": "1011AB", "city": "Amsterdam", "country": "NL"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["existing"]["id"], id.as_str());
+
+    // Lines that are another address's: merge instead.
+    let (status, clash) = desk.patch(&path, &json!({"street": "Kerkstraat 12"})).await;
+    assert_eq!(status, 409, "{clash}");
+    assert_eq!(clash["existing"]["id"], other.as_str());
+
+    let (status, empty) = desk.patch(&path, &json!({"reason": "nothing"})).await;
+    assert_eq!(status, 422, "{empty}");
+    let (status, bad) = desk.patch(&path, &json!({"country": "Atlantis"})).await;
+    assert_eq!((status, field(&bad)), (422, "country"), "{bad}");
+    let unknown = format!("/api/v1/addresses/{}", uuid::Uuid::new_v4());
+    assert_eq!(desk.patch(&unknown, &json!({"street": "Rossum 4"})).await.0, 404);
+    assert_eq!(desk.patch("/api/v1/addresses/not-a-uuid", &json!({"street": "Rossum 4"})).await.0, 400);
+}
+
+#[tokio::test]
+async fn a_merge_answers_200_and_refuses_itself_and_inactive_survivors() {
+    let desk = Desk::open().await;
+    let a = desk.register("Molenweg 3", "3511 LX", "Utrecht").await;
+    let b = desk.register("Molenweg 5", "3511 LX", "Utrecht").await;
+    let c = desk.register("Molenweg 7", "3511 LX", "Utrecht").await;
+    let d = desk.register("Molenweg 9", "3511 LX", "Utrecht").await;
+
+    let (status, itself) = desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": a})).await;
+    assert_eq!(status, 422, "{itself}");
+    let (status, missing) = desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({})).await;
+    assert_eq!((status, field(&missing)), (422, "into"), "{missing}");
+    let (status, unknown) =
+        desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": uuid::Uuid::new_v4()})).await;
+    assert_eq!(status, 422, "{unknown}");
+
+    let (status, merged) =
+        desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": b, "reason": "same door"})).await;
+    assert_eq!(status, 200, "{merged}");
+    assert_eq!(merged["status"], "merged");
+    assert_eq!(merged["merged_into"], b.as_str());
+    // Repeated: already so.
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": b})).await.0, 200);
+    // Into a merged address, or merging a merged one elsewhere: 409.
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{c}/merge"), &json!({"into": a})).await.0, 409);
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": c})).await.0, 409);
+    // Into a retired address: 409.
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{d}/retire"), &json!({"reason": "demolished"})).await.0, 200);
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{c}/merge"), &json!({"into": d})).await.0, 409);
+    let unknown = format!("/api/v1/addresses/{}/merge", uuid::Uuid::new_v4());
+    assert_eq!(desk.post(&unknown, &json!({"into": b})).await.0, 404);
+
+    // The merged spelling now resolves to the survivor.
+    let (status, again) = desk
+        .post(
+            "/api/v1/addresses",
+            &json!({"street": "Molenweg 3", "postal_code": "3511LX", "city": "Utrecht", "country": "NL"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["existing"]["id"], b.as_str());
+}
+
+#[tokio::test]
+async fn retiring_needs_a_reason_and_ends_corrections() {
+    let desk = Desk::open().await;
+    let id = desk.register("Stationsplein 1", "3511 ED", "Utrecht").await;
+    let path = format!("/api/v1/addresses/{id}/retire");
+    let (status, missing) = desk.post(&path, &json!({})).await;
+    assert_eq!((status, field(&missing)), (422, "reason"), "{missing}");
+    let (status, retired) = desk.post(&path, &json!({"reason": "demolished"})).await;
+    assert_eq!(status, 200, "{retired}");
+    assert_eq!(retired["status"], "retired");
+    assert_eq!(desk.post(&path, &json!({"reason": "demolished"})).await.0, 200);
+    let (status, refused) = desk.patch(&format!("/api/v1/addresses/{id}"), &json!({"street": "Stationsplein 2"})).await;
+    assert_eq!(status, 409, "{refused}");
+    let unknown = format!("/api/v1/addresses/{}/retire", uuid::Uuid::new_v4());
+    assert_eq!(desk.post(&unknown, &json!({"reason": "x"})).await.0, 404);
+}

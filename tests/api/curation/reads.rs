@@ -1,0 +1,93 @@
+//! What the team reads back: statuses, history, the review queue.
+
+use super::{open_pair, Desk};
+use masthead_test_support::history::base_address;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn a_merged_address_answers_merged_and_both_histories_tell_it() {
+    let desk = Desk::open().await;
+    let a = desk.register("Rossem 3", "1011 AB", "Amsterdam").await;
+    let b = desk.register("Kerkstraat 12", "1011 AB", "Amsterdam").await;
+    let (status, _) =
+        desk.patch(&format!("/api/v1/addresses/{a}"), &json!({"street": "Rossem 5", "reason": "typo"})).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": b, "reason": "same door"})).await;
+    assert_eq!(status, 200);
+    desk.app.project_all().await;
+
+    let merged = desk.app.get_json(&format!("/api/v1/addresses/{a}"), 200).await;
+    assert_eq!(merged["status"], "merged", "{merged}");
+    assert_eq!(merged["merged_into"], b.as_str());
+    let survivor = desk.app.get_json(&format!("/api/v1/addresses/{b}"), 200).await;
+    assert_eq!(survivor["status"], "active");
+    assert!(survivor["aliases"].as_array().expect("aliases").iter().any(|x| x["id"] == a.as_str()), "{survivor}");
+
+    let history = desk.app.get_json(&format!("/api/v1/addresses/{a}/history"), 200).await;
+    let kinds: Vec<&str> =
+        history["items"].as_array().expect("items").iter().filter_map(|h| h["event_type"].as_str()).collect();
+    assert_eq!(kinds, ["BaseAddressRegistered", "BaseAddressCorrected", "BaseAddressMerged"], "{history}");
+    let correction = &history["items"][1];
+    assert_eq!(correction["actor"], "test");
+    assert_eq!(correction["reason"], "typo");
+    assert_eq!(correction["changes"]["street"], json!({"from": "Rossem 3", "to": "Rossem 5"}));
+    let survivor_history = desk.app.get_json(&format!("/api/v1/addresses/{b}/history"), 200).await;
+    let last = survivor_history["items"].as_array().expect("items").last().cloned().unwrap_or(Value::Null);
+    assert_eq!(last["merged_from"], a.as_str(), "{survivor_history}");
+
+    let merged_list = desk.app.get_json("/api/v1/addresses?status=merged", 200).await;
+    let ids: Vec<&str> =
+        merged_list["items"].as_array().expect("items").iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(ids, [a.as_str()]);
+    desk.app.assert_bad_parameter("/api/v1/addresses?status=gone", "status").await;
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(desk.app.get(&format!("/api/v1/addresses/{unknown}/history")).await.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn the_queue_lists_open_items_oldest_first_and_a_decided_item_leaves_it() {
+    let desk = Desk::open().await;
+    let imported: Vec<_> = ["Rossem 3", "Rossum 3", "Molenweg 3", "Molenwegh 3", "Dorpsstraat 1", "Dorpstraat 1"]
+        .iter()
+        .map(|s| base_address(s, "1011 AB", "Amsterdam", "NL", None))
+        .collect();
+    desk.app.add_addresses(&imported).await;
+    let id = |i: usize| imported[i].base_address_id.to_string();
+    let mut items = Vec::new();
+    for (x, y) in [(0, 1), (2, 3), (4, 5)] {
+        items.push(open_pair(&desk.app, &id(x), &id(y)).await);
+    }
+    desk.app.project_all().await;
+
+    let first = desk.app.get_json("/api/v1/reviews?status=open&limit=2", 200).await;
+    let page: Vec<&str> = first["items"].as_array().expect("items").iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(page, [items[0].as_str(), items[1].as_str()], "oldest first: {first}");
+    let item = &first["items"][0];
+    assert_eq!(item["kind"], "duplicate");
+    assert_eq!(item["address_id"], id(0).as_str());
+    assert_eq!(item["candidates"][0]["id"], id(1).as_str());
+    assert!(item["candidates"][0]["probability"].as_f64().is_some() && item["created_at"].is_string(), "{item}");
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let second = desk.app.get_json(&format!("/api/v1/reviews?status=open&limit=2&cursor={cursor}"), 200).await;
+    assert_eq!(second["items"][0]["id"], items[2].as_str());
+
+    let (status, _) =
+        desk.post(&format!("/api/v1/reviews/{}/decision", items[1]), &json!({"decision": "distinct"})).await;
+    assert_eq!(status, 200);
+    desk.app.project_all().await;
+    let open = desk.app.get_json("/api/v1/reviews?status=open", 200).await;
+    let left: Vec<&str> = open["items"].as_array().expect("items").iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(left, [items[0].as_str(), items[2].as_str()]);
+    let decided = desk.app.get_json(&format!("/api/v1/reviews/{}", items[1]), 200).await;
+    assert_eq!(
+        (decided["status"].as_str(), decided["decision"].as_str()),
+        (Some("decided"), Some("distinct")),
+        "{decided}"
+    );
+    let stats = desk.app.get_json("/api/v1/stats", 200).await;
+    assert_eq!((stats["reviews_open"].as_u64(), stats["reviews_decided"].as_u64()), (Some(2), Some(1)), "{stats}");
+
+    desk.app.assert_bad_parameter("/api/v1/reviews?status=later", "status").await;
+    assert_eq!(desk.app.get(&format!("/api/v1/reviews/{}", uuid::Uuid::new_v4())).await.status().as_u16(), 404);
+}
