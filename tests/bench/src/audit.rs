@@ -42,10 +42,16 @@ pub struct Options {
     /// runs it at; 0 for normal priority).
     #[arg(long, default_value_t = NICENESS)]
     niceness: i32,
-    /// Rounds of each kind, alternating: raw replay / export, and append
-    /// without / with the anchorer.
+    /// Rounds of each kind, alternating: raw replay / export, append and
+    /// intake without / with the anchorer.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Seconds of HTTP intake per intake round (0: skip that part).
+    #[arg(long, default_value_t = 8)]
+    intake_seconds: u64,
+    /// Concurrent HTTP connections in the intake rounds.
+    #[arg(long, default_value_t = 64)]
+    intake_connections: usize,
 }
 
 fn line(label: &str, events: u64, secs: f64, raw: f64) -> String {
@@ -114,6 +120,69 @@ pub async fn run(shared: Option<String>, options: Options) -> Result<()> {
     if options.append_events > 0 {
         append_overhead(&config, &options, server.pid()).await?;
     }
+    if options.intake_seconds > 0 {
+        intake_overhead(&config, &options).await?;
+    }
+    Ok(())
+}
+
+/// HTTP intake (`POST /api/v1/subscriptions` through `masthead api`) into
+/// fresh streams, with and without an anchorer following, alternating;
+/// prints each rate and the ratio of the medians.
+async fn intake_overhead(config: &Config, options: &Options) -> Result<()> {
+    use crate::intake::{api_server, subscription_body, DISTINCT_BODIES};
+    let key = Arc::new(AuditKey::generate());
+    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new((0..DISTINCT_BODIES).map(subscription_body).collect());
+    let duration = Duration::from_secs(options.intake_seconds);
+    println!(
+        "intake rounds: {} connections for {duration:?} each, the anchorer's thread at niceness {}",
+        options.intake_connections, options.niceness
+    );
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..options.rounds.max(1) * 2 {
+        let anchoring = round % 2 == 1;
+        let mut c = config.clone();
+        c.stream = stream_name(&format!("BENCHINT{round}"));
+        c.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        c.http_addr_file = None;
+        c.intake_rate_per_minute = 0;
+        let nats = connect_and_setup(&c, None).await.context("a fresh stream")?;
+        let running = match anchoring {
+            true => Some(anchorer(&c, &nats.topology, &key, options)?),
+            false => None,
+        };
+        let api = api_server(c.clone()).await?;
+        let url = format!("{}/api/v1/subscriptions", api.addr);
+        let bodies = bodies.clone();
+        let report = crate::load::run(
+            options.intake_connections,
+            duration,
+            202,
+            Arc::new(move |client: &reqwest::Client, i| {
+                let body = bodies[i as usize % bodies.len()].clone();
+                client.post(&url).header("content-type", "application/json").body(body)
+            }),
+        )
+        .await;
+        api.shut_down().await;
+        if let Some(running) = running {
+            running.stop()?;
+        }
+        delete_everything(&nats).await;
+        let rate = report.ok as f64 / report.elapsed.as_secs_f64().max(1e-9);
+        let label = if anchoring { "with anchorer:" } else { "without:" };
+        println!("intake {label:<16} {rate:>8.0} req/s   ({} not 202)", report.errors);
+        if anchoring {
+            with.push(rate)
+        } else {
+            without.push(rate)
+        }
+    }
+    println!(
+        "intake with anchorer / without (medians of {}): {:.1} % (goal: ≥ 95 %)",
+        with.len(),
+        100.0 * median(&with) / median(&without).max(1e-9)
+    );
     Ok(())
 }
 

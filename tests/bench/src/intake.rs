@@ -43,10 +43,10 @@ const SERVER_THREADS: &str = "bench-server";
 /// How many different request bodies the intake measurement cycles through.
 /// Without an Idempotency-Key each request is a new subscription whatever
 /// its body; the variety only keeps the stored events from being identical.
-const DISTINCT_BODIES: u64 = 4096;
+pub(crate) const DISTINCT_BODIES: u64 = 4096;
 
 /// The i-th request body: a valid subscription.
-fn subscription_body(i: u64) -> bytes::Bytes {
+pub(crate) fn subscription_body(i: u64) -> bytes::Bytes {
     let body = json!({
         "name": format!("Bench Subscriber {i}"),
         "email": format!("bench{i}@example.org"),
@@ -62,8 +62,8 @@ fn subscription_body(i: u64) -> bytes::Bytes {
 type Stopped = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 
 /// A bench server running on its own thread and runtime.
-struct BenchServer {
-    addr: String,
+pub(crate) struct BenchServer {
+    pub(crate) addr: String,
     stop: CancellationToken,
     thread: std::thread::JoinHandle<()>,
 }
@@ -71,7 +71,7 @@ struct BenchServer {
 impl BenchServer {
     /// Stops the server and waits until its runtime's threads are gone:
     /// the next phase's CPU readings must not see them exit midway.
-    async fn shut_down(self) {
+    pub(crate) async fn shut_down(self) {
         self.stop.cancel();
         let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
     }
@@ -140,7 +140,7 @@ async fn bare_server() -> Result<BenchServer> {
 }
 
 /// The API role, started as `masthead api` starts it.
-async fn api_server(config: Config) -> Result<BenchServer> {
+pub(crate) async fn api_server(config: Config) -> Result<BenchServer> {
     spawn_server(move |stop| async move {
         let running = system::start(&config, Roles { api: true, ..Default::default() }, stop).await?;
         let addr = running.http_addr;
