@@ -125,9 +125,9 @@ impl StatsDelta {
 }
 
 /// A batch's documents by id. Fx rather than std's SipHash: every event
-/// looks its documents up here, and SipHash over an id cost as much as a
-/// tenth of an import's apply. The ids are our own, not an attacker's
-/// keys, so flooding is no concern.
+/// looks its documents up here, and SipHash over the ids was ~3 % of a
+/// live import's samples. The ids are our own, not an attacker's keys, so
+/// flooding is no concern.
 pub(crate) type IdMap<V> = HashMap<Uuid, V, rustc_hash::FxBuildHasher>;
 
 pub(crate) struct Batch {
