@@ -75,6 +75,14 @@ pub trait Handler: Send + Sync + 'static {
     /// Returns one outcome per delivery, in order. Undecodable messages
     /// never get here: the runtime dead-letters them.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome>;
+
+    /// The same, given the batch: a handler that keeps the events (the
+    /// projector hands them to its store) takes them instead of copying
+    /// each. The runtime calls this one; by default it lends the batch to
+    /// [`Handler::handle_batch`].
+    async fn handle_owned(&self, batch: Vec<Delivery>) -> Vec<Outcome> {
+        self.handle_batch(&batch).await
+    }
 }
 
 /// Why a consumer stopped.
@@ -110,6 +118,82 @@ fn behind(chunk: &[Result<jetstream::Message, impl std::fmt::Display>]) -> bool 
     match chunk.last() {
         Some(Ok(m)) => m.info().is_ok_and(|i| i.pending > 0),
         _ => false,
+    }
+}
+
+/// A batch pulled and decoded, waiting for the handler.
+struct Pulled {
+    messages: Vec<jetstream::Message>,
+    batch: Vec<Received>,
+    /// The message stream failed after these: stop once they are settled.
+    failure: Option<String>,
+}
+
+/// Aborts the task when dropped, so a puller never outlives its consumer
+/// (it would hold messages of a subscription nobody settles).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Chunks = futures::stream::ReadyChunks<pull::Stream>;
+
+/// Pulls batches (lingering while behind, see [`RuntimeConfig::linger`]),
+/// decodes them and hands them over in order until the stream fails or the
+/// receiver is gone.
+async fn pull_batches(
+    mut chunks: Chunks,
+    config: RuntimeConfig,
+    tx: tokio::sync::mpsc::Sender<Result<Pulled, String>>,
+) {
+    loop {
+        let Some(mut chunk) = chunks.next().await else {
+            let _ = tx.send(Err("message stream ended".into())).await;
+            return;
+        };
+        if let Some(linger) = config.linger {
+            let deadline = tokio::time::Instant::now() + linger;
+            while chunk.len() < config.batch_size && behind(&chunk) {
+                match tokio::time::timeout_at(deadline, chunks.next()).await {
+                    Ok(Some(more)) => chunk.extend(more),
+                    // Ended or out of time: hand over what is here.
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut failure = None;
+        for m in chunk {
+            match m {
+                Ok(m) => messages.push(m),
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        let mut batch = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let info = match m.info() {
+                Ok(info) => info,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string())).await;
+                    return;
+                }
+            };
+            batch.push(Received::new(
+                m.headers.as_ref(),
+                &m.payload,
+                m.subject.to_string(),
+                info.stream_sequence,
+                u64::try_from(info.delivered).unwrap_or(1),
+                info.pending,
+            ));
+        }
+        let stop = failure.is_some();
+        if tx.send(Ok(Pulled { messages, batch, failure })).await.is_err() || stop {
+            return;
+        }
     }
 }
 
@@ -234,7 +318,10 @@ struct Received {
     /// The producer's span context (read from the headers, so an
     /// undecodable message is traced too).
     producer: Option<SpanContext>,
+    /// The event until the handler takes it (the type stays beside it).
     decoded: Result<Recorded<AnyEvent>, SchemaError>,
+    /// For the dead letter, once the handler has the event.
+    event_type: Option<String>,
 }
 
 impl Received {
@@ -253,6 +340,7 @@ impl Received {
             pending,
             producer: producer_context(headers),
             decoded: decode_message(headers, payload, stream_sequence),
+            event_type: None,
         }
     }
 
@@ -279,6 +367,7 @@ async fn process(
     for (i, mut r) in batch.into_iter().enumerate() {
         match std::mem::replace(&mut r.decoded, Err(SchemaError::Header(header::EVENT_TYPE))) {
             Ok(event) => {
+                r.event_type = Some(event.envelope.event_type.clone());
                 handled.push(i);
                 deliveries.push(Delivery {
                     stream_sequence: r.stream_sequence,
@@ -298,10 +387,9 @@ async fn process(
         kept.push(r);
     }
     if !deliveries.is_empty() {
-        let answers = handler.handle_batch(&deliveries).instrument(span.clone()).await;
-        for ((i, outcome), d) in handled.iter().zip(answers).zip(deliveries) {
+        let answers = handler.handle_owned(deliveries).instrument(span.clone()).await;
+        for (i, outcome) in handled.iter().zip(answers) {
             outcomes[*i] = outcome;
-            kept[*i].decoded = Ok(d.event);
         }
     }
     record_outcomes(consumer, &span, &outcomes);
@@ -370,48 +458,24 @@ impl ConsumerRuntime {
             .messages()
             .await
             .map_err(|e| e.to_string())?;
-        let mut chunks = messages.ready_chunks(self.config.batch_size);
+        let chunks = messages.ready_chunks(self.config.batch_size);
+        // The next batch is pulled and decoded (headers, JSON: a third of
+        // a projector's work per event) while the handler applies this one,
+        // beside it rather than before it; one decoded batch waits at most.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let _puller = AbortOnDrop(tokio::spawn(pull_batches(chunks, self.config.clone(), tx)));
         loop {
-            let chunk = tokio::select! {
+            let pulled = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                c = chunks.next() => c,
+                p = rx.recv() => p,
             };
-            let Some(mut chunk) = chunk else { return Err("message stream ended".into()) };
-            if let Some(linger) = self.config.linger {
-                let deadline = tokio::time::Instant::now() + linger;
-                while chunk.len() < self.config.batch_size && behind(&chunk) {
-                    match tokio::time::timeout_at(deadline, chunks.next()).await {
-                        Ok(Some(more)) => chunk.extend(more),
-                        // Ended or out of time: handle what is here.
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-            }
-            let mut messages = Vec::with_capacity(chunk.len());
-            let mut failure = None;
-            for m in chunk {
-                match m {
-                    Ok(m) => messages.push(m),
-                    Err(e) => failure = Some(e.to_string()),
-                }
-            }
-            let mut batch = Vec::with_capacity(messages.len());
-            for m in &messages {
-                let info = m.info().map_err(|e| e.to_string())?;
-                batch.push(Received::new(
-                    m.headers.as_ref(),
-                    &m.payload,
-                    m.subject.to_string(),
-                    info.stream_sequence,
-                    u64::try_from(info.delivered).unwrap_or(1),
-                    info.pending,
-                ));
-            }
+            let Pulled { messages, batch, failure } = pulled.ok_or("message puller stopped")??;
             if !batch.is_empty() {
                 let consumer = self.role.durable_name();
                 let (outcomes, batch, span) = process(consumer, handler.as_ref(), batch, max_deliver, false).await;
                 // Settled inside the span too: retry and dead-letter log
-                // lines then carry the trace id.
+                // lines then carry the trace id. In order, after the
+                // handler finished (for the projector: after its commit).
                 async {
                     for ((m, r), outcome) in messages.iter().zip(&batch).zip(outcomes) {
                         self.settle(m, r, max_deliver, outcome, dead_letters).await;
@@ -453,7 +517,7 @@ impl ConsumerRuntime {
             consumer: consumer.to_owned(),
             stream_sequence: r.stream_sequence,
             subject: r.subject.clone(),
-            event_type: r.decoded.as_ref().ok().map(|e| e.envelope.event_type.clone()),
+            event_type: r.event_type.clone(),
             error: reason,
             deliveries: r.delivered,
             dead_lettered_at: Utc::now(),

@@ -11,6 +11,7 @@ pub mod rebuild;
 
 use async_nats::jetstream;
 use generations::{follow_generations, ProjectionReads, StoreLocation};
+use masthead_domain::envelope::{AnyEvent, Recorded};
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
 use masthead_jetstream::topology::{ConsumerRole, Topology};
 use std::sync::Arc;
@@ -25,11 +26,12 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// and nothing waits. Behind (after an import), the consumer waits up to
 /// [`LIVE_LINGER`] for a batch this large: a durable commit copies each
 /// B-tree page an insert touches and fsyncs, and an import's random ids
-/// touch a page per insert, so batches of the ~1 000 events that arrive
-/// during one commit wrote ~30 KB per event and the projector applied
-/// ~4–8k events/s. A third of the projector consumer's `max_ack_pending`
-/// (60 000), so the next batches arrive while one is applied.
-const LIVE_BATCH: usize = 20_000;
+/// touch a page per insert in every address index, so the larger the
+/// batch, the more inserts share a copied page (~1 000-event batches
+/// applied ~4–8k events/s, 20 000 ~40k/s). Half the projector consumer's
+/// `max_ack_pending` (60 000): the next batch arrives and is decoded
+/// while one is applied.
+const LIVE_BATCH: usize = 30_000;
 
 /// How long a lagging projector waits for a batch to fill.
 const LIVE_LINGER: Duration = Duration::from_millis(500);
@@ -46,34 +48,50 @@ impl ProjectorHandler {
     pub fn new(reads: Arc<ProjectionReads>, retry_delay: Duration) -> Self {
         Self { reads, gate: tokio::sync::RwLock::new(()), retry_delay }
     }
-
-    fn retry(&self, d: &Delivery, reason: String) -> Outcome {
-        Outcome::Retry { delay: d.backoff(self.retry_delay, MAX_RETRY_DELAY), reason }
-    }
 }
 
 #[async_trait::async_trait]
 impl Handler for ProjectorHandler {
+    /// Applies a copy of the batch (dead-letter replays; the runtime hands
+    /// live batches to [`Handler::handle_owned`]).
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
+        let retries = batch.iter().map(|d| self.retry_of(d)).collect();
+        self.apply(batch.iter().map(|d| d.event.clone()).collect(), retries).await
+    }
+
     /// Applies the batch in one transaction with its checkpoint. Events the
     /// store cannot apply are retried (and dead-lettered after the last
-    /// attempt); a failed transaction retries the whole batch.
-    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
+    /// attempt); a failed transaction retries the whole batch. The events
+    /// move to the store: copying each cost as much as decoding it.
+    async fn handle_owned(&self, batch: Vec<Delivery>) -> Vec<Outcome> {
+        let retries = batch.iter().map(|d| self.retry_of(d)).collect();
+        self.apply(batch.into_iter().map(|d| d.event).collect(), retries).await
+    }
+}
+
+impl ProjectorHandler {
+    /// (stream sequence, delay before a retry) of a delivery.
+    fn retry_of(&self, d: &Delivery) -> (u64, Duration) {
+        (d.stream_sequence, d.backoff(self.retry_delay, MAX_RETRY_DELAY))
+    }
+
+    async fn apply(&self, events: Vec<Recorded<AnyEvent>>, retries: Vec<(u64, Duration)>) -> Vec<Outcome> {
         let _gate = self.gate.read().await;
         let store = self.reads.get();
-        let events = batch.iter().map(|d| d.event.clone()).collect();
+        let retry = |i: usize, reason: String| Outcome::Retry { delay: retries[i].1, reason };
         match store.apply_batch_owned(events).await {
             Ok(report) => {
-                let mut outcomes = vec![Outcome::Done; batch.len()];
+                let mut outcomes = vec![Outcome::Done; retries.len()];
                 for rejected in &report.rejected {
-                    if let Some(i) = batch.iter().position(|d| d.stream_sequence == rejected.stream_sequence) {
-                        outcomes[i] = self.retry(&batch[i], rejected.reason.clone());
+                    if let Some(i) = retries.iter().position(|(seq, _)| *seq == rejected.stream_sequence) {
+                        outcomes[i] = retry(i, rejected.reason.clone());
                     }
                 }
                 outcomes
             }
             Err(e) => {
                 tracing::warn!(error = %e, "projection batch failed; retrying");
-                batch.iter().map(|d| self.retry(d, e.to_string())).collect()
+                (0..retries.len()).map(|i| retry(i, e.to_string())).collect()
             }
         }
     }

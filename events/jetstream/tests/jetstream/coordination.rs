@@ -140,6 +140,8 @@ async fn a_poison_message_is_dead_lettered_and_the_consumer_carries_on() {
     assert_eq!(poisoned.event_type, None);
     let refused_letter = letters.iter().find(|l| l.stream_sequence != poison.sequence).expect("refusal recorded");
     assert_eq!(refused_letter.error, "refused by the handler");
+    // The handler took the event by value; the letter still names its type.
+    assert_eq!(refused_letter.event_type.as_deref(), Some(SubscriptionEvent::REQUESTED));
     assert_eq!(handler.seen.lock().expect("lock").len(), 2, "refused event not counted as handled");
 
     // An operator replays both. The handler now accepts the refused one, so
