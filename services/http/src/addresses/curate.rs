@@ -142,6 +142,15 @@ async fn answer(curation: &Curation, id: Uuid, status: StatusCode) -> Response {
     }
 }
 
+/// The answer to a command on the address `id`: the address as it is
+/// now, or the command's refusal.
+async fn answer_command<T>(curation: &Curation, id: Uuid, outcome: Result<T, CurationError>) -> Response {
+    match outcome {
+        Ok(_) => answer(curation, id, StatusCode::OK).await,
+        Err(e) => refused(e),
+    }
+}
+
 /// Register a base address by hand.
 ///
 /// The matching engine checks it first: if it resolves to an existing base
@@ -240,10 +249,8 @@ pub async fn correct_address(
         }]));
     }
     let curation = curation(&state)?;
-    match curation.correct(id, patch, &actor(&principal, reason)).await {
-        Ok(_) => Ok(answer(curation, id, StatusCode::OK).await),
-        Err(e) => Ok(refused(e)),
-    }
+    let outcome = curation.correct(id, patch, &actor(&principal, reason)).await;
+    Ok(answer_command(curation, id, outcome).await)
 }
 
 /// A merge body, for the OpenAPI document.
@@ -291,10 +298,8 @@ pub async fn merge_address(
     o.finish()?;
     let Some(into) = into else { return Err(ApiError::internal()) };
     let curation = curation(&state)?;
-    match curation.merge(id, into, &actor(&principal, reason)).await {
-        Ok(_) => Ok(answer(curation, id, StatusCode::OK).await),
-        Err(e) => Ok(refused(e)),
-    }
+    let outcome = curation.merge(id, into, &actor(&principal, reason)).await;
+    Ok(answer_command(curation, id, outcome).await)
 }
 
 /// A retirement body, for the OpenAPI document.
@@ -333,8 +338,6 @@ pub async fn retire_address(
     let reason = o.required_text("reason", REASON_MAX);
     o.finish()?;
     let curation = curation(&state)?;
-    match curation.retire(id, &actor(&principal, reason)).await {
-        Ok(_) => Ok(answer(curation, id, StatusCode::OK).await),
-        Err(e) => Ok(refused(e)),
-    }
+    let outcome = curation.retire(id, &actor(&principal, reason)).await;
+    Ok(answer_command(curation, id, outcome).await)
 }
