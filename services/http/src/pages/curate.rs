@@ -13,7 +13,7 @@
 //! (`assets/curate.js`) posts decisions to the JSON API with the session's
 //! CSRF token, so the pages change nothing the API would not.
 
-use crate::access::session::{self, SESSION_COOKIE};
+use super::StaffSession;
 use crate::addresses::{address_filter, rank_page, ListParams};
 use crate::error::{ApiError, IdPath};
 use crate::query::{projection_store, store_error, Query};
@@ -21,40 +21,11 @@ use crate::subscriptions::view::parse_id;
 use crate::SharedState;
 use askama::Template;
 use axum::extract::{Extension, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use masthead_auth::Principal;
 use masthead_projections::{AddressView, PageRequest, ProjectionStore, ReviewFilter, ReviewState, ReviewView};
 use uuid::Uuid;
-
-/// Who is signed in, and the CSRF token a cookie session's script sends.
-struct Session {
-    who: Option<String>,
-    csrf: Option<String>,
-    set_cookie: Option<HeaderValue>,
-}
-
-fn session(state: &SharedState, headers: &HeaderMap, principal: Principal) -> Session {
-    let by_cookie = session::bearer(headers).is_none() && session::cookie(headers, SESSION_COOKIE).is_some();
-    let (csrf, set_cookie) = match by_cookie {
-        true => {
-            let (token, set_cookie) = session::csrf_token(&state.access, headers);
-            (Some(token), set_cookie)
-        }
-        false => (None, None),
-    };
-    Session { who: principal.subject, csrf, set_cookie }
-}
-
-fn page(template: &impl Template, set_cookie: Option<HeaderValue>) -> Response {
-    let mut response = super::render(template).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Some(cookie) = set_cookie {
-        h.append(header::SET_COOKIE, cookie);
-    }
-    response
-}
 
 struct Row {
     id: Uuid,
@@ -108,15 +79,15 @@ pub async fn search_page(
     Extension(principal): Extension<Principal>,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let s = session(&state, &headers, principal);
+    let s = StaffSession::new(&state, &headers, principal);
     let (rows, problem) = match search(&state, &params).await {
         Ok(rows) => (rows, None),
         Err(e) => (Vec::new(), Some(e.message)),
     };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let view = SearchPage {
-        who: s.who,
-        csrf: s.csrf,
+        who: s.who.clone(),
+        csrf: s.csrf.clone(),
         q: text(&params.q),
         postal_code: text(&params.postal_code),
         city: text(&params.city),
@@ -125,7 +96,7 @@ pub async fn search_page(
         problem,
         rows,
     };
-    page(&view, s.set_cookie)
+    s.page(&view)
 }
 
 async fn search(state: &SharedState, params: &ListParams) -> Result<Vec<Row>, ApiError> {
@@ -197,7 +168,7 @@ pub async fn address_page(
     let store = projection_store(&state)?;
     let a = store.address(id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("base address"))?;
     let history = store.address_history(id).await.map_err(store_error)?.unwrap_or_default();
-    let s = session(&state, &headers, principal);
+    let s = StaffSession::new(&state, &headers, principal);
     let aliases = a
         .aliases
         .iter()
@@ -223,8 +194,8 @@ pub async fn address_page(
         })
         .collect();
     let view = AddressPage {
-        who: s.who,
-        csrf: s.csrf,
+        who: s.who.clone(),
+        csrf: s.csrf.clone(),
         id,
         street: a.lines.street.clone(),
         postal_code: a.lines.postal_code.clone().unwrap_or_default(),
@@ -237,7 +208,7 @@ pub async fn address_page(
         aliases,
         history,
     };
-    Ok(page(&view, s.set_cookie))
+    Ok(s.page(&view))
 }
 
 fn describe_changes(h: &masthead_projections::AddressHistoryEntry) -> String {
@@ -357,8 +328,9 @@ async fn review_page(
             }
         }
     }
-    let s = session(state, headers, principal);
-    Ok(page(&ReviewPage { who: s.who, csrf: s.csrf, open: count, item: shown }, s.set_cookie))
+    let s = StaffSession::new(state, headers, principal);
+    let view = ReviewPage { who: s.who.clone(), csrf: s.csrf.clone(), open: count, item: shown };
+    Ok(s.page(&view))
 }
 
 /// The review queue page's parameters.

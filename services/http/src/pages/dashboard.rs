@@ -16,12 +16,11 @@
 //! with a session cookie also gets a sign-out button carrying its CSRF
 //! token.
 
-use crate::access::session::{self, SESSION_COOKIE};
 use crate::SharedState;
 use askama::Template;
 use axum::extract::{Extension, State};
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use masthead_auth::Principal;
 
 #[derive(Template)]
@@ -46,22 +45,7 @@ pub async fn dashboard(
     headers: HeaderMap,
     Extension(principal): Extension<Principal>,
 ) -> Response {
-    let signed_in_by_cookie =
-        session::bearer(&headers).is_none() && session::cookie(&headers, SESSION_COOKIE).is_some();
-    // A session started at the identity provider may not have visited the
-    // sign-in page, which sets the CSRF cookie: set it here then.
-    let (csrf, set_cookie) = match signed_in_by_cookie {
-        true => {
-            let (token, set_cookie) = session::csrf_token(&state.access, &headers);
-            (Some(token), set_cookie)
-        }
-        false => (None, None),
-    };
-    let mut response = super::render(&DashboardPage { who: principal.subject, csrf }).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
-    if let Some(cookie) = set_cookie {
-        h.append(header::SET_COOKIE, cookie);
-    }
-    response
+    let session = super::StaffSession::new(&state, &headers, principal);
+    let page = DashboardPage { who: session.who.clone(), csrf: session.csrf.clone() };
+    session.page(&page)
 }

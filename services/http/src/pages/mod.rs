@@ -73,3 +73,42 @@ pub(crate) fn render(template: &impl askama::Template) -> axum::response::Respon
         }
     }
 }
+
+/// Who is signed in on a staff page (the token's subject), and the CSRF
+/// token its forms and script send when the session is a cookie.
+pub(crate) struct StaffSession {
+    pub who: Option<String>,
+    pub csrf: Option<String>,
+    /// The CSRF cookie, when this request had none yet.
+    set_cookie: Option<header::HeaderValue>,
+}
+
+impl StaffSession {
+    pub fn new(state: &SharedState, headers: &header::HeaderMap, principal: masthead_auth::Principal) -> Self {
+        use crate::access::session;
+        let by_cookie =
+            session::bearer(headers).is_none() && session::cookie(headers, session::SESSION_COOKIE).is_some();
+        // A session started at the identity provider may not have visited
+        // the sign-in page, which sets the CSRF cookie: set it here then.
+        let (csrf, set_cookie) = match by_cookie {
+            true => {
+                let (token, set_cookie) = session::csrf_token(&state.access, headers);
+                (Some(token), set_cookie)
+            }
+            false => (None, None),
+        };
+        Self { who: principal.subject, csrf, set_cookie }
+    }
+
+    /// Renders a staff page: never served from a cache, with the CSRF
+    /// cookie when it was just made.
+    pub fn page(self, template: &impl askama::Template) -> axum::response::Response {
+        let mut response = render(template).into_response();
+        let h = response.headers_mut();
+        h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
+        if let Some(cookie) = self.set_cookie {
+            h.append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
