@@ -48,16 +48,15 @@ impl MailerHandler {
     async fn forget(&self, aggregate_id: &str) -> Outcome {
         let Ok(id) = uuid::Uuid::parse_str(aggregate_id) else { return Outcome::Done };
         // Each correction mail is a copy of its own.
-        let changes: Vec<u64> = match self.store.load::<SubscriptionEvent>(aggregate_id).await {
-            Ok(h) => h
-                .events
+        let changes: Vec<u64> = match self.history(aggregate_id).await {
+            Ok((_, events)) => events
                 .iter()
-                .filter_map(|r| match &r.event {
-                    SubscriptionEvent::DeliveryAddressChanged(e) => Some(e.cause_seq),
+                .filter_map(|e| match e {
+                    SubscriptionEvent::DeliveryAddressChanged(c) => Some(c.cause_seq),
                     _ => None,
                 })
                 .collect(),
-            Err(e) => return self.retry(format!("loading subscription: {e}")),
+            Err(retry) => return retry,
         };
         if let Err(e) = self.mailer.forget_corrections(id, &changes).await {
             return self.retry(format!("removing the erased subscriber's mail: {e}"));
@@ -68,6 +67,15 @@ impl MailerHandler {
                 Outcome::Done
             }
             Err(e) => self.retry(format!("removing the erased subscriber's mail: {e}")),
+        }
+    }
+
+    /// A subscription's events, and the stream sequence of the last one
+    /// (to append an outcome right after it); a retry if it cannot be read.
+    pub(crate) async fn history(&self, id: &str) -> Result<(u64, Vec<SubscriptionEvent>), Outcome> {
+        match self.store.load::<SubscriptionEvent>(id).await {
+            Ok(h) => Ok((h.last_sequence, h.events.into_iter().map(|r| r.event).collect())),
+            Err(e) => Err(self.retry(format!("loading subscription: {e}"))),
         }
     }
 
@@ -85,12 +93,10 @@ impl MailerHandler {
             _ => return Outcome::Done,
         }
         let id = recorded.envelope.aggregate_id.clone();
-        let history = match self.store.load::<SubscriptionEvent>(&id).await {
+        let (last_sequence, known) = match self.history(&id).await {
             Ok(h) => h,
-            Err(e) => return self.retry(format!("loading subscription: {e}")),
+            Err(retry) => return retry,
         };
-        let last_sequence = history.last_sequence;
-        let known: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
         // An operator asked to resend: earlier failures do not stop it.
         let resend = |e: &&SubscriptionEvent| !(d.replay && matches!(e, SubscriptionEvent::ConfirmationFailed(_)));
         let events: Vec<SubscriptionEvent> = known.iter().filter(resend).cloned().collect();

@@ -64,12 +64,10 @@ impl MailerHandler {
     pub(crate) async fn handle_correction(&self, d: &Delivery, cause_seq: u64) -> Outcome {
         let recorded = &d.event;
         let id = recorded.envelope.aggregate_id.clone();
-        let history = match self.store.load::<SubscriptionEvent>(&id).await {
+        let (last_sequence, known) = match self.history(&id).await {
             Ok(h) => h,
-            Err(e) => return self.retry(format!("loading subscription: {e}")),
+            Err(retry) => return retry,
         };
-        let last_sequence = history.last_sequence;
-        let known: Vec<SubscriptionEvent> = history.events.into_iter().map(|r| r.event).collect();
         let (subscription_id, address, sealed) = match decide_correction(&known, cause_seq) {
             CorrectionDecision::Send { subscription_id, delivery_address, subscriber } => {
                 (subscription_id, delivery_address, subscriber)
