@@ -3,9 +3,9 @@
 //! word index, each page bounded by a scan budget (`MAX_SCAN`).
 
 use super::{
-    corrupt, desc_ts, live_from, load_address_doc, registration_from, split_value_id, sub_from, undesc_ts,
-    value_id_key, AddrIndex, RedbStore, ADDRS, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_POSTAL, ADDR_BY_REF,
-    ADDR_BY_STATUS, ADDR_BY_TOKEN, ADDR_LIVE, SUBS, SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS,
+    corrupt, desc_ts, load_address_doc, registered_doc, split_value_id, sub_from, undesc_ts, value_id_key, AddrIndex,
+    RedbStore, ADDRS, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_POSTAL, ADDR_BY_REF, ADDR_BY_STATUS, ADDR_BY_TOKEN,
+    ADDR_LIVE, SUBS, SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS,
 };
 use crate::cursor::{AddressCursor, SubscriptionCursor};
 use crate::error::StoreError;
@@ -337,16 +337,8 @@ impl AddressPage {
         // Every address has a row (older files keep the registration apart).
         for entry in live.range::<u128>((start, Bound::Unbounded))? {
             let (k, v) = entry?;
-            let id = Uuid::from_u128(k.value());
-            let (counters, inline) = live_from(v.value())?;
-            if !counters.registered {
-                continue;
-            }
-            let registration = match inline {
-                Some(r) => Some(r),
-                None => addrs.get(k.value())?.map(|r| registration_from(r.value())).transpose()?,
-            };
-            let doc = AddressDoc { id, registration, live: counters, history: Vec::new() };
+            let Some(doc) = registered_doc(&addrs, k.value(), v.value())? else { continue };
+            let id = doc.id;
             if !self.consider(doc, AddressCursor { id, key: String::new() })? {
                 break;
             }

@@ -169,6 +169,25 @@ fn load_address_doc(
     Ok(Some(AddressDoc { id, registration, live: counters.unwrap_or_default(), history: Vec::new() }))
 }
 
+/// The document of a registered address from its row as a table scan
+/// reads it (`key`, `row`), with the registration from the older table when
+/// the row does not carry it; `None` while the address is not registered.
+fn registered_doc(
+    addrs: &impl ReadableTable<u128, &'static [u8]>,
+    key: u128,
+    row: &[u8],
+) -> Result<Option<AddressDoc>, StoreError> {
+    let (counters, inline) = live_from(row)?;
+    if !counters.registered {
+        return Ok(None);
+    }
+    let registration = match inline {
+        Some(r) => Some(r),
+        None => addrs.get(key)?.map(|r| registration_from(r.value())).transpose()?,
+    };
+    Ok(Some(AddressDoc { id: Uuid::from_u128(key), registration, live: counters, history: Vec::new() }))
+}
+
 fn desc_ts(us: i64) -> [u8; 8] {
     (!((us as u64) ^ (1 << 63))).to_be_bytes()
 }

@@ -2,12 +2,12 @@
 //! order (consecutive inserts then land in pages already copied).
 
 use super::{
-    codec, curation, desc_ts, live_from, registration_from, value_id_key, ADDRS, ADDR_INDEXES, ADDR_LIVE,
-    SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS,
+    codec, curation, desc_ts, registered_doc, value_id_key, ADDRS, ADDR_INDEXES, ADDR_LIVE, SUB_BY_COUNTRY,
+    SUB_BY_CREATED, SUB_BY_STATUS,
 };
 use crate::apply::Batch;
 use crate::error::StoreError;
-use crate::fold::{AddressDoc, AddressKeys, SubscriptionKeys};
+use crate::fold::{AddressKeys, SubscriptionKeys};
 use redb::Table;
 use uuid::Uuid;
 
@@ -228,18 +228,9 @@ pub(super) fn rebuild_address_indexes(txn: &redb::WriteTransaction) -> Result<()
         let addrs = txn.open_table(ADDRS)?;
         for row in live.iter()? {
             let (k, v) = row?;
-            let (counters, inline) = live_from(v.value())?;
-            if !counters.registered {
-                continue;
-            }
-            let registration = match inline {
-                Some(r) => Some(r),
-                None => addrs.get(k.value())?.map(|r| registration_from(r.value())).transpose()?,
-            };
-            let id = Uuid::from_u128(k.value());
-            let doc = AddressDoc { id, registration, live: counters, history: Vec::new() };
+            let Some(doc) = registered_doc(&addrs, k.value(), v.value())? else { continue };
             if let Some(keys) = doc.keys() {
-                for (i, key) in addr_index_entries(&keys, id) {
+                for (i, key) in addr_index_entries(&keys, doc.id) {
                     entries[i].push(key);
                 }
             }
