@@ -84,11 +84,40 @@ async fn every_route_off_the_public_list_refuses_an_anonymous_request() {
     }
     // The staff routes that exist today are among them (the walk is not
     // vacuous).
-    for route in ["GET /api/v1/subscriptions", "GET /api/v1/stats", "GET /api/v1/match", "GET /dashboard"] {
+    for route in [
+        "GET /api/v1/subscriptions",
+        "GET /api/v1/stats",
+        "GET /api/v1/match",
+        "GET /dashboard",
+        "POST /api/v1/addresses",
+        "PATCH /api/v1/addresses/{id}",
+        "GET /api/v1/reviews",
+        "POST /api/v1/reviews/{id}/decision",
+        "GET /curate/reviews",
+    ] {
         assert!(closed.iter().any(|c| c == route), "{route} not refused: {closed:?}");
     }
     // The walk covered every documented operation.
     assert!(doors.len() >= documented.len());
+}
+
+#[tokio::test]
+async fn every_curator_door_refuses_a_viewer_and_an_auditor() {
+    let app = spawn_app(API_AND_PROJECTOR).await;
+    let doors = masthead_http::doors().entries();
+    let curator_routes: Vec<_> = doors.iter().filter(|(_, _, door)| *door == Door::Role(Role::Curator)).collect();
+    // The team's commands, review queue and pages are among them.
+    assert!(curator_routes.len() >= 13, "{curator_routes:?}");
+    for role in [Role::Viewer, Role::Auditor] {
+        let client = client_with_token(&app.token(&[role]));
+        for (method, pattern, _) in &curator_routes {
+            let url = format!("{}{}", app.address, concrete(pattern));
+            let method = Method::from_bytes(method.as_str().as_bytes()).expect("method");
+            let response = client.request(method.clone(), &url).header("accept", "application/json").send().await;
+            let what = format!("{role:?} {method} {pattern}");
+            assert_refused(response.expect("request"), StatusCode::FORBIDDEN, "forbidden", &what).await;
+        }
+    }
 }
 
 #[tokio::test]
