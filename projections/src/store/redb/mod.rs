@@ -337,9 +337,13 @@ impl RedbStore {
     pub fn finish_rebuild_blocking(&self) -> Result<(), StoreError> {
         self.set_durable(true);
         if self.rebuilding.swap(false, Ordering::Relaxed) {
+            // The rows as the last batch committed them; nothing writes
+            // between that commit and this transaction.
+            let rows = self.db.begin_read()?;
             let mut txn = self.db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
-            write::rebuild_address_indexes(&txn)?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            write::rebuild_address_indexes(&rows, &txn, threads)?;
             txn.commit()?;
         }
         self.flush()

@@ -186,3 +186,31 @@ async fn a_rebuild_writes_the_address_indexes_live_projection_would() {
     let after = address_index_entries(&rebuilt);
     assert!(after[4].len() > b[4].len(), "words of the new addresses are indexed");
 }
+
+/// The index pass splits the id range over its threads and writes the
+/// indexes in two groups: any number of slices (one, more than the
+/// addresses' spread, uneven) gives the entries live projection wrote.
+#[test]
+fn the_index_pass_gives_the_same_entries_on_any_number_of_threads() {
+    use masthead_testdata::events::{generate, SynthConfig};
+    let events = generate(&SynthConfig::for_events(2_000));
+    let dir = tempfile::tempdir().unwrap();
+    let live = RedbStore::open(&dir.path().join("live.redb")).unwrap();
+    for chunk in events.chunks(250) {
+        live.apply_batch_blocking(chunk).unwrap();
+    }
+    let expected = address_index_entries(&live);
+    assert!(expected.iter().map(Vec::len).sum::<usize>() > 1_000, "enough entries to spread over the slices");
+    for threads in [1, 3, 8] {
+        let rebuilt = RedbStore::open(&dir.path().join(format!("rebuilt-{threads}.redb"))).unwrap();
+        rebuilt.begin_rebuild_blocking();
+        for chunk in events.chunks(250) {
+            rebuilt.apply_batch_blocking(chunk).unwrap();
+        }
+        let rows = rebuilt.db.begin_read().unwrap();
+        let txn = rebuilt.db.begin_write().unwrap();
+        write::rebuild_address_indexes(&rows, &txn, threads).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(address_index_entries(&rebuilt), expected, "{threads} threads");
+    }
+}
