@@ -12,6 +12,11 @@
 //!   `masthead up` runs) from sequence 1 into a fresh store, timed until
 //!   the store's checkpoint reaches the end of the stream.
 //!
+//! With `--import-lag`, the live projector also runs while the stream is
+//! first published (an import as it happens), and the run reports how long
+//! after the last event was published the projection was current (issue
+//! 17: "current within 30 s of a 1M import").
+//!
 //! Rounds interleave the three so that a burst of load from other builds
 //! on the shared machine hits all of them alike; the summary gives each
 //! one's median and its ratio to the raw replay's median.
@@ -48,6 +53,11 @@ pub struct Options {
     /// NATS connections reading the stream for the raw replay and the rebuild.
     #[arg(long)]
     readers: Option<usize>,
+    /// Also run the live projector while the stream is being published (an
+    /// import as it happens) and report how long after the last event was
+    /// published the projection was current.
+    #[arg(long)]
+    import_lag: bool,
 }
 
 /// One measurement: events per second, and client CPU µs per event.
@@ -87,14 +97,32 @@ async fn measure(config: &Config, nats: &Nats, options: &Options, readers: usize
     let cfg =
         SynthConfig { addresses: options.addresses, subscriptions: options.subscriptions, concurrency: 64, seed: 7 };
     let events = generate(&cfg);
+    let during = match options.import_lag {
+        true => Some(LiveProjector::start(nats, &dir.join("during-import.redb")).await?),
+        false => None,
+    };
     let elapsed = crate::publish::publish_events(&nats.js, &nats.topology, &events).await?;
+    let published_at = Instant::now();
     println!(
         "published {} events ({} registrations first) in {elapsed:.2?} ({:.0}/s)",
         events.len(),
         options.addresses,
         events.len() as f64 / elapsed.as_secs_f64()
     );
+    let count = events.len() as u64;
     drop(events);
+    if let Some(live) = during {
+        let last = nats.js.get_stream(&nats.topology.stream).await?.info().await?.state.last_sequence;
+        live.wait_until_current(last).await?;
+        let lag = published_at.elapsed();
+        live.stop().await?;
+        println!(
+            "import lag: the live projector, running while the {count} events were published, was current {:.2} s after the last one ({:.2} s after the first)",
+            lag.as_secs_f64(),
+            (elapsed + lag).as_secs_f64()
+        );
+        let _ = std::fs::remove_file(dir.join("during-import.redb"));
+    }
     let mut contexts = vec![nats.js.clone()];
     for _ in 1..readers.max(1) {
         let client = connect(&config.nats_settings(None)).await.context("opening another reader connection")?;
@@ -160,31 +188,58 @@ async fn measure(config: &Config, nats: &Nats, options: &Options, readers: usize
     Ok(())
 }
 
+/// The projector's live consumer from sequence 1 into a fresh store, as
+/// `masthead up` runs it.
+struct LiveProjector {
+    store: Arc<dyn ProjectionStore>,
+    consumer: tokio::task::JoinHandle<Result<(), masthead_jetstream::consumer::ConsumerError>>,
+    shutdown: CancellationToken,
+}
+
+impl LiveProjector {
+    async fn start(nats: &Nats, path: &std::path::Path) -> Result<Self> {
+        // A fresh durable consumer, so it delivers the stream from the start.
+        let stream = nats.js.get_stream(&nats.topology.stream).await?;
+        let _ = stream.delete_consumer(ConsumerRole::Projector.durable_name()).await;
+        stream.create_consumer(nats.topology.consumer_config(ConsumerRole::Projector)).await?;
+        let path = path.to_owned();
+        let store: Arc<dyn ProjectionStore> =
+            Arc::new(tokio::task::spawn_blocking(move || RedbStore::open(&path)).await??);
+        let reads = Arc::new(ProjectionReads::new(store.clone(), "live"));
+        let handler = Arc::new(ProjectorHandler::new(reads, Duration::from_secs(1)));
+        let shutdown = CancellationToken::new();
+        let consumer = tokio::spawn(consume(nats.js.clone(), nats.topology.clone(), handler, shutdown.clone()));
+        Ok(Self { store, consumer, shutdown })
+    }
+
+    /// Returns once the store's checkpoint reaches `last`.
+    async fn wait_until_current(&self, last: u64) -> Result<()> {
+        // Polled: the store's checkpoint is the only signal that it caught up.
+        let mut checkpoint = self.store.checkpoint().await?;
+        while checkpoint < last {
+            anyhow::ensure!(!self.consumer.is_finished(), "the projector stopped at {checkpoint} of {last}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            checkpoint = self.store.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.shutdown.cancel();
+        self.consumer.await??;
+        Ok(())
+    }
+}
+
 /// The live projector from sequence 1 into a fresh store at `path`, timed
 /// until the store's checkpoint reaches `last`.
 async fn live_projection(nats: &Nats, path: &std::path::Path, last: u64) -> Result<Rate> {
-    // A fresh durable consumer, so it delivers the stream from the start.
-    let stream = nats.js.get_stream(&nats.topology.stream).await?;
-    let _ = stream.delete_consumer(ConsumerRole::Projector.durable_name()).await;
-    stream.create_consumer(nats.topology.consumer_config(ConsumerRole::Projector)).await?;
-    let path = path.to_owned();
-    let store: Arc<dyn ProjectionStore> = Arc::new(tokio::task::spawn_blocking(move || RedbStore::open(&path)).await??);
-    let reads = Arc::new(ProjectionReads::new(store.clone(), "live"));
-    let handler = Arc::new(ProjectorHandler::new(reads, Duration::from_secs(1)));
-    let shutdown = CancellationToken::new();
     let meter = CpuMeter::start(None, None);
     let started = Instant::now();
-    let consumer = tokio::spawn(consume(nats.js.clone(), nats.topology.clone(), handler, shutdown.clone()));
-    // Polled: the store's checkpoint is the only signal that it caught up.
-    let mut checkpoint = 0;
-    while checkpoint < last {
-        anyhow::ensure!(!consumer.is_finished(), "the projector stopped at {checkpoint} of {last}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        checkpoint = store.checkpoint().await?;
-    }
+    let live = LiveProjector::start(nats, path).await?;
+    live.wait_until_current(last).await?;
     let elapsed = started.elapsed();
     let cpu = us_per(meter.stop().process, last).unwrap_or(f64::NAN);
-    shutdown.cancel();
-    consumer.await??;
+    live.stop().await?;
     Ok(Rate { per_second: last as f64 / elapsed.as_secs_f64(), cpu_us: cpu })
 }
