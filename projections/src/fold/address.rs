@@ -29,6 +29,9 @@ pub(crate) struct Registration {
     /// Who entered it, for an address the team registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// Why, when the team member said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +190,11 @@ impl AddressDoc {
             registered_at: e.registered_at,
             seq,
             actor: match &e.source {
-                AddressSource::Curator { actor } => Some(actor.clone()),
+                AddressSource::Curator { actor, .. } => Some(actor.clone()),
+                _ => None,
+            },
+            reason: match &e.source {
+                AddressSource::Curator { reason, .. } => reason.clone(),
                 _ => None,
             },
         });
@@ -399,6 +406,7 @@ impl AddressDoc {
     pub fn history_view(&self, mut entries: Vec<AddressHistoryEntry>) -> Option<Vec<AddressHistoryEntry>> {
         let r = self.registration.as_ref()?;
         let mut first = entry(r.seq, BaseAddressEvent::REGISTERED, r.registered_at, r.actor.as_deref());
+        first.reason = r.reason.clone();
         first.changes = line_changes(None, (&r.lines, r.reference.as_deref()));
         entries.push(first);
         entries.sort_by_key(|e| e.stream_sequence);

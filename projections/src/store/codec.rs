@@ -476,6 +476,11 @@ fn write_registration(w: &mut Writer<'_>, r: &Registration) {
     w.time(&r.registered_at);
     w.varint(r.seq);
     w.opt_str(r.actor.as_deref());
+    // Last, and only when there is one: rows written before the reason was
+    // kept end at the actor, and read as having none.
+    if let Some(reason) = &r.reason {
+        w.str(reason);
+    }
 }
 
 fn read_registration(r: &mut Reader<'_>) -> Result<Registration, StoreError> {
@@ -510,6 +515,7 @@ fn read_registration(r: &mut Reader<'_>) -> Result<Registration, StoreError> {
         registered_at: r.time()?,
         seq: r.varint()?,
         actor: r.opt_string()?,
+        reason: if r.rest.is_empty() { None } else { Some(r.string()?) },
     })
 }
 

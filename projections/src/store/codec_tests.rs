@@ -253,6 +253,9 @@ fn address_rows_carry_registration_and_curation() {
                 r.flags =
                     vec![Flag::MissingHouseNumber, Flag::MissingPostalCode, Flag::MissingCity, Flag::MissingCountry];
                 r.actor = Some("ada".into());
+                // A reason is written last, after the actor, only when
+                // there is one (every other row of this kind has none).
+                r.reason = (rows % 2 == 0).then(|| "new building".into());
             }
         }
         encode_live(&mut buf, &live, reg.as_ref());

@@ -185,8 +185,10 @@ fn decided(seq: u64, n: u128, minutes: i64, decision: ReviewDecision, seconds: i
 
 pub async fn a_correction_changes_lines_search_and_history(store: &dyn ProjectionStore) -> Result {
     let a = address(21);
-    let events =
-        vec![registered(1, &a, AddressSource::Curator { actor: "ada".into() }), corrected(2, &a, "Domplein", "R-21b")];
+    let events = vec![
+        registered(1, &a, AddressSource::Curator { actor: "ada".into(), reason: None }),
+        corrected(2, &a, "Domplein", "R-21b"),
+    ];
     let report = store.apply_batch(&events).await?;
     assert_eq!((report.applied, report.duplicates), (2, 0));
     let v = store.address(a.id).await?.expect("address");
@@ -401,7 +403,7 @@ fn curated_stream() -> Vec<Recorded<AnyEvent>> {
     vec![
         registered(1, &a, AddressSource::Curation),
         registered(2, &b, AddressSource::Import { file: "x.csv".into(), line: 2 }),
-        registered(3, &c, AddressSource::Curator { actor: "ada".into() }),
+        registered(3, &c, AddressSource::Curator { actor: "ada".into(), reason: None }),
         requested(4, s1, "Kerkstr 40", t0(), "NL"),
         matched(5, s1, &a, 96.0, t0()),
         requested(6, s2, "Kerkstr 41", t0(), "NL"),

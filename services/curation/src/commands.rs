@@ -18,10 +18,12 @@ use masthead_domain::review::{
 };
 use masthead_domain::AddressLines;
 use masthead_jetstream::command_bus::CommandBus;
+use masthead_jetstream::lease::{Lease, LEASE_TTL, RENEW_EVERY};
 use masthead_jetstream::store::EventStore;
 use masthead_matching::matcher::address_book::AddressBook;
 use masthead_matching::matcher::convert::{canonical_address, canonical_of};
 use masthead_matching::{Canonical, Decision};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -55,6 +57,20 @@ pub struct Curation {
 /// before it answers "unavailable, retry" (an import far ahead of it).
 pub const FENCE_PATIENCE: Duration = Duration::from_secs(5);
 
+/// The lease (in the leases bucket) that lets one command at a time change
+/// an address's lines or status, across every process. Each command checks
+/// one aggregate's history for conflicts, but a merge also depends on its
+/// survivor's status: two merges at once, each address into the other, both
+/// saw an active survivor and left no address active.
+const CURATION_LOCK: &str = "curation";
+
+/// How long a command waits for another one to finish before it answers
+/// "unavailable, retry". Commands take milliseconds; this is for a burst.
+const LOCK_PATIENCE: Duration = Duration::from_secs(3);
+
+/// How often a waiting command tries the lease again.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
 impl Curation {
     pub fn new(store: EventStore, book: Arc<AddressBook>) -> Self {
         Self {
@@ -82,6 +98,23 @@ impl Curation {
             .map_err(|e| CurationError::Unavailable(e.to_string()))
     }
 
+    /// Runs `work` while holding [`CURATION_LOCK`]. The work is cut off
+    /// (unavailable, retry) before the lease could expire, so nobody else
+    /// can act on a state it has read.
+    async fn exclusively<T>(&self, work: impl Future<Output = Result<T, CurationError>>) -> Result<T, CurationError> {
+        let unavailable = |e: &dyn std::fmt::Display| CurationError::Unavailable(e.to_string());
+        let topology = self.store.topology();
+        let kv = self.store.jetstream().get_key_value(topology.leases_bucket()).await.map_err(|e| unavailable(&e))?;
+        let holder = Uuid::new_v4().to_string();
+        let lease = tokio::time::timeout(LOCK_PATIENCE, Lease::acquire(&kv, CURATION_LOCK, &holder, LOCK_POLL))
+            .await
+            .map_err(|_| unavailable(&"another curation command is in progress"))?
+            .map_err(|e| unavailable(&e))?;
+        let done = tokio::time::timeout(LEASE_TTL - RENEW_EVERY, work).await;
+        lease.release().await;
+        done.map_err(|_| unavailable(&"the command took longer than its lease"))?
+    }
+
     /// The matching engine's view of the base list this curation checks against.
     pub fn book(&self) -> &Arc<AddressBook> {
         &self.book
@@ -100,17 +133,14 @@ impl Curation {
         if let Some(existing) = self.resolves_to(&probe, None) {
             return Err(CurationError::Existing { id: existing });
         }
-        let mut id = base_address::id_for_key(&probe.key());
         // As the matcher does: a retired address's key passes to a successor id.
-        while self.book.with_index(|i| i.is_retired(id)).unwrap_or(false) {
-            id = base_address::successor_id(id);
-        }
+        let id = self.book.id_for_new(&probe.key());
         let registered = BaseAddressRegistered {
             base_address_id: id,
             reference: new.reference,
             address: new.lines,
             canonical: canonical_address(&probe),
-            source: AddressSource::Curator { actor: actor.subject.clone() },
+            source: AddressSource::Curator { actor: actor.subject.clone(), reason: actor.reason.clone() },
             flags: Vec::new(),
             registered_at: Utc::now(),
         };
@@ -148,6 +178,15 @@ impl Curation {
         patch: AddressPatch,
         actor: &Actor,
     ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        self.exclusively(self.correct_alone(id, patch, actor)).await
+    }
+
+    async fn correct_alone(
+        &self,
+        id: Uuid,
+        patch: AddressPatch,
+        actor: &Actor,
+    ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
         let (loaded, _) = self.addresses.aggregates().load(&id.to_string()).await.map_err(CurationError::read)?;
         let current = match (&loaded.aggregate.current, &loaded.aggregate.aliased) {
             (Some(c), _) => c.clone(),
@@ -160,13 +199,6 @@ impl Curation {
         let reference = patch.apply_reference(current.reference.as_ref());
         let probe = canonical_of(&lines);
         let key = probe.key();
-        if key != current.canonical.key {
-            self.fence().await?;
-            if let Some(existing) = self.resolves_to(&probe, Some(id)) {
-                return Err(CurationError::Existing { id: existing });
-            }
-            self.reserve(id, &key).await?;
-        }
         let command = BaseAddressCommand::Correct(CorrectAddress {
             address: lines,
             reference,
@@ -175,6 +207,17 @@ impl Curation {
             reason: actor.reason.clone(),
             at: Utc::now(),
         });
+        // Asked first, so that a correction the address refuses (merged,
+        // retired, nothing to change) reserves nothing: the reservation is
+        // an event of its own, and the spelling would stay taken.
+        let changes = loaded.aggregate.decide(command.clone()).map_err(CurationError::Address)?;
+        if !changes.is_empty() && key != current.canonical.key {
+            self.fence().await?;
+            if let Some(existing) = self.resolves_to(&probe, Some(id)) {
+                return Err(CurationError::Existing { id: existing });
+            }
+            self.reserve(id, &key).await?;
+        }
         self.execute(id, command).await
     }
 
@@ -226,6 +269,15 @@ impl Curation {
         into: Uuid,
         actor: &Actor,
     ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        self.exclusively(self.merge_alone(id, into, actor)).await
+    }
+
+    async fn merge_alone(
+        &self,
+        id: Uuid,
+        into: Uuid,
+        actor: &Actor,
+    ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
         let survivor = if into == id {
             // The aggregate refuses it; no need to read anything.
             base_address::AddressStatus::Active
@@ -250,7 +302,9 @@ impl Curation {
             reason: actor.reason.clone().unwrap_or_default(),
             at: Utc::now(),
         });
-        self.execute(id, command).await
+        // Alone too: a merge into this address must not pass its check
+        // while the address is being retired.
+        self.exclusively(self.execute(id, command)).await
     }
 
     /// Decides a review item. A merge is carried out before the decision is

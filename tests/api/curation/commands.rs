@@ -3,7 +3,7 @@
 use super::{field, Desk};
 use masthead_auth::Role;
 use masthead_test_support::app::client_with_token;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn registering_by_hand_answers_201_and_a_near_duplicate_409_with_the_existing_address() {
@@ -171,4 +171,73 @@ async fn retiring_needs_a_reason_and_ends_corrections() {
     assert_eq!(status, 409, "{refused}");
     let unknown = format!("/api/v1/addresses/{}/retire", uuid::Uuid::new_v4());
     assert_eq!(desk.post(&unknown, &json!({"reason": "x"})).await.0, 404);
+}
+
+/// Two merges sent at once, each address into the other: one is carried
+/// out, the other finds its survivor merged and is refused, so an active
+/// survivor remains (without serialising them both answered 200 and each
+/// address ended merged into the other).
+#[tokio::test]
+async fn two_merges_into_each_other_at_once_leave_one_survivor() {
+    let desk = Desk::open().await;
+    for round in 0..3 {
+        let a = desk.register(&format!("Loopweg {}", 2 * round + 1), "8888 YY", "Zwolle").await;
+        let b = desk.register(&format!("Kringlaan {}", 2 * round + 51), "8888 YY", "Zwolle").await;
+        let (a_path, b_path) = (format!("/api/v1/addresses/{a}/merge"), format!("/api/v1/addresses/{b}/merge"));
+        let (into_b, into_a) = (json!({"into": b}), json!({"into": a}));
+        let (one, two) = tokio::join!(desk.post(&a_path, &into_b), desk.post(&b_path, &into_a));
+        let mut statuses = [one.0, two.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}: {} / {}", one.1, two.1);
+        let survivor = if one.0 == 200 { &b } else { &a };
+        let url = format!("{}/api/v1/addresses/{survivor}", desk.app.address);
+        let view: Value = desk.curator.get(url).send().await.expect("get").json().await.expect("json");
+        assert_eq!(view["status"], "active", "round {round}: {view}");
+    }
+}
+
+/// A correction the address refuses (it is retired, or merged) leaves
+/// nothing behind: the corrected spelling is not reserved for it, and can
+/// still be registered as a new address.
+#[tokio::test]
+async fn a_refused_correction_reserves_nothing() {
+    let desk = Desk::open().await;
+    let retired = desk.register("Vismarkt 9", "3511 KR", "Utrecht").await;
+    let merged = desk.register("Kerkweg 70", "1234 AB", "Utrecht").await;
+    let survivor = desk.register("Kerkweg 72", "1234 AB", "Utrecht").await;
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{retired}/retire"), &json!({"reason": "gone"})).await.0, 200);
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{merged}/merge"), &json!({"into": survivor})).await.0, 200);
+
+    for (id, street, postal_code, city) in
+        [(&retired, "Vismarkt 45", "3511 KR", "Utrecht"), (&merged, "Kerkweg 77", "1234 AB", "Utrecht")]
+    {
+        let (status, refused) = desk.patch(&format!("/api/v1/addresses/{id}"), &json!({"street": street})).await;
+        assert_eq!(status, 409, "{refused}");
+        let body = json!({"street": street, "postal_code": postal_code, "city": city, "country": "NL"});
+        let (status, registered) = desk.post("/api/v1/addresses", &body).await;
+        assert_eq!(status, 201, "{street}: {registered}");
+    }
+}
+
+/// A registration's reason goes into the event, and the address's history
+/// shows it beside the actor.
+#[tokio::test]
+async fn a_registrations_reason_is_in_its_history() {
+    let desk = Desk::open().await;
+    let body = json!({"street": "Nieuwbouw 1", "postal_code": "3511 LX", "city": "Utrecht", "country": "NL",
+        "reason": "new building"});
+    let (status, registered) = desk.post("/api/v1/addresses", &body).await;
+    assert_eq!(status, 201, "{registered}");
+    let id = registered["id"].as_str().expect("id");
+    let url = format!("{}/api/v1/addresses/{id}/history", desk.app.address);
+    let history =
+        masthead_test_support::wait_until("the registration projected", std::time::Duration::from_secs(20), || async {
+            let body: Value = desk.curator.get(&url).send().await.ok()?.json().await.ok()?;
+            body["items"].as_array().filter(|items| !items.is_empty()).cloned()
+        })
+        .await
+        .expect("history");
+    assert_eq!(history[0]["event_type"], "BaseAddressRegistered", "{history:?}");
+    assert_eq!(history[0]["reason"], "new building", "{history:?}");
+    assert_eq!(history[0]["actor"].as_str().map(|a| !a.is_empty()), Some(true), "{history:?}");
 }

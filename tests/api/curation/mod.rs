@@ -2,6 +2,7 @@
 //! code the workbench issue names, with a curator's token.
 
 mod commands;
+mod matching;
 mod reads;
 mod reviews;
 

@@ -16,8 +16,12 @@ pub enum AddressSource {
     /// Entered by the address team, before the actor was recorded.
     Curation,
     /// Entered by a member of the address team: `actor` is the subject of
-    /// the token the request carried.
-    Curator { actor: String },
+    /// the token the request carried, `reason` what they gave, if anything.
+    Curator {
+        actor: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// Created because a subscription matched nothing.
     Subscription { subscription_id: Uuid },
 }

@@ -8,7 +8,8 @@
 //! and goes to review instead of being delivered to an address that no
 //! longer exists.
 
-use super::{Decision, MatchIndex, ReviewReason, Verdict};
+use super::{exact_candidate, Decision, MatchIndex, ReviewReason, Verdict};
+use crate::normalize::Canonical;
 use crate::score::Candidate;
 use masthead_domain::{base_address, review};
 use uuid::Uuid;
@@ -81,6 +82,24 @@ impl MatchIndex {
         Resolution::Active(at)
     }
 
+    /// Whether `id` is a base address in the index (active or not).
+    pub fn knows(&self, id: Uuid) -> bool {
+        self.by_id.contains_key(&id)
+    }
+
+    /// `probe` as a match to the address `id` resolves to, when the probe's
+    /// key is one the address was registered under or a correction reserved
+    /// for it: the engine no longer finds it there (a correction moved the
+    /// address to its new spelling), but equal keys are the same address by
+    /// definition. `None` when `id` is unknown or resolves to a retired
+    /// address (a new one then takes a successor id).
+    pub fn former_spelling(&self, probe: &Canonical, id: Uuid) -> Option<Candidate> {
+        match self.knows(id).then(|| self.resolve(id))? {
+            Resolution::Active(active) => Some(exact_candidate(probe, active)),
+            Resolution::Retired(_) => None,
+        }
+    }
+
     /// Whether `id` is retired itself (not through a merge).
     pub fn is_retired(&self, id: Uuid) -> bool {
         self.curated.get(&id) == Some(&Curated::Retired)
@@ -124,11 +143,14 @@ impl MatchIndex {
         }
     }
 
-    /// The address registered in a retired address's place (under
-    /// [`base_address::successor_id`], because it has the retired one's
-    /// key), where it resolves now, if there is one and it is active.
+    /// The address registered in a retired address's place, where it
+    /// resolves now, if there is one and it is active. It took the
+    /// successor of its key's id: the retired address's own id, or after a
+    /// correction the id the correction reserved for the new spelling (the
+    /// successor of the address's own id belongs to its former spelling).
     fn successor(&self, retired: Uuid) -> Option<Uuid> {
-        let mut id = base_address::successor_id(retired);
+        let slot = *self.by_id.get(&retired)?;
+        let mut id = base_address::successor_id(base_address::id_for_key(&self.entry_key(slot)));
         for _ in 0..MAX_CHAIN {
             if !self.by_id.contains_key(&id) {
                 return None;

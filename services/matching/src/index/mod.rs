@@ -571,9 +571,16 @@ impl MatchIndex {
     /// Equal keys are the same address by definition, even when the key
     /// itself is under-specified (no town, no postal code).
     fn exact_candidate(&self, probe: &Canonical, slot: u32) -> Candidate {
+        exact_candidate(probe, self.entries[slot as usize].id)
+    }
+}
+
+/// A candidate for `id` whose key equals the probe's.
+pub(super) fn exact_candidate(probe: &Canonical, id: Uuid) -> Candidate {
+    {
         let field = |v: &str| if v.is_empty() { Agreement::Missing } else { Agreement::Exact };
         Candidate {
-            id: self.entries[slot as usize].id,
+            id,
             probability: 1.0,
             score: 100.0,
             explanation: Explanation {

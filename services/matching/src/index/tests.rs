@@ -1,6 +1,7 @@
 use super::*;
 use crate::index::Resolution;
 use crate::normalize::{normalize, AddressInput};
+use masthead_domain::base_address::{id_for_key, successor_id};
 
 fn canon(street: &str, pc: &str, city: &str, country: &str) -> Canonical {
     normalize(&AddressInput { street, postal_code: pc, city, country })
@@ -140,16 +141,39 @@ fn look_alikes_merged_into_one_are_no_longer_contested() {
 fn the_successor_of_a_retired_address_takes_its_spellings() {
     let mut ix = MatchIndex::new(MatchConfig::default());
     let typed = canon("Kerkstraat 12", "3511LX", "Utrecht", "NL");
-    ix.insert(id(1), typed.clone());
-    ix.retire(id(1));
+    // Registered under its key's id, as every base address is.
+    let retired = id_for_key(&typed.key());
+    ix.insert(retired, typed.clone());
+    ix.retire(retired);
     assert!(matches!(ix.decide(&typed), Decision::New { .. }), "nothing in its place yet");
-    let successor = masthead_domain::base_address::successor_id(id(1));
+    let successor = successor_id(retired);
     ix.insert(successor, typed.clone());
     for probe in [typed, canon("Kerkstr 12", "3511 LX", "Utrecht", "NL")] {
         let v = ix.verdict(&probe);
         assert!(matches!(&v.decision, Decision::Match(c) if c.id == successor), "{v:?}");
         assert_eq!(v.review, None);
     }
+}
+
+/// A retired address that was corrected first: its successor is the one
+/// registered for its current spelling (under the successor of the id the
+/// correction reserved), not the one registered for the spelling it had
+/// before (under the successor of its own id), which is another house.
+#[test]
+fn a_corrected_then_retired_address_passes_its_current_spelling_on() {
+    let mut ix = MatchIndex::new(MatchConfig::default());
+    let before = canon("Vismarkt 3", "3511KR", "Utrecht", "NL");
+    let now = canon("Vismarkt 5", "3511KR", "Utrecht", "NL");
+    let retired = id_for_key(&before.key());
+    ix.insert(retired, before.clone());
+    ix.insert(retired, now.clone());
+    ix.retire(retired);
+    ix.insert(successor_id(retired), before.clone());
+    assert!(matches!(ix.decide(&now), Decision::New { .. }), "the former spelling's successor is another house");
+    let successor = successor_id(id_for_key(&now.key()));
+    ix.insert(successor, now.clone());
+    assert!(matches!(ix.decide(&now), Decision::Match(c) if c.id == successor));
+    assert!(matches!(ix.decide(&before), Decision::Match(c) if c.id == successor_id(retired)));
 }
 
 /// Near-duplicates beside look-alikes that must stay apart, for the scan.

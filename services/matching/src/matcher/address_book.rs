@@ -4,10 +4,13 @@
 //! decisions that pairs are distinct, and kept current as new ones arrive.
 
 use super::convert::current_canonical;
+use crate::index::Resolution;
 use crate::{MatchConfig, MatchIndex};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use masthead_domain::base_address::{AddressSource, BaseAddressCorrected, BaseAddressEvent, BaseAddressRegistered};
+use masthead_domain::base_address::{
+    self, AddressSource, BaseAddressCorrected, BaseAddressEvent, BaseAddressRegistered,
+};
 use masthead_domain::envelope::{header, AnyEvent};
 use masthead_domain::review::{ReviewDecided, ReviewDecision, ReviewEvent};
 use masthead_domain::AddressLines;
@@ -32,6 +35,9 @@ pub struct BaseInfo {
 pub struct AddressBook {
     index: RwLock<MatchIndex>,
     info: RwLock<HashMap<Uuid, BaseInfo>>,
+    /// Ids reserved for a spelling of another address (a correction's new
+    /// spelling, a key the normaliser changed): alias id → that address.
+    aliases: RwLock<HashMap<Uuid, Uuid>>,
     /// Stream sequence of the last address or review event applied from
     /// the stream in order (catch-up and follow). Registrations the matcher adds
     /// itself do not move it: everything up to it is in the index.
@@ -63,6 +69,7 @@ impl AddressBook {
         Self {
             index: RwLock::new(MatchIndex::new(config)),
             info: RwLock::new(HashMap::new()),
+            aliases: RwLock::new(HashMap::new()),
             position: AtomicU64::new(0),
             advanced: tokio::sync::Notify::new(),
             refollow: tokio::sync::Notify::new(),
@@ -87,6 +94,40 @@ impl AddressBook {
 
     pub fn info(&self, id: &Uuid) -> Option<BaseInfo> {
         self.info.read().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    /// The address whose spelling reserved `id`, if it is an alias id.
+    pub fn alias_of(&self, id: Uuid) -> Option<Uuid> {
+        self.aliases.read().ok().and_then(|m| m.get(&id).copied())
+    }
+
+    /// The address a probe whose key derives `id` was registered as, or
+    /// reserved for: `id` itself, or the address the alias `id` stands for.
+    pub fn owner_of(&self, id: Uuid) -> Uuid {
+        self.alias_of(id).unwrap_or(id)
+    }
+
+    /// The id a new base address with `key` takes: the key's own, unless
+    /// that id belongs to an address that can take no deliveries now
+    /// (retired, or merged into a retired one), directly or as a spelling
+    /// reserved for it; then the next successor id that does not. An id of
+    /// an active address is returned as it is: appending the registration
+    /// then finds it registered.
+    pub fn id_for_new(&self, key: &str) -> Uuid {
+        let mut id = base_address::id_for_key(key);
+        // Bounded like the index's merge chains: only a damaged history
+        // could make this long.
+        for _ in 0..64 {
+            let owner = self.owner_of(id);
+            let retired = self
+                .with_index(|index| index.knows(owner) && matches!(index.resolve(owner), Resolution::Retired(_)))
+                .unwrap_or(false);
+            if !retired {
+                break;
+            }
+            id = base_address::successor_id(id);
+        }
+        id
     }
 
     /// Waits until every address event stored before stream sequence
@@ -188,8 +229,13 @@ impl AddressBook {
                 }
             }
             // An alias id is never in the index: its address is, under
-            // its own id.
-            BaseAddressEvent::BaseAddressAliased(_) => {}
+            // its own id. Kept apart, so that a probe spelled like it is
+            // known to be that address.
+            BaseAddressEvent::BaseAddressAliased(e) => {
+                if let Ok(mut aliases) = self.aliases.write() {
+                    aliases.insert(e.base_address_id, e.alias_of);
+                }
+            }
         }
     }
 

@@ -131,9 +131,36 @@ impl MatcherHandler {
                 Plan::Match { request, matched: address_matched(&c, &probe, reference, lines, review), after: None }
             }
             Decision::New { best_rejected } => {
+                if let Some(plan) = self.former_spelling(request, &probe, &review) {
+                    return plan;
+                }
                 local.register(i, request, &probe, &self.book, best_rejected.map(|c| c.score), review)
             }
         }
+    }
+
+    /// A probe the engine matches to nothing can still have a key that an
+    /// address was registered under before a correction moved it (the
+    /// key's id is that address's), or that a correction reserved for one
+    /// (an alias id): it is that address, delivered with its lines as they
+    /// are now. Registering it instead would find the id taken. `None`
+    /// when the key is no address's, when the address resolves to a
+    /// retired one, or when it was created for this very subscription (a
+    /// redelivery finishing its own registration).
+    fn former_spelling<'a>(
+        &self,
+        request: Request<'a>,
+        probe: &Canonical,
+        review: &Option<ReviewRequest>,
+    ) -> Option<Plan<'a>> {
+        let owner = self.book.owner_of(base_address::id_for_key(&probe.key()));
+        let candidate = self.book.with_index(|index| index.former_spelling(probe, owner)).flatten()?;
+        let BaseInfo { reference, lines, created_for } = self.book.info(&candidate.id)?;
+        if created_for == Some(request.req.subscription_id) {
+            return None;
+        }
+        let matched = address_matched(&candidate, probe, reference, lines, review.clone());
+        Some(Plan::Match { request, matched, after: None })
     }
 
     /// Appends a registration planned by this batch.
@@ -325,12 +352,9 @@ impl BatchAddresses {
     ) -> Plan<'a> {
         let req = request.req;
         let key = probe.key();
-        let mut id = base_address::id_for_key(&key);
-        // The key's own id belongs to a retired address, which cannot
-        // take this subscription: the new address takes its successor's.
-        while book.with_index(|index| index.is_retired(id)).unwrap_or(false) {
-            id = base_address::successor_id(id);
-        }
+        // The key's own id may belong to a retired address (or a spelling
+        // reserved for one), which cannot take this subscription.
+        let id = book.id_for_new(&key);
         let mut flags = Vec::new();
         if !probe.has_house_number() {
             flags.push(AddressFlag::MissingHouseNumber);
