@@ -369,6 +369,9 @@ pub enum AliasKind {
     Merged,
     /// An id a newer normaliser derives, reserved for this address.
     Rekeyed,
+    /// The id of a spelling the team corrected this address to, reserved
+    /// for it.
+    Corrected,
 }
 
 /// An id that stands for this base address.

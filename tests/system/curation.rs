@@ -241,7 +241,9 @@ async fn the_cli_lists_and_decides_what_dedupe_queued_and_the_export_labels_it()
     let decided = run_ok(&system, &["reviews", "decide", id, "--merge-into", into, "--reason", "same farm"]);
     assert!(decided.contains("merge"), "{decided}");
     assert!(run_ok(&system, &["reviews", "list"]).trim().is_empty(), "the decided item left the open list");
-    assert_eq!(run_ok(&system, &["reviews", "list", "--all"]).lines().count(), 1);
+    let all = run_ok(&system, &["reviews", "list", "--all"]);
+    assert_eq!(all.lines().count(), 1, "{all}");
+    assert!(all.contains(&format!("[merged into {into}]")), "each item shows its status: {all}");
     // A contrary decision is refused; the same one again is not.
     assert!(run_refused(&system, &["reviews", "decide", id, "--distinct"]).contains("refused"));
     run_ok(&system, &["reviews", "decide", id, "--merge-into", into]);

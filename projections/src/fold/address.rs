@@ -10,7 +10,7 @@ use crate::view::{
 };
 use chrono::{DateTime, Utc};
 use masthead_domain::base_address::{
-    AddressSource, BaseAddressAliased, BaseAddressCorrected, BaseAddressEvent, BaseAddressMerged,
+    AddressSource, AliasReason, BaseAddressAliased, BaseAddressCorrected, BaseAddressEvent, BaseAddressMerged,
     BaseAddressRegistered, BaseAddressRetired,
 };
 use serde::{Deserialize, Serialize};
@@ -320,7 +320,11 @@ impl AddressDoc {
         if !self.first_time(seq) {
             return false;
         }
-        let alias = AddressAlias { id: e.base_address_id, kind: AliasKind::Rekeyed, street: None, since: e.aliased_at };
+        let kind = match e.reason {
+            AliasReason::Rekeyed { .. } => AliasKind::Rekeyed,
+            AliasReason::Corrected => AliasKind::Corrected,
+        };
+        let alias = AddressAlias { id: e.base_address_id, kind, street: None, since: e.aliased_at };
         self.add_alias(alias);
         true
     }

@@ -318,6 +318,15 @@ pub async fn retiring_and_rekeying_show_on_the_address(store: &dyn ProjectionSto
     );
     let vb = store.address(b.id).await?.expect("b");
     assert_eq!(vb.aliases.iter().map(|x| (x.id, x.kind)).collect::<Vec<_>>(), vec![(alias, AliasKind::Rekeyed)]);
+    // A correction's reservation says so.
+    let corrected = Uuid::from_u128(0xa11a6);
+    let mut reserved = aliased(5, corrected, &b);
+    if let AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressAliased(e)) = &mut reserved.event {
+        e.reason = AliasReason::Corrected;
+    }
+    store.apply_batch(&[reserved]).await?;
+    let vb = store.address(b.id).await?.expect("b");
+    assert_eq!(vb.aliases.iter().map(|x| x.kind).collect::<Vec<_>>(), vec![AliasKind::Rekeyed, AliasKind::Corrected]);
     assert!(store.address(alias).await?.is_none(), "an alias id is no address");
     let f = AddressFilter { status: Some(AddressState::Retired), ..Default::default() };
     assert_eq!(
@@ -327,7 +336,7 @@ pub async fn retiring_and_rekeying_show_on_the_address(store: &dyn ProjectionSto
     assert_eq!(store.stats().await?.addresses_retired, 1);
     let again = store.apply_batch(&events).await?;
     assert_eq!((again.applied, again.duplicates), (0, 4));
-    assert_eq!(store.address(b.id).await?.expect("b").aliases.len(), 1);
+    assert_eq!(store.address(b.id).await?.expect("b").aliases.len(), 2, "no alias twice");
     assert_eq!(store.stats().await?.addresses_retired, 1);
     Ok(())
 }

@@ -128,6 +128,12 @@ impl Curation {
     /// exists (exactly or as a near-duplicate), nothing is appended:
     /// [`CurationError::Existing`] names it.
     pub async fn register(&self, new: NewAddress, actor: &Actor) -> Result<BaseAddressRegistered, CurationError> {
+        // Alone too: two near-duplicate spellings registered at once would
+        // each pass the engine's check before the other is in the index.
+        self.exclusively(self.register_alone(new, actor)).await
+    }
+
+    async fn register_alone(&self, new: NewAddress, actor: &Actor) -> Result<BaseAddressRegistered, CurationError> {
         self.fence().await?;
         let probe = canonical_of(&new.lines);
         if let Some(existing) = self.resolves_to(&probe, None) {
@@ -332,14 +338,44 @@ impl Curation {
         let Some(decision) = planned.or_else(|| loaded.aggregate.decided.as_ref().map(|d| d.decision.clone())) else {
             return Err(CurationError::Review(review::ReviewError::NotOpened));
         };
-        if let ReviewDecision::Merge { merged, into } = decision {
-            self.merge(merged, into, actor).await?;
+        match &decision {
+            ReviewDecision::Merge { merged, into } => {
+                self.merge(*merged, *into, actor).await?;
+            }
+            // Merged by hand since the item was queued: calling them
+            // distinct now would record (and export, as a calibration
+            // label) the opposite of what the list says.
+            ReviewDecision::Distinct { pairs } if loaded.aggregate.decided.is_none() => {
+                for [a, b] in pairs {
+                    let (a, b) = (self.survivor_of(*a).await?, self.survivor_of(*b).await?);
+                    if a == b {
+                        return Err(CurationError::AlreadyOne { survivor: a });
+                    }
+                }
+            }
+            ReviewDecision::Distinct { .. } => {}
         }
         self.reviews
             .execute(&review_id.to_string(), ReviewCommand::Decide(command), &CommandMeta::default())
             .await
             .map_err(CurationError::from_review)?;
         Ok(decision)
+    }
+}
+
+impl Curation {
+    /// Where `id` ends after following its merges, as the histories have it.
+    async fn survivor_of(&self, id: Uuid) -> Result<Uuid, CurationError> {
+        let mut at = id;
+        // Merges never form cycles; the bound only stops a damaged history.
+        for _ in 0..64 {
+            let (loaded, _) = self.addresses.aggregates().load(&at.to_string()).await.map_err(CurationError::read)?;
+            match loaded.aggregate.status {
+                base_address::AddressStatus::Merged { into } => at = into,
+                _ => return Ok(at),
+            }
+        }
+        Ok(at)
     }
 }
 

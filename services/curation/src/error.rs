@@ -22,6 +22,12 @@ pub enum CurationError {
     /// otherwise 409, an address not in the item 422).
     #[error(transparent)]
     Review(ReviewError),
+    /// A "distinct" decision on addresses that were merged into one since
+    /// the item was queued (directly, not through the item): nothing was
+    /// recorded. Show the survivor (HTTP 409); a merge decision into it
+    /// closes the item.
+    #[error("the item's addresses are one address now: {survivor}")]
+    AlreadyOne { survivor: Uuid },
     /// The event store did not answer; nothing was appended, or the outcome
     /// is unknown. Retry: every command is a no-op the second time (503).
     #[error("event store unavailable: {0}")]
@@ -45,7 +51,7 @@ pub enum ErrorClass {
 impl CurationError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Existing { .. } => ErrorClass::Conflict,
+            Self::Existing { .. } | Self::AlreadyOne { .. } => ErrorClass::Conflict,
             Self::Address(e) => match e.status_class() {
                 RefusalClass::NotFound => ErrorClass::NotFound,
                 RefusalClass::Conflict => ErrorClass::Conflict,

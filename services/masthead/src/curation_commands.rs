@@ -10,7 +10,7 @@ use masthead_curation::queue::{is_open, review_items};
 use masthead_curation::{Actor, Curation, CurationError, NewAddress};
 use masthead_domain::base_address::{AddressPatch, BaseAddressEvent};
 use masthead_domain::country::Country;
-use masthead_domain::review::RequestedDecision;
+use masthead_domain::review::{RequestedDecision, ReviewDecision};
 use masthead_domain::schema::EventSchema;
 use masthead_domain::subscription::request::{MAX_LINE, MAX_POSTAL_CODE};
 use masthead_domain::subscription::text::checked_line;
@@ -199,11 +199,19 @@ pub async fn list_reviews(config: &Config, all: bool, as_json: bool) -> Result<(
                 "{}",
                 json!({"id": opened.review_id, "kind": opened.kind.as_str(), "address_id": opened.address_id,
                 "subscription_id": opened.subscription_id, "candidates": opened.candidates.iter().map(|c| json!({"id": c.base_address_id, "probability": c.probability})).collect::<Vec<_>>(),
-                "created_at": opened.opened_at, "decision": decision})
+                "created_at": opened.opened_at, "status": if is_open(item) { "open" } else { "decided" },
+                "decision": decision})
             );
         } else {
+            let status = match &item.decided {
+                None => "open".to_owned(),
+                Some(d) => match &d.decision {
+                    ReviewDecision::Merge { into, .. } => format!("merged into {into}"),
+                    ReviewDecision::Distinct { .. } => "distinct".to_owned(),
+                },
+            };
             println!(
-                "{}  {:<10} {}  vs {}",
+                "{}  {:<10} {}  vs {}  [{status}]",
                 opened.review_id,
                 opened.kind.as_str(),
                 opened.address_id,

@@ -201,6 +201,7 @@ impl WhoFlags {
 enum ReviewsCommand {
     /// List the open review items, oldest first (--all: decided ones too).
     List {
+        /// Decided items too, each with its status and decision.
         #[arg(long)]
         all: bool,
         /// One JSON object per line.
@@ -209,9 +210,13 @@ enum ReviewsCommand {
     },
     /// Decide a review item: --merge-into ID, or --distinct.
     Decide {
+        /// The review item's id.
         id: String,
+        /// Merge the item's addresses into this one (an address of the item).
         #[arg(long, conflicts_with = "distinct")]
         merge_into: Option<String>,
+        /// The item's addresses are different addresses: never queue the
+        /// pair again.
         #[arg(long)]
         distinct: bool,
         #[command(flatten)]

@@ -24,6 +24,9 @@ async fn a_merged_address_answers_merged_and_both_histories_tell_it() {
     assert_eq!(survivor["status"], "active");
     assert!(survivor["aliases"].as_array().expect("aliases").iter().any(|x| x["id"] == a.as_str()), "{survivor}");
 
+    // A parameter these take none of is refused, as the lists refuse one.
+    desk.app.assert_bad_parameter(&format!("/api/v1/addresses/{a}/history?foo=1"), "foo").await;
+    desk.app.assert_bad_parameter(&format!("/api/v1/addresses/{a}?foo=1"), "foo").await;
     let history = desk.app.get_json(&format!("/api/v1/addresses/{a}/history"), 200).await;
     let kinds: Vec<&str> =
         history["items"].as_array().expect("items").iter().filter_map(|h| h["event_type"].as_str()).collect();

@@ -4,17 +4,19 @@ use super::{field, open_pair, Desk};
 use masthead_test_support::history::base_address;
 use serde_json::json;
 
+/// Imports `streets` (all in 1011 AB Amsterdam) as a base list does, where
+/// near-duplicates may stand side by side (registering the second by hand
+/// would be refused); returns their ids.
+async fn import(desk: &Desk, streets: &[&str]) -> Vec<String> {
+    let imported: Vec<_> = streets.iter().map(|s| base_address(s, "1011 AB", "Amsterdam", "NL", None)).collect();
+    desk.app.add_addresses(&imported).await;
+    imported.iter().map(|x| x.base_address_id.to_string()).collect()
+}
+
 #[tokio::test]
 async fn a_merge_decision_merges_the_pair_once_and_a_contrary_one_is_refused() {
     let desk = Desk::open().await;
-    // An import holds both spellings (import deduplicates exact keys only);
-    // registering the second by hand would have been refused.
-    let imported = [
-        base_address("Rossem 3", "1011 AB", "Amsterdam", "NL", None),
-        base_address("Rossum 3", "1011 AB", "Amsterdam", "NL", None),
-    ];
-    desk.app.add_addresses(&imported).await;
-    let (a, b) = (imported[0].base_address_id.to_string(), imported[1].base_address_id.to_string());
+    let [a, b] = <[String; 2]>::try_from(import(&desk, &["Rossem 3", "Rossum 3"]).await).expect("two");
     let item = open_pair(&desk.app, &a, &b).await;
     let path = format!("/api/v1/reviews/{item}/decision");
 
@@ -64,4 +66,76 @@ async fn a_distinct_decision_names_its_pairs_and_unknown_items_are_404() {
     let unknown = format!("/api/v1/reviews/{}/decision", uuid::Uuid::new_v4());
     assert_eq!(desk.post(&unknown, &json!({"decision": "distinct"})).await.0, 404);
     assert_eq!(desk.post("/api/v1/reviews/nope/decision", &json!({"decision": "distinct"})).await.0, 400);
+}
+
+/// A pair merged by hand after it was queued is one address: "distinct"
+/// is refused with the survivor (it would label a merged pair distinct in
+/// the export), and a merge decision into that survivor closes the item.
+/// A survivor on a distinct decision is refused, naming `into`.
+#[tokio::test]
+async fn a_pair_merged_by_hand_cannot_be_called_distinct() {
+    let desk = Desk::open().await;
+    let [a, b] = <[String; 2]>::try_from(import(&desk, &["Rossem 5", "Rossum 5"]).await).expect("two");
+    let item = open_pair(&desk.app, &a, &b).await;
+    let path = format!("/api/v1/reviews/{item}/decision");
+    let (status, with_into) = desk.post(&path, &json!({"decision": "distinct", "into": b})).await;
+    assert_eq!((status, field(&with_into)), (422, "into"), "{with_into}");
+
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": b})).await.0, 200);
+    let (status, distinct) = desk.post(&path, &json!({"decision": "distinct"})).await;
+    assert_eq!(status, 409, "{distinct}");
+    assert!(distinct["error"]["message"].as_str().unwrap_or("").contains(&b), "{distinct}");
+    let (status, merged) = desk.post(&path, &json!({"decision": "merge", "into": b})).await;
+    assert_eq!(status, 200, "{merged}");
+}
+
+/// The review page of an item with several candidates lists them all and
+/// compares the one asked for; "merge right into left" (which merges the
+/// first candidate) is offered beside the first only. A decided item shows
+/// its decision and no buttons.
+#[tokio::test]
+async fn the_review_page_shows_every_candidate_and_a_decided_item_has_no_buttons() {
+    let desk = Desk::open().await;
+    let ids = import(&desk, &["Rossem 7", "Rossum 7", "Rossom 7"]).await;
+    let [a, b, c] = <[String; 3]>::try_from(ids).expect("three").map(|id| id.parse::<uuid::Uuid>().expect("uuid"));
+    let mut opened = masthead_test_support::history::duplicate_pair(a, b, 0.9);
+    let mut second = opened.candidates[0].clone();
+    second.base_address_id = c;
+    opened.candidates.push(second);
+    let item = opened.review_id;
+    desk.app.open_review(opened).await;
+    let page = |query: &'static str| {
+        let url = format!("{}/curate/reviews/{item}{query}", desk.app.address);
+        let client = desk.curator.clone();
+        async move {
+            let response = client.get(url).header("accept", "text/html").send().await.expect("page");
+            (response.status().as_u16(), response.text().await.expect("html"))
+        }
+    };
+
+    let first = masthead_test_support::wait_until("the item projected", std::time::Duration::from_secs(20), || {
+        let page = page("");
+        async move { Some(page.await).filter(|(status, html)| *status == 200 && html.contains("data-right")) }
+    })
+    .await
+    .expect("item page")
+    .1;
+    assert!(first.contains(&format!("data-right=\"{b}\"")) && first.contains(&c.to_string()), "{first}");
+    assert!(first.contains("id=\"merge-into-left\""), "{first}");
+    let (status, other) = page("?candidate=1").await;
+    assert_eq!(status, 200, "{other}");
+    assert!(other.contains(&format!("data-right=\"{c}\"")), "{other}");
+    assert!(!other.contains("id=\"merge-into-left\""), "merging into left would merge the first candidate: {other}");
+    assert_eq!(page("?candidate=x").await.0, 400);
+
+    let (status, decided) =
+        desk.post(&format!("/api/v1/reviews/{item}/decision"), &json!({"decision": "distinct"})).await;
+    assert_eq!(status, 200, "{decided}");
+    let shown = masthead_test_support::wait_until("the decision projected", std::time::Duration::from_secs(20), || {
+        let page = page("");
+        async move { Some(page.await.1).filter(|html| html.contains("id=\"decided\"")) }
+    })
+    .await
+    .expect("decided page");
+    assert!(!shown.contains("data-decision"), "no buttons on a decided item: {shown}");
 }

@@ -61,12 +61,27 @@ pub struct RegisterBody {
     reference: Option<String>,
     /// Street and house number, 1–120 characters.
     street: String,
-    /// At most 15 characters.
-    postal_code: String,
-    /// At most 120 characters.
-    city: String,
+    /// At most 15 characters; may be left out, as a subscriber may.
+    postal_code: Option<String>,
+    /// At most 120 characters; may be left out, as a subscriber may.
+    city: Option<String>,
     /// ISO code or country name in any common spelling.
     country: String,
+    /// Why, for the history (at most 500 characters).
+    reason: Option<String>,
+}
+
+/// A correction body, for the OpenAPI document: the fields to change, at
+/// least one; each as in a registration.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct CorrectBody {
+    #[schema(rename = "ref")]
+    reference: Option<String>,
+    street: Option<String>,
+    postal_code: Option<String>,
+    city: Option<String>,
+    country: Option<String>,
     /// Why, for the history (at most 500 characters).
     reason: Option<String>,
 }
@@ -214,7 +229,7 @@ pub async fn register_address(
     path = "/api/v1/addresses/{id}",
     tag = "curation",
     params(("id" = String, Path, description = "Base address id (UUID)")),
-    request_body = RegisterBody,
+    request_body = CorrectBody,
     responses(
         (status = 200, description = "Corrected (or already so)", body = CuratedAddress),
         (status = 400, description = "Not a UUID, or not a JSON object", body = crate::error::ErrorBody),

@@ -163,7 +163,11 @@ pub async fn list_addresses(
         (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
     )
 )]
-pub async fn get_address(State(state): State<SharedState>, IdPath(raw): IdPath) -> Result<Json<AddressView>, ApiError> {
+pub async fn get_address(
+    State(state): State<SharedState>,
+    IdPath(raw): IdPath,
+    Query(_none): Query<crate::stats::NoParams>,
+) -> Result<Json<AddressView>, ApiError> {
     let id = parse_id(&raw)?;
     let store = projection_store(&state)?;
     store.address(id).await.map_err(store_error)?.map(Json).ok_or_else(|| ApiError::not_found("base address"))
@@ -193,6 +197,7 @@ pub struct AddressHistory {
 pub async fn address_history(
     State(state): State<SharedState>,
     IdPath(raw): IdPath,
+    Query(_none): Query<crate::stats::NoParams>,
 ) -> Result<Json<AddressHistory>, ApiError> {
     let id = parse_id(&raw)?;
     let store = projection_store(&state)?;

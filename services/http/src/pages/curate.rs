@@ -177,6 +177,7 @@ pub async fn address_page(
             kind: match x.kind {
                 masthead_projections::AliasKind::Merged => "merged",
                 masthead_projections::AliasKind::Rekeyed => "rekeyed",
+                masthead_projections::AliasKind::Corrected => "corrected",
             },
             label: x.street.clone().unwrap_or_else(|| x.id.to_string()),
             since: minute(x.since),
@@ -244,6 +245,21 @@ struct Item {
     left_id: Uuid,
     right_id: Uuid,
     fields: Vec<FieldRow>,
+    /// Every candidate of the item, best first; one is compared.
+    candidates: Vec<CandidateRow>,
+    /// Whether the compared candidate is the item's first: a merge "into
+    /// left" merges the first candidate (the domain's rule), so it is only
+    /// offered beside that one.
+    first: bool,
+    /// How the item was decided, if it was: no buttons then.
+    decision: Option<String>,
+}
+
+struct CandidateRow {
+    index: usize,
+    id: Uuid,
+    probability: String,
+    shown: bool,
 }
 
 #[derive(Template)]
@@ -262,8 +278,11 @@ fn same(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-async fn item(store: &dyn ProjectionStore, r: &ReviewView) -> Result<Option<Item>, ApiError> {
-    let Some(candidate) = r.candidates.first() else { return Ok(None) };
+/// The item with its `pick`-th candidate (the first if there is no such
+/// one) beside its address; `None` until both are projected.
+async fn item(store: &dyn ProjectionStore, r: &ReviewView, pick: usize) -> Result<Option<Item>, ApiError> {
+    let pick = if pick < r.candidates.len() { pick } else { 0 };
+    let Some(candidate) = r.candidates.get(pick) else { return Ok(None) };
     let left = store.address(r.address_id).await.map_err(store_error)?;
     let right = store.address(candidate.id).await.map_err(store_error)?;
     let (Some(left), Some(right)) = (left, right) else { return Ok(None) };
@@ -290,6 +309,22 @@ async fn item(store: &dyn ProjectionStore, r: &ReviewView) -> Result<Option<Item
         left_id: left.id,
         right_id: right.id,
         fields,
+        candidates: r
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(index, c)| CandidateRow {
+                index,
+                id: c.id,
+                probability: format!("{:.3}", c.probability),
+                shown: index == pick,
+            })
+            .collect(),
+        first: pick == 0,
+        decision: r.decision.as_ref().map(|d| match (d.as_str(), r.merged, r.into) {
+            ("merge", Some(merged), Some(into)) => format!("merged {merged} into {into}"),
+            (other, _, _) => other.to_owned(),
+        }),
     }))
 }
 
@@ -299,7 +334,7 @@ async fn review_page(
     state: &SharedState,
     headers: &HeaderMap,
     principal: Principal,
-    id: Option<Uuid>,
+    id: Option<(Uuid, usize)>,
     done: Option<Uuid>,
 ) -> Result<Response, ApiError> {
     let store = projection_store(state)?;
@@ -314,14 +349,14 @@ async fn review_page(
     };
     let mut shown = None;
     match id {
-        Some(id) => {
+        Some((id, pick)) => {
             let r = store.review(id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("review item"))?;
-            shown = item(store.as_ref(), &r).await?;
+            shown = item(store.as_ref(), &r, pick).await?;
         }
         // The oldest item whose addresses are both projected.
         None => {
             for r in waiting {
-                if let Some(i) = item(store.as_ref(), r).await? {
+                if let Some(i) = item(store.as_ref(), r, 0).await? {
                     shown = Some(i);
                     break;
                 }
@@ -362,12 +397,20 @@ pub async fn review_queue_page(
     review_page(&state, &headers, principal, None, done).await
 }
 
+/// The review item page's parameters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ItemParams {
+    /// Which candidate to compare, counted from 0 (default: the best).
+    candidate: Option<String>,
+}
+
 /// One review item side by side (HTML).
 #[utoipa::path(
     get,
     path = "/curate/reviews/{id}",
     tag = "pages",
-    params(("id" = String, Path, description = "Review item id (UUID)")),
+    params(("id" = String, Path, description = "Review item id (UUID)"), ItemParams),
     responses(
         (status = 200, description = "HTML: one review item", content_type = "text/html"),
         (status = 404, description = "Unknown item", body = crate::error::ErrorBody),
@@ -378,7 +421,12 @@ pub async fn review_item_page(
     headers: HeaderMap,
     Extension(principal): Extension<Principal>,
     IdPath(raw): IdPath,
+    Query(params): Query<ItemParams>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&raw)?;
-    review_page(&state, &headers, principal, Some(id), None).await
+    let pick = match params.candidate.as_deref() {
+        None | Some("") => 0,
+        Some(raw) => raw.parse().map_err(|_| ApiError::bad_parameter("candidate", "must be a number from 0"))?,
+    };
+    review_page(&state, &headers, principal, Some((id, pick)), None).await
 }

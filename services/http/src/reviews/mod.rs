@@ -151,7 +151,7 @@ impl DecisionAnswer {
         (status = 200, description = "Decided (or already so)", body = DecisionAnswer),
         (status = 400, description = "Not a UUID, or not a JSON object", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown item", body = crate::error::ErrorBody),
-        (status = 409, description = "Decided otherwise before, or the merge's survivor is no longer active"),
+        (status = 409, description = "Decided otherwise before, the merge's survivor is no longer active, or `distinct` on addresses merged into one since"),
         (status = 422, description = "A bad `decision`, or `into` is none of the item's addresses", body = crate::error::ErrorBody),
         (status = 503, description = "The event store is unavailable; retry", body = crate::error::ErrorBody),
     )
@@ -176,7 +176,15 @@ pub async fn decide_review(
             }
             None
         }
-        (Some("distinct"), _) => Some(RequestedDecision::Distinct),
+        (Some("distinct"), None) if !o.has("into") => Some(RequestedDecision::Distinct),
+        (Some("distinct"), _) => {
+            let mut e = ApiError::validation(Vec::new());
+            e.errors.push(crate::error::FieldErrorBody {
+                field: "into".into(),
+                message: "only a `merge` decision has a survivor".into(),
+            });
+            return Err(e);
+        }
         (Some(_), _) => {
             let mut e = ApiError::validation(Vec::new());
             e.errors.push(crate::error::FieldErrorBody {
