@@ -323,10 +323,11 @@ impl Batch {
             BaseAddressEvent::BaseAddressMerged(m) => {
                 let merged = self.addr_full(src, m.base_address_id)?;
                 let street = merged.doc.street();
+                let inherited = merged.doc.aliases();
                 let fresh = merged.doc.curate(seq, at, e);
                 merged.dirty |= fresh;
                 let survivor = self.addr_full(src, m.into)?;
-                survivor.dirty |= survivor.doc.merged_from(seq, m, street);
+                survivor.dirty |= survivor.doc.merged_from(seq, m, street, inherited);
                 self.stats.addresses_merged += u64::from(fresh);
                 fresh
             }

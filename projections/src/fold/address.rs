@@ -230,6 +230,11 @@ impl AddressDoc {
     }
 
     /// The current street line, if known (for an alias on the survivor).
+    /// The ids that stand for this address.
+    pub fn aliases(&self) -> Vec<AddressAlias> {
+        self.live.curation.as_ref().map(|c| c.aliases.clone()).unwrap_or_default()
+    }
+
     pub fn street(&self) -> Option<String> {
         match (self.correction(), &self.registration) {
             (Some(c), _) => Some(c.lines.street.clone()),
@@ -302,12 +307,25 @@ impl AddressDoc {
 
     /// The survivor's side of a merge: `merged` (whose street line was
     /// `street`, when known) is an alias now. True if new.
-    pub fn merged_from(&mut self, seq: u64, e: &BaseAddressMerged, street: Option<String>) -> bool {
+    /// The survivor's side of a merge: the merged address, and every id
+    /// that stood for it (`inherited`: an earlier merge into it, a
+    /// reserved spelling), become its aliases, so a chain of merges lists
+    /// every address it absorbed.
+    pub fn merged_from(
+        &mut self,
+        seq: u64,
+        e: &BaseAddressMerged,
+        street: Option<String>,
+        inherited: Vec<AddressAlias>,
+    ) -> bool {
         if !self.first_time(seq) {
             return false;
         }
         let alias = AddressAlias { id: e.base_address_id, kind: AliasKind::Merged, street, since: e.merged_at };
         self.add_alias(alias);
+        for alias in inherited {
+            self.add_alias(alias);
+        }
         let mut h = entry(seq, BaseAddressEvent::MERGED, e.merged_at, Some(&e.actor));
         h.reason = e.reason.clone();
         h.merged_from = Some(e.base_address_id);

@@ -283,6 +283,18 @@ pub async fn a_merge_moves_subscriptions_and_makes_an_alias(store: &dyn Projecti
     assert_eq!(folded, v1);
     let st = store.stats().await?;
     assert_eq!((st.addresses_merged, st.addresses_corrected), (1, 1));
+
+    // Then the survivor is merged on: the last survivor lists both
+    // addresses it absorbed, the first through the second.
+    let c = address(28);
+    store.apply_batch(&[registered(12, &c, AddressSource::Curation), merged(13, &b, &c)]).await?;
+    let vc = store.address(c.id).await?.expect("the last survivor");
+    let mut ids: Vec<_> = vc.aliases.iter().map(|x| x.id).collect();
+    ids.sort();
+    let mut want = vec![a.id, b.id];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(vc.aliases.iter().all(|x| x.kind == AliasKind::Merged));
     Ok(())
 }
 

@@ -94,3 +94,36 @@ async fn the_queue_lists_open_items_oldest_first_and_a_decided_item_leaves_it() 
     desk.app.assert_bad_parameter("/api/v1/reviews?status=later", "status").await;
     assert_eq!(desk.app.get(&format!("/api/v1/reviews/{}", uuid::Uuid::new_v4())).await.status().as_u16(), 404);
 }
+
+/// A chain of merges (K7 into K9, then K9 into K5): K7 answers the last
+/// survivor, where its subscriptions are delivered, and K5 lists both
+/// addresses it absorbed among its aliases.
+#[tokio::test]
+async fn after_a_chain_of_merges_the_last_survivor_holds_every_alias() {
+    let desk = Desk::open().await;
+    let k7 = desk.register("Kade 7", "1011 AB", "Amsterdam").await;
+    let k9 = desk.register("Kade 9", "1011 AB", "Amsterdam").await;
+    let k5 = desk.register("Kade 5", "1011 AB", "Amsterdam").await;
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{k7}/merge"), &json!({"into": k9})).await.0, 200);
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{k9}/merge"), &json!({"into": k5})).await.0, 200);
+    let survivor =
+        masthead_test_support::wait_until("both merges projected", std::time::Duration::from_secs(20), || {
+            let app = &desk.app;
+            let path = format!("/api/v1/addresses/{k5}");
+            async move {
+                let view: Value = app.get(&path).await.json().await.ok()?;
+                let ids: Vec<String> =
+                    view["aliases"].as_array()?.iter().filter_map(|a| a["id"].as_str().map(str::to_owned)).collect();
+                (ids.len() >= 2).then_some(ids)
+            }
+        })
+        .await
+        .expect("aliases");
+    assert!(survivor.contains(&k7) && survivor.contains(&k9), "{survivor:?}");
+    let first = desk.app.get_json(&format!("/api/v1/addresses/{k7}"), 200).await;
+    assert_eq!(
+        (first["status"].as_str(), first["merged_into"].as_str()),
+        (Some("merged"), Some(k5.as_str())),
+        "{first}"
+    );
+}

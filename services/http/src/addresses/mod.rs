@@ -170,7 +170,18 @@ pub async fn get_address(
 ) -> Result<Json<AddressView>, ApiError> {
     let id = parse_id(&raw)?;
     let store = projection_store(&state)?;
-    store.address(id).await.map_err(store_error)?.map(Json).ok_or_else(|| ApiError::not_found("base address"))
+    let mut view = store.address(id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("base address"))?;
+    // After a chain of merges (A into B, later B into C) A's survivor is
+    // C, where its subscriptions are delivered; A's history keeps each step.
+    // Merges never form cycles; the bound only stops a damaged history.
+    for _ in 0..64 {
+        let Some(into) = view.merged_into else { break };
+        match store.address(into).await.map_err(store_error)? {
+            Some(next) if next.merged_into.is_some() => view.merged_into = next.merged_into,
+            _ => break,
+        }
+    }
+    Ok(Json(view))
 }
 
 /// A base address's history, oldest first.
