@@ -108,10 +108,13 @@ impl Curation {
         let holder = Uuid::new_v4().to_string();
         let lease = tokio::time::timeout(LOCK_PATIENCE, Lease::acquire(&kv, CURATION_LOCK, &holder, LOCK_POLL))
             .await
-            .map_err(|_| unavailable(&"another curation command is in progress"))?
+            .map_err(|_| CurationError::Busy)?
             .map_err(|e| unavailable(&e))?;
+        // Released when this future ends, or when it is dropped halfway (a
+        // client that hung up): the next command must not wait out the TTL.
+        let held = HeldLease(Some(lease));
         let done = tokio::time::timeout(LEASE_TTL - RENEW_EVERY, work).await;
-        lease.release().await;
+        held.release().await;
         done.map_err(|_| unavailable(&"the command took longer than its lease"))?
     }
 
@@ -128,13 +131,16 @@ impl Curation {
     /// exists (exactly or as a near-duplicate), nothing is appended:
     /// [`CurationError::Existing`] names it.
     pub async fn register(&self, new: NewAddress, actor: &Actor) -> Result<BaseAddressRegistered, CurationError> {
-        // Alone too: two near-duplicate spellings registered at once would
+        // The fence before the lease: it waits for an import's addresses to
+        // be indexed, seconds while one runs, and holding the lease for that
+        // would turn other curators away.
+        self.fence().await?;
+        // Alone: two near-duplicate spellings registered at once would
         // each pass the engine's check before the other is in the index.
         self.exclusively(self.register_alone(new, actor)).await
     }
 
     async fn register_alone(&self, new: NewAddress, actor: &Actor) -> Result<BaseAddressRegistered, CurationError> {
-        self.fence().await?;
         let probe = canonical_of(&new.lines);
         if let Some(existing) = self.resolves_to(&probe, None) {
             return Err(CurationError::Existing { id: existing });
@@ -184,6 +190,9 @@ impl Curation {
         patch: AddressPatch,
         actor: &Actor,
     ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        // Before the lease, as for a registration: new lines are checked
+        // against every address stored so far.
+        self.fence().await?;
         self.exclusively(self.correct_alone(id, patch, actor)).await
     }
 
@@ -218,7 +227,6 @@ impl Curation {
         // an event of its own, and the spelling would stay taken.
         let changes = loaded.aggregate.decide(command.clone()).map_err(CurationError::Address)?;
         if !changes.is_empty() && key != current.canonical.key {
-            self.fence().await?;
             if let Some(existing) = self.resolves_to(&probe, Some(id)) {
                 return Err(CurationError::Existing { id: existing });
             }
@@ -379,6 +387,27 @@ impl Curation {
     }
 }
 
+/// The curation lease while a command holds it.
+struct HeldLease(Option<Lease>);
+
+impl HeldLease {
+    async fn release(mut self) {
+        if let Some(lease) = self.0.take() {
+            lease.release().await;
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        // Dropped without `release`: the command was cancelled. Give the
+        // lease back from a task of its own (no await in a drop).
+        if let (Some(lease), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(lease.release());
+        }
+    }
+}
+
 /// A base address as its own history has it now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddressSnapshot {
@@ -398,5 +427,34 @@ impl Curation {
             return Box::pin(self.snapshot(alias.alias_of)).await;
         }
         Ok(a.current.map(|c| AddressSnapshot { id, status: a.status, reference: c.reference, lines: c.address }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use masthead_jetstream::topology::{setup, Topology};
+    use masthead_test_support::{wait_until, NatsServer};
+
+    /// A command cancelled while it holds the lease (its client hung up)
+    /// gives the lease back at once; before, the next commands waited out
+    /// the bucket's TTL and were refused meanwhile.
+    #[tokio::test]
+    async fn a_lease_dropped_halfway_is_given_back_at_once() {
+        let server = NatsServer::start().expect("nats");
+        let js = async_nats::jetstream::new(server.client().await.expect("client"));
+        let topology = Topology::new("LEASETEST");
+        setup(&js, &topology).await.expect("setup");
+        let kv = js.get_key_value(topology.leases_bucket()).await.expect("leases");
+        let lease = Lease::try_acquire(&kv, CURATION_LOCK, "first").await.expect("bucket").expect("free");
+        assert!(Lease::try_acquire(&kv, CURATION_LOCK, "second").await.expect("bucket").is_none(), "held");
+        drop(HeldLease(Some(lease)));
+        // Well within the TTL (10 s), which is when it would free itself.
+        let taken = wait_until("the lease free again", Duration::from_secs(3), || async {
+            Lease::try_acquire(&kv, CURATION_LOCK, "second").await.ok().flatten()
+        })
+        .await
+        .expect("given back");
+        assert_eq!(taken.holder(), "second");
     }
 }

@@ -28,6 +28,10 @@ pub enum CurationError {
     /// closes the item.
     #[error("the item's addresses are one address now: {survivor}")]
     AlreadyOne { survivor: Uuid },
+    /// Another curation command held the lease for longer than this one
+    /// would wait: nothing was appended. Retry shortly (HTTP 503).
+    #[error("another curation command is in progress; retry shortly")]
+    Busy,
     /// The event store did not answer; nothing was appended, or the outcome
     /// is unknown. Retry: every command is a no-op the second time (503).
     #[error("event store unavailable: {0}")]
@@ -60,7 +64,7 @@ impl CurationError {
             Self::Review(ReviewError::NotOpened) => ErrorClass::NotFound,
             Self::Review(ReviewError::AlreadyDecided(_)) => ErrorClass::Conflict,
             Self::Review(ReviewError::NotInItem(_) | ReviewError::NoCandidate) => ErrorClass::Invalid,
-            Self::Unavailable(_) => ErrorClass::Unavailable,
+            Self::Unavailable(_) | Self::Busy => ErrorClass::Unavailable,
             Self::Store(_) => ErrorClass::Internal,
         }
     }

@@ -76,7 +76,11 @@ pub fn parse<T: DeserializeOwned + IntoParams>(query: &str) -> Result<T, ApiErro
     // Sorted so that the error names the same parameter every time.
     unknown.sort();
     if let Some(name) = unknown.first() {
-        return Err(ApiError::bad_parameter(name, format!("unknown parameter; known: {}", known.join(", "))));
+        let message = match known.is_empty() {
+            true => "unknown parameter; this takes none".to_owned(),
+            false => format!("unknown parameter; known: {}", known.join(", ")),
+        };
+        return Err(ApiError::bad_parameter(name, message));
     }
     serde_json::from_value(serde_json::Value::Object(values))
         .map_err(|e| ApiError::bad_parameter("query", format!("cannot be read: {e}")))

@@ -241,3 +241,22 @@ async fn a_registrations_reason_is_in_its_history() {
     assert_eq!(history[0]["reason"], "new building", "{history:?}");
     assert_eq!(history[0]["actor"].as_str().map(|a| !a.is_empty()), Some(true), "{history:?}");
 }
+
+/// While another process holds the curation lease, a command waits a few
+/// seconds and is then refused with `503` saying so (not blaming the event
+/// store); once the lease is given back, the same command succeeds.
+#[tokio::test]
+async fn a_command_refused_while_another_holds_the_lease_says_so() {
+    let desk = Desk::open().await;
+    let id = desk.register("Wachtweg 1", "3511 LX", "Utrecht").await;
+    let kv = desk.app.js.get_key_value(desk.app.config.topology().leases_bucket()).await.expect("leases");
+    let held = masthead_jetstream::lease::Lease::try_acquire(&kv, "curation", "another process")
+        .await
+        .expect("bucket")
+        .expect("free");
+    let path = format!("/api/v1/addresses/{id}");
+    let (status, busy) = desk.patch(&path, &json!({"street": "Wachtweg 3"})).await;
+    assert_eq!((status, busy["error"]["code"].as_str()), (503, Some("busy")), "{busy}");
+    held.release().await;
+    assert_eq!(desk.patch(&path, &json!({"street": "Wachtweg 3"})).await.0, 200);
+}

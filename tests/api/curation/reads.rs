@@ -27,6 +27,8 @@ async fn a_merged_address_answers_merged_and_both_histories_tell_it() {
     // A parameter these take none of is refused, as the lists refuse one.
     desk.app.assert_bad_parameter(&format!("/api/v1/addresses/{a}/history?foo=1"), "foo").await;
     desk.app.assert_bad_parameter(&format!("/api/v1/addresses/{a}?foo=1"), "foo").await;
+    let item = open_pair(&desk.app, &a, &b).await;
+    desk.app.assert_bad_parameter(&format!("/api/v1/reviews/{item}?foo=1"), "foo").await;
     let history = desk.app.get_json(&format!("/api/v1/addresses/{a}/history"), 200).await;
     let kinds: Vec<&str> =
         history["items"].as_array().expect("items").iter().filter_map(|h| h["event_type"].as_str()).collect();

@@ -127,6 +127,7 @@ async fn the_review_page_shows_every_candidate_and_a_decided_item_has_no_buttons
     assert!(other.contains(&format!("data-right=\"{c}\"")), "{other}");
     assert!(!other.contains("id=\"merge-into-left\""), "merging into left would merge the first candidate: {other}");
     assert_eq!(page("?candidate=x").await.0, 400);
+    assert_eq!(page("?candidate=2").await.0, 400, "only candidates 0 and 1");
 
     let (status, decided) =
         desk.post(&format!("/api/v1/reviews/{item}/decision"), &json!({"decision": "distinct"})).await;

@@ -106,6 +106,11 @@ pub(crate) fn refused(e: CurationError) -> Response {
         ErrorClass::NotFound => StatusCode::NOT_FOUND,
         ErrorClass::Conflict => StatusCode::CONFLICT,
         ErrorClass::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorClass::Unavailable if matches!(e, CurationError::Busy) => {
+            let mut busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string());
+            busy.retry_after = Some(1);
+            return busy.into_response();
+        }
         ErrorClass::Unavailable => return ApiError::unavailable().into_response(),
         ErrorClass::Internal => {
             tracing::error!(error = %e, "curation command failed");

@@ -281,7 +281,10 @@ fn same(a: &str, b: &str) -> bool {
 /// The item with its `pick`-th candidate (the first if there is no such
 /// one) beside its address; `None` until both are projected.
 async fn item(store: &dyn ProjectionStore, r: &ReviewView, pick: usize) -> Result<Option<Item>, ApiError> {
-    let pick = if pick < r.candidates.len() { pick } else { 0 };
+    if pick > 0 && pick >= r.candidates.len() {
+        let message = format!("the item has {} candidate(s), counted from 0", r.candidates.len());
+        return Err(ApiError::bad_parameter("candidate", message));
+    }
     let Some(candidate) = r.candidates.get(pick) else { return Ok(None) };
     let left = store.address(r.address_id).await.map_err(store_error)?;
     let right = store.address(candidate.id).await.map_err(store_error)?;

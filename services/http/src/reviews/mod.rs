@@ -87,7 +87,11 @@ pub async fn list_reviews(
         (status = 503, description = "No read models in this process, or the store is unavailable", body = crate::error::ErrorBody),
     )
 )]
-pub async fn get_review(State(state): State<SharedState>, IdPath(raw): IdPath) -> Result<Json<ReviewView>, ApiError> {
+pub async fn get_review(
+    State(state): State<SharedState>,
+    IdPath(raw): IdPath,
+    crate::query::Query(_none): crate::query::Query<crate::stats::NoParams>,
+) -> Result<Json<ReviewView>, ApiError> {
     let id = parse_id(&raw)?;
     let store = crate::query::projection_store(&state)?;
     store
