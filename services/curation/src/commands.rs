@@ -354,10 +354,17 @@ impl Curation {
             // distinct now would record (and export, as a calibration
             // label) the opposite of what the list says.
             ReviewDecision::Distinct { pairs } if loaded.aggregate.decided.is_none() => {
+                // Every pair holds the item's address: each history is
+                // walked once, not once per pair.
+                let mut survivors = std::collections::HashMap::new();
+                for id in pairs.iter().flatten() {
+                    if !survivors.contains_key(id) {
+                        survivors.insert(*id, self.survivor_of(*id).await?);
+                    }
+                }
                 for [a, b] in pairs {
-                    let (a, b) = (self.survivor_of(*a).await?, self.survivor_of(*b).await?);
-                    if a == b {
-                        return Err(CurationError::AlreadyOne { survivor: a });
+                    if survivors[a] == survivors[b] {
+                        return Err(CurationError::AlreadyOne { survivor: survivors[a] });
                     }
                 }
             }
@@ -375,8 +382,7 @@ impl Curation {
     /// Where `id` ends after following its merges, as the histories have it.
     async fn survivor_of(&self, id: Uuid) -> Result<Uuid, CurationError> {
         let mut at = id;
-        // Merges never form cycles; the bound only stops a damaged history.
-        for _ in 0..64 {
+        for _ in 0..base_address::MAX_CHAIN {
             let (loaded, _) = self.addresses.aggregates().load(&at.to_string()).await.map_err(CurationError::read)?;
             match loaded.aggregate.status {
                 base_address::AddressStatus::Merged { into } => at = into,

@@ -201,6 +201,12 @@ fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
     chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
 }
 
+/// The parameters of an endpoint that takes none: with [`Query`], any
+/// parameter is refused, as a list refuses one it does not know.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoParams {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

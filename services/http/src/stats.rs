@@ -5,7 +5,7 @@
 
 use crate::access::doors::DoorRouter;
 use crate::error::ApiError;
-use crate::query::{projection_store, store_error, Query};
+use crate::query::{projection_store, store_error, NoParams, Query};
 use crate::SharedState;
 use axum::extract::State;
 use axum::http::header;
@@ -13,10 +13,9 @@ use axum::response::{IntoResponse, Response};
 use masthead_auth::Role;
 use masthead_jetstream::lag::{poll_lag, ConsumerLag, LAG_TIMEOUT};
 use masthead_projections::Stats;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use utoipa::IntoParams;
 use utoipa_axum::routes;
 
 /// How long one stats body is served.
@@ -31,11 +30,6 @@ pub struct StatsCache(Arc<tokio::sync::Mutex<Option<(Instant, bytes::Bytes)>>>);
 pub fn routes() -> DoorRouter<SharedState> {
     DoorRouter::new().role(Role::Viewer, routes!(get_stats))
 }
-
-/// The stats endpoint takes no parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct NoParams {}
 
 /// The stats response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

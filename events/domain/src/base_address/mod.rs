@@ -22,6 +22,12 @@ use uuid::Uuid;
 /// Namespace for base-address ids. Changing it would fork every id.
 const NAMESPACE: Uuid = Uuid::from_u128(0x8c0e_4f0d_7a1b_4d3e_9b57_6d2c_61a4_b0a1);
 
+/// How many steps any walk along merges (A into B, later B into C) or
+/// successor ids takes at most. Neither can loop: an address merges only
+/// into an active one, and a successor is derived from a retired id. The
+/// bound only keeps a damaged history from hanging whoever walks it.
+pub const MAX_CHAIN: usize = 64;
+
 /// The id a base address with this canonical key has, wherever it is computed.
 pub fn id_for_key(canonical_key: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, canonical_key.as_bytes())

@@ -51,10 +51,7 @@ impl Relocations {
 
     /// The address that delivers for `id` now, following merges.
     pub fn survivor(&self, mut id: Uuid) -> Uuid {
-        // A merge chain cannot loop (an address merges only into an active
-        // one), but a bound costs nothing and keeps a corrupt stream from
-        // hanging the relocator.
-        for _ in 0..64 {
+        for _ in 0..masthead_domain::base_address::MAX_CHAIN {
             match self.merged.get(&id) {
                 Some(next) => id = *next,
                 None => break,

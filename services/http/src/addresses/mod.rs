@@ -166,15 +166,14 @@ pub async fn list_addresses(
 pub async fn get_address(
     State(state): State<SharedState>,
     IdPath(raw): IdPath,
-    Query(_none): Query<crate::stats::NoParams>,
+    Query(_none): Query<crate::query::NoParams>,
 ) -> Result<Json<AddressView>, ApiError> {
     let id = parse_id(&raw)?;
     let store = projection_store(&state)?;
     let mut view = store.address(id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found("base address"))?;
     // After a chain of merges (A into B, later B into C) A's survivor is
     // C, where its subscriptions are delivered; A's history keeps each step.
-    // Merges never form cycles; the bound only stops a damaged history.
-    for _ in 0..64 {
+    for _ in 0..masthead_domain::base_address::MAX_CHAIN {
         let Some(into) = view.merged_into else { break };
         match store.address(into).await.map_err(store_error)? {
             Some(next) if next.merged_into.is_some() => view.merged_into = next.merged_into,
@@ -208,7 +207,7 @@ pub struct AddressHistory {
 pub async fn address_history(
     State(state): State<SharedState>,
     IdPath(raw): IdPath,
-    Query(_none): Query<crate::stats::NoParams>,
+    Query(_none): Query<crate::query::NoParams>,
 ) -> Result<Json<AddressHistory>, ApiError> {
     let id = parse_id(&raw)?;
     let store = projection_store(&state)?;

@@ -90,7 +90,7 @@ pub async fn list_reviews(
 pub async fn get_review(
     State(state): State<SharedState>,
     IdPath(raw): IdPath,
-    crate::query::Query(_none): crate::query::Query<crate::stats::NoParams>,
+    crate::query::Query(_none): crate::query::Query<crate::query::NoParams>,
 ) -> Result<Json<ReviewView>, ApiError> {
     let id = parse_id(&raw)?;
     let store = crate::query::projection_store(&state)?;

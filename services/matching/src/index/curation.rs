@@ -31,10 +31,7 @@ pub enum Resolution {
     Retired(Uuid),
 }
 
-/// Merges form chains (A into B, later B into C) but never cycles: the
-/// domain refuses a merge into a merged address. The bound only keeps a
-/// damaged history from looping.
-const MAX_CHAIN: usize = 64;
+use base_address::MAX_CHAIN;
 
 impl MatchIndex {
     /// `id` was merged into `into`.

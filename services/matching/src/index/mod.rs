@@ -577,24 +577,22 @@ impl MatchIndex {
 
 /// A candidate for `id` whose key equals the probe's.
 pub(super) fn exact_candidate(probe: &Canonical, id: Uuid) -> Candidate {
-    {
-        let field = |v: &str| if v.is_empty() { Agreement::Missing } else { Agreement::Exact };
-        Candidate {
-            id,
-            probability: 1.0,
-            score: 100.0,
-            explanation: Explanation {
-                street_similarity: 1.0,
-                street: field(&probe.street),
-                house_number: Agreement::Exact,
-                postal_code: field(&probe.postal_code),
-                city: field(&probe.city),
-                country: field(&probe.country),
-                comparison: None,
-                weights: FieldWeights::default(),
-            },
-            veto: None,
-        }
+    let field = |v: &str| if v.is_empty() { Agreement::Missing } else { Agreement::Exact };
+    Candidate {
+        id,
+        probability: 1.0,
+        score: 100.0,
+        explanation: Explanation {
+            street_similarity: 1.0,
+            street: field(&probe.street),
+            house_number: Agreement::Exact,
+            postal_code: field(&probe.postal_code),
+            city: field(&probe.city),
+            country: field(&probe.country),
+            comparison: None,
+            weights: FieldWeights::default(),
+        },
+        veto: None,
     }
 }
 

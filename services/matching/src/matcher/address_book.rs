@@ -115,9 +115,7 @@ impl AddressBook {
     /// then finds it registered.
     pub fn id_for_new(&self, key: &str) -> Uuid {
         let mut id = base_address::id_for_key(key);
-        // Bounded like the index's merge chains: only a damaged history
-        // could make this long.
-        for _ in 0..64 {
+        for _ in 0..base_address::MAX_CHAIN {
             let owner = self.owner_of(id);
             let retired = self
                 .with_index(|index| index.knows(owner) && matches!(index.resolve(owner), Resolution::Retired(_)))
