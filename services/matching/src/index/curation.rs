@@ -97,11 +97,6 @@ impl MatchIndex {
         }
     }
 
-    /// Whether `id` is retired itself (not through a merge).
-    pub fn is_retired(&self, id: Uuid) -> bool {
-        self.curated.get(&id) == Some(&Curated::Retired)
-    }
-
     /// The verdict with curation applied: matches to a merged address go
     /// to its survivor, a match to a retired address becomes a new address
     /// for review, and candidates that are one address after merges are

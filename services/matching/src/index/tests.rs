@@ -97,8 +97,8 @@ fn merges_chain_to_the_last_survivor() {
     assert_eq!(ix.resolve(id(1)), Resolution::Active(id(3)));
     ix.retire(id(3));
     assert_eq!(ix.resolve(id(1)), Resolution::Retired(id(3)));
-    assert!(ix.is_retired(id(3)));
-    assert!(!ix.is_retired(id(1)), "merged, not retired itself");
+    assert_eq!(ix.resolve(id(3)), Resolution::Retired(id(3)), "retired itself");
+    assert_ne!(ix.resolve(id(1)), Resolution::Retired(id(1)), "merged, not retired itself");
 }
 
 #[test]
