@@ -171,6 +171,36 @@ impl MongoStore {
         Ok(coll.find(doc! { "_id": { "$in": ids } }).await?.try_collect().await?)
     }
 
+    /// Gives each subscription its base address's `ref` as the address
+    /// record holds it now (one query for the page). A correction of the
+    /// `ref` alone moves no subscription (the lines it is delivered to are
+    /// the same), so the copy in the subscription's document may be older.
+    /// Until the address's registration is applied a subscription keeps the
+    /// `ref` its match carried.
+    async fn show_current_refs(&self, items: &mut [SubscriptionSummary]) -> Result<(), StoreError> {
+        let ids: Vec<String> = items.iter().filter_map(|s| s.base_address_id).map(|id| id.to_string()).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<Document> = self
+            .addresses
+            .find(doc! { "_id": { "$in": ids }, "visible": true })
+            .projection(doc! { "ref": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let current: HashMap<String, Option<String>> = records
+            .iter()
+            .filter_map(|r| Some((r.get_str("_id").ok()?.to_owned(), r.get_str("ref").ok().map(str::to_owned))))
+            .collect();
+        for s in items {
+            if let Some(reference) = s.base_address_id.and_then(|id| current.get(&id.to_string())) {
+                s.base_address_ref = reference.clone();
+            }
+        }
+        Ok(())
+    }
+
     async fn read_stats(&self) -> Result<StoredStats, StoreError> {
         match self.stats.find_one(doc! { "_id": STATS_ID }).await? {
             None => Ok(StoredStats {
@@ -429,10 +459,14 @@ impl ProjectionStore for MongoStore {
     }
 
     async fn subscription(&self, id: Uuid) -> Result<Option<SubscriptionView>, StoreError> {
-        match self.subscriptions.find_one(doc! { "_id": id.to_string() }).await? {
-            None => Ok(None),
-            Some(d) => Ok(embedded::<SubscriptionDoc>(&d, "subscription document")?.view()),
+        let Some(d) = self.subscriptions.find_one(doc! { "_id": id.to_string() }).await? else {
+            return Ok(None);
+        };
+        let mut view = embedded::<SubscriptionDoc>(&d, "subscription document")?.view();
+        if let Some(v) = &mut view {
+            self.show_current_refs(std::slice::from_mut(&mut v.summary)).await?;
         }
+        Ok(view)
     }
 
     async fn subscriptions(
@@ -478,6 +512,7 @@ impl ProjectionStore for MongoStore {
             }
             items.extend(doc.summary());
         }
+        self.show_current_refs(&mut items).await?;
         let next_cursor = if found.len() > limit { last.map(|c| c.encode()) } else { None };
         Ok(Page { items, next_cursor })
     }

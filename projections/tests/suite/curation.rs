@@ -226,6 +226,34 @@ pub async fn a_correction_changes_lines_search_and_history(store: &dyn Projectio
     Ok(())
 }
 
+/// A correction of the `ref` alone moves no subscription (the lines they
+/// are delivered to did not change), yet each shows the address's `ref`
+/// as it is now, alone and in lists.
+pub async fn a_ref_only_correction_shows_on_its_subscriptions(store: &dyn ProjectionStore) -> Result {
+    let a = address(24);
+    let (s1, s2) = (sub_id(24), sub_id(25));
+    store
+        .apply_batch(&[
+            registered(1, &a, AddressSource::Curation),
+            requested(2, s1, "Kerkstr 34", t0(), "NL"),
+            matched(3, s1, &a, 96.0, t0()),
+        ])
+        .await?;
+    assert_eq!(store.subscription(s1).await?.expect("s1").summary.base_address_ref.as_deref(), Some("R-24"));
+    let street = a.street_name.clone();
+    store.apply_batch(&[corrected(4, &a, &street, "R-24b")]).await?;
+    assert_eq!(store.address(a.id).await?.expect("address").lines.street, "Kerkstraat 34", "lines unchanged");
+    let v1 = store.subscription(s1).await?.expect("s1");
+    assert_eq!(v1.summary.base_address_ref.as_deref(), Some("R-24b"));
+    assert!(v1.moves.is_empty(), "nothing moved");
+    // A subscription resolved after the correction, and the list.
+    store.apply_batch(&[requested(5, s2, "Kerkstraat 34", t0(), "NL"), matched(6, s2, &a, 99.0, t0())]).await?;
+    let listed = store.subscriptions(&SubscriptionFilter::default(), PageRequest::first(10)).await?;
+    let refs: Vec<_> = listed.items.iter().map(|s| (s.id, s.base_address_ref.as_deref())).collect();
+    assert!(refs.contains(&(s1, Some("R-24b"))) && refs.contains(&(s2, Some("R-24b"))), "{refs:?}");
+    Ok(())
+}
+
 pub async fn a_merge_moves_subscriptions_and_makes_an_alias(store: &dyn ProjectionStore) -> Result {
     let (a, b) = (address(22), address(23));
     let (s1, s2) = (sub_id(22), sub_id(23));

@@ -145,6 +145,7 @@ impl Curation {
         if let Some(existing) = self.resolves_to(&probe, None) {
             return Err(CurationError::Existing { id: existing });
         }
+        self.ref_is_free(new.reference.as_deref(), None)?;
         // As the matcher does: a retired address's key passes to a successor id.
         let id = self.book.id_for_new(&probe.key());
         let registered = BaseAddressRegistered {
@@ -226,13 +227,34 @@ impl Curation {
         // retired, nothing to change) reserves nothing: the reservation is
         // an event of its own, and the spelling would stay taken.
         let changes = loaded.aggregate.decide(command.clone()).map_err(CurationError::Address)?;
+        if let BaseAddressCommand::Correct(c) = &command {
+            if c.reference != current.reference {
+                self.ref_is_free(c.reference.as_deref(), Some(id))?;
+            }
+        }
         if !changes.is_empty() && key != current.canonical.key {
             if let Some(existing) = self.resolves_to(&probe, Some(id)) {
                 return Err(CurationError::Existing { id: existing });
             }
             self.reserve(id, &key).await?;
         }
-        self.execute(id, command).await
+        let stored = self.execute(id, command).await?;
+        // In the book before the lease is given back, so the next command
+        // checks against this correction's key and `ref` even if the
+        // book's feed has not delivered it yet (applying it twice is a
+        // no-op).
+        if let Some(r) = &stored {
+            self.book.apply(&r.event);
+        }
+        Ok(stored)
+    }
+
+    /// Refuses a `ref` another active base address (not `except`) has.
+    fn ref_is_free(&self, reference: Option<&str>, except: Option<Uuid>) -> Result<(), CurationError> {
+        match reference.and_then(|r| self.book.holder_of_ref(r, except)) {
+            Some(id) => Err(CurationError::RefTaken { id }),
+            None => Ok(()),
+        }
     }
 
     /// One command on the address `id`; the event it stored, if any.

@@ -14,6 +14,11 @@ pub enum CurationError {
     /// with `existing.id`); a duplicate by hand is what this prevents.
     #[error("the address resolves to existing base address {id}")]
     Existing { id: Uuid },
+    /// Another active base address has this `ref`: nothing was appended.
+    /// Show the caller that address (HTTP 409 with `existing.id`, about the
+    /// field `ref`); a `ref` is the publisher's key for one address.
+    #[error("the ref is already that of base address {id}")]
+    RefTaken { id: Uuid },
     /// The base-address aggregate refused the command; its
     /// [`BaseAddressError::status_class`] says 404, 409 or 422.
     #[error(transparent)]
@@ -55,7 +60,7 @@ pub enum ErrorClass {
 impl CurationError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Existing { .. } | Self::AlreadyOne { .. } => ErrorClass::Conflict,
+            Self::Existing { .. } | Self::RefTaken { .. } | Self::AlreadyOne { .. } => ErrorClass::Conflict,
             Self::Address(e) => match e.status_class() {
                 RefusalClass::NotFound => ErrorClass::NotFound,
                 RefusalClass::Conflict => ErrorClass::Conflict,

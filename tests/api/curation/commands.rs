@@ -190,6 +190,8 @@ async fn two_merges_into_each_other_at_once_leave_one_survivor() {
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 409], "round {round}: {} / {}", one.1, two.1);
         let survivor = if one.0 == 200 { &b } else { &a };
+        // Read once both registrations and the merge are projected.
+        desk.app.project_all().await;
         let url = format!("{}/api/v1/addresses/{survivor}", desk.app.address);
         let view: Value = desk.curator.get(url).send().await.expect("get").json().await.expect("json");
         assert_eq!(view["status"], "active", "round {round}: {view}");
@@ -259,4 +261,43 @@ async fn a_command_refused_while_another_holds_the_lease_says_so() {
     assert_eq!((status, busy["error"]["code"].as_str()), (503, Some("busy")), "{busy}");
     held.release().await;
     assert_eq!(desk.patch(&path, &json!({"street": "Wachtweg 3"})).await.0, 200);
+}
+
+/// A `ref` is the publisher's key for one address: registering or
+/// correcting to a `ref` another active address has is `409` naming `ref`
+/// and that address, and stores nothing. Once that address is merged
+/// away its `ref` is free again.
+#[tokio::test]
+async fn a_ref_another_active_address_has_is_refused() {
+    let desk = Desk::open().await;
+    let body = |street: &str, r: &str| json!({"ref": r, "street": street, "postal_code": "3511 LX", "city": "Utrecht", "country": "NL"});
+    let (status, first) = desk.post("/api/v1/addresses", &body("Oudegracht 1", "R-7")).await;
+    assert_eq!(status, 201, "{first}");
+    let first = first["id"].as_str().expect("id").to_owned();
+    let (status, second) = desk.post("/api/v1/addresses", &body("Oudegracht 3", "R-8")).await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["id"].as_str().expect("id").to_owned();
+
+    let before = desk.app.store.last_sequence().await.expect("sequence");
+    let (status, refused) = desk.post("/api/v1/addresses", &body("Oudegracht 5", "R-7")).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!((field(&refused), refused["existing"]["id"].as_str()), ("ref", Some(first.as_str())), "{refused}");
+    let (status, refused) = desk.patch(&format!("/api/v1/addresses/{second}"), &json!({"ref": "R-7"})).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!((field(&refused), refused["existing"]["id"].as_str()), ("ref", Some(first.as_str())), "{refused}");
+    assert_eq!(desk.app.store.last_sequence().await.expect("sequence"), before, "a refused command stored something");
+
+    // Its own ref, with other lines, is no conflict; a free one is taken.
+    let (status, own) =
+        desk.patch(&format!("/api/v1/addresses/{second}"), &json!({"ref": "R-8", "street": "Oudegracht 3bis"})).await;
+    assert_eq!(status, 200, "{own}");
+    let (status, corrected) = desk.patch(&format!("/api/v1/addresses/{first}"), &json!({"ref": "R-9"})).await;
+    assert_eq!((status, corrected["ref"].as_str()), (200, Some("R-9")), "{corrected}");
+    // R-7 was freed by that correction, at once (the next command sees it).
+    let (status, taken) = desk.patch(&format!("/api/v1/addresses/{second}"), &json!({"ref": "R-7"})).await;
+    assert_eq!((status, taken["ref"].as_str()), (200, Some("R-7")), "{taken}");
+    // A merged address's ref no longer counts.
+    assert_eq!(desk.post(&format!("/api/v1/addresses/{second}/merge"), &json!({"into": first})).await.0, 200);
+    let (status, again) = desk.post("/api/v1/addresses", &body("Oudegracht 7", "R-7")).await;
+    assert_eq!(status, 201, "{again}");
 }

@@ -58,6 +58,16 @@ pub struct Options {
     /// published the projection was current.
     #[arg(long)]
     import_lag: bool,
+    /// Measure only this one (beside the raw replay for a rebuild), to
+    /// profile it.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Only {
+    Rebuild,
+    Live,
 }
 
 /// One measurement: events per second, and client CPU µs per event.
@@ -132,6 +142,12 @@ async fn measure(config: &Config, nats: &Nats, options: &Options, readers: usize
     let until = Until { sequence: Some(last), time: None };
     let (mut raws, mut rebuilds, mut lives) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=options.rounds.max(1) {
+        if options.only == Some(Only::Live) {
+            let live = live_projection(nats, &dir.join(format!("live-{round}.redb")), last).await?;
+            println!("round {round}: live {:>7.0}/s ({:.1} µs)", live.per_second, live.cpu_us);
+            let _ = std::fs::remove_file(dir.join(format!("live-{round}.redb")));
+            continue;
+        }
         let opts = ReplayOptions { from: 1, until, batch_size: REBUILD_BATCH, readers: &contexts, chunk: CHUNK };
         let meter = CpuMeter::start(None, None);
         let raw = replay::read_only(&nats.topology, opts, |_, _| {}).await?;
@@ -148,6 +164,17 @@ async fn measure(config: &Config, nats: &Nats, options: &Options, readers: usize
         let elapsed = started.elapsed().as_secs_f64();
         let cpu = us_per(meter.stop().process, report.built.events).unwrap_or(f64::NAN);
         let built = Rate { per_second: report.built.events as f64 / elapsed, cpu_us: cpu };
+        if options.only == Some(Only::Rebuild) {
+            println!(
+                "round {round}: raw {:>7.0}/s | rebuild {:>7.0}/s ({:.1} µs, {:.0} %)",
+                raw.per_second,
+                built.per_second,
+                built.cpu_us,
+                100.0 * built.per_second / raw.per_second
+            );
+            let _ = std::fs::remove_dir_all(dir.join(format!("rebuild-{round}")));
+            continue;
+        }
 
         let live = live_projection(nats, &dir.join(format!("live-{round}.redb")), last).await?;
         println!(

@@ -3,9 +3,9 @@
 //! word index, each page bounded by a scan budget (`MAX_SCAN`).
 
 use super::{
-    corrupt, desc_ts, load_address_doc, registered_doc, split_value_id, sub_from, undesc_ts, value_id_key, AddrIndex,
-    RedbStore, ADDRS, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_POSTAL, ADDR_BY_REF, ADDR_BY_STATUS, ADDR_BY_TOKEN,
-    ADDR_LIVE, SUBS, SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS,
+    corrupt, desc_ts, load_address_doc, registered_doc, show_current_ref, split_value_id, sub_from, undesc_ts,
+    value_id_key, AddrIndex, RedbStore, ADDRS, ADDR_BY_CITY, ADDR_BY_COUNTRY, ADDR_BY_POSTAL, ADDR_BY_REF,
+    ADDR_BY_STATUS, ADDR_BY_TOKEN, ADDR_LIVE, SUBS, SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS,
 };
 use crate::cursor::{AddressCursor, SubscriptionCursor};
 use crate::error::StoreError;
@@ -177,12 +177,14 @@ impl RedbStore {
         let range = SubscriptionRange::of(filter, &country, cursor.as_ref());
         let found = subscription_ids(&txn, &range, &country, filter.status.is_some(), limit)?;
         let subs = txn.open_table(SUBS)?;
+        let live = txn.open_table(ADDR_LIVE)?;
         let mut items = Vec::with_capacity(found.ids.len());
         for id in found.ids {
             let Some(bytes) = subs.get(id.as_u128())? else {
                 return Err(corrupt("subscription index", format!("entry for missing {id}")));
             };
-            if let Some(s) = sub_from(bytes.value())?.summary() {
+            if let Some(mut s) = sub_from(bytes.value())?.summary() {
+                show_current_ref(&live, &mut s)?;
                 items.push(s);
             }
         }

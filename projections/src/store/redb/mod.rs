@@ -188,6 +188,25 @@ fn registered_doc(
     Ok(Some(AddressDoc { id: Uuid::from_u128(key), registration, live: counters, history: Vec::new() }))
 }
 
+/// Gives a subscription its base address's `ref` as the address row holds
+/// it now. A correction of the `ref` alone moves no subscription (the lines
+/// it is delivered to are the same), so the copy in the subscription's
+/// document may be older. Until the address's registration is applied the
+/// subscription keeps the `ref` its match carried.
+fn show_current_ref(
+    live: &impl ReadableTable<u128, &'static [u8]>,
+    summary: &mut SubscriptionSummary,
+) -> Result<(), StoreError> {
+    let Some(id) = summary.base_address_id else { return Ok(()) };
+    if let Some(row) = live.get(id.as_u128())? {
+        let (counters, _) = live_from(row.value())?;
+        if counters.registered {
+            summary.base_address_ref = counters.reference;
+        }
+    }
+    Ok(())
+}
+
 fn desc_ts(us: i64) -> [u8; 8] {
     (!((us as u64) ^ (1 << 63))).to_be_bytes()
 }
@@ -450,7 +469,11 @@ impl RedbStore {
         let txn = self.db.begin_read()?;
         let subs = txn.open_table(SUBS)?;
         let doc = subs.get(id.as_u128())?.map(|v| sub_from(v.value())).transpose()?;
-        Ok(doc.and_then(|d| d.view()))
+        let mut view = doc.and_then(|d| d.view());
+        if let Some(v) = &mut view {
+            show_current_ref(&txn.open_table(ADDR_LIVE)?, &mut v.summary)?;
+        }
+        Ok(view)
     }
 
     pub fn address_blocking(&self, id: Uuid) -> Result<Option<AddressView>, StoreError> {

@@ -126,7 +126,7 @@ pub(crate) fn refused(e: CurationError) -> Response {
     if let Some(field) = field_of(&e) {
         body["errors"] = json!([{"field": field, "message": e.to_string()}]);
     }
-    if let CurationError::Existing { id } = e {
+    if let CurationError::Existing { id } | CurationError::RefTaken { id } = e {
         body["existing"] = json!({ "id": id });
     }
     (status, Json(body)).into_response()
@@ -142,6 +142,7 @@ fn field_of(e: &CurationError) -> Option<&'static str> {
         }
         CurationError::Address(A::EmptyStreet) => Some("street"),
         CurationError::Address(A::ReasonRequired) => Some("reason"),
+        CurationError::RefTaken { .. } => Some("ref"),
         CurationError::Review(R::NotInItem(_)) => Some("into"),
         CurationError::Review(R::NoCandidate | R::AlreadyDecided(_)) => Some("decision"),
         _ => None,
@@ -184,7 +185,7 @@ async fn answer_command<T>(curation: &Curation, id: Uuid, outcome: Result<T, Cur
     responses(
         (status = 201, description = "Registered", body = CuratedAddress),
         (status = 400, description = "Not a JSON object", body = crate::error::ErrorBody),
-        (status = 409, description = "The engine resolves it to `existing.id`"),
+        (status = 409, description = "The engine resolves it to `existing.id`, or `existing.id` has this `ref`"),
         (status = 422, description = "A field is missing or invalid, named in `errors`", body = crate::error::ErrorBody),
         (status = 503, description = "The event store or the index is not ready; retry", body = crate::error::ErrorBody),
     )
@@ -239,7 +240,7 @@ pub async fn register_address(
         (status = 200, description = "Corrected (or already so)", body = CuratedAddress),
         (status = 400, description = "Not a UUID, or not a JSON object", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown id", body = crate::error::ErrorBody),
-        (status = 409, description = "Merged or retired, or the lines are another address's (`existing.id`)"),
+        (status = 409, description = "Merged or retired, or the lines or the `ref` are another address's (`existing.id`)"),
         (status = 422, description = "A field is invalid, or nothing to change", body = crate::error::ErrorBody),
         (status = 503, description = "The event store is unavailable; retry", body = crate::error::ErrorBody),
     )

@@ -61,11 +61,6 @@ impl MatchIndex {
         self.distinct.len()
     }
 
-    /// Whether `id` is merged or retired: no longer an address of its own.
-    pub fn is_curated(&self, id: Uuid) -> bool {
-        self.curated.contains_key(&id)
-    }
-
     /// Where `id` resolves now.
     pub fn resolve(&self, id: Uuid) -> Resolution {
         let mut at = id;

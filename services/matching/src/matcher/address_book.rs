@@ -107,6 +107,20 @@ impl AddressBook {
         self.alias_of(id).unwrap_or(id)
     }
 
+    /// The active base address other than `except` whose `ref` is
+    /// `reference`, if any. Scans every address: only curation commands ask,
+    /// one at a time, and at a million addresses the scan takes
+    /// milliseconds, less than keeping a second map current through every
+    /// registration, correction and merge.
+    pub fn holder_of_ref(&self, reference: &str, except: Option<Uuid>) -> Option<Uuid> {
+        let info = self.info.read().ok()?;
+        let index = self.index.read().ok()?;
+        info.iter()
+            .filter(|(id, i)| Some(**id) != except && i.reference.as_deref() == Some(reference))
+            .map(|(id, _)| *id)
+            .find(|id| matches!(index.resolve(*id), Resolution::Active(at) if at == *id))
+    }
+
     /// The id a new base address with `key` takes: the key's own, unless
     /// that id belongs to an address that can take no deliveries now
     /// (retired, or merged into a retired one), directly or as a spelling
