@@ -158,6 +158,14 @@ impl Batch {
         }
     }
 
+    /// The ids of the documents this batch changed (and a store writes).
+    pub(crate) fn written_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        let subs = self.subs.iter().filter(|(_, s)| s.dirty).map(|(id, _)| *id);
+        let addrs = self.addrs.iter().filter(|(_, s)| s.dirty).map(|(id, _)| *id);
+        let reviews = self.reviews.iter().filter(|(_, s)| s.dirty).map(|(id, _)| *id);
+        subs.chain(addrs).chain(reviews)
+    }
+
     pub fn apply_all(&mut self, src: &mut impl DocSource, events: &[Recorded<AnyEvent>]) -> Result<(), StoreError> {
         // A subscription has about three events and touches one address:
         // sized once, the maps are not rehashed while the batch grows.

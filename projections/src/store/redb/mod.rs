@@ -37,9 +37,10 @@ use crate::view::{
 use async_trait::async_trait;
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -79,6 +80,24 @@ pub struct RedbStore {
     /// Between `begin_rebuild` and `finish_rebuild`: address index entries
     /// are written at the end, from the rows, in key order.
     rebuilding: Arc<AtomicBool>,
+    /// See [`Written`].
+    written: Arc<Mutex<Option<Written>>>,
+}
+
+/// The ids of every document written since a rebuild began on an empty
+/// store: any other id is not in the store, so a batch need not look it
+/// up. An import's registrations are all new, and looking each up in the
+/// growing address table was a tenth of a rebuild's apply time.
+type Written = HashSet<u128, rustc_hash::FxBuildHasher>;
+
+/// The set behind a lock a panicking writer poisoned can miss ids it
+/// wrote: then it is dropped, and every id is looked up again.
+fn written_set(lock: &Mutex<Option<Written>>) -> std::sync::MutexGuard<'_, Option<Written>> {
+    lock.lock().unwrap_or_else(|poisoned| {
+        let mut set = poisoned.into_inner();
+        *set = None;
+        set
+    })
 }
 
 /// In non-durable mode a commit is made durable anyway after this many
@@ -236,14 +255,29 @@ struct TxnSource<'a, 'txn> {
     live: &'a Table<'txn, u128, &'static [u8]>,
     addrs: &'a Table<'txn, u128, &'static [u8]>,
     reviews: &'a Table<'txn, u128, &'static [u8]>,
+    /// During a rebuild from empty: every id the store holds.
+    written: Option<&'a Written>,
+}
+
+impl TxnSource<'_, '_> {
+    /// False when the id is certainly not stored (see [`Written`]).
+    fn may_hold(&self, id: Uuid) -> bool {
+        self.written.is_none_or(|w| w.contains(&id.as_u128()))
+    }
 }
 
 impl DocSource for TxnSource<'_, '_> {
     fn load_subscription(&mut self, id: Uuid) -> Result<Option<SubscriptionDoc>, StoreError> {
+        if !self.may_hold(id) {
+            return Ok(None);
+        }
         self.subs.get(id.as_u128())?.map(|v| sub_from(v.value())).transpose()
     }
 
     fn load_address(&mut self, id: Uuid) -> Result<Option<AddressDoc>, StoreError> {
+        if !self.may_hold(id) {
+            return Ok(None);
+        }
         // The row: counters, and the registration in files since it moved
         // there (a batch of older files loads that only for curation).
         let row = self.live.get(id.as_u128())?.map(|v| live_from(v.value())).transpose()?;
@@ -251,10 +285,16 @@ impl DocSource for TxnSource<'_, '_> {
     }
 
     fn load_registration(&mut self, id: Uuid) -> Result<Option<Registration>, StoreError> {
+        if !self.may_hold(id) {
+            return Ok(None);
+        }
         self.addrs.get(id.as_u128())?.map(|v| registration_from(v.value())).transpose()
     }
 
     fn load_review(&mut self, id: Uuid) -> Result<Option<ReviewDoc>, StoreError> {
+        if !self.may_hold(id) {
+            return Ok(None);
+        }
         self.reviews.get(id.as_u128())?.map(|v| review_from(v.value())).transpose()
     }
 }
@@ -319,6 +359,7 @@ impl RedbStore {
             durable: Arc::new(AtomicBool::new(true)),
             since_durable: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
             rebuilding: Arc::new(AtomicBool::new(false)),
+            written: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -349,12 +390,17 @@ impl RedbStore {
     pub fn begin_rebuild_blocking(&self) {
         self.set_durable(false);
         self.rebuilding.store(true, Ordering::Relaxed);
+        // Every batch commits a checkpoint past 0: at 0 nothing is stored.
+        if self.checkpoint_blocking().is_ok_and(|c| c == 0) {
+            *written_set(&self.written) = Some(Written::default());
+        }
     }
 
     /// [`ProjectionStore::finish_rebuild`]: writes the address indexes
     /// (when a rebuild deferred them) and makes everything durable.
     pub fn finish_rebuild_blocking(&self) -> Result<(), StoreError> {
         self.set_durable(true);
+        *written_set(&self.written) = None;
         if self.rebuilding.swap(false, Ordering::Relaxed) {
             // The rows as the last batch committed them; nothing writes
             // between that commit and this transaction.
@@ -380,7 +426,10 @@ impl RedbStore {
     /// loops that already run on a blocking thread.
     pub fn apply_batch_blocking(&self, events: &[Recorded<AnyEvent>]) -> Result<ApplyReport, StoreError> {
         let txn = self.begin_batch(events.len() as u64)?;
+        // Held for the batch: one writer at a time anyway (redb's).
+        let mut written = written_set(&self.written);
         let report;
+        let batch_ids: Vec<u128>;
         {
             let mut meta = txn.open_table(META)?;
             let checkpoint = read_u64(&meta, CHECKPOINT)?;
@@ -389,7 +438,8 @@ impl RedbStore {
             let addrs = txn.open_table(ADDRS)?;
             let mut reviews = txn.open_table(REVIEWS)?;
             let mut batch = Batch::new(checkpoint);
-            let mut source = TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews };
+            let mut source =
+                TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews, written: written.as_ref() };
             batch.apply_all(&mut source, events)?;
             let mut buf = Vec::with_capacity(1024);
             write::write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
@@ -402,9 +452,16 @@ impl RedbStore {
             stats.stats.last_applied_seq = batch.report.checkpoint;
             meta.insert(STATS, to_json(&stats)?.as_slice())?;
             meta.insert(CHECKPOINT, batch.report.checkpoint.to_be_bytes().as_slice())?;
+            batch_ids = match written.is_some() {
+                true => batch.written_ids().map(|id| id.as_u128()).collect(),
+                false => Vec::new(),
+            };
             report = batch.report;
         }
         txn.commit()?;
+        if let Some(set) = written.as_mut() {
+            set.extend(batch_ids);
+        }
         Ok(report)
     }
 
