@@ -204,6 +204,11 @@ async fn the_cli_registers_corrects_merges_and_retires_and_names_a_bad_flag() {
     let corrected =
         run_ok(&system, &["addresses", "correct", &second, "--postal-code", "3511 LX", "--reason", "postcode found"]);
     assert!(corrected.contains("corrected"), "{corrected}");
+    let clear = ["addresses", "correct", &second, "--clear", "city", "--reason", "town unknown"];
+    assert!(run_ok(&system, &clear).contains("corrected"));
+    let both = run_refused(&system, &["addresses", "correct", &second, "--clear", "ref", "--ref", "R-1"]);
+    assert!(both.contains("--ref"), "{both}");
+    assert!(run_refused(&system, &["addresses", "correct", &second, "--clear", "street"]).contains("--clear"));
     assert!(run_refused(&system, &["addresses", "retire", &second]).contains("--reason"));
     let merged = run_ok(&system, &["addresses", "merge", &first, "--into", &second, "--actor", "ops-1"]);
     assert!(merged.contains("merged"), "{merged}");
@@ -218,9 +223,16 @@ async fn the_cli_registers_corrects_merges_and_retires_and_names_a_bad_flag() {
         "{history}"
     );
     let json_history = run_ok(&system, &["addresses", "history", &second, "--json"]);
-    let last: Value = serde_json::from_str(json_history.lines().last().expect("a line")).expect("JSON");
-    assert_eq!(last["event_type"], "BaseAddressCorrected");
-    assert_eq!(last["event"]["reason"], "postcode found");
+    let events: Vec<Value> = json_history.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let reasons: Vec<_> = events.iter().map(|e| (e["event_type"].as_str(), e["event"]["reason"].as_str())).collect();
+    assert!(reasons.contains(&(Some("BaseAddressCorrected"), Some("postcode found"))), "{json_history}");
+    let last = events.last().expect("an event");
+    assert_eq!(
+        (last["event_type"].as_str(), last["event"]["reason"].as_str()),
+        (Some("BaseAddressCorrected"), Some("town unknown"))
+    );
+    assert!(last["event"]["address"]["city"].is_null(), "the town cleared: {last}");
+    assert_eq!(last["event"]["address"]["postal_code"], "3511 LX", "{last}");
     assert!(run_ok(&system, &["addresses", "retire", &second, "--reason", "demolished"]).contains("retired"));
     assert!(run_ok(&system, &["reviews", "list"]).trim().is_empty(), "no review items yet");
 }

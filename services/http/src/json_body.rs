@@ -57,6 +57,34 @@ impl JsonObject {
         }
     }
 
+    /// A text line that may also be cleared: `None` if absent, `Some(None)`
+    /// for `null` or an empty string (what a cleared form field sends),
+    /// otherwise as [`text`](Self::text).
+    pub fn clearable_text(&mut self, field: &'static str, max: usize) -> Option<Option<String>> {
+        match self.fields.get(field) {
+            None => {
+                self.known.push(field);
+                None
+            }
+            Some(Value::Null) => {
+                self.known.push(field);
+                Some(None)
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.known.push(field);
+                Some(None)
+            }
+            Some(_) => self.text(field, max).map(Some),
+        }
+    }
+
+    /// Refuses `null` for `field`, which cannot be cleared.
+    pub fn refuse_null(&mut self, field: &'static str) {
+        if self.fields.get(field).is_some_and(Value::is_null) {
+            self.refuse(field, "cannot be cleared");
+        }
+    }
+
     /// Like [`text`](Self::text), and refused when absent.
     pub fn required_text(&mut self, field: &'static str, max: usize) -> Option<String> {
         let present = self.fields.get(field).is_some_and(|v| !v.is_null());

@@ -57,12 +57,21 @@ impl LineFlags {
         };
         Ok(AddressPatch {
             street: line("--street", &self.street, MAX_LINE)?,
-            postal_code: line("--postal-code", &self.postal_code, MAX_POSTAL_CODE)?,
-            city: line("--city", &self.city, MAX_LINE)?,
+            postal_code: line("--postal-code", &self.postal_code, MAX_POSTAL_CODE)?.map(Some),
+            city: line("--city", &self.city, MAX_LINE)?.map(Some),
             country,
-            reference: line("--ref", &self.reference, 64)?,
+            reference: line("--ref", &self.reference, 64)?.map(Some),
         })
     }
+}
+
+/// A field `masthead addresses correct --clear` can empty (street and
+/// country cannot be: every base address has both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Clearable {
+    PostalCode,
+    City,
+    Ref,
 }
 
 fn id(flag: &str, raw: &str) -> Result<Uuid> {
@@ -100,9 +109,14 @@ pub async fn register(config: &Config, lines: &LineFlags, who: Actor) -> Result<
     if patch.country.is_none() {
         bail!("--country is required");
     }
-    let address = AddressLines { street, postal_code: patch.postal_code, city: patch.city, country: patch.country };
+    let address = AddressLines {
+        street,
+        postal_code: patch.postal_code.flatten(),
+        city: patch.city.flatten(),
+        country: patch.country,
+    };
     let (curation, shutdown) = curation(config).await?;
-    let result = curation.register(NewAddress { reference: patch.reference, lines: address }, &who).await;
+    let result = curation.register(NewAddress { reference: patch.reference.flatten(), lines: address }, &who).await;
     shutdown.cancel();
     let registered = result.map_err(refused)?;
     println!("registered base address {}", registered.base_address_id);
@@ -110,11 +124,22 @@ pub async fn register(config: &Config, lines: &LineFlags, who: Actor) -> Result<
 }
 
 /// `masthead addresses correct ID [--street …] …`.
-pub async fn correct(config: &Config, raw_id: &str, lines: &LineFlags, who: Actor) -> Result<()> {
+pub async fn correct(config: &Config, raw_id: &str, lines: &LineFlags, clear: &[Clearable], who: Actor) -> Result<()> {
     let id = id("ID", raw_id)?;
-    let patch = lines.patch()?;
+    let mut patch = lines.patch()?;
+    for field in clear {
+        let (slot, flag) = match field {
+            Clearable::PostalCode => (&mut patch.postal_code, "--postal-code"),
+            Clearable::City => (&mut patch.city, "--city"),
+            Clearable::Ref => (&mut patch.reference, "--ref"),
+        };
+        if slot.is_some() {
+            bail!("--clear {}: {flag} is given too; give one of them", flag.trim_start_matches('-'));
+        }
+        *slot = Some(None);
+    }
     if patch.is_empty() {
-        bail!("nothing to change: give at least one of --street, --postal-code, --city, --country, --ref");
+        bail!("nothing to change: give at least one of --street, --postal-code, --city, --country, --ref, --clear");
     }
     let (curation, shutdown) = curation(config).await?;
     let result = curation.correct(id, patch, &who).await;

@@ -147,6 +147,9 @@ enum AddressesCommand {
         id: String,
         #[command(flatten)]
         lines: LineFlags,
+        /// Empty this field (repeatable): postal-code, city or ref.
+        #[arg(long, value_enum)]
+        clear: Vec<curation_commands::Clearable>,
         #[command(flatten)]
         who: WhoFlags,
     },
@@ -397,8 +400,8 @@ async fn addresses(config: &Config, command: AddressesCommand) -> Result<()> {
     match command {
         AddressesCommand::Import { file, strict } => commands::import_addresses(config, &file, strict).await,
         AddressesCommand::Register { lines, who } => curation_commands::register(config, &lines, who.actor()).await,
-        AddressesCommand::Correct { id, lines, who } => {
-            curation_commands::correct(config, &id, &lines, who.actor()).await
+        AddressesCommand::Correct { id, lines, clear, who } => {
+            curation_commands::correct(config, &id, &lines, &clear, who.actor()).await
         }
         AddressesCommand::Merge { id, into, who } => curation_commands::merge(config, &id, &into, who.actor()).await,
         AddressesCommand::Retire { id, who } => curation_commands::retire(config, &id, who.actor()).await,

@@ -301,3 +301,38 @@ async fn a_ref_another_active_address_has_is_refused() {
     let (status, again) = desk.post("/api/v1/addresses", &body("Oudegracht 7", "R-7")).await;
     assert_eq!(status, 201, "{again}");
 }
+
+/// `null` (or an empty string, as a cleared form field sends) clears the
+/// postal code, the town or the ref; street and country cannot be
+/// cleared. The history shows what was cleared.
+#[tokio::test]
+async fn a_correction_clears_the_optional_lines_and_the_ref() {
+    let desk = Desk::open().await;
+    let body =
+        json!({"ref": "R-40", "street": "Lindelaan 40", "postal_code": "3511 LX", "city": "Utrecht", "country": "NL"});
+    let (status, created) = desk.post("/api/v1/addresses", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/addresses/{id}");
+    for cannot in ["street", "country"] {
+        let (status, refused) = desk.patch(&path, &json!({ cannot: null })).await;
+        assert_eq!((status, field(&refused)), (422, cannot), "{refused}");
+    }
+    let (status, cleared) = desk.patch(&path, &json!({"postal_code": null, "ref": ""})).await;
+    assert_eq!(status, 200, "{cleared}");
+    assert!(cleared["lines"]["postal_code"].is_null() && cleared["ref"].is_null(), "{cleared}");
+    assert_eq!(cleared["lines"]["city"], "Utrecht", "{cleared}");
+
+    let url = format!("{}{path}/history", desk.app.address);
+    let history =
+        masthead_test_support::wait_until("the correction projected", std::time::Duration::from_secs(20), || async {
+            let body: Value = desk.curator.get(&url).send().await.ok()?.json().await.ok()?;
+            body["items"].as_array().filter(|items| items.len() == 2).cloned()
+        })
+        .await
+        .expect("history");
+    let changes = &history[1]["changes"];
+    assert_eq!(changes["postal_code"]["from"], "3511 LX", "{history:?}");
+    assert!(changes["postal_code"]["to"].is_null() && changes["ref"]["to"].is_null(), "{history:?}");
+    assert!(changes.get("city").is_none(), "only what changed: {history:?}");
+}

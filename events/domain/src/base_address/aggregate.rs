@@ -58,19 +58,16 @@ pub enum BaseAddressCommand {
 }
 
 /// Requested changes to a base address: each present field replaces the
-/// current one, absent fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// current one, absent fields stay as they are. The optional lines and the
+/// reference can also be cleared: `Some(None)`. Street and country cannot
+/// (every base address has both).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<Option<String>>,
+    pub city: Option<Option<String>>,
     pub country: Option<Country>,
-    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub reference: Option<Option<String>>,
 }
 
 impl AddressPatch {
@@ -82,15 +79,15 @@ impl AddressPatch {
     pub fn apply(&self, lines: &AddressLines) -> AddressLines {
         AddressLines {
             street: self.street.clone().unwrap_or_else(|| lines.street.clone()),
-            postal_code: self.postal_code.clone().or_else(|| lines.postal_code.clone()),
-            city: self.city.clone().or_else(|| lines.city.clone()),
+            postal_code: self.postal_code.clone().unwrap_or_else(|| lines.postal_code.clone()),
+            city: self.city.clone().unwrap_or_else(|| lines.city.clone()),
             country: self.country.clone().or_else(|| lines.country.clone()),
         }
     }
 
     /// The reference after the patch.
     pub fn apply_reference(&self, reference: Option<&String>) -> Option<String> {
-        self.reference.clone().or_else(|| reference.cloned())
+        self.reference.clone().unwrap_or_else(|| reference.cloned())
     }
 }
 

@@ -354,15 +354,19 @@ fn refusals_map_to_the_status_the_api_answers() {
     assert_eq!(BaseAddressError::MergeIntoItself.status_class(), RefusalClass::Invalid);
 }
 
-#[test]
-fn a_patch_replaces_only_the_fields_it_has() {
-    let current = AddressLines {
+fn kerkstraat_12() -> AddressLines {
+    AddressLines {
         street: "Kerkstraat 12".into(),
         postal_code: Some("3511 LX".into()),
         city: Some("Utrecht".into()),
         country: Some(Country::parse("NL").expect("NL")),
-    };
-    let patch = AddressPatch { city: Some("Zeist".into()), ..AddressPatch::default() };
+    }
+}
+
+#[test]
+fn a_patch_replaces_only_the_fields_it_has() {
+    let current = kerkstraat_12();
+    let patch = AddressPatch { city: Some(Some("Zeist".into())), ..AddressPatch::default() };
     assert!(!patch.is_empty());
     assert!(AddressPatch::default().is_empty());
     let after = patch.apply(&current);
@@ -370,6 +374,16 @@ fn a_patch_replaces_only_the_fields_it_has() {
     assert_eq!(after.street, current.street);
     assert_eq!(after.postal_code, current.postal_code);
     assert_eq!(patch.apply_reference(Some(&"R-1".to_owned())).as_deref(), Some("R-1"));
+}
+
+#[test]
+fn a_patch_clears_the_optional_lines_and_the_reference_it_is_told_to() {
+    let current = kerkstraat_12();
+    let patch = AddressPatch { postal_code: Some(None), reference: Some(None), ..AddressPatch::default() };
+    assert!(!patch.is_empty());
+    let after = patch.apply(&current);
+    assert_eq!((after.postal_code, after.city.as_deref()), (None, Some("Utrecht")));
+    assert_eq!(patch.apply_reference(Some(&"R-1".to_owned())), None);
 }
 
 #[test]

@@ -76,10 +76,13 @@ pub struct RegisterBody {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct CorrectBody {
+    /// `null` or `""` clears it.
     #[schema(rename = "ref")]
     reference: Option<String>,
     street: Option<String>,
+    /// `null` or `""` clears it.
     postal_code: Option<String>,
+    /// `null` or `""` clears it.
     city: Option<String>,
     country: Option<String>,
     /// Why, for the history (at most 500 characters).
@@ -224,7 +227,8 @@ pub async fn register_address(
 }
 
 /// Correct a base address: any of `street`, `postal_code`, `city`,
-/// `country`, `ref`.
+/// `country`, `ref`. `null` (or an empty string) clears `postal_code`,
+/// `city` or `ref`; street and country cannot be cleared.
 ///
 /// Subscriptions delivered there show the corrected lines, and each of
 /// their subscribers gets one mail with the corrected delivery address.
@@ -253,12 +257,14 @@ pub async fn correct_address(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (id, mut o) = target_and_body(&raw, &headers, body).await?;
+    o.refuse_null("street");
+    o.refuse_null("country");
     let patch = AddressPatch {
         street: o.text("street", STREET_MAX),
-        postal_code: o.text("postal_code", POSTAL_CODE_MAX),
-        city: o.text("city", CITY_MAX),
+        postal_code: o.clearable_text("postal_code", POSTAL_CODE_MAX),
+        city: o.clearable_text("city", CITY_MAX),
         country: o.country("country"),
-        reference: o.text("ref", REF_MAX),
+        reference: o.clearable_text("ref", REF_MAX),
     };
     let reason = o.text("reason", REASON_MAX);
     let empty = patch.is_empty();
