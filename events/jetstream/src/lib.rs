@@ -14,6 +14,7 @@ pub mod command_bus;
 pub mod connect;
 pub mod consumer;
 pub mod dead_letter;
+pub mod feed;
 pub mod headers;
 pub mod idempotency;
 pub mod key_vault;

@@ -9,19 +9,18 @@
 //! per pair it names.
 
 use crate::error::CurationError;
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use masthead_domain::base_address::BaseAddressEvent;
 use masthead_domain::envelope::AnyEvent;
 use masthead_domain::review::{ReviewDecided, ReviewDecision, ReviewEvent, ReviewKind, ReviewOpened};
 use masthead_domain::AddressLines;
+use masthead_jetstream::feed::{self, FeedError};
 use masthead_jetstream::headers::decode_message;
 use masthead_jetstream::topology::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// The team's label for a pair.
@@ -167,43 +166,30 @@ pub async fn export_reviews(
     out: &mut dyn Write,
     progress: impl Fn(u64, u64),
 ) -> Result<ExportReport, CurationError> {
-    let unavailable = |e: &dyn std::fmt::Display| CurationError::Unavailable(e.to_string());
-    let stream = js.get_stream(&topology.stream).await.map_err(|e| unavailable(&e))?;
-    let config = consumer::pull::OrderedConfig {
-        filter_subjects: vec![topology.aggregate_filter("address"), topology.aggregate_filter("review")],
-        deliver_policy: consumer::DeliverPolicy::All,
-        ..Default::default()
-    };
-    let mut consumer = stream.create_consumer(config).await.map_err(|e| unavailable(&e))?;
-    let total = consumer.info().await.map_err(|e| unavailable(&e))?.num_pending;
     let mut collector = Collector::default();
     let mut write = |pair: LabelledPair| -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, &pair)?;
         out.write_all(b"\n")
     };
-    let written = |e: std::io::Error| CurationError::Store(format!("writing the export: {e}"));
-    if total > 0 {
-        let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
-        while let Some(m) = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .map_err(|_| CurationError::Unavailable("the stream stopped answering".into()))?
-        {
-            let m = m.map_err(|e| unavailable(&e))?;
-            let info = m.info().map_err(|e| unavailable(&e))?;
-            let (seq, left) = (info.stream_sequence, info.pending);
-            collector.report.events += 1;
-            match decode_message(m.headers.as_ref(), &m.payload, seq) {
-                Ok(r) => collector.apply(r.event, &mut write).map_err(written)?,
-                // The projector dead-letters it for an operator; an export
-                // of labels goes on without it.
-                Err(e) => tracing::warn!(seq, error = %e, "skipping undecodable event"),
-            }
-            progress(collector.report.events, total);
-            if left == 0 {
-                break;
-            }
+    let filters = vec![topology.aggregate_filter("address"), topology.aggregate_filter("review")];
+    feed::read_to_end(js, topology, filters, 1, |m| {
+        let seq = m.stream_sequence;
+        collector.report.events += 1;
+        match decode_message(m.headers, m.payload, seq) {
+            Ok(r) => collector.apply(r.event, &mut write)?,
+            // The projector dead-letters it for an operator; an export
+            // of labels goes on without it.
+            Err(e) => tracing::warn!(seq, error = %e, "skipping undecodable event"),
         }
-    }
+        progress(collector.report.events, collector.report.events + m.left);
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(|e| match e {
+        FeedError::Visit(e) => CurationError::Store(format!("writing the export: {e}")),
+        other => CurationError::Unavailable(other.to_string()),
+    })?;
+    let written = |e: std::io::Error| CurationError::Store(format!("writing the export: {e}"));
     out.flush().map_err(written)?;
     Ok(collector.report)
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod coordination;
+mod feed;
 mod key_vault;
 mod recipients;
 mod replay;

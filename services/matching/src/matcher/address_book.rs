@@ -14,6 +14,7 @@ use masthead_domain::base_address::{
 use masthead_domain::envelope::{header, AnyEvent};
 use masthead_domain::review::{ReviewDecided, ReviewDecision, ReviewEvent};
 use masthead_domain::AddressLines;
+use masthead_jetstream::feed;
 use masthead_jetstream::headers::decode_message;
 use masthead_jetstream::topology::Topology;
 use std::collections::HashMap;
@@ -274,31 +275,14 @@ impl AddressBook {
     /// pending. After it returns, the book holds every address that was in
     /// the stream when it was called.
     pub async fn catch_up(&self, js: &jetstream::Context, topology: &Topology) -> Result<usize, String> {
-        let stream = js.get_stream(&topology.stream).await.map_err(|e| e.to_string())?;
-        let mut consumer = stream
-            .create_consumer(Self::ordered_config(topology, self.position() + 1))
-            .await
-            .map_err(|e| e.to_string())?;
-        let pending = consumer.info().await.map_err(|e| e.to_string())?.num_pending;
-        if pending == 0 {
-            return Ok(0);
-        }
-        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-        let mut added = 0;
-        while let Some(m) = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .map_err(|_| "address catch-up stalled".to_owned())?
-        {
-            let m = m.map_err(|e| e.to_string())?;
-            let info = m.info().map_err(|e| e.to_string())?;
-            let (seq, left) = (info.stream_sequence, info.pending);
-            self.apply_message(m.headers.as_ref(), &m.payload, seq);
-            added += 1;
-            if left == 0 {
-                break;
-            }
-        }
-        Ok(added)
+        let filters = vec![topology.aggregate_filter("address"), topology.aggregate_filter("review")];
+        let read = feed::read_to_end(js, topology, filters, self.position() + 1, |m| {
+            self.apply_message(m.headers, m.payload, m.stream_sequence);
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await
+        .map_err(|e| format!("address catch-up: {e}"))?;
+        Ok(usize::try_from(read).unwrap_or(usize::MAX))
     }
 
     /// Pairs the team decided are different addresses: never offered as a

@@ -17,19 +17,18 @@
 //! normaliser version it brought the list to, so it reads the address
 //! events only once per version.
 
-use async_nats::jetstream::{self, consumer};
-use futures::StreamExt;
+use async_nats::jetstream;
 use masthead_domain::base_address::{
     id_for_key, AliasReason, BaseAddress, BaseAddressAliased, BaseAddressCommand, BaseAddressError, BaseAddressEvent,
     BaseAddressRegistered,
 };
 use masthead_domain::envelope::{AnyEvent, CommandMeta};
 use masthead_jetstream::command_bus::{CommandBus, CommandError};
+use masthead_jetstream::feed;
 use masthead_jetstream::headers::decode_message;
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::Topology;
 use std::collections::HashSet;
-use std::time::Duration;
 use uuid::Uuid;
 
 use super::convert::canonical_of;
@@ -116,28 +115,11 @@ async fn read_addresses(
     js: &jetstream::Context,
     topology: &Topology,
 ) -> Result<(Vec<BaseAddressRegistered>, HashSet<Uuid>), KeysError> {
-    let read = |e: &dyn std::fmt::Display| KeysError::Read(e.to_string());
-    let stream = js.get_stream(&topology.stream).await.map_err(|e| read(&e))?;
-    let config = consumer::pull::OrderedConfig {
-        filter_subject: topology.aggregate_filter("address"),
-        deliver_policy: consumer::DeliverPolicy::All,
-        ..Default::default()
-    };
-    let mut consumer = stream.create_consumer(config).await.map_err(|e| read(&e))?;
     let (mut older, mut taken) = (Vec::new(), HashSet::new());
-    if consumer.info().await.map_err(|e| read(&e))?.num_pending == 0 {
-        return Ok((older, taken));
-    }
-    let mut messages = consumer.messages().await.map_err(|e| read(&e))?;
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .map_err(|_| KeysError::Read("reading the address events stalled".into()))?;
-        let Some(m) = next else { break };
-        let m = m.map_err(|e| read(&e))?;
-        let info = m.info().map_err(|e| read(&e))?;
-        let (seq, left) = (info.stream_sequence, info.pending);
-        match decode_message(m.headers.as_ref(), &m.payload, seq).map(|r| r.event) {
+    let filters = vec![topology.aggregate_filter("address")];
+    feed::read_to_end(js, topology, filters, 1, |m| {
+        let seq = m.stream_sequence;
+        match decode_message(m.headers, m.payload, seq).map(|r| r.event) {
             Ok(AnyEvent::BaseAddress(event)) => {
                 taken.insert(event.base_address_id());
                 if let BaseAddressEvent::BaseAddressRegistered(e) = event {
@@ -150,9 +132,9 @@ async fn read_addresses(
             // The projector dead-letters undecodable events for an operator.
             Err(e) => tracing::warn!(seq, error = %e, "skipping undecodable address event"),
         }
-        if left == 0 {
-            break;
-        }
-    }
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .await
+    .map_err(|e| KeysError::Read(e.to_string()))?;
     Ok((older, taken))
 }
