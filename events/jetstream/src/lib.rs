@@ -6,9 +6,10 @@
 //! reads histories back, the command bus that runs cqrs-es aggregates on it,
 //! the consumer runtime every durable consumer shares (batching, acks,
 //! retries, dead letters and poison events, handled once), replay of the
-//! stream, reading a filtered part of it to its end (`feed`), the key vault and its pool, idempotency records, leases, consumer
-//! lag, and the W3C trace context carried in message headers. It records
-//! its own metrics through the `metrics` facade.
+//! stream, reading a filtered part of it to its end (`feed`), the key vault
+//! and its pool, idempotency records, leases, consumer lag, and the W3C
+//! trace context carried in message headers. It records its own metrics
+//! through the `metrics` facade.
 
 pub mod command_bus;
 pub mod connect;
