@@ -16,8 +16,10 @@ use masthead_domain::subscription::request::{MAX_LINE, MAX_POSTAL_CODE};
 use masthead_domain::subscription::text::checked_line;
 use masthead_domain::AddressLines;
 use masthead_jetstream::store::EventStore;
+use masthead_matching::matcher::address_book::AddressBook;
 use masthead_matching::matcher::load_address_book;
 use serde_json::json;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -85,12 +87,27 @@ pub fn actor(actor: Option<String>, reason: Option<String>) -> Actor {
     Actor { subject, reason }
 }
 
-async fn curation(config: &Config) -> Result<(Curation, CancellationToken)> {
+/// What a command checks against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    /// The engine's index of every base address: a registration or a
+    /// correction must not make a near-duplicate.
+    Index,
+    /// Only the histories of the addresses named: a merge, a retirement or
+    /// a review decision. Loading the index reads every address event
+    /// (seconds at a million addresses), so these skip it.
+    Histories,
+}
+
+async fn curation(config: &Config, checks: Checks) -> Result<(Curation, CancellationToken)> {
     let nats = connect_and_setup(config, None).await?;
     let shutdown = CancellationToken::new();
-    let book = load_address_book(&nats.js, &nats.topology, config.match_config()?, &shutdown)
-        .await
-        .context("loading the base addresses")?;
+    let book = match checks {
+        Checks::Index => load_address_book(&nats.js, &nats.topology, config.match_config()?, &shutdown)
+            .await
+            .context("loading the base addresses")?,
+        Checks::Histories => Arc::new(AddressBook::new(config.match_config()?)),
+    };
     Ok((Curation::new(EventStore::new(nats.js, nats.topology), book), shutdown))
 }
 
@@ -115,7 +132,7 @@ pub async fn register(config: &Config, lines: &LineFlags, who: Actor) -> Result<
         city: patch.city.flatten(),
         country: patch.country,
     };
-    let (curation, shutdown) = curation(config).await?;
+    let (curation, shutdown) = curation(config, Checks::Index).await?;
     let result = curation.register(NewAddress { reference: patch.reference.flatten(), lines: address }, &who).await;
     shutdown.cancel();
     let registered = result.map_err(refused)?;
@@ -141,7 +158,7 @@ pub async fn correct(config: &Config, raw_id: &str, lines: &LineFlags, clear: &[
     if patch.is_empty() {
         bail!("nothing to change: give at least one of --street, --postal-code, --city, --country, --ref, --clear");
     }
-    let (curation, shutdown) = curation(config).await?;
+    let (curation, shutdown) = curation(config, Checks::Index).await?;
     let result = curation.correct(id, patch, &who).await;
     shutdown.cancel();
     match result.map_err(refused)? {
@@ -154,7 +171,7 @@ pub async fn correct(config: &Config, raw_id: &str, lines: &LineFlags, clear: &[
 /// `masthead addresses merge ID --into SURVIVOR`.
 pub async fn merge(config: &Config, raw_id: &str, into: &str, who: Actor) -> Result<()> {
     let (id, into) = (id("ID", raw_id)?, id("--into", into)?);
-    let (curation, shutdown) = curation(config).await?;
+    let (curation, shutdown) = curation(config, Checks::Histories).await?;
     let result = curation.merge(id, into, &who).await;
     shutdown.cancel();
     match result.map_err(refused)? {
@@ -170,7 +187,7 @@ pub async fn retire(config: &Config, raw_id: &str, who: Actor) -> Result<()> {
     if who.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         bail!("--reason is required: say why the address is retired");
     }
-    let (curation, shutdown) = curation(config).await?;
+    let (curation, shutdown) = curation(config, Checks::Histories).await?;
     let result = curation.retire(id, &who).await;
     shutdown.cancel();
     match result.map_err(refused)? {
@@ -255,7 +272,7 @@ pub async fn decide(config: &Config, raw_id: &str, merge_into: Option<&str>, dis
         (None, true) => RequestedDecision::Distinct,
         _ => bail!("give exactly one of --merge-into ID and --distinct"),
     };
-    let (curation, shutdown) = curation(config).await?;
+    let (curation, shutdown) = curation(config, Checks::Histories).await?;
     let result = curation.decide(review, decision, &who).await;
     shutdown.cancel();
     let decided = result.map_err(refused)?;
