@@ -37,6 +37,19 @@ async fn registering_by_hand_answers_201_and_a_near_duplicate_409_with_the_exist
         .await;
     assert_eq!(status, 201, "{other}");
     assert_ne!(other["id"], id);
+
+    // Empty optional fields, as a form posts them, are left out.
+    let (status, bare) = desk
+        .post(
+            "/api/v1/addresses",
+            &json!({"ref": "", "street": "East River Street 43", "postal_code": " ", "city": "", "country": "US"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{bare}");
+    assert!(
+        bare["ref"].is_null() && bare["lines"]["postal_code"].is_null() && bare["lines"]["city"].is_null(),
+        "{bare}"
+    );
 }
 
 #[tokio::test]
@@ -296,10 +309,21 @@ async fn a_ref_another_active_address_has_is_refused() {
     // R-7 was freed by that correction, at once (the next command sees it).
     let (status, taken) = desk.patch(&format!("/api/v1/addresses/{second}"), &json!({"ref": "R-7"})).await;
     assert_eq!((status, taken["ref"].as_str()), (200, Some("R-7")), "{taken}");
-    // A merged address's ref no longer counts.
+    // Another case, or an invisible character, is the same ref.
+    for look_alike in ["r-7", "R-7\u{200B}"] {
+        let (status, refused) = desk.post("/api/v1/addresses", &body("Oudegracht 9", look_alike)).await;
+        assert_eq!((status, field(&refused)), (409, "ref"), "{look_alike:?}: {refused}");
+    }
+    // A merged address's ref no longer counts (its subscriptions moved to
+    // the survivor); a retired one's does (they stay and show it).
     assert_eq!(desk.post(&format!("/api/v1/addresses/{second}/merge"), &json!({"into": first})).await.0, 200);
     let (status, again) = desk.post("/api/v1/addresses", &body("Oudegracht 7", "R-7")).await;
     assert_eq!(status, 201, "{again}");
+    let (status, retired) =
+        desk.post(&format!("/api/v1/addresses/{first}/retire"), &json!({"reason": "demolished"})).await;
+    assert_eq!(status, 200, "{retired}");
+    let (status, refused) = desk.post("/api/v1/addresses", &body("Oudegracht 11", "R-9")).await;
+    assert_eq!((status, refused["existing"]["id"].as_str()), (409, Some(first.as_str())), "{refused}");
 }
 
 /// `null` (or an empty string, as a cleared form field sends) clears the

@@ -129,3 +129,51 @@ async fn after_a_chain_of_merges_the_last_survivor_holds_every_alias() {
         "{first}"
     );
 }
+
+/// Read from the event store (an API without read models), a subscription shows its address's `ref` as it
+/// is now, not the one its match carried: a correction of the `ref` alone
+/// moves no subscription.
+#[tokio::test]
+async fn a_subscription_read_from_the_events_shows_its_addresss_current_ref() {
+    use masthead_domain::base_address::{BaseAddressCorrected, BaseAddressEvent};
+    use masthead_domain::envelope::{AnyEvent, Recorded};
+    use masthead_domain::schema::EventSchema;
+    use masthead_test_support::app::{spawn_app, API};
+    use masthead_test_support::history::{address_event, subscription_events, utc, Fate};
+    use masthead_test_support::stream::publish_recorded;
+
+    let app = spawn_app(API).await;
+    let address = base_address("Kerkstraat 1", "3511 LX", "Utrecht", "NL", Some("R-1"));
+    let subscription = uuid::Uuid::from_u128(0x5ab5_0001);
+    let mut events = vec![address_event(&address)];
+    events.extend(subscription_events(subscription, utc(2025, 3, 1, 9), "NL", "Kerkstraat 1", Fate::Matched(99.0)));
+    publish_recorded(&app.js, &app.topology, &events).await.expect("publish");
+    let path = format!("/api/v1/subscriptions/{subscription}");
+    let view = app.get_json(&path, 200).await;
+    assert_eq!(view["freshness"]["source"], "event_store", "{view}");
+    assert_eq!(view["base_address_ref"], "R-1", "the registration's ref, though the match carried none: {view}");
+
+    let at = utc(2025, 3, 2, 9);
+    let corrected = BaseAddressEvent::BaseAddressCorrected(BaseAddressCorrected {
+        base_address_id: address.base_address_id,
+        before: address.address.clone(),
+        address: address.address.clone(),
+        previous_ref: Some("R-1".into()),
+        reference: Some("R-1b".into()),
+        canonical: address.canonical.clone(),
+        actor: "ada".into(),
+        reason: None,
+        corrected_at: at,
+    });
+    let envelope = masthead_testdata::events::envelope(
+        BaseAddressEvent::AGGREGATE_TYPE,
+        address.base_address_id.to_string(),
+        corrected.event_type(),
+        0,
+        at,
+    );
+    let correction = [Recorded { envelope, stream_sequence: 0, event: AnyEvent::BaseAddress(corrected) }];
+    publish_recorded(&app.js, &app.topology, &correction).await.expect("publish");
+    let view = app.get_json(&path, 200).await;
+    assert_eq!(view["base_address_ref"], "R-1b", "{view}");
+}

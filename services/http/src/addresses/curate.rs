@@ -200,10 +200,12 @@ pub async fn register_address(
     body: Body,
 ) -> Result<Response, ApiError> {
     let mut o = JsonObject::parse(&read_limited(&headers, body).await?)?;
-    let reference = o.text("ref", REF_MAX);
+    // Optional fields: an empty one (what a form posts for an empty
+    // input) is the same as leaving it out.
+    let reference = o.clearable_text("ref", REF_MAX).flatten();
     let street = o.required_text("street", STREET_MAX);
-    let postal_code = o.text("postal_code", POSTAL_CODE_MAX);
-    let city = o.text("city", CITY_MAX);
+    let postal_code = o.clearable_text("postal_code", POSTAL_CODE_MAX).flatten();
+    let city = o.clearable_text("city", CITY_MAX).flatten();
     let country = o.country("country");
     if !o.has("country") {
         o.required_text("country", 60);

@@ -6,6 +6,7 @@ use crate::error::IdPath;
 use crate::{AppState, SharedState};
 use axum::extract::State;
 use axum::Json;
+use masthead_domain::base_address::{BaseAddress, BaseAddressEvent};
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_jetstream::key_vault::VaultError;
@@ -32,18 +33,44 @@ pub async fn personal_fields(state: &AppState, sealed: Option<&SealedPersonalDat
     }
 }
 
+/// A history the event store could not give: retry later (503), or a
+/// fault to look into (500).
+fn read_failed(e: ReadError) -> ApiError {
+    match e {
+        ReadError::Unavailable(_) => ApiError::unavailable(),
+        other => {
+            tracing::error!(error = %other, "cannot load a history");
+            ApiError::internal()
+        }
+    }
+}
+
 /// Builds the view straight from the event store: the source of truth,
 /// current to the last event of this subscription.
 pub async fn view_from_events(state: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
-    let history = state.store.load::<SubscriptionEvent>(&id.to_string()).await.map_err(|e| match e {
-        ReadError::Unavailable(_) => ApiError::unavailable(),
-        other => {
-            tracing::error!(error = %other, "cannot load subscription");
-            ApiError::internal()
+    let history = state.store.load::<SubscriptionEvent>(&id.to_string()).await.map_err(read_failed)?;
+    let Some(mut view) = masthead_projections::subscription_view_from_history(&history.events) else {
+        return Ok(None);
+    };
+    if let Some(address) = view.summary.base_address_id {
+        if let Some(current) = current_ref(state, address).await? {
+            view.summary.base_address_ref = current;
         }
-    })?;
-    let Some(view) = masthead_projections::subscription_view_from_history(&history.events) else { return Ok(None) };
+    }
     body_of(state, &view, "event_store", history.last_sequence).await.map(Some)
+}
+
+/// The `ref` the base address has now, from its own history: the
+/// subscription's events carry the `ref` of its match, and a correction of
+/// the `ref` alone moves no subscription. `None` while the address's
+/// registration is not stored (the match's `ref` stands until then).
+async fn current_ref(state: &AppState, address: Uuid) -> Result<Option<Option<String>>, ApiError> {
+    let history = state.store.load::<BaseAddressEvent>(&address.to_string()).await.map_err(read_failed)?;
+    let mut aggregate = BaseAddress::default();
+    for r in history.events {
+        aggregate.apply_event(r.event);
+    }
+    Ok(aggregate.current.map(|c| c.reference))
 }
 
 /// The response body: the view with its sealed blob replaced by the opened

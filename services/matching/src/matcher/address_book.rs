@@ -65,6 +65,14 @@ pub enum FenceError {
     Behind { wanted: u64, behind: u64 },
 }
 
+/// A `ref` as uniqueness sees it: without case and without the invisible
+/// characters that make two refs look identical (zero-width spaces and
+/// joiners, the word joiner, the byte-order mark, the soft hyphen).
+pub fn fold_ref(reference: &str) -> String {
+    const INVISIBLE: [char; 6] = ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}'];
+    reference.chars().filter(|c| !INVISIBLE.contains(c)).flat_map(char::to_lowercase).collect()
+}
+
 impl AddressBook {
     pub fn new(config: MatchConfig) -> Self {
         Self {
@@ -108,18 +116,24 @@ impl AddressBook {
         self.alias_of(id).unwrap_or(id)
     }
 
-    /// The active base address other than `except` whose `ref` is
-    /// `reference`, if any. Scans every address: only curation commands ask,
-    /// one at a time, and at a million addresses the scan takes
-    /// milliseconds, less than keeping a second map current through every
-    /// registration, correction and merge.
+    /// The base address other than `except` that holds the `ref`
+    /// `reference`, if any: active or retired, not merged away. A retired
+    /// address keeps its subscriptions (they do not move), and they show
+    /// its `ref`; a merged one's moved to the survivor. Refs compare
+    /// folded ([`fold_ref`]), so look-alikes count as the same.
+    ///
+    /// Scans every address: only curation commands ask, one at a time, and
+    /// at a million addresses the scan takes milliseconds, less than keeping
+    /// a second map current through every registration, correction and
+    /// merge.
     pub fn holder_of_ref(&self, reference: &str, except: Option<Uuid>) -> Option<Uuid> {
+        let wanted = fold_ref(reference);
         let info = self.info.read().ok()?;
         let index = self.index.read().ok()?;
         info.iter()
-            .filter(|(id, i)| Some(**id) != except && i.reference.as_deref() == Some(reference))
+            .filter(|(id, i)| Some(**id) != except && i.reference.as_deref().is_some_and(|r| fold_ref(r) == wanted))
             .map(|(id, _)| *id)
-            .find(|id| matches!(index.resolve(*id), Resolution::Active(at) if at == *id))
+            .find(|id| matches!(index.resolve(*id), Resolution::Active(at) | Resolution::Retired(at) if at == *id))
     }
 
     /// The id a new base address with `key` takes: the key's own, unless
