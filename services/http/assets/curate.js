@@ -19,7 +19,7 @@
     var latest = 0;
     function run() {
       var params = new URLSearchParams();
-      ["q", "postal_code", "city", "country", "status"].forEach(function (name) {
+      ["q", "ref", "postal_code", "city", "country", "status"].forEach(function (name) {
         var v = form.elements[name].value.trim();
         if (v) params.set(name, v);
       });
@@ -40,6 +40,7 @@
             link.textContent = a.lines.street;
             name.appendChild(link);
             tr.appendChild(name);
+            tr.appendChild(cell(a.ref));
             tr.appendChild(cell(a.lines.postal_code));
             tr.appendChild(cell(a.lines.city));
             tr.appendChild(cell(a.lines.country));

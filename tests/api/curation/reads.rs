@@ -177,3 +177,19 @@ async fn a_subscription_read_from_the_events_shows_its_addresss_current_ref() {
     let view = app.get_json(&path, 200).await;
     assert_eq!(view["base_address_ref"], "R-1b", "{view}");
 }
+
+/// The search page finds an address by its `ref` and shows each row's ref.
+#[tokio::test]
+async fn the_search_page_finds_an_address_by_its_ref() {
+    let desk = Desk::open().await;
+    let one = base_address("Kerkstraat 12", "3511 LX", "Utrecht", "NL", Some("R-12"));
+    let other = base_address("Kerkstraat 14", "3511 LX", "Utrecht", "NL", Some("R-14"));
+    desk.app.add_addresses(&[one.clone(), other.clone()]).await;
+    let url = format!("{}/curate?ref=R-12", desk.app.address);
+    let response = desk.curator.get(url).header("accept", "text/html").send().await.expect("page");
+    assert_eq!(response.status().as_u16(), 200);
+    let html = response.text().await.expect("html");
+    assert!(html.contains(&format!("data-id=\"{}\"", one.base_address_id)), "{html}");
+    assert!(!html.contains(&format!("data-id=\"{}\"", other.base_address_id)), "{html}");
+    assert!(html.contains("<td>R-12</td>") && html.contains("value=\"R-12\""), "{html}");
+}

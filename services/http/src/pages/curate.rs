@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 struct Row {
     id: Uuid,
+    reference: String,
     street: String,
     postal_code: String,
     city: String,
@@ -41,6 +42,7 @@ impl From<&AddressView> for Row {
     fn from(a: &AddressView) -> Self {
         Self {
             id: a.id,
+            reference: a.reference.clone().unwrap_or_default(),
             street: a.lines.street.clone(),
             postal_code: a.lines.postal_code.clone().unwrap_or_default(),
             city: a.lines.city.clone().unwrap_or_default(),
@@ -57,6 +59,7 @@ struct SearchPage {
     who: Option<String>,
     csrf: Option<String>,
     q: String,
+    reference: String,
     postal_code: String,
     city: String,
     country: String,
@@ -89,6 +92,7 @@ pub async fn search_page(
         who: s.who.clone(),
         csrf: s.csrf.clone(),
         q: text(&params.q),
+        reference: text(&params.reference),
         postal_code: text(&params.postal_code),
         city: text(&params.city),
         country: text(&params.country),
