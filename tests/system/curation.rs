@@ -222,6 +222,9 @@ async fn the_cli_registers_corrects_merges_and_retires_and_names_a_bad_flag() {
             && lines[1].contains("ops-1"),
         "{history}"
     );
+    let text = run_ok(&system, &["addresses", "history", &second]);
+    assert!(text.contains("postal_code: – → 3511 LX") && text.contains("(postcode found)"), "{text}");
+    assert!(text.contains("city: Utrecht → –") && text.contains("(town unknown)"), "{text}");
     let json_history = run_ok(&system, &["addresses", "history", &second, "--json"]);
     let events: Vec<Value> = json_history.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
     let reasons: Vec<_> = events.iter().map(|e| (e["event_type"].as_str(), e["event"]["reason"].as_str())).collect();

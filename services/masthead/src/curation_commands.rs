@@ -215,14 +215,58 @@ pub async fn history(config: &Config, raw_id: &str, as_json: bool) -> Result<()>
             println!("{entry}");
         } else {
             let actor = payload["actor"].as_str().unwrap_or("-");
-            let reason = payload["reason"].as_str().unwrap_or("");
+            let reason = payload["reason"].as_str().map(|r| format!("  ({r})")).unwrap_or_default();
             println!(
-                "{:>10}  {}  {:<22} {actor}  {reason}",
-                r.stream_sequence, r.envelope.occurred_at, r.envelope.event_type
+                "{:>10}  {}  {:<22} {actor}  {}{reason}",
+                r.stream_sequence,
+                r.envelope.occurred_at,
+                r.envelope.event_type,
+                what_changed(&r.event)
             );
         }
     }
     Ok(())
+}
+
+/// What an event changed, for a person reading the history: each changed
+/// field as `field: before → after` (`–` for none).
+fn what_changed(event: &BaseAddressEvent) -> String {
+    fn shown(v: Option<&str>) -> &str {
+        v.filter(|s| !s.is_empty()).unwrap_or("–")
+    }
+    match event {
+        BaseAddressEvent::BaseAddressRegistered(e) => {
+            let l = &e.address;
+            let country = l.country.as_ref().map(|c| c.code());
+            format!(
+                "{}, {} {}, {}; ref {}",
+                l.street,
+                shown(l.postal_code.as_deref()),
+                shown(l.city.as_deref()),
+                shown(country),
+                shown(e.reference.as_deref())
+            )
+        }
+        BaseAddressEvent::BaseAddressCorrected(e) => {
+            let (b, a) = (&e.before, &e.address);
+            let fields = [
+                ("street", Some(b.street.as_str()), Some(a.street.as_str())),
+                ("postal_code", b.postal_code.as_deref(), a.postal_code.as_deref()),
+                ("city", b.city.as_deref(), a.city.as_deref()),
+                ("country", b.country.as_ref().map(|c| c.code()), a.country.as_ref().map(|c| c.code())),
+                ("ref", e.previous_ref.as_deref(), e.reference.as_deref()),
+            ];
+            let changed: Vec<String> = fields
+                .iter()
+                .filter(|(_, before, after)| before != after)
+                .map(|(name, before, after)| format!("{name}: {} → {}", shown(*before), shown(*after)))
+                .collect();
+            changed.join("; ")
+        }
+        BaseAddressEvent::BaseAddressMerged(e) => format!("into {}", e.into),
+        BaseAddressEvent::BaseAddressAliased(e) => format!("a spelling of {}", e.alias_of),
+        BaseAddressEvent::BaseAddressRetired(_) => String::new(),
+    }
 }
 
 /// `masthead reviews list [--all] [--json]`: open items oldest first.
