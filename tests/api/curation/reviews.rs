@@ -140,3 +140,37 @@ async fn the_review_page_shows_every_candidate_and_a_decided_item_has_no_buttons
     .expect("decided page");
     assert!(!shown.contains("data-decision"), "no buttons on a decided item: {shown}");
 }
+
+/// Once a side of an item is retired, the page says why only Distinct can
+/// be decided, offers no merge button, and shows each side's status.
+#[tokio::test]
+async fn an_item_with_a_retired_side_offers_only_distinct() {
+    let desk = Desk::open().await;
+    let a = desk.register("Schoolstraat 4", "3511 KR", "Utrecht").await;
+    let b = desk.register("Schoolstraat 6", "3511 KR", "Utrecht").await;
+    let item = open_pair(&desk.app, &a, &b).await;
+    let url = format!("{}/curate/reviews/{item}", desk.app.address);
+    let page = || async {
+        let response = desk.curator.get(&url).header("accept", "text/html").send().await.ok()?;
+        response.text().await.ok()
+    };
+    let before =
+        masthead_test_support::wait_until("the item projected", std::time::Duration::from_secs(20), || async {
+            page().await.filter(|html| html.contains("data-right"))
+        })
+        .await
+        .expect("item page");
+    assert!(before.contains("id=\"merge-into-right\"") && !before.contains("id=\"no-merge\""), "{before}");
+
+    let (status, retired) = desk.post(&format!("/api/v1/addresses/{b}/retire"), &json!({"reason": "demolished"})).await;
+    assert_eq!(status, 200, "{retired}");
+    let after =
+        masthead_test_support::wait_until("the retirement projected", std::time::Duration::from_secs(20), || async {
+            page().await.filter(|html| html.contains("id=\"no-merge\""))
+        })
+        .await
+        .expect("item page");
+    assert!(after.contains("the right address is retired"), "{after}");
+    assert!(!after.contains("id=\"merge-into-right\"") && !after.contains("id=\"merge-into-left\""), "{after}");
+    assert!(after.contains("id=\"distinct\"") && after.contains("data-field=\"status\""), "{after}");
+}

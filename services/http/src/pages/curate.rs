@@ -24,7 +24,9 @@ use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use masthead_auth::Principal;
-use masthead_projections::{AddressView, PageRequest, ProjectionStore, ReviewFilter, ReviewState, ReviewView};
+use masthead_projections::{
+    AddressState, AddressView, PageRequest, ProjectionStore, ReviewFilter, ReviewState, ReviewView,
+};
 use uuid::Uuid;
 
 struct Row {
@@ -257,6 +259,10 @@ struct Item {
     first: bool,
     /// How the item was decided, if it was: no buttons then.
     decision: Option<String>,
+    /// Why no merge can be decided (a side merged or retired since the
+    /// item was opened, or a grey-zone item about a retired address):
+    /// only Distinct is offered then.
+    no_merge: Option<String>,
 }
 
 struct CandidateRow {
@@ -305,7 +311,14 @@ async fn item(store: &dyn ProjectionStore, r: &ReviewView, pick: usize) -> Resul
         field("town", a.city.as_deref(), b.city.as_deref(), "city"),
         field("country", a.country.as_deref(), b.country.as_deref(), "country"),
         field("reference", left.reference.as_deref(), right.reference.as_deref(), "ref"),
+        field("status", Some(left.status.as_str()), Some(right.status.as_str()), "status"),
     ];
+    let inactive = [("left", &left), ("right", &right)]
+        .into_iter()
+        .filter(|(_, a)| a.status != AddressState::Active)
+        .map(|(side, a)| format!("the {side} address is {}", a.status.as_str()))
+        .collect::<Vec<_>>();
+    let no_merge = (!inactive.is_empty()).then(|| format!("Only Distinct can be decided: {}.", inactive.join(" and ")));
     Ok(Some(Item {
         id: r.id,
         kind: r.kind.replace('_', " "),
@@ -332,6 +345,7 @@ async fn item(store: &dyn ProjectionStore, r: &ReviewView, pick: usize) -> Resul
             ("merge", Some(merged), Some(into)) => format!("merged {merged} into {into}"),
             (other, _, _) => other.to_owned(),
         }),
+        no_merge,
     }))
 }
 
