@@ -60,6 +60,7 @@ contract!(
     a_correction_changes_lines_search_and_history,
     a_merge_moves_subscriptions_and_makes_an_alias,
     a_ref_only_correction_shows_on_its_subscriptions,
+    a_corrections_lines_decide_the_flags,
     retiring_and_rekeying_show_on_the_address,
     reviews_list_oldest_first_and_leave_when_decided,
     curation_replayed_twice_or_out_of_order_changes_nothing,

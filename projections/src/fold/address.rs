@@ -165,6 +165,21 @@ fn entry(seq: u64, event_type: &str, at: DateTime<Utc>, actor: Option<&str>) -> 
     }
 }
 
+/// The flags an import gives lines like these: each missing part, in the
+/// import's order.
+fn missing(lines: &Lines, canonical: &Canonical) -> Vec<Flag> {
+    let absent = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+    [
+        (absent(&lines.postal_code), Flag::MissingPostalCode),
+        (absent(&lines.city), Flag::MissingCity),
+        (absent(&lines.country), Flag::MissingCountry),
+        (canonical.house_number.is_empty(), Flag::MissingHouseNumber),
+    ]
+    .into_iter()
+    .filter_map(|(is_missing, flag)| is_missing.then_some(flag))
+    .collect()
+}
+
 impl AddressDoc {
     pub fn new(id: Uuid) -> Self {
         Self { id, registration: None, live: AddressLive::default(), history: Vec::new() }
@@ -401,9 +416,14 @@ impl AddressDoc {
         let r = self.registration?;
         let status = self.live.curation.as_ref().map_or(AddressState::Active, |c| c.status());
         let curation = self.live.curation.map(|c| *c).unwrap_or_default();
-        let (lines, reference, canonical) = match curation.correction {
-            Some(c) => (c.lines, c.reference, c.canonical),
-            None => (r.lines, r.reference, r.canonical),
+        let (lines, reference, canonical, flags) = match curation.correction {
+            // The registration's flags said what its lines lacked; a
+            // correction may have filled a line in, or cleared one.
+            Some(c) => {
+                let flags = missing(&c.lines, &c.canonical);
+                (c.lines, c.reference, c.canonical, flags)
+            }
+            None => (r.lines, r.reference, r.canonical, r.flags),
         };
         Some(AddressView {
             id: self.id,
@@ -414,7 +434,7 @@ impl AddressDoc {
             subscription_count: self.live.subscription_count.saturating_sub(self.live.moved_out),
             created_at: r.registered_at,
             source: r.source,
-            flags: r.flags,
+            flags,
             last_seq: self.live.last_seq,
             status,
             merged_into: curation.merged.map(|(into, _)| into),

@@ -254,6 +254,39 @@ pub async fn a_ref_only_correction_shows_on_its_subscriptions(store: &dyn Projec
     Ok(())
 }
 
+/// The flags say what the current lines lack: a correction that clears
+/// the postal code raises `missing_postal_code`, one that fills it in
+/// again drops it.
+pub async fn a_corrections_lines_decide_the_flags(store: &dyn ProjectionStore) -> Result {
+    let a = address(26);
+    let change = |seq: u64, before: AddressLines, after: AddressLines| {
+        base(
+            seq,
+            t0() + Duration::hours(seq as i64),
+            BaseAddressEvent::BaseAddressCorrected(BaseAddressCorrected {
+                base_address_id: a.id,
+                before,
+                address: after,
+                previous_ref: a.reference.clone(),
+                reference: a.reference.clone(),
+                canonical: a.registered(AddressSource::Curation, t0()).canonical,
+                actor: "ada".into(),
+                reason: None,
+                corrected_at: t0() + Duration::hours(seq as i64),
+            }),
+        )
+    };
+    let full = lines_of(&a);
+    let bare = AddressLines { postal_code: None, ..full.clone() };
+    store.apply_batch(&[registered(1, &a, AddressSource::Curation), change(2, full.clone(), bare.clone())]).await?;
+    let v = store.address(a.id).await?.expect("address");
+    assert_eq!((v.lines.postal_code, v.flags), (None, vec![Flag::MissingPostalCode]));
+    store.apply_batch(&[change(3, bare, full)]).await?;
+    let v = store.address(a.id).await?.expect("address");
+    assert_eq!((v.lines.postal_code.as_deref(), v.flags), (Some("3511 LX"), vec![]));
+    Ok(())
+}
+
 pub async fn a_merge_moves_subscriptions_and_makes_an_alias(store: &dyn ProjectionStore) -> Result {
     let (a, b) = (address(22), address(23));
     let (s1, s2) = (sub_id(22), sub_id(23));
