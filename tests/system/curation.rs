@@ -238,6 +238,16 @@ async fn the_cli_registers_corrects_merges_and_retires_and_names_a_bad_flag() {
     assert_eq!(last["event"]["address"]["postal_code"], "3511 LX", "{last}");
     assert!(run_ok(&system, &["addresses", "retire", &second, "--reason", "demolished"]).contains("retired"));
     assert!(run_ok(&system, &["reviews", "list"]).trim().is_empty(), "no review items yet");
+
+    // An import names the rows it dropped as repeats and the rows that
+    // share a ref with an earlier one.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("list.csv");
+    let csv = "ref,street,postal_code,city,country\nL1,Lindelaan 1,3511 LX,Utrecht,NL\nL2,lindelaan 1,3511LX,Utrecht,NL\nl1,Lindelaan 3,3511 LX,Utrecht,NL\n";
+    std::fs::write(&file, csv).expect("write");
+    let imported = run_ok(&system, &["addresses", "import", file.to_str().expect("path")]);
+    assert!(imported.contains("line 3: the same address as line 2"), "{imported}");
+    assert!(imported.contains("line 4: its ref is also on line 2"), "{imported}");
 }
 
 #[tokio::test]

@@ -16,11 +16,12 @@ use masthead_domain::country::Country;
 use masthead_domain::envelope::CommandMeta;
 use masthead_domain::AddressLines;
 use masthead_jetstream::store::{is_conflict, EventStore};
+use masthead_matching::matcher::address_book::fold_ref;
 use masthead_matching::matcher::convert::canonical_address;
 use masthead_matching::matcher::keys::ensure_current_keys;
 use masthead_matching::{normalize, AddressInput};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -61,10 +62,24 @@ pub struct ImportReport {
     pub already_present: u64,
     /// Rows whose canonical form equals an earlier row of the same file.
     pub duplicates_in_file: u64,
+    /// Those rows, each with the earlier row it repeats: not imported, so
+    /// a `ref` on it is not kept either.
+    pub duplicate_rows: Vec<SameAs>,
+    /// Rows whose `ref` an earlier row of the file has too (case and
+    /// invisible characters aside). Both are imported: a file's references
+    /// are taken as they are, and the team decides.
+    pub shared_refs: Vec<SameAs>,
     /// Imported rows that lack a field (legacy data), flagged for review.
     pub flagged: u64,
     pub skipped: Vec<LineError>,
     pub elapsed: Duration,
+}
+
+/// A row of the file and the earlier row it shares something with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SameAs {
+    pub line: u64,
+    pub earlier_line: u64,
 }
 
 /// Why an import stopped.
@@ -251,6 +266,9 @@ enum Prepared {
     Ready {
         /// Derived from the canonical key: equal ids are the same address.
         id: uuid::Uuid,
+        line: u64,
+        /// The row's `ref`, folded for comparison.
+        reference: Option<String>,
         message: Outgoing,
         flagged: bool,
     },
@@ -259,16 +277,18 @@ enum Prepared {
 /// Normalises one row and encodes its event as `EventStore::append` would,
 /// after "subject must be empty".
 fn prepare_row(row: ParsedRow, file: &str, store: &EventStore, meta: &CommandMeta) -> Result<Prepared, ImportError> {
+    let line = row.as_ref().map_or(0, |(line, _)| *line);
     let event = match row.and_then(|(line, raw)| row_to_event(raw, line, file)) {
         Ok(event) => event,
         Err(e) => return Ok(Prepared::Broken(e)),
     };
     let id = event.base_address_id;
     let flagged = !event.flags.is_empty();
+    let reference = event.reference.as_deref().map(fold_ref);
     let (subject, headers, payload, _) = store
         .encode_append(&id.to_string(), 0, 1, &BaseAddressEvent::BaseAddressRegistered(event), meta)
         .map_err(|e| ImportError::Format(e.to_string()))?;
-    Ok(Prepared::Ready { id, message: Outgoing { subject, headers, payload }, flagged })
+    Ok(Prepared::Ready { id, line, reference, message: Outgoing { subject, headers, payload }, flagged })
 }
 
 /// No idempotency key, so no `Nats-Msg-Id`: "subject must be empty"
@@ -446,8 +466,10 @@ pub async fn import(
     let mut report = ImportReport::default();
     let js = store.jetstream();
     let mut pending = FuturesUnordered::new();
-    // Ids, not keys: an id is derived from the canonical key alone.
-    let mut seen = HashSet::with_capacity(total);
+    // Ids, not keys: an id is derived from the canonical key alone. Each
+    // with the line that brought it, as each folded `ref`.
+    let mut seen: HashMap<uuid::Uuid, u64> = HashMap::with_capacity(total);
+    let mut refs: HashMap<String, u64> = HashMap::new();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
         let rows_in_chunk = chunk.len() as u64;
@@ -460,11 +482,23 @@ pub async fn import(
                     report.skipped.push(e);
                     continue;
                 }
-                Prepared::Ready { id, .. } if !seen.insert(id) => {
-                    report.duplicates_in_file += 1;
-                    continue;
+                Prepared::Ready { id, line, reference, message, flagged } => {
+                    if let Some(&earlier_line) = seen.get(&id) {
+                        report.duplicates_in_file += 1;
+                        report.duplicate_rows.push(SameAs { line, earlier_line });
+                        continue;
+                    }
+                    seen.insert(id, line);
+                    if let Some(r) = reference {
+                        match refs.get(&r) {
+                            Some(&earlier_line) => report.shared_refs.push(SameAs { line, earlier_line }),
+                            None => {
+                                refs.insert(r, line);
+                            }
+                        }
+                    }
+                    (message, flagged)
                 }
-                Prepared::Ready { message, flagged, .. } => (message, flagged),
             };
             report.flagged += u64::from(flagged);
             let Outgoing { subject, headers, payload } = message;

@@ -3,7 +3,7 @@
 //! address stored exactly once when an import is cut short and rerun while
 //! the matcher registers addresses too.
 
-use masthead_addresses::import::{import, row_to_event, ImportOptions, ImportReport, Progress, RawRow};
+use masthead_addresses::import::{import, row_to_event, ImportOptions, ImportReport, Progress, RawRow, SameAs};
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_jetstream::store::EventStore;
 use masthead_jetstream::topology::{setup, Topology};
@@ -98,18 +98,20 @@ async fn a_strict_import_stops_at_the_first_broken_line() {
 #[tokio::test]
 async fn importing_the_same_file_twice_adds_nothing() {
     let env = env().await;
-    let csv = "ref,street,postal_code,city,country\nA1,Kerkstraat 12,3511 LX,Utrecht,NL\nA2,Main Street 1,12345,Springfield,US\nB9,,3511 LX,Utrecht,NL\nA3,Hauptstraße 5,10115,Berlin,Deutschland\nA4,Dorpsweg 3,,,\nA5,Kerkstraat 12,3511LX,Utrecht,Nederland\n";
+    let csv = "ref,street,postal_code,city,country\nA1,Kerkstraat 12,3511 LX,Utrecht,NL\nA2,Main Street 1,12345,Springfield,US\nB9,,3511 LX,Utrecht,NL\nA3,Hauptstraße 5,10115,Berlin,Deutschland\nA4,Dorpsweg 3,,,\nA5,Kerkstraat 12,3511LX,Utrecht,Nederland\na2,Main Street 3,12345,Springfield,US\n";
     let first = env.import_csv(csv).await;
-    assert_eq!(first.imported, 4);
+    assert_eq!(first.imported, 5);
     assert_eq!(first.duplicates_in_file, 1, "A5 is A1 spelled differently");
+    assert_eq!(first.duplicate_rows, vec![SameAs { line: 7, earlier_line: 2 }]);
+    assert_eq!(first.shared_refs, vec![SameAs { line: 8, earlier_line: 3 }], "a2 is A2's ref, case aside");
     assert_eq!(first.flagged, 1, "A4 lacks postal code, city and country");
     assert_eq!(first.skipped.len(), 1);
     assert_eq!(first.skipped[0].line, 4, "{:?}", first.skipped);
     assert!(first.skipped[0].message.contains("street"));
     let second = env.import_csv(csv).await;
     assert_eq!(second.imported, 0);
-    assert_eq!(second.already_present, 4);
-    assert_eq!(env.base_addresses().await.len(), 4);
+    assert_eq!(second.already_present, 5);
+    assert_eq!(env.base_addresses().await.len(), 5);
 }
 
 /// Rows spread over many chunks (prepared by parallel workers), repeats in

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::system::{connect_and_setup, Nats};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use masthead_addresses::import::{import, ImportOptions, Progress};
+use masthead_addresses::import::{import, ImportOptions, Progress, SameAs};
 use masthead_jetstream::connect::connect;
 use masthead_jetstream::dead_letter::DeadLetters;
 use masthead_jetstream::replay::{ReplayReport, Until};
@@ -53,7 +53,24 @@ pub async fn import_addresses(config: &Config, file: &Path, strict: bool) -> Res
         report.flagged,
         report.skipped.len()
     );
+    same_as_lines(&report.duplicate_rows, "the same address as line", " (not imported, nor its ref)");
+    if !report.shared_refs.is_empty() {
+        println!("{} rows share a ref with an earlier row (both imported):", report.shared_refs.len());
+    }
+    same_as_lines(&report.shared_refs, "its ref is also on line", "");
     Ok(())
+}
+
+/// Lists the first rows of `pairs` as `line N: <what> M<after>`, then how
+/// many more there are.
+fn same_as_lines(pairs: &[SameAs], what: &str, after: &str) {
+    const SHOWN: usize = 20;
+    for p in pairs.iter().take(SHOWN) {
+        println!("  line {}: {what} {}{after}", p.line, p.earlier_line);
+    }
+    if pairs.len() > SHOWN {
+        println!("  … and {} more", pairs.len() - SHOWN);
+    }
 }
 
 /// What `masthead projections rebuild` was asked for.
