@@ -272,6 +272,11 @@ pub struct SubscriptionSummary {
     pub base_address_id: Option<Uuid>,
     /// The publisher's reference of the base address, when it has one.
     pub base_address_ref: Option<String>,
+    /// Whether that base address still takes deliveries: a retired one
+    /// keeps its subscriptions, for the team to look at. Absent until the
+    /// address is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_address_status: Option<AddressState>,
     pub outcome: Option<MatchOutcome>,
     pub mail: Option<MailOutcome>,
     /// Stream sequence of the last event applied to this subscription.

@@ -474,6 +474,8 @@ impl SubscriptionDoc {
                 Some(m) => m.base_address_ref.clone(),
                 None => r.and_then(|r| r.base_address_ref.clone()),
             },
+            // The address's own documents know it; a store fills it in.
+            base_address_status: None,
             outcome: r.map(|r| MatchOutcome { kind: r.kind, score: r.score, decided_at: r.decided_at }),
             mail,
             last_seq: self.last_seq,

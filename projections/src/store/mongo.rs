@@ -171,8 +171,8 @@ impl MongoStore {
         Ok(coll.find(doc! { "_id": { "$in": ids } }).await?.try_collect().await?)
     }
 
-    /// Gives each subscription its base address's `ref` as the address
-    /// record holds it now (one query for the page). A correction of the
+    /// Gives each subscription its base address's `ref` and status as the
+    /// address record holds them now (one query for the page). A correction of the
     /// `ref` alone moves no subscription (the lines it is delivered to are
     /// the same), so the copy in the subscription's document may be older.
     /// Until the address's registration is applied a subscription keeps the
@@ -185,17 +185,21 @@ impl MongoStore {
         let records: Vec<Document> = self
             .addresses
             .find(doc! { "_id": { "$in": ids }, "visible": true })
-            .projection(doc! { "ref": 1 })
+            .projection(doc! { "ref": 1, "status": 1 })
             .await?
             .try_collect()
             .await?;
-        let current: HashMap<String, Option<String>> = records
+        let current: HashMap<String, (Option<String>, Option<AddressState>)> = records
             .iter()
-            .filter_map(|r| Some((r.get_str("_id").ok()?.to_owned(), r.get_str("ref").ok().map(str::to_owned))))
+            .filter_map(|r| {
+                let status = r.get_str("status").ok().and_then(AddressState::parse);
+                Some((r.get_str("_id").ok()?.to_owned(), (r.get_str("ref").ok().map(str::to_owned), status)))
+            })
             .collect();
         for s in items {
-            if let Some(reference) = s.base_address_id.and_then(|id| current.get(&id.to_string())) {
+            if let Some((reference, status)) = s.base_address_id.and_then(|id| current.get(&id.to_string())) {
                 s.base_address_ref = reference.clone();
+                s.base_address_status = *status;
             }
         }
         Ok(())

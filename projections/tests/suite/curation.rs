@@ -251,6 +251,13 @@ pub async fn a_ref_only_correction_shows_on_its_subscriptions(store: &dyn Projec
     let listed = store.subscriptions(&SubscriptionFilter::default(), PageRequest::first(10)).await?;
     let refs: Vec<_> = listed.items.iter().map(|s| (s.id, s.base_address_ref.as_deref())).collect();
     assert!(refs.contains(&(s1, Some("R-24b"))) && refs.contains(&(s2, Some("R-24b"))), "{refs:?}");
+    assert!(listed.items.iter().all(|s| s.base_address_status == Some(AddressState::Active)));
+    // Retired, the address keeps its subscriptions, and they say so.
+    store.apply_batch(&[retired(7, &a)]).await?;
+    let v1 = store.subscription(s1).await?.expect("s1");
+    assert_eq!((v1.summary.base_address_id, v1.summary.base_address_status), (Some(a.id), Some(AddressState::Retired)));
+    let listed = store.subscriptions(&SubscriptionFilter::default(), PageRequest::first(10)).await?;
+    assert!(listed.items.iter().all(|s| s.base_address_status == Some(AddressState::Retired)));
     Ok(())
 }
 
@@ -336,11 +343,13 @@ pub async fn a_merge_moves_subscriptions_and_makes_an_alias(store: &dyn Projecti
     assert_eq!(moves, vec![(8, a.id, b.id, "merged"), (10, b.id, b.id, "corrected")]);
     assert!(v1.moves[0].lines_changed && !v1.moves[1].lines_changed);
     assert_eq!(v1.corrections_sent, 1);
-    // The history alone gives the same, but for the ref of an address the
-    // subscription was not first delivered to (it lives on the address).
+    // The history alone gives the same, but for the ref and status of the
+    // address it is delivered to (they live on the address).
     let history = super::only_subscription_events(&history_of_s1(s1), s1);
     let mut folded = subscription_view_from_history(&history).expect("folds");
     folded.summary.base_address_ref = v1.summary.base_address_ref.clone();
+    assert_eq!(v1.summary.base_address_status, Some(AddressState::Active));
+    folded.summary.base_address_status = v1.summary.base_address_status;
     assert_eq!(folded, v1);
     let st = store.stats().await?;
     assert_eq!((st.addresses_merged, st.addresses_corrected), (1, 1));

@@ -251,7 +251,10 @@ pub async fn erasure_drops_the_sealed_blob_in_either_order(store: &dyn Projectio
     }
     let v = store.subscription(s1).await?.expect("visible");
     assert_eq!(v.summary.status, SubscriptionStatus::Confirmed, "everything else stays");
-    assert_eq!(v, subscription_view_from_history(&only_subscription_events(&in_order, s1)).expect("folds"));
+    assert_eq!(
+        history_part(v),
+        subscription_view_from_history(&only_subscription_events(&in_order, s1)).expect("folds")
+    );
     let again = store.apply_batch(&in_order).await?;
     assert_eq!((again.applied, again.duplicates), (0, 5), "erasing twice changes nothing");
     Ok(())
@@ -312,7 +315,8 @@ pub async fn a_match_replayed_before_its_request_is_kept(store: &dyn ProjectionS
     assert_eq!(seqs, vec![11, 12, 13]);
     // Same result as applying the history in order.
     let expected = subscription_view_from_history(&only_subscription_events(&all, s)).expect("folds");
-    assert_eq!(v, expected);
+    assert_eq!(v.summary.base_address_status, Some(AddressState::Active));
+    assert_eq!(history_part(v), expected);
     let av = store.address(a.id).await?.expect("address");
     assert_eq!((av.subscription_count, av.spellings.clone()), (1, vec!["Kerk str 13".to_string()]));
     assert_eq!(store.stats().await?.registrations_per_day.get(&t0().date_naive()), Some(&1));
@@ -423,6 +427,13 @@ async fn load_synthetic(store: &dyn ProjectionStore, subscriptions: usize) -> an
         store.apply_batch(chunk).await?;
     }
     Ok(events)
+}
+
+/// What a subscription's own history gives of a stored view: all but its
+/// address's status, which lives on the address.
+fn history_part(mut v: SubscriptionView) -> SubscriptionView {
+    v.summary.base_address_status = None;
+    v
 }
 
 fn expected_views(events: &[Recorded<AnyEvent>]) -> Vec<SubscriptionView> {

@@ -176,6 +176,7 @@ async fn a_subscription_read_from_the_events_shows_its_addresss_current_ref() {
     publish_recorded(&app.js, &app.topology, &correction).await.expect("publish");
     let view = app.get_json(&path, 200).await;
     assert_eq!(view["base_address_ref"], "R-1b", "{view}");
+    assert_eq!(view["base_address_status"], "active", "{view}");
 }
 
 /// The search page finds an address by its `ref` and shows each row's ref.

@@ -32,7 +32,8 @@ use crate::fold::{AddressDoc, AddressLive, Registration, ReviewDoc, Subscription
 use crate::query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
 use crate::store::{codec, ProjectionStore};
 use crate::view::{
-    AddressHistoryEntry, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary, SubscriptionView,
+    AddressHistoryEntry, AddressState, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary,
+    SubscriptionView,
 };
 use async_trait::async_trait;
 use masthead_domain::envelope::{AnyEvent, Recorded};
@@ -207,11 +208,12 @@ fn registered_doc(
     Ok(Some(AddressDoc { id: Uuid::from_u128(key), registration, live: counters, history: Vec::new() }))
 }
 
-/// Gives a subscription its base address's `ref` as the address row holds
-/// it now. A correction of the `ref` alone moves no subscription (the lines
-/// it is delivered to are the same), so the copy in the subscription's
-/// document may be older. Until the address's registration is applied the
-/// subscription keeps the `ref` its match carried.
+/// Gives a subscription its base address's `ref` and status as the address
+/// row holds them now. A correction of the `ref` alone moves no
+/// subscription (the lines it is delivered to are the same), so the copy in
+/// the subscription's document may be older. Until the address's
+/// registration is applied the subscription keeps the `ref` its match
+/// carried.
 fn show_current_ref(
     live: &impl ReadableTable<u128, &'static [u8]>,
     summary: &mut SubscriptionSummary,
@@ -220,6 +222,7 @@ fn show_current_ref(
     if let Some(row) = live.get(id.as_u128())? {
         let (counters, _) = live_from(row.value())?;
         if counters.registered {
+            summary.base_address_status = Some(counters.curation.as_ref().map_or(AddressState::Active, |c| c.status()));
             summary.base_address_ref = counters.reference;
         }
     }

@@ -6,12 +6,12 @@ use crate::error::IdPath;
 use crate::{AppState, SharedState};
 use axum::extract::State;
 use axum::Json;
-use masthead_domain::base_address::{BaseAddress, BaseAddressEvent};
+use masthead_domain::base_address::{AddressStatus, BaseAddress, BaseAddressEvent};
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_jetstream::key_vault::VaultError;
 use masthead_jetstream::store::ReadError;
-use masthead_projections::SubscriptionView;
+use masthead_projections::{AddressState, SubscriptionView};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -53,24 +53,31 @@ pub async fn view_from_events(state: &AppState, id: Uuid) -> Result<Option<Value
         return Ok(None);
     };
     if let Some(address) = view.summary.base_address_id {
-        if let Some(current) = current_ref(state, address).await? {
-            view.summary.base_address_ref = current;
+        if let Some((reference, status)) = current_address(state, address).await? {
+            view.summary.base_address_ref = reference;
+            view.summary.base_address_status = Some(status);
         }
     }
     body_of(state, &view, "event_store", history.last_sequence).await.map(Some)
 }
 
-/// The `ref` the base address has now, from its own history: the
-/// subscription's events carry the `ref` of its match, and a correction of
-/// the `ref` alone moves no subscription. `None` while the address's
-/// registration is not stored (the match's `ref` stands until then).
-async fn current_ref(state: &AppState, address: Uuid) -> Result<Option<Option<String>>, ApiError> {
+/// The `ref` and status the base address has now, from its own history:
+/// the subscription's events carry the `ref` of its match, and a
+/// correction of the `ref` alone moves no subscription. `None` while the
+/// address's registration is not stored (the match's `ref` stands until
+/// then).
+async fn current_address(state: &AppState, address: Uuid) -> Result<Option<(Option<String>, AddressState)>, ApiError> {
     let history = state.store.load::<BaseAddressEvent>(&address.to_string()).await.map_err(read_failed)?;
     let mut aggregate = BaseAddress::default();
     for r in history.events {
         aggregate.apply_event(r.event);
     }
-    Ok(aggregate.current.map(|c| c.reference))
+    let status = match aggregate.status {
+        AddressStatus::Merged { .. } => AddressState::Merged,
+        AddressStatus::Retired => AddressState::Retired,
+        AddressStatus::Active | AddressStatus::Unregistered => AddressState::Active,
+    };
+    Ok(aggregate.current.map(|c| (c.reference, status)))
 }
 
 /// The response body: the view with its sealed blob replaced by the opened
