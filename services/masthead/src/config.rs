@@ -23,7 +23,10 @@ const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 /// How long a role waits for NATS to answer at start-up.
 const NATS_PATIENCE: Duration = Duration::from_secs(30);
 
+// Under a heading of their own: the settings are global, so every
+// sub-command's help lists them, after the command's own flags.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Settings (every command; also MASTHEAD_* variables)")]
 pub struct Config {
     /// NATS server URL(s), comma-separated. Unset: `up` starts a local
     /// nats-server; other roles use nats://127.0.0.1:4222.

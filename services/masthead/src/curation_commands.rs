@@ -29,8 +29,10 @@ pub struct LineFlags {
     /// Street and house number.
     #[arg(long)]
     pub street: Option<String>,
+    /// Postal code, as written in the country.
     #[arg(long)]
     pub postal_code: Option<String>,
+    /// Town.
     #[arg(long)]
     pub city: Option<String>,
     /// ISO code or country name.

@@ -144,6 +144,7 @@ enum AddressesCommand {
     },
     /// Correct the lines (or the reference) of a base address.
     Correct {
+        /// The base address's id (a UUID).
         id: String,
         #[command(flatten)]
         lines: LineFlags,
@@ -155,6 +156,7 @@ enum AddressesCommand {
     },
     /// Merge a base address into a surviving one; its subscriptions move there.
     Merge {
+        /// The base address's id (a UUID).
         id: String,
         /// The survivor's id.
         #[arg(long)]
@@ -164,12 +166,14 @@ enum AddressesCommand {
     },
     /// Retire a base address (give --reason).
     Retire {
+        /// The base address's id (a UUID).
         id: String,
         #[command(flatten)]
         who: WhoFlags,
     },
     /// Print a base address's history: every event with time, actor and reason.
     History {
+        /// The base address's id (a UUID).
         id: String,
         /// One JSON object per line.
         #[arg(long)]
