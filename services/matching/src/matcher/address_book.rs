@@ -73,6 +73,16 @@ pub fn fold_ref(reference: &str) -> String {
     reference.chars().filter(|c| !INVISIBLE.contains(c)).flat_map(char::to_lowercase).collect()
 }
 
+/// Whether `reference` folds to `folded` (see [`fold_ref`]); an ASCII ref
+/// (nearly all) is compared without building its folded copy, so a scan of
+/// a million addresses allocates nothing for them.
+fn same_ref(reference: &str, folded: &str) -> bool {
+    match reference.is_ascii() {
+        true => reference.eq_ignore_ascii_case(folded),
+        false => fold_ref(reference) == folded,
+    }
+}
+
 impl AddressBook {
     pub fn new(config: MatchConfig) -> Self {
         Self {
@@ -131,7 +141,7 @@ impl AddressBook {
         let info = self.info.read().ok()?;
         let index = self.index.read().ok()?;
         info.iter()
-            .filter(|(id, i)| Some(**id) != except && i.reference.as_deref().is_some_and(|r| fold_ref(r) == wanted))
+            .filter(|(id, i)| Some(**id) != except && i.reference.as_deref().is_some_and(|r| same_ref(r, &wanted)))
             .map(|(id, _)| *id)
             .find(|id| matches!(index.resolve(*id), Resolution::Active(at) | Resolution::Retired(at) if at == *id))
     }
@@ -368,5 +378,23 @@ impl AddressBook {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fold_ref, same_ref};
+
+    #[test]
+    fn refs_compare_without_case_or_invisible_characters() {
+        let folded = fold_ref("R-7");
+        for same in ["R-7", "r-7", "R-7\u{200B}", "\u{FEFF}r-\u{00AD}7"] {
+            assert!(same_ref(same, &folded), "{same:?}");
+            assert_eq!(fold_ref(same), folded, "{same:?}");
+        }
+        for other in ["R-71", "R 7", "R-7 ", "Ř-7"] {
+            assert!(!same_ref(other, &folded), "{other:?}");
+        }
+        assert!(same_ref("ÅB-1", &fold_ref("åb-1")));
     }
 }
