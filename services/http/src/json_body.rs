@@ -78,9 +78,17 @@ impl JsonObject {
         }
     }
 
-    /// Refuses `null` for `field`, which cannot be cleared.
-    pub fn refuse_null(&mut self, field: &'static str) {
-        if self.fields.get(field).is_some_and(Value::is_null) {
+    /// Refuses `null` or an empty string for `field`, which cannot be
+    /// cleared (once, rather than also as a missing value).
+    pub fn refuse_clearing(&mut self, field: &'static str) {
+        let clears = match self.fields.get(field) {
+            Some(Value::Null) => true,
+            Some(Value::String(s)) => s.trim().is_empty(),
+            _ => false,
+        };
+        if clears {
+            self.known.push(field);
+            self.fields.remove(field);
             self.refuse(field, "cannot be cleared");
         }
     }

@@ -118,7 +118,8 @@ async fn a_correction_answers_200_and_refuses_what_it_cannot_do() {
     assert_eq!(clash["existing"]["id"], other.as_str());
 
     let (status, empty) = desk.patch(&path, &json!({"reason": "nothing"})).await;
-    assert_eq!(status, 422, "{empty}");
+    assert_eq!((status, empty["error"]["code"].as_str()), (422, Some("nothing_to_change")), "{empty}");
+    assert_eq!(field(&empty), "", "no one field is wrong: {empty}");
     let (status, bad) = desk.patch(&path, &json!({"country": "Atlantis"})).await;
     assert_eq!((status, field(&bad)), (422, "country"), "{bad}");
     let unknown = format!("/api/v1/addresses/{}", uuid::Uuid::new_v4());
@@ -339,8 +340,12 @@ async fn a_correction_clears_the_optional_lines_and_the_ref() {
     let id = created["id"].as_str().expect("id").to_owned();
     let path = format!("/api/v1/addresses/{id}");
     for cannot in ["street", "country"] {
-        let (status, refused) = desk.patch(&path, &json!({ cannot: null })).await;
-        assert_eq!((status, field(&refused)), (422, cannot), "{refused}");
+        for value in [json!(null), json!(" ")] {
+            let (status, refused) = desk.patch(&path, &json!({ cannot: value })).await;
+            assert_eq!((status, field(&refused)), (422, cannot), "{refused}");
+            assert_eq!(refused["errors"].as_array().map(Vec::len), Some(1), "one error: {refused}");
+            assert_eq!(refused["errors"][0]["message"], "cannot be cleared", "{refused}");
+        }
     }
     let (status, cleared) = desk.patch(&path, &json!({"postal_code": null, "ref": ""})).await;
     assert_eq!(status, 200, "{cleared}");

@@ -259,8 +259,8 @@ pub async fn correct_address(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (id, mut o) = target_and_body(&raw, &headers, body).await?;
-    o.refuse_null("street");
-    o.refuse_null("country");
+    o.refuse_clearing("street");
+    o.refuse_clearing("country");
     let patch = AddressPatch {
         street: o.text("street", STREET_MAX),
         postal_code: o.clearable_text("postal_code", POSTAL_CODE_MAX),
@@ -272,10 +272,12 @@ pub async fn correct_address(
     let empty = patch.is_empty();
     o.finish()?;
     if empty {
-        return Err(ApiError::validation(vec![masthead_domain::subscription::FieldError {
-            field: "street",
-            message: "nothing to change: send at least one of street, postal_code, city, country, ref".into(),
-        }]));
+        // About the body as a whole: no one field is wrong.
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nothing_to_change",
+            "nothing to change: send at least one of street, postal_code, city, country, ref",
+        ));
     }
     let curation = curation(&state)?;
     let outcome = curation.correct(id, patch, &actor(&principal, reason)).await;
