@@ -386,6 +386,10 @@ pub struct AddressAlias {
     pub kind: AliasKind,
     /// The merged address's street line at the time of the merge, when known.
     pub street: Option<String>,
+    /// For an id reserved for a spelling (a correction's new lines): that
+    /// spelling's matching key (`country|postal code|town|street|number`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     pub since: DateTime<Utc>,
 }
 

@@ -336,7 +336,8 @@ impl AddressDoc {
         if !self.first_time(seq) {
             return false;
         }
-        let alias = AddressAlias { id: e.base_address_id, kind: AliasKind::Merged, street, since: e.merged_at };
+        let alias =
+            AddressAlias { id: e.base_address_id, kind: AliasKind::Merged, street, key: None, since: e.merged_at };
         self.add_alias(alias);
         for alias in inherited {
             self.add_alias(alias);
@@ -357,7 +358,8 @@ impl AddressDoc {
             AliasReason::Rekeyed { .. } => AliasKind::Rekeyed,
             AliasReason::Corrected => AliasKind::Corrected,
         };
-        let alias = AddressAlias { id: e.base_address_id, kind, street: None, since: e.aliased_at };
+        let alias =
+            AddressAlias { id: e.base_address_id, kind, street: None, key: Some(e.key.clone()), since: e.aliased_at };
         self.add_alias(alias);
         true
     }

@@ -238,8 +238,9 @@ fn address_rows_carry_registration_and_curation() {
                 }),
                 aliases: vec![AddressAlias {
                     id: Uuid::from_u128(6),
-                    kind: AliasKind::Merged,
+                    kind: AliasKind::Corrected,
                     street: None,
+                    key: Some("NL|3511LX|utrecht|domplein|31".into()),
                     since: Utc::now(),
                 }],
                 applied: vec![4, 8, 9],

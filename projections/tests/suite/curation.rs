@@ -409,6 +409,11 @@ pub async fn retiring_and_rekeying_show_on_the_address(store: &dyn ProjectionSto
     store.apply_batch(&[reserved]).await?;
     let vb = store.address(b.id).await?.expect("b");
     assert_eq!(vb.aliases.iter().map(|x| x.kind).collect::<Vec<_>>(), vec![AliasKind::Rekeyed, AliasKind::Corrected]);
+    assert!(
+        vb.aliases.iter().all(|x| x.key.as_deref().is_some_and(|k| !k.is_empty())),
+        "the spelling's key: {:?}",
+        vb.aliases
+    );
     assert!(store.address(alias).await?.is_none(), "an alias id is no address");
     let f = AddressFilter { status: Some(AddressState::Retired), ..Default::default() };
     assert_eq!(

@@ -185,7 +185,7 @@ pub async fn address_page(
                 masthead_projections::AliasKind::Rekeyed => "rekeyed",
                 masthead_projections::AliasKind::Corrected => "corrected",
             },
-            label: x.street.clone().unwrap_or_else(|| x.id.to_string()),
+            label: x.street.clone().or_else(|| x.key.clone()).unwrap_or_else(|| x.id.to_string()),
             since: minute(x.since),
         })
         .collect();
