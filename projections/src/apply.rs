@@ -158,12 +158,12 @@ impl Batch {
         }
     }
 
-    /// The ids of the documents this batch changed (and a store writes).
-    pub(crate) fn written_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        let subs = self.subs.iter().filter(|(_, s)| s.dirty).map(|(id, _)| *id);
+    /// The ids of the addresses and reviews this batch changed (and a
+    /// store writes).
+    pub(crate) fn written_address_and_review_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
         let addrs = self.addrs.iter().filter(|(_, s)| s.dirty).map(|(id, _)| *id);
         let reviews = self.reviews.iter().filter(|(_, s)| s.dirty).map(|(id, _)| *id);
-        subs.chain(addrs).chain(reviews)
+        addrs.chain(reviews)
     }
 
     pub fn apply_all(&mut self, src: &mut impl DocSource, events: &[Recorded<AnyEvent>]) -> Result<(), StoreError> {

@@ -165,19 +165,30 @@ fn entry(seq: u64, event_type: &str, at: DateTime<Utc>, actor: Option<&str>) -> 
     }
 }
 
-/// The flags an import gives lines like these: each missing part, in the
-/// import's order.
-fn missing(lines: &Lines, canonical: &Canonical) -> Vec<Flag> {
+/// The registration's flags after a correction: a part the correction
+/// changed is flagged as an import would flag it now (missing or not); a
+/// part it left alone keeps the registration's flag, whatever the source
+/// flagged (a hand-made address is flagged for nothing).
+fn corrected_flags(registered: &[Flag], before: (&Lines, &Canonical), after: (&Lines, &Canonical)) -> Vec<Flag> {
     let absent = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
-    [
-        (absent(&lines.postal_code), Flag::MissingPostalCode),
-        (absent(&lines.city), Flag::MissingCity),
-        (absent(&lines.country), Flag::MissingCountry),
-        (canonical.house_number.is_empty(), Flag::MissingHouseNumber),
-    ]
-    .into_iter()
-    .filter_map(|(is_missing, flag)| is_missing.then_some(flag))
-    .collect()
+    let part = |lines: &Lines, canonical: &Canonical, flag: Flag| match flag {
+        Flag::MissingPostalCode => (lines.postal_code.clone(), absent(&lines.postal_code)),
+        Flag::MissingCity => (lines.city.clone(), absent(&lines.city)),
+        Flag::MissingCountry => (lines.country.clone(), absent(&lines.country)),
+        Flag::MissingHouseNumber => (Some(canonical.house_number.clone()), canonical.house_number.is_empty()),
+    };
+    [Flag::MissingPostalCode, Flag::MissingCity, Flag::MissingCountry, Flag::MissingHouseNumber]
+        .into_iter()
+        .filter(|flag| {
+            let (was, _) = part(before.0, before.1, *flag);
+            let (now, missing_now) = part(after.0, after.1, *flag);
+            if was == now {
+                registered.contains(flag)
+            } else {
+                missing_now
+            }
+        })
+        .collect()
 }
 
 impl AddressDoc {
@@ -422,7 +433,7 @@ impl AddressDoc {
             // The registration's flags said what its lines lacked; a
             // correction may have filled a line in, or cleared one.
             Some(c) => {
-                let flags = missing(&c.lines, &c.canonical);
+                let flags = corrected_flags(&r.flags, (&r.lines, &r.canonical), (&c.lines, &c.canonical));
                 (c.lines, c.reference, c.canonical, flags)
             }
             None => (r.lines, r.reference, r.canonical, r.flags),

@@ -288,9 +288,27 @@ pub async fn a_corrections_lines_decide_the_flags(store: &dyn ProjectionStore) -
     store.apply_batch(&[registered(1, &a, AddressSource::Curation), change(2, full.clone(), bare.clone())]).await?;
     let v = store.address(a.id).await?.expect("address");
     assert_eq!((v.lines.postal_code, v.flags), (None, vec![Flag::MissingPostalCode]));
-    store.apply_batch(&[change(3, bare, full)]).await?;
+    store.apply_batch(&[change(3, bare.clone(), full)]).await?;
     let v = store.address(a.id).await?.expect("address");
     assert_eq!((v.lines.postal_code.as_deref(), v.flags), (Some("3511 LX"), vec![]));
+    // A part the correction leaves alone keeps the registration's flag: a
+    // hand-made address without a postal code was flagged for nothing,
+    // and correcting its street does not flag it.
+    let mut b = address(27);
+    b.postal_code = String::new();
+    let b_lines = AddressLines { postal_code: None, ..lines_of(&b) };
+    let mut reg = registered(4, &b, AddressSource::Curation);
+    if let AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(e)) = &mut reg.event {
+        e.address.postal_code = None;
+    }
+    let moved_street = AddressLines { street: "Kerkstraat 29".into(), ..b_lines.clone() };
+    let mut fix = change(5, b_lines, moved_street);
+    if let AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressCorrected(e)) = &mut fix.event {
+        e.base_address_id = b.id;
+    }
+    store.apply_batch(&[reg, fix]).await?;
+    let v = store.address(b.id).await?.expect("address");
+    assert_eq!((v.lines.street.as_str(), v.lines.postal_code, v.flags), ("Kerkstraat 29", None, vec![]));
     Ok(())
 }
 

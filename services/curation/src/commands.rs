@@ -141,6 +141,11 @@ impl Curation {
     }
 
     async fn register_alone(&self, new: NewAddress, actor: &Actor) -> Result<BaseAddressRegistered, CurationError> {
+        // Again under the lease, for what another process appended between
+        // the first fence and the lease (its `ref` above all: an exact key
+        // is caught by the append, a `ref` only here). Caught up, this is
+        // one request.
+        self.fence().await?;
         let probe = canonical_of(&new.lines);
         if let Some(existing) = self.resolves_to(&probe, None) {
             return Err(CurationError::Existing { id: existing });
@@ -203,6 +208,8 @@ impl Curation {
         patch: AddressPatch,
         actor: &Actor,
     ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
+        // Again under the lease: see `register_alone`.
+        self.fence().await?;
         let (loaded, _) = self.addresses.aggregates().load(&id.to_string()).await.map_err(CurationError::read)?;
         let current = match (&loaded.aggregate.current, &loaded.aggregate.aliased) {
             (Some(c), _) => c.clone(),
@@ -249,7 +256,8 @@ impl Curation {
         Ok(stored)
     }
 
-    /// Refuses a `ref` another active base address (not `except`) has.
+    /// Refuses a `ref` another base address (not `except`) holds: active or
+    /// retired (see `AddressBook::holder_of_ref`).
     fn ref_is_free(&self, reference: Option<&str>, except: Option<Uuid>) -> Result<(), CurationError> {
         match reference.and_then(|r| self.book.holder_of_ref(r, except)) {
             Some(id) => Err(CurationError::RefTaken { id }),

@@ -14,7 +14,8 @@ pub enum CurationError {
     /// with `existing.id`); a duplicate by hand is what this prevents.
     #[error("the address resolves to existing base address {id}")]
     Existing { id: Uuid },
-    /// Another active base address has this `ref`: nothing was appended.
+    /// Another base address (active, or retired with its subscriptions)
+    /// holds this `ref`: nothing was appended.
     /// Show the caller that address (HTTP 409 with `existing.id`, about the
     /// field `ref`); a `ref` is the publisher's key for one address.
     #[error("the ref is already that of base address {id}")]

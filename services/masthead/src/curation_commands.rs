@@ -152,7 +152,8 @@ pub async fn correct(config: &Config, raw_id: &str, lines: &LineFlags, clear: &[
             Clearable::City => (&mut patch.city, "--city"),
             Clearable::Ref => (&mut patch.reference, "--ref"),
         };
-        if slot.is_some() {
+        // A value given with its flag (`--clear` twice is the same as once).
+        if matches!(slot, Some(Some(_))) {
             bail!("--clear {}: {flag} is given too; give one of them", flag.trim_start_matches('-'));
         }
         *slot = Some(None);

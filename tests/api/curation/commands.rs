@@ -282,7 +282,7 @@ async fn a_command_refused_while_another_holds_the_lease_says_so() {
 /// and that address, and stores nothing. Once that address is merged
 /// away its `ref` is free again.
 #[tokio::test]
-async fn a_ref_another_active_address_has_is_refused() {
+async fn a_ref_another_address_holds_is_refused() {
     let desk = Desk::open().await;
     let body = |street: &str, r: &str| json!({"ref": r, "street": street, "postal_code": "3511 LX", "city": "Utrecht", "country": "NL"});
     let (status, first) = desk.post("/api/v1/addresses", &body("Oudegracht 1", "R-7")).await;

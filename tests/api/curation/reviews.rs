@@ -160,17 +160,44 @@ async fn an_item_with_a_retired_side_offers_only_distinct() {
         })
         .await
         .expect("item page");
-    assert!(before.contains("id=\"merge-into-right\"") && !before.contains("id=\"no-merge\""), "{before}");
+    assert!(before.contains("id=\"merge-into-right\"") && !before.contains("id=\"decision-note\""), "{before}");
 
     let (status, retired) = desk.post(&format!("/api/v1/addresses/{b}/retire"), &json!({"reason": "demolished"})).await;
     assert_eq!(status, 200, "{retired}");
     let after =
         masthead_test_support::wait_until("the retirement projected", std::time::Duration::from_secs(20), || async {
-            page().await.filter(|html| html.contains("id=\"no-merge\""))
+            page().await.filter(|html| html.contains("id=\"decision-note\""))
         })
         .await
         .expect("item page");
     assert!(after.contains("the right address is retired"), "{after}");
     assert!(!after.contains("id=\"merge-into-right\"") && !after.contains("id=\"merge-into-left\""), "{after}");
     assert!(after.contains("id=\"distinct\"") && after.contains("data-field=\"status\""), "{after}");
+}
+
+/// A side merged by hand into the other: Distinct would be refused (they
+/// are one address), so the page offers the merge, which records it and
+/// closes the item.
+#[tokio::test]
+async fn an_item_whose_sides_were_merged_by_hand_offers_the_merge_that_closes_it() {
+    let desk = Desk::open().await;
+    let a = desk.register("Veldweg 4", "3511 KR", "Utrecht").await;
+    let b = desk.register("Veldweg 6", "3511 KR", "Utrecht").await;
+    let item = open_pair(&desk.app, &a, &b).await;
+    let (status, merged) = desk.post(&format!("/api/v1/addresses/{a}/merge"), &json!({"into": b})).await;
+    assert_eq!(status, 200, "{merged}");
+    let url = format!("{}/curate/reviews/{item}", desk.app.address);
+    let page = masthead_test_support::wait_until("the merge projected", std::time::Duration::from_secs(20), || async {
+        let response = desk.curator.get(&url).header("accept", "text/html").send().await.ok()?;
+        response.text().await.ok().filter(|html| html.contains("id=\"decision-note\""))
+    })
+    .await
+    .expect("item page");
+    assert!(page.contains("merged into the right one already"), "{page}");
+    assert!(page.contains(&format!("id=\"merge-into-right\" data-decision=\"merge\" data-into=\"{b}\"")), "{page}");
+    assert!(!page.contains("id=\"distinct\"") && !page.contains("id=\"merge-into-left\""), "{page}");
+    // What the button sends closes the item.
+    let (status, decided) =
+        desk.post(&format!("/api/v1/reviews/{item}/decision"), &json!({"decision": "merge", "into": b})).await;
+    assert_eq!(status, 200, "{decided}");
 }

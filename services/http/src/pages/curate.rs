@@ -253,16 +253,16 @@ struct Item {
     fields: Vec<FieldRow>,
     /// Every candidate of the item, best first; one is compared.
     candidates: Vec<CandidateRow>,
-    /// Whether the compared candidate is the item's first: a merge "into
-    /// left" merges the first candidate (the domain's rule), so it is only
-    /// offered beside that one.
-    first: bool,
     /// How the item was decided, if it was: no buttons then.
     decision: Option<String>,
-    /// Why no merge can be decided (a side merged or retired since the
-    /// item was opened, or a grey-zone item about a retired address):
-    /// only Distinct is offered then.
-    no_merge: Option<String>,
+    /// Which decisions can still succeed: a merge needs an active survivor
+    /// (or a side merged into the other already, which the merge then
+    /// records), and Distinct two addresses that are not one already.
+    into_right: bool,
+    into_left: bool,
+    distinct: bool,
+    /// Why some decision is not offered.
+    note: Option<String>,
 }
 
 struct CandidateRow {
@@ -313,12 +313,22 @@ async fn item(store: &dyn ProjectionStore, r: &ReviewView, pick: usize) -> Resul
         field("reference", left.reference.as_deref(), right.reference.as_deref(), "ref"),
         field("status", Some(left.status.as_str()), Some(right.status.as_str()), "status"),
     ];
+    let (left_into_right, right_into_left) = (left.merged_into == Some(right.id), right.merged_into == Some(left.id));
+    let active = |a: &AddressView| a.status == AddressState::Active;
+    let into_right = active(&right) && (active(&left) || left_into_right);
+    // "Into left" merges the item's first candidate (the domain's rule).
+    let into_left = pick == 0 && active(&left) && (active(&right) || right_into_left);
     let inactive = [("left", &left), ("right", &right)]
         .into_iter()
-        .filter(|(_, a)| a.status != AddressState::Active)
+        .filter(|(_, a)| !active(a))
         .map(|(side, a)| format!("the {side} address is {}", a.status.as_str()))
         .collect::<Vec<_>>();
-    let no_merge = (!inactive.is_empty()).then(|| format!("Only Distinct can be decided: {}.", inactive.join(" and ")));
+    let note = match (left_into_right, right_into_left) {
+        (true, _) => Some("The left address was merged into the right one already: Merge records that.".to_owned()),
+        (_, true) => Some("The right address was merged into the left one already: Merge records that.".to_owned()),
+        _ if !inactive.is_empty() => Some(format!("Only Distinct can be decided: {}.", inactive.join(" and "))),
+        _ => None,
+    };
     Ok(Some(Item {
         id: r.id,
         kind: r.kind.replace('_', " "),
@@ -340,12 +350,14 @@ async fn item(store: &dyn ProjectionStore, r: &ReviewView, pick: usize) -> Resul
                 shown: index == pick,
             })
             .collect(),
-        first: pick == 0,
         decision: r.decision.as_ref().map(|d| match (d.as_str(), r.merged, r.into) {
             ("merge", Some(merged), Some(into)) => format!("merged {merged} into {into}"),
             (other, _, _) => other.to_owned(),
         }),
-        no_merge,
+        into_right,
+        into_left,
+        distinct: !(left_into_right || right_into_left),
+        note,
     }))
 }
 

@@ -13,6 +13,7 @@ use masthead_domain::base_address::{
 };
 use masthead_domain::envelope::{header, AnyEvent};
 use masthead_domain::review::{ReviewDecided, ReviewDecision, ReviewEvent};
+use masthead_domain::subscription::text::is_invisible;
 use masthead_domain::AddressLines;
 use masthead_jetstream::feed;
 use masthead_jetstream::headers::decode_message;
@@ -66,11 +67,11 @@ pub enum FenceError {
 }
 
 /// A `ref` as uniqueness sees it: without case and without the invisible
-/// characters that make two refs look identical (zero-width spaces and
-/// joiners, the word joiner, the byte-order mark, the soft hyphen).
+/// characters that make two refs look identical (format characters,
+/// variation selectors, joiners: the intake's own list). Spaces count:
+/// `R 7` is not `R7`.
 pub fn fold_ref(reference: &str) -> String {
-    const INVISIBLE: [char; 6] = ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}'];
-    reference.chars().filter(|c| !INVISIBLE.contains(c)).flat_map(char::to_lowercase).collect()
+    reference.chars().filter(|c| c.is_whitespace() || !is_invisible(*c)).flat_map(char::to_lowercase).collect()
 }
 
 /// Whether `reference` folds to `folded` (see [`fold_ref`]); an ASCII ref
@@ -138,11 +139,18 @@ impl AddressBook {
     /// merge.
     pub fn holder_of_ref(&self, reference: &str, except: Option<Uuid>) -> Option<Uuid> {
         let wanted = fold_ref(reference);
-        let info = self.info.read().ok()?;
+        // The ids first, then their status: one lock at a time, and the
+        // index (which the follower writes) only for the few holders.
+        let holders: Vec<Uuid> = {
+            let info = self.info.read().ok()?;
+            info.iter()
+                .filter(|(id, i)| Some(**id) != except && i.reference.as_deref().is_some_and(|r| same_ref(r, &wanted)))
+                .map(|(id, _)| *id)
+                .collect()
+        };
         let index = self.index.read().ok()?;
-        info.iter()
-            .filter(|(id, i)| Some(**id) != except && i.reference.as_deref().is_some_and(|r| same_ref(r, &wanted)))
-            .map(|(id, _)| *id)
+        holders
+            .into_iter()
             .find(|id| matches!(index.resolve(*id), Resolution::Active(at) | Resolution::Retired(at) if at == *id))
     }
 
@@ -388,7 +396,9 @@ mod tests {
     #[test]
     fn refs_compare_without_case_or_invisible_characters() {
         let folded = fold_ref("R-7");
-        for same in ["R-7", "r-7", "R-7\u{200B}", "\u{FEFF}r-\u{00AD}7"] {
+        for same in
+            ["R-7", "r-7", "R-7\u{200B}", "\u{FEFF}r-\u{00AD}7", "R-7\u{200E}", "R-\u{FE0F}7\u{2061}", "R\u{034F}-7"]
+        {
             assert!(same_ref(same, &folded), "{same:?}");
             assert_eq!(fold_ref(same), folded, "{same:?}");
         }
