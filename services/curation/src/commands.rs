@@ -57,6 +57,11 @@ pub struct Curation {
 /// before it answers "unavailable, retry" (an import far ahead of it).
 pub const FENCE_PATIENCE: Duration = Duration::from_secs(5);
 
+/// The same wait again under the lease, for what was appended since: short,
+/// because other commands wait for the lease meanwhile (an index that
+/// cannot keep up for this long answers "unavailable, retry").
+const FENCE_UNDER_LEASE: Duration = Duration::from_secs(2);
+
 /// The lease (in the leases bucket) that lets one command at a time change
 /// an address's lines or status, across every process. Each command checks
 /// one aggregate's history for conflicts, but a merge also depends on its
@@ -84,7 +89,7 @@ impl Curation {
     /// Waits until the index holds every address stored so far, so that a
     /// hand-made address is checked against the whole list (an import may
     /// be filling it), as the matcher's decisions are.
-    async fn fence(&self) -> Result<(), CurationError> {
+    async fn fence(&self, patience: Duration) -> Result<(), CurationError> {
         let topology = self.store.topology();
         let stream = self
             .store
@@ -93,7 +98,7 @@ impl Curation {
             .await
             .map_err(|e| CurationError::Unavailable(e.to_string()))?;
         self.book
-            .complete_before(&stream, topology, u64::MAX, FENCE_PATIENCE)
+            .complete_before(&stream, topology, u64::MAX, patience)
             .await
             .map_err(|e| CurationError::Unavailable(e.to_string()))
     }
@@ -134,7 +139,7 @@ impl Curation {
         // The fence before the lease: it waits for an import's addresses to
         // be indexed, seconds while one runs, and holding the lease for that
         // would turn other curators away.
-        self.fence().await?;
+        self.fence(FENCE_PATIENCE).await?;
         // Alone: two near-duplicate spellings registered at once would
         // each pass the engine's check before the other is in the index.
         self.exclusively(self.register_alone(new, actor)).await
@@ -145,7 +150,7 @@ impl Curation {
         // the first fence and the lease (its `ref` above all: an exact key
         // is caught by the append, a `ref` only here). Caught up, this is
         // one request.
-        self.fence().await?;
+        self.fence(FENCE_UNDER_LEASE).await?;
         let probe = canonical_of(&new.lines);
         if let Some(existing) = self.resolves_to(&probe, None) {
             return Err(CurationError::Existing { id: existing });
@@ -198,7 +203,7 @@ impl Curation {
     ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
         // Before the lease, as for a registration: new lines are checked
         // against every address stored so far.
-        self.fence().await?;
+        self.fence(FENCE_PATIENCE).await?;
         self.exclusively(self.correct_alone(id, patch, actor)).await
     }
 
@@ -209,7 +214,7 @@ impl Curation {
         actor: &Actor,
     ) -> Result<Option<Recorded<BaseAddressEvent>>, CurationError> {
         // Again under the lease: see `register_alone`.
-        self.fence().await?;
+        self.fence(FENCE_UNDER_LEASE).await?;
         let (loaded, _) = self.addresses.aggregates().load(&id.to_string()).await.map_err(CurationError::read)?;
         let current = match (&loaded.aggregate.current, &loaded.aggregate.aliased) {
             (Some(c), _) => c.clone(),
