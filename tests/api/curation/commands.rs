@@ -183,6 +183,18 @@ async fn retiring_needs_a_reason_and_ends_corrections() {
     assert_eq!(desk.post(&path, &json!({"reason": "demolished"})).await.0, 200);
     let (status, refused) = desk.patch(&format!("/api/v1/addresses/{id}"), &json!({"street": "Stationsplein 2"})).await;
     assert_eq!(status, 409, "{refused}");
+    // Its ref alone may go, so another address can take it.
+    let (status, released) = desk.patch(&format!("/api/v1/addresses/{id}"), &json!({"ref": "S-1"})).await;
+    assert_eq!(
+        (status, released["ref"].as_str(), released["status"].as_str()),
+        (200, Some("S-1"), Some("retired")),
+        "{released}"
+    );
+    let (status, cleared) = desk.patch(&format!("/api/v1/addresses/{id}"), &json!({"ref": null})).await;
+    assert_eq!((status, cleared["ref"].is_null()), (200, true), "{cleared}");
+    let body = json!({"ref": "S-1", "street": "Stationsplein 3", "postal_code": "3511 ED", "city": "Utrecht", "country": "NL"});
+    let (status, taken) = desk.post("/api/v1/addresses", &body).await;
+    assert_eq!(status, 201, "{taken}");
     let unknown = format!("/api/v1/addresses/{}/retire", uuid::Uuid::new_v4());
     assert_eq!(desk.post(&unknown, &json!({"reason": "x"})).await.0, 404);
 }

@@ -242,8 +242,11 @@ impl BaseAddress {
         let (id, current) = self.live()?;
         match self.status {
             AddressStatus::Merged { into } => return Err(BaseAddressError::Merged { into }),
-            AddressStatus::Retired => return Err(BaseAddressError::Retired(id)),
-            AddressStatus::Active | AddressStatus::Unregistered => {}
+            // Its `ref` alone may change: a retired address keeps its
+            // subscriptions, and with them its `ref`, which no other
+            // address may take until the team gives it up here.
+            AddressStatus::Retired if c.address != current.address => return Err(BaseAddressError::Retired(id)),
+            AddressStatus::Retired | AddressStatus::Active | AddressStatus::Unregistered => {}
         }
         if c.address.street.trim().is_empty() {
             return Err(BaseAddressError::EmptyStreet);

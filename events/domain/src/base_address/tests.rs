@@ -386,6 +386,34 @@ fn a_patch_clears_the_optional_lines_and_the_reference_it_is_told_to() {
     assert_eq!(patch.apply_reference(Some(&"R-1".to_owned())), None);
 }
 
+/// A retired address refuses new lines, but gives up its `ref` (so that
+/// another address may take it).
+#[test]
+fn a_retired_address_takes_a_correction_of_its_ref_alone() {
+    let mut ref_only = correct("Kerkstraat 12");
+    ref_only.reference = None;
+    AddressTest::with(())
+        .given(vec![registered_event("k1"), retired()])
+        .when(BaseAddressCommand::Correct(ref_only.clone()))
+        .then_expect_events(vec![BaseAddressEvent::BaseAddressCorrected(BaseAddressCorrected {
+            base_address_id: id_for_key("k1"),
+            before: lines("Kerkstraat 12"),
+            address: lines("Kerkstraat 12"),
+            previous_ref: Some("R-7".into()),
+            reference: None,
+            canonical: ref_only.canonical.clone(),
+            actor: "ann".into(),
+            reason: Some("typo".into()),
+            corrected_at: at(),
+        })]);
+    let mut both = correct("Kerkstraat 14");
+    both.reference = None;
+    AddressTest::with(())
+        .given(vec![registered_event("k1"), retired()])
+        .when(BaseAddressCommand::Correct(both))
+        .then_expect_error(BaseAddressError::Retired(id_for_key("k1")));
+}
+
 #[test]
 fn new_events_round_trip_through_their_stored_payloads() {
     use crate::schema::{decode, EventSchema};

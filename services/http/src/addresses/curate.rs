@@ -246,7 +246,7 @@ pub async fn register_address(
         (status = 200, description = "Corrected (or already so)", body = CuratedAddress),
         (status = 400, description = "Not a UUID, or not a JSON object", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown id", body = crate::error::ErrorBody),
-        (status = 409, description = "Merged or retired, or the lines or the `ref` are another address's (`existing.id`)"),
+        (status = 409, description = "Merged, or retired (a retired address takes a change of `ref` alone), or the lines or the `ref` are another address's (`existing.id`)"),
         (status = 422, description = "A field is invalid, or nothing to change", body = crate::error::ErrorBody),
         (status = 503, description = "The event store is unavailable; retry", body = crate::error::ErrorBody),
     )
