@@ -137,6 +137,8 @@ fn documents_round_trip_and_are_smaller_than_json() {
         encode_live(&mut buf, live, None);
         assert_eq!(decode_live(&buf).unwrap(), (live.clone(), None));
         assert_eq!(decode_live(&serde_json::to_vec(live).unwrap()).unwrap(), (live.clone(), None));
+        assert_eq!(decode_live_head(&buf).unwrap(), head_of(live));
+        assert_eq!(decode_live_head(&serde_json::to_vec(live).unwrap()).unwrap(), head_of(live));
     }
 }
 
@@ -264,8 +266,15 @@ fn address_rows_carry_registration_and_curation() {
             let json = serde_json::to_vec(r).unwrap().len() + serde_json::to_vec(&live).unwrap().len();
             assert!(buf.len() < json, "the row is smaller than its parts as JSON");
         }
+        assert_eq!(decode_live_head(&buf).unwrap(), head_of(&live));
         assert_eq!(decode_live(&buf).unwrap(), (live, reg));
         rows += 1;
     }
     assert!(rows > 100, "{rows}");
+}
+
+/// What `decode_live_head` should read from a row holding `live`.
+fn head_of(live: &AddressLive) -> (bool, Option<String>, AddressState) {
+    let status = live.curation.as_ref().map_or(AddressState::Active, |c| c.status());
+    (live.registered, live.reference.clone(), status)
 }

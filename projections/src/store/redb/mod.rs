@@ -32,8 +32,7 @@ use crate::fold::{AddressDoc, AddressLive, Registration, ReviewDoc, Subscription
 use crate::query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
 use crate::store::{codec, ProjectionStore};
 use crate::view::{
-    AddressHistoryEntry, AddressState, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary,
-    SubscriptionView,
+    AddressHistoryEntry, AddressView, ApplyReport, Page, ReviewView, Stats, SubscriptionSummary, SubscriptionView,
 };
 use async_trait::async_trait;
 use masthead_domain::envelope::{AnyEvent, Recorded};
@@ -223,10 +222,10 @@ fn show_current_ref(
 ) -> Result<(), StoreError> {
     let Some(id) = summary.base_address_id else { return Ok(()) };
     if let Some(row) = live.get(id.as_u128())? {
-        let (counters, _) = live_from(row.value())?;
-        if counters.registered {
-            summary.base_address_status = Some(counters.curation.as_ref().map_or(AddressState::Active, |c| c.status()));
-            summary.base_address_ref = counters.reference;
+        let (registered, reference, status) = codec::decode_live_head(row.value())?;
+        if registered {
+            summary.base_address_status = Some(status);
+            summary.base_address_ref = reference;
         }
     }
     Ok(())
