@@ -21,7 +21,7 @@ pub mod verify;
 pub mod view;
 
 pub use error::StoreError;
-pub use fold::subscription_view_from_history;
+pub use fold::{correction_changes, subscription_view_from_history};
 pub use query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
 pub use store::mongo::MongoStore;
 pub use store::redb::RedbStore;

@@ -152,6 +152,14 @@ fn line_changes(
     out
 }
 
+/// What a correction changed, field by field: one definition for every
+/// reader of an address's history (the API, the address page, and
+/// `masthead addresses history`, which reads the events themselves).
+pub fn correction_changes(e: &BaseAddressCorrected) -> BTreeMap<String, FieldChange> {
+    let (before, after) = (Lines::from(&e.before), Lines::from(&e.address));
+    line_changes(Some((&before, e.previous_ref.as_deref())), (&after, e.reference.as_deref()))
+}
+
 fn entry(seq: u64, event_type: &str, at: DateTime<Utc>, actor: Option<&str>) -> AddressHistoryEntry {
     AddressHistoryEntry {
         stream_sequence: seq,
@@ -315,10 +323,10 @@ impl AddressDoc {
     }
 
     fn corrected(&mut self, seq: u64, at: DateTime<Utc>, e: &BaseAddressCorrected) -> AddressHistoryEntry {
-        let (before, after) = (Lines::from(&e.before), Lines::from(&e.address));
+        let after = Lines::from(&e.address);
         let mut h = entry(seq, BaseAddressEvent::CORRECTED, at, Some(&e.actor));
         h.reason = e.reason.clone();
-        h.changes = line_changes(Some((&before, e.previous_ref.as_deref())), (&after, e.reference.as_deref()));
+        h.changes = correction_changes(e);
         if self.correction().is_none_or(|c| c.seq < seq) {
             self.live.reference = e.reference.clone();
             self.curation().correction = Some(Correction {

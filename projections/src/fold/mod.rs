@@ -35,6 +35,7 @@ pub const MAX_SPELLINGS: usize = 20;
 mod address;
 mod review;
 
+pub use address::correction_changes;
 pub(crate) use address::*;
 pub(crate) use review::*;
 

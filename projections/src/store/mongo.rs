@@ -172,11 +172,11 @@ impl MongoStore {
     }
 
     /// Gives each subscription its base address's `ref` and status as the
-    /// address record holds them now (one query for the page). A correction of the
-    /// `ref` alone moves no subscription (the lines it is delivered to are
-    /// the same), so the copy in the subscription's document may be older.
-    /// Until the address's registration is applied a subscription keeps the
-    /// `ref` its match carried.
+    /// address record holds them now (one query for the page). A correction
+    /// of the `ref` alone moves no subscription (the lines it is delivered
+    /// to are the same), so the copy in the subscription's document may be
+    /// older. Until the address's registration is applied a subscription
+    /// keeps the `ref` its match carried.
     async fn show_current_refs(&self, items: &mut [SubscriptionSummary]) -> Result<(), StoreError> {
         let ids: Vec<String> = items.iter().filter_map(|s| s.base_address_id).map(|id| id.to_string()).collect();
         if ids.is_empty() {

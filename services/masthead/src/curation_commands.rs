@@ -18,6 +18,7 @@ use masthead_domain::AddressLines;
 use masthead_jetstream::store::EventStore;
 use masthead_matching::matcher::address_book::AddressBook;
 use masthead_matching::matcher::load_address_book;
+use masthead_projections::correction_changes;
 use serde_json::json;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -250,22 +251,12 @@ fn what_changed(event: &BaseAddressEvent) -> String {
                 shown(e.reference.as_deref())
             )
         }
-        BaseAddressEvent::BaseAddressCorrected(e) => {
-            let (b, a) = (&e.before, &e.address);
-            let fields = [
-                ("street", Some(b.street.as_str()), Some(a.street.as_str())),
-                ("postal_code", b.postal_code.as_deref(), a.postal_code.as_deref()),
-                ("city", b.city.as_deref(), a.city.as_deref()),
-                ("country", b.country.as_ref().map(|c| c.code()), a.country.as_ref().map(|c| c.code())),
-                ("ref", e.previous_ref.as_deref(), e.reference.as_deref()),
-            ];
-            let changed: Vec<String> = fields
-                .iter()
-                .filter(|(_, before, after)| before != after)
-                .map(|(name, before, after)| format!("{name}: {} → {}", shown(*before), shown(*after)))
-                .collect();
-            changed.join("; ")
-        }
+        // As the API's history has it.
+        BaseAddressEvent::BaseAddressCorrected(e) => correction_changes(e)
+            .iter()
+            .map(|(name, c)| format!("{name}: {} → {}", shown(c.from.as_deref()), shown(c.to.as_deref())))
+            .collect::<Vec<_>>()
+            .join("; "),
         BaseAddressEvent::BaseAddressMerged(e) => format!("into {}", e.into),
         BaseAddressEvent::BaseAddressAliased(e) => format!("a spelling of {}", e.alias_of),
         BaseAddressEvent::BaseAddressRetired(_) => String::new(),

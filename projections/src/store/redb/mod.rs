@@ -260,7 +260,8 @@ struct TxnSource<'a, 'txn> {
     live: &'a Table<'txn, u128, &'static [u8]>,
     addrs: &'a Table<'txn, u128, &'static [u8]>,
     reviews: &'a Table<'txn, u128, &'static [u8]>,
-    /// During a rebuild from empty: every id the store holds.
+    /// During a rebuild from empty: every address and review id the store
+    /// holds.
     written: Option<&'a Written>,
 }
 
