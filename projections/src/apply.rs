@@ -166,6 +166,11 @@ impl Batch {
         addrs.chain(reviews)
     }
 
+    /// How many addresses this batch registers (new to the store).
+    pub(crate) fn new_addresses(&self) -> usize {
+        self.addrs.values().filter(|s| s.dirty && !s.was_registered && s.doc.live.registered).count()
+    }
+
     pub fn apply_all(&mut self, src: &mut impl DocSource, events: &[Recorded<AnyEvent>]) -> Result<(), StoreError> {
         // A subscription has about three events and touches one address:
         // sized once, the maps are not rehashed while the batch grows.

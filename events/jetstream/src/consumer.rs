@@ -464,75 +464,89 @@ impl ConsumerRuntime {
         // beside it rather than before it; one decoded batch waits at most.
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         let _puller = AbortOnDrop(tokio::spawn(pull_batches(chunks, self.config.clone(), tx)));
-        loop {
+        // A batch's acks go out while the next batch is handled: settling
+        // 60 000 messages took ~40 ms, in which nothing else moved. One
+        // batch settles at a time, in order, and all before this returns.
+        let mut settling: Option<tokio::task::JoinHandle<()>> = None;
+        let consumer = self.role.durable_name();
+        let stopped = loop {
             let pulled = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => break Ok(()),
                 p = rx.recv() => p,
             };
-            let Pulled { messages, batch, failure } = pulled.ok_or("message puller stopped")??;
+            let Pulled { messages, batch, failure } = match pulled {
+                Some(Ok(pulled)) => pulled,
+                Some(Err(e)) => break Err(e),
+                None => break Err("message puller stopped".to_owned()),
+            };
             if !batch.is_empty() {
-                let consumer = self.role.durable_name();
                 let (outcomes, batch, span) = process(consumer, handler.as_ref(), batch, max_deliver, false).await;
+                if let Some(previous) = settling.take() {
+                    let _ = previous.await;
+                }
                 // Settled inside the span too: retry and dead-letter log
                 // lines then carry the trace id. In order, after the
                 // handler finished (for the projector: after its commit).
-                async {
+                let dead_letters = dead_letters.clone();
+                let settle_all = async move {
                     for ((m, r), outcome) in messages.iter().zip(&batch).zip(outcomes) {
-                        self.settle(m, r, max_deliver, outcome, dead_letters).await;
+                        settle(consumer, m, r, max_deliver, outcome, &dead_letters).await;
                     }
-                }
-                .instrument(span)
-                .await;
+                };
+                settling = Some(tokio::spawn(settle_all.instrument(span)));
             }
             if let Some(e) = failure {
-                return Err(e);
+                break Err(e);
             }
+        };
+        if let Some(last) = settling {
+            let _ = last.await;
         }
+        stopped
     }
+}
 
-    async fn settle(
-        &self,
-        m: &jetstream::Message,
-        r: &Received,
-        max_deliver: u64,
-        outcome: Outcome,
-        dead_letters: &DeadLetters,
-    ) {
-        let consumer = self.role.durable_name();
-        let reason = match outcome {
-            Outcome::Done => {
-                if let Err(e) = m.ack().await {
-                    tracing::warn!(consumer, seq = r.stream_sequence, error = %e, "ack failed; message will be redelivered");
-                }
-                return;
+async fn settle(
+    consumer: &'static str,
+    m: &jetstream::Message,
+    r: &Received,
+    max_deliver: u64,
+    outcome: Outcome,
+    dead_letters: &DeadLetters,
+) {
+    let reason = match outcome {
+        Outcome::Done => {
+            if let Err(e) = m.ack().await {
+                tracing::warn!(consumer, seq = r.stream_sequence, error = %e, "ack failed; message will be redelivered");
             }
-            Outcome::Retry { delay, reason } if !r.is_last_attempt(max_deliver, false) => {
-                tracing::info!(consumer, seq = r.stream_sequence, attempt = r.delivered, delay_ms = delay.as_millis() as u64, %reason, "retrying later");
-                let _ = m.ack_with(AckKind::Nak(Some(delay))).await;
-                return;
-            }
-            Outcome::Retry { reason, .. } | Outcome::DeadLetter { reason } => reason,
-        };
-        let letter = DeadLetter {
-            consumer: consumer.to_owned(),
-            stream_sequence: r.stream_sequence,
-            subject: r.subject.clone(),
-            event_type: r.event_type.clone(),
-            error: reason,
-            deliveries: r.delivered,
-            dead_lettered_at: Utc::now(),
-            replay_requested: false,
-            replays: 0,
-        };
-        match dead_letters.record(&letter).await {
-            Ok(()) => {
-                tracing::warn!(consumer, seq = r.stream_sequence, error = %letter.error, "dead-lettered");
-                let _ = m.ack_with(AckKind::Term).await;
-            }
-            // Without a record the message must not disappear: leave it
-            // unacked so JetStream redelivers it after the ack wait.
-            Err(e) => tracing::error!(consumer, seq = r.stream_sequence, error = %e, "cannot record dead letter"),
+            return;
         }
+        Outcome::Retry { delay, reason } if !r.is_last_attempt(max_deliver, false) => {
+            tracing::info!(consumer, seq = r.stream_sequence, attempt = r.delivered, delay_ms = delay.as_millis() as u64, %reason, "retrying later");
+            let _ = m.ack_with(AckKind::Nak(Some(delay))).await;
+            return;
+        }
+        Outcome::Retry { reason, .. } | Outcome::DeadLetter { reason } => reason,
+    };
+    let letter = DeadLetter {
+        consumer: consumer.to_owned(),
+        stream_sequence: r.stream_sequence,
+        subject: r.subject.clone(),
+        event_type: r.event_type.clone(),
+        error: reason,
+        deliveries: r.delivered,
+        dead_lettered_at: Utc::now(),
+        replay_requested: false,
+        replays: 0,
+    };
+    match dead_letters.record(&letter).await {
+        Ok(()) => {
+            tracing::warn!(consumer, seq = r.stream_sequence, error = %letter.error, "dead-lettered");
+            let _ = m.ack_with(AckKind::Term).await;
+        }
+        // Without a record the message must not disappear: leave it
+        // unacked so JetStream redelivers it after the ack wait.
+        Err(e) => tracing::error!(consumer, seq = r.stream_sequence, error = %e, "cannot record dead letter"),
     }
 }
 

@@ -152,9 +152,9 @@ impl Topology {
     pub fn consumer_config(&self, role: ConsumerRole) -> pull::Config {
         let (max_deliver, ack_wait, max_ack_pending) = match role {
             ConsumerRole::Matcher => (10, Duration::from_secs(30), 1_000),
-            // Two of the projector's largest batches (30 000), so the
+            // Two of the projector's largest batches (60 000), so the
             // next one arrives and is decoded while one is applied.
-            ConsumerRole::Projector => (5, Duration::from_secs(30), 60_000),
+            ConsumerRole::Projector => (5, Duration::from_secs(30), 120_000),
             ConsumerRole::Mailer => (8, Duration::from_secs(60), 1_000),
         };
         pull::Config {

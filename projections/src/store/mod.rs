@@ -56,6 +56,25 @@ pub trait ProjectionStore: Send + Sync {
         self.apply_batch(&events).await
     }
 
+    /// [`apply_batch_owned`](Self::apply_batch_owned) for a batch a live
+    /// consumer received with `waiting` more events behind it (a backlog,
+    /// as during and after an import). The store may defer work that each
+    /// later batch of the backlog would redo: the embedded store then lets
+    /// its address indexes lag the documents (for at most
+    /// [`MAX_INDEX_LAG`](crate::store::redb::MAX_INDEX_LAG)) and rewrites
+    /// them in one sorted pass. Lists filtered through an index may miss the
+    /// newest addresses meanwhile, as the whole projection does while it is
+    /// behind; documents, the unfiltered lists and the stats are as current
+    /// as the checkpoint. The default applies the batch as any other.
+    async fn apply_backlog_batch(
+        &self,
+        events: Vec<Recorded<AnyEvent>>,
+        waiting: u64,
+    ) -> Result<ApplyReport, StoreError> {
+        let _ = waiting;
+        self.apply_batch_owned(events).await
+    }
+
     /// Announces a replay of the stream into this store while nothing reads
     /// it (a fresh generation). The store may then give up per-batch
     /// durability for speed: each batch still commits atomically with its

@@ -26,7 +26,7 @@
 //! the country, so `status` + `country` is answered without documents. Documents,
 //! indexes, stats and the checkpoint of a batch commit in one transaction.
 
-use crate::apply::{Batch, DocSource, StoredStats};
+use crate::apply::{DocSource, StoredStats};
 use crate::error::StoreError;
 use crate::fold::{AddressDoc, AddressLive, Registration, ReviewDoc, SubscriptionDoc};
 use crate::query::{AddressFilter, PageRequest, ReviewFilter, SubscriptionFilter};
@@ -80,27 +80,46 @@ pub struct RedbStore {
     /// Between `begin_rebuild` and `finish_rebuild`: address index entries
     /// are written at the end, from the rows, in key order.
     rebuilding: Arc<AtomicBool>,
-    /// See [`Written`].
+    /// See [`Written`]; `None` until the first batch loads it.
     written: Arc<Mutex<Option<Written>>>,
+    /// When the address indexes began to lag the rows (see `apply`).
+    indexes_behind_since: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
-/// The ids of every address and review written since a rebuild began on an
-/// empty store: any other is not in the store, so a batch need not look it
-/// up. An import's registrations are all new, and looking each up in the
-/// growing address table was a tenth of a rebuild's apply time. About 32
-/// bytes per address (32 MB at a million); subscriptions, usually many
-/// more, are looked up as before (their events come close together, so a
-/// batch mostly finds them in itself).
+/// The ids of every address and review the store holds: any other id is
+/// not stored, so a batch need not look it up. Loaded with the first batch
+/// (a scan of the tables' keys), extended after each commit. An import's
+/// registrations are all new, and looking each up in the growing address
+/// table was a tenth of a rebuild's apply time and up to a third of a live
+/// batch's. About 32 bytes per address (32 MB at a million);
+/// subscriptions, usually many more, are looked up as before (their events
+/// come close together, so a batch mostly finds them in itself).
 type Written = HashSet<u128, rustc_hash::FxBuildHasher>;
 
 /// The set behind a lock a panicking writer poisoned can miss ids it
-/// wrote: then it is dropped, and every id is looked up again.
+/// wrote: then it is dropped, and loaded afresh by the next batch.
 fn written_set(lock: &Mutex<Option<Written>>) -> std::sync::MutexGuard<'_, Option<Written>> {
     lock.lock().unwrap_or_else(|poisoned| {
         let mut set = poisoned.into_inner();
         *set = None;
         set
     })
+}
+
+/// Every address and review id in the store (see [`Written`]). Rows of
+/// files from before registrations moved into `address_live` may have
+/// their registration alone in `addresses`: both tables are read.
+fn stored_ids(txn: &redb::WriteTransaction) -> Result<Written, StoreError> {
+    use redb::ReadableTableMetadata;
+    let mut ids = Written::default();
+    for def in [ADDR_LIVE, ADDRS, REVIEWS] {
+        let table = txn.open_table(def)?;
+        ids.reserve(table.len()? as usize);
+        for entry in table.iter()? {
+            ids.insert(entry?.0.value());
+        }
+    }
+    Ok(ids)
 }
 
 /// In non-durable mode a commit is made durable anyway after this many
@@ -356,14 +375,18 @@ impl RedbStore {
             }
         }
         txn.commit()?;
-        Ok(Self {
+        let store = Self {
             db: Arc::new(db),
             path: path.to_owned(),
             durable: Arc::new(AtomicBool::new(true)),
             since_durable: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
             rebuilding: Arc::new(AtomicBool::new(false)),
             written: Arc::new(Mutex::new(None)),
-        })
+            indexes_behind_since: Arc::new(Mutex::new(None)),
+        };
+        // A projector stopped while its address indexes lagged the rows.
+        store.catch_up_indexes()?;
+        Ok(store)
     }
 
     /// Creates the next generation under `dir` (one past the highest present)
@@ -393,29 +416,14 @@ impl RedbStore {
     pub fn begin_rebuild_blocking(&self) {
         self.set_durable(false);
         self.rebuilding.store(true, Ordering::Relaxed);
-        // Every batch commits a checkpoint past 0: at 0 nothing is stored.
-        // Read under the lock a batch holds, so none commits in between.
-        let mut written = written_set(&self.written);
-        if self.checkpoint_blocking().is_ok_and(|c| c == 0) {
-            *written = Some(Written::default());
-        }
     }
 
     /// [`ProjectionStore::finish_rebuild`]: writes the address indexes
-    /// (when a rebuild deferred them) and makes everything durable.
+    /// (which a rebuild defers) and makes everything durable.
     pub fn finish_rebuild_blocking(&self) -> Result<(), StoreError> {
         self.set_durable(true);
-        *written_set(&self.written) = None;
-        if self.rebuilding.swap(false, Ordering::Relaxed) {
-            // The rows as the last batch committed them; nothing writes
-            // between that commit and this transaction.
-            let rows = self.db.begin_read()?;
-            let mut txn = self.db.begin_write()?;
-            txn.set_durability(Durability::Immediate)?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            write::rebuild_address_indexes(&rows, &txn, threads)?;
-            txn.commit()?;
-        }
+        self.rebuilding.store(false, Ordering::Relaxed);
+        self.catch_up_indexes()?;
         self.flush()
     }
 
@@ -425,71 +433,6 @@ impl RedbStore {
         txn.set_durability(Durability::Immediate)?;
         txn.commit()?;
         Ok(())
-    }
-
-    /// The blocking form of [`ProjectionStore::apply_batch`], for rebuild
-    /// loops that already run on a blocking thread.
-    pub fn apply_batch_blocking(&self, events: &[Recorded<AnyEvent>]) -> Result<ApplyReport, StoreError> {
-        let txn = self.begin_batch(events.len() as u64)?;
-        // Held for the batch: one writer at a time anyway (redb's).
-        let mut written = written_set(&self.written);
-        let report;
-        let batch_ids: Vec<u128>;
-        {
-            let mut meta = txn.open_table(META)?;
-            let checkpoint = read_u64(&meta, CHECKPOINT)?;
-            let mut subs = txn.open_table(SUBS)?;
-            let mut live = txn.open_table(ADDR_LIVE)?;
-            let addrs = txn.open_table(ADDRS)?;
-            let mut reviews = txn.open_table(REVIEWS)?;
-            let mut batch = Batch::new(checkpoint);
-            let mut source =
-                TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews, written: written.as_ref() };
-            batch.apply_all(&mut source, events)?;
-            let mut buf = Vec::with_capacity(1024);
-            write::write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
-            let index_now = !self.rebuilding.load(Ordering::Relaxed);
-            write::write_addresses(&txn, &mut live, &batch, &mut buf, index_now)?;
-            curation::write_reviews(&txn, &mut reviews, &batch)?;
-            let mut stats = read_stored_stats(&meta)?;
-            batch.stats.merge_into(&mut stats);
-            // The stats mirror the checkpoint so the two can never disagree.
-            stats.stats.last_applied_seq = batch.report.checkpoint;
-            meta.insert(STATS, to_json(&stats)?.as_slice())?;
-            meta.insert(CHECKPOINT, batch.report.checkpoint.to_be_bytes().as_slice())?;
-            batch_ids = match written.is_some() {
-                true => batch.written_address_and_review_ids().map(|id| id.as_u128()).collect(),
-                false => Vec::new(),
-            };
-            report = batch.report;
-        }
-        txn.commit()?;
-        if let Some(set) = written.as_mut() {
-            set.extend(batch_ids);
-        }
-        Ok(report)
-    }
-
-    /// A write transaction for a batch of `events`: durable when the store
-    /// is, and otherwise every `DURABLE_EVERY` commits or
-    /// `DURABLE_EVERY_EVENTS` events.
-    fn begin_batch(&self, events: u64) -> Result<redb::WriteTransaction, StoreError> {
-        let mut txn = self.db.begin_write()?;
-        // One writer at a time (redb serialises write transactions), so
-        // these counters need no stronger ordering.
-        let (commits, applied) = &*self.since_durable;
-        let commits_since = commits.fetch_add(1, Ordering::Relaxed) + 1;
-        let events_since = applied.fetch_add(events, Ordering::Relaxed) + events;
-        if self.durable.load(Ordering::Relaxed)
-            || commits_since >= DURABLE_EVERY
-            || events_since >= DURABLE_EVERY_EVENTS
-        {
-            commits.store(0, Ordering::Relaxed);
-            applied.store(0, Ordering::Relaxed);
-        } else {
-            txn.set_durability(Durability::None)?;
-        }
-        Ok(txn)
     }
 
     /// Bytes each table holds: (table, stored, fragmented), for operators
@@ -587,6 +530,15 @@ impl ProjectionStore for RedbStore {
         blocking(move || store.apply_batch_blocking(&events)).await
     }
 
+    async fn apply_backlog_batch(
+        &self,
+        events: Vec<Recorded<AnyEvent>>,
+        waiting: u64,
+    ) -> Result<ApplyReport, StoreError> {
+        let store = self.clone();
+        blocking(move || store.apply_backlog_batch_blocking(&events, waiting)).await
+    }
+
     async fn begin_rebuild(&self) -> Result<(), StoreError> {
         self.begin_rebuild_blocking();
         Ok(())
@@ -652,6 +604,8 @@ impl ProjectionStore for RedbStore {
     }
 }
 
+mod apply;
+pub use apply::{DEFER_FROM_BACKLOG_SHARE, DEFER_FROM_NEW_ADDRESSES, MAX_INDEX_LAG};
 mod curation;
 mod lists;
 #[cfg(test)]

@@ -260,3 +260,89 @@ fn a_rebuild_gives_the_documents_live_projection_would_from_empty_or_not() {
     resumed.finish_rebuild_blocking().unwrap();
     assert!(all_views(&resumed) == expected, "rebuilt on a store holding documents");
 }
+
+fn indexes_behind(store: &RedbStore) -> bool {
+    let txn = store.db.begin_read().unwrap();
+    txn.open_table(META).unwrap().get(apply::INDEXES_BEHIND).unwrap().is_some()
+}
+
+/// A backlog batch that registers an import's worth of addresses leaves
+/// the address indexes behind; later backlog batches keep them behind
+/// until the lag bound; the first batch without a backlog, the bound, or
+/// opening the file after a crash writes exactly the entries a projector
+/// without deferral wrote.
+#[test]
+fn a_backlog_defers_the_address_indexes_and_catching_up_writes_them_all() {
+    use masthead_testdata::events::{generate, SynthConfig};
+    let addresses = DEFER_FROM_NEW_ADDRESSES + 200;
+    let events = generate(&SynthConfig { addresses, subscriptions: 400, concurrency: 8, seed: 5 });
+    let (import, rest) = events.split_at(addresses);
+    let (more, last) = rest.split_at(rest.len() / 2);
+    let dir = tempfile::tempdir().unwrap();
+    let reference = RedbStore::open(&dir.path().join("reference.redb")).unwrap();
+    let lagging = RedbStore::open(&dir.path().join("lagging.redb")).unwrap();
+
+    // Too few new addresses to defer: indexed with the batch.
+    let (few, import) = import.split_at(100);
+    reference.apply_batch_blocking(few).unwrap();
+    lagging.apply_backlog_batch_blocking(few, 1_000_000).unwrap();
+    assert!(!indexes_behind(&lagging));
+    assert_eq!(address_index_entries(&lagging), address_index_entries(&reference));
+
+    lagging.apply_backlog_batch_blocking(import, 1_000_000).unwrap();
+    assert!(indexes_behind(&lagging), "an import's batch defers the indexes");
+    reference.apply_batch_blocking(import).unwrap();
+    assert_ne!(address_index_entries(&lagging), address_index_entries(&reference));
+    // The rows are current: an address reads back by id while its index
+    // entries wait.
+    let id: Uuid = import.last().unwrap().envelope.aggregate_id.parse().unwrap();
+    assert!(lagging.address_blocking(id).unwrap().is_some());
+
+    // Still a backlog, few new addresses: stays behind.
+    let (more_a, more_b) = more.split_at(more.len() / 2);
+    lagging.apply_backlog_batch_blocking(more_a, 1).unwrap();
+    reference.apply_batch_blocking(more_a).unwrap();
+    assert!(indexes_behind(&lagging));
+    // Behind for longer than the bound: this backlog batch catches up.
+    *lagging.indexes_behind_since.lock().unwrap() = Some(std::time::Instant::now() - MAX_INDEX_LAG);
+    lagging.apply_backlog_batch_blocking(more_b, 1).unwrap();
+    reference.apply_batch_blocking(more_b).unwrap();
+    assert!(!indexes_behind(&lagging), "caught up after the lag bound");
+    assert_eq!(address_index_entries(&lagging), address_index_entries(&reference));
+
+    // Behind again, then the backlog is gone: the next batch catches up.
+    let again = RedbStore::open(&dir.path().join("again.redb")).unwrap();
+    again.apply_batch_blocking(few).unwrap();
+    again.apply_backlog_batch_blocking(import, 1_000_000).unwrap();
+    assert!(indexes_behind(&again));
+    again.apply_batch_blocking(more).unwrap();
+    again.apply_batch_blocking(last).unwrap();
+    reference.apply_batch_blocking(last).unwrap();
+    assert!(!indexes_behind(&again));
+    assert_eq!(address_index_entries(&again), address_index_entries(&reference));
+
+    // A crash while behind: opening the file catches up.
+    let path = dir.path().join("crashed.redb");
+    let crashed = RedbStore::open(&path).unwrap();
+    crashed.apply_backlog_batch_blocking(&events, 1_000_000).unwrap();
+    assert!(indexes_behind(&crashed));
+    drop(crashed);
+    let reopened = RedbStore::open(&path).unwrap();
+    assert!(!indexes_behind(&reopened));
+    assert_eq!(address_index_entries(&reopened), address_index_entries(&reference));
+}
+
+/// A backlog defers only when it is long beside the list the catch-up
+/// rewrites, and only for an import's worth of new addresses.
+#[test]
+fn a_short_backlog_into_a_large_list_keeps_writing_its_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("p.redb")).unwrap();
+    let many = DEFER_FROM_NEW_ADDRESSES;
+    let stored = 1_000_000;
+    assert!(!store.may_defer_indexes(false, many, stored / DEFER_FROM_BACKLOG_SHARE - 1, stored));
+    assert!(!store.may_defer_indexes(false, many - 1, 10 * stored, stored));
+    assert!(store.may_defer_indexes(false, many, stored / DEFER_FROM_BACKLOG_SHARE, stored));
+    // Once deferred, any backlog keeps them deferred, up to the bound.
+    assert!(store.may_defer_indexes(true, 0, 1, stored));
+}

@@ -142,8 +142,9 @@ pub(super) fn write_subscriptions(
 /// writes, so each table costs a copied page per insert, and the
 /// registration as JSON (~380 bytes; ~110 in the row) filled pages fast.
 ///
-/// With `index` false (a rebuild), the address indexes are left alone:
-/// [`rebuild_address_indexes`] writes them from the rows at the end.
+/// With `index_now` false (a rebuild, or a live backlog; see `apply`), the
+/// address indexes are left alone: [`rebuild_address_indexes`] writes them
+/// from the rows once the batches that deferred them are done.
 pub(super) fn write_addresses(
     txn: &redb::WriteTransaction,
     live: &mut Table<'_, u128, &'static [u8]>,
@@ -241,7 +242,8 @@ type IndexEntries = [Vec<Vec<u8>>; ADDR_INDEXES.len()];
 /// random ids one batch at a time copied a page per entry in each of the
 /// six indexes; sorted, consecutive entries share their pages.
 ///
-/// Nothing else runs at the end of a rebuild, so the pass uses every core:
+/// Nothing else writes meanwhile (the end of a rebuild, or of a live
+/// backlog, where the next batch waits for it), so the pass uses every core:
 /// `threads` scan and sort a slice of the id range each, then the indexes
 /// are written by two threads side by side, each its own tables. At 500k
 /// addresses this took the pass from 1.78 s to 1.10 s on two cores.
