@@ -70,11 +70,20 @@ pub fn server_addrs(urls: &str) -> Result<Vec<ServerAddr>, ConnectError> {
     Ok(addrs)
 }
 
+/// See [`options`]; `topology` checks it against the consumers.
+pub const SUBSCRIPTION_CAPACITY: usize = 256 * 1024;
+
 async fn options(settings: &NatsSettings) -> Result<async_nats::ConnectOptions, ConnectError> {
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("{}-{}", settings.name, std::process::id()))
         .connection_timeout(Duration::from_secs(2))
-        .request_timeout(Some(Duration::from_secs(2)));
+        .request_timeout(Some(Duration::from_secs(2)))
+        // Messages a subscription may buffer before async-nats drops them as
+        // a slow consumer (default 64 Ki). Above every consumer's
+        // `max_ack_pending` (the projector's is 120 000), so the server can
+        // never deliver more than fits: a projector busy with a long index
+        // rewrite loses nothing. Bounds only; nothing is allocated up front.
+        .subscription_capacity(SUBSCRIPTION_CAPACITY);
     if let Some(path) = &settings.credentials {
         options = options
             .credentials_file(path)

@@ -482,7 +482,7 @@ impl ConsumerRuntime {
             if !batch.is_empty() {
                 let (outcomes, batch, span) = process(consumer, handler.as_ref(), batch, max_deliver, false).await;
                 if let Some(previous) = settling.take() {
-                    let _ = previous.await;
+                    settled(consumer, previous).await;
                 }
                 // Settled inside the span too: retry and dead-letter log
                 // lines then carry the trace id. In order, after the
@@ -500,9 +500,17 @@ impl ConsumerRuntime {
             }
         };
         if let Some(last) = settling {
-            let _ = last.await;
+            settled(consumer, last).await;
         }
         stopped
+    }
+}
+
+/// Waits for a batch's settling; a panic there is logged (its messages,
+/// unacked, are redelivered after the ack wait).
+async fn settled(consumer: &'static str, settling: tokio::task::JoinHandle<()>) {
+    if let Err(e) = settling.await {
+        tracing::error!(consumer, error = %e, "settling a batch failed; its messages will be redelivered");
     }
 }
 

@@ -414,3 +414,24 @@ pub async fn setup_patiently(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A consumer may have `max_ack_pending` messages delivered and not yet
+    /// read: more than a subscription buffers would be dropped by async-nats
+    /// as a slow consumer (and redelivered only after the ack wait).
+    #[test]
+    fn no_consumer_may_have_more_unacked_than_a_subscription_buffers() {
+        let topology = Topology::new("MASTHEAD");
+        for role in ConsumerRole::ALL {
+            let pending = topology.consumer_config(role).max_ack_pending;
+            assert!(pending > 0, "{role:?} must bound its unacked messages");
+            assert!(
+                (pending as usize) < crate::connect::SUBSCRIPTION_CAPACITY,
+                "{role:?}: max_ack_pending {pending} reaches the subscription capacity"
+            );
+        }
+    }
+}

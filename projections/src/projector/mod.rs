@@ -30,9 +30,9 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// a copied page (~1 000-event batches applied ~4–8k events/s, 20 000
 /// ~40k/s; on the address-heavy benchmark 60 000 beat 30 000 by ~8 %).
 /// Half the projector consumer's `max_ack_pending` (120 000): the next
-/// batch arrives and is decoded while one is applied. That also bounds
-/// what waits in the client's subscription buffer (64 Ki messages; more
-/// are dropped as a slow consumer) to about one batch.
+/// batch arrives and is decoded while one is applied. (What the server may
+/// deliver ahead stays below the client's subscription buffer:
+/// `masthead_jetstream::connect::SUBSCRIPTION_CAPACITY`.)
 const LIVE_BATCH: usize = 60_000;
 
 /// How long a lagging projector waits for a batch to fill.

@@ -62,9 +62,9 @@ pub trait ProjectionStore: Send + Sync {
     /// later batch of the backlog would redo: the embedded store then lets
     /// its address indexes lag the documents (for at most
     /// [`MAX_INDEX_LAG`](crate::store::redb::MAX_INDEX_LAG)) and rewrites
-    /// them in one sorted pass. Lists filtered through an index may miss the
-    /// newest addresses meanwhile, as the whole projection does while it is
-    /// behind; documents, the unfiltered lists and the stats are as current
+    /// them in one sorted pass. Lists filtered through an index may miss
+    /// addresses registered or changed meanwhile, as the whole projection
+    /// does while it is behind; documents, the unfiltered lists and the stats are as current
     /// as the checkpoint. The default applies the batch as any other.
     async fn apply_backlog_batch(
         &self,

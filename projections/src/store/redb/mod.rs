@@ -82,8 +82,8 @@ pub struct RedbStore {
     rebuilding: Arc<AtomicBool>,
     /// See [`Written`]; `None` until the first batch loads it.
     written: Arc<Mutex<Option<Written>>>,
-    /// When the address indexes began to lag the rows (see `apply`).
-    indexes_behind_since: Arc<Mutex<Option<std::time::Instant>>>,
+    /// How long the address indexes have lagged the rows (see `apply`).
+    index_lag: Arc<Mutex<apply::IndexLag>>,
 }
 
 /// The ids of every address and review the store holds: any other id is
@@ -382,10 +382,10 @@ impl RedbStore {
             since_durable: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
             rebuilding: Arc::new(AtomicBool::new(false)),
             written: Arc::new(Mutex::new(None)),
-            indexes_behind_since: Arc::new(Mutex::new(None)),
+            index_lag: Arc::new(Mutex::new(apply::IndexLag::default())),
         };
         // A projector stopped while its address indexes lagged the rows.
-        store.catch_up_indexes()?;
+        store.catch_up_or_warn();
         Ok(store)
     }
 
