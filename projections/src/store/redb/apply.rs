@@ -41,6 +41,14 @@ pub const DEFER_FROM_NEW_ADDRESSES: usize = 10_000;
 /// finds a few batches waiting again writes them with their indexes.
 pub const DEFER_FROM_BACKLOG_SHARE: u64 = 2;
 
+/// Deferred indexes are caught up once fewer than this many events wait
+/// behind a batch, not only at none: a backlog's batches have tens of
+/// thousands behind them, and the count the consumer reports can stay
+/// above zero after the last batch the projector sees (a trailing message
+/// it cannot decode is dead-lettered, not handed over), which would leave
+/// the lists behind until the next event.
+pub const KEEP_DEFERRING_FROM_WAITING: u64 = 1_000;
+
 /// While a backlog lasts, the indexes stay deferred for at least this many
 /// times the last rewrite took, so rewrites take at most about a tenth of
 /// the time even where one takes longer than [`MAX_INDEX_LAG`] allows.
@@ -147,7 +155,8 @@ impl RedbStore {
             // list of millions it takes seconds, so the bound grows with it.
             let bound = MAX_INDEX_LAG.max(lag.last_rewrite * REWRITE_SHARE);
             // Deferred since then (or, after a restart, since now).
-            return lag.since.get_or_insert_with(Instant::now).elapsed() < bound;
+            let within = lag.since.get_or_insert_with(Instant::now).elapsed() < bound;
+            return within && waiting >= KEEP_DEFERRING_FROM_WAITING;
         }
         let start = new_addresses >= DEFER_FROM_NEW_ADDRESSES && waiting >= stored / DEFER_FROM_BACKLOG_SHARE;
         if start {
