@@ -3,20 +3,15 @@
 //! events directly, and switches readers to it only without a stopping point.
 
 use masthead_jetstream::replay::Until;
-use masthead_jetstream::topology::{setup, Topology};
 use masthead_projections::projector::generations::{active_generation, StoreLocation};
 use masthead_projections::projector::rebuild::{rebuild, Pass, RebuildOptions};
 use masthead_projections::RedbStore;
-use masthead_test_support::stream::publish_recorded;
-use masthead_test_support::NatsServer;
+use masthead_test_support::stream::{publish_recorded, server_with_stream};
 use masthead_testdata::events::{generate, SynthConfig};
 
 #[tokio::test]
 async fn a_rebuild_reproduces_the_read_models_and_then_becomes_active() {
-    let server = NatsServer::start().expect("nats");
-    let js = async_nats::jetstream::new(server.client().await.expect("client"));
-    let topology = Topology::new("REBUILD");
-    setup(&js, &topology).await.expect("setup");
+    let (server, js, topology) = server_with_stream("REBUILD").await.expect("nats-server with the stream");
     let events = generate(&SynthConfig::for_events(2000));
     publish_recorded(&js, &topology, &events).await.expect("publish");
     let n = events.len() as u64;
@@ -90,10 +85,7 @@ async fn curation_and_review_events_are_replayed_and_rejected_by_nobody() {
     use masthead_domain::schema::EventSchema;
     use masthead_testdata::events::envelope;
 
-    let server = NatsServer::start().expect("nats");
-    let js = async_nats::jetstream::new(server.client().await.expect("client"));
-    let topology = Topology::new("CURATED");
-    setup(&js, &topology).await.expect("setup");
+    let (_server, js, topology) = server_with_stream("CURATED").await.expect("nats-server with the stream");
     let mut events = generate(&SynthConfig::for_events(300));
     let registered: Vec<_> = events
         .iter()

@@ -6,11 +6,13 @@
 use masthead_addresses::import::{import, row_to_event, ImportOptions, ImportReport, Progress, RawRow, SameAs};
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_jetstream::store::EventStore;
-use masthead_jetstream::topology::{setup, Topology};
+use masthead_jetstream::topology::Topology;
 use masthead_matching::matcher::{self, load_address_book, MatcherOptions};
 use masthead_matching::MatchConfig;
 use masthead_test_support::fixtures;
-use masthead_test_support::{wait_until, NatsServer};
+use masthead_test_support::stream::server_with_stream;
+use masthead_test_support::wait_until;
+use masthead_test_support::NatsServer;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,10 +32,7 @@ impl Drop for Env {
 }
 
 async fn env() -> Env {
-    let server = NatsServer::start().expect("nats");
-    let js = async_nats::jetstream::new(server.client().await.expect("client"));
-    let topology = Topology::new("IMPORTTEST");
-    setup(&js, &topology).await.expect("setup");
+    let (server, js, topology) = server_with_stream("IMPORTTEST").await.expect("nats-server with the stream");
     let store = EventStore::new(js.clone(), topology.clone());
     Env { server, js, topology, store, shutdown: CancellationToken::new() }
 }

@@ -9,8 +9,9 @@ use masthead_audit::live::{read_anchors, run_anchorer, verify_live, AnchorPolicy
 use masthead_audit::verify::{Problem, Report};
 use masthead_jetstream::replay::{replay_with, Decoder, ReplayOptions, StoredMessage, Until, CHUNK};
 use masthead_jetstream::topology::{setup, Topology};
-use masthead_test_support::stream::publish_recorded;
-use masthead_test_support::{wait_until, NatsServer};
+use masthead_test_support::stream::{publish_recorded, server_with_stream};
+use masthead_test_support::wait_until;
+use masthead_test_support::NatsServer;
 use masthead_testdata::events::{generate, SynthConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,10 +26,7 @@ struct Env {
 }
 
 async fn env(events: usize) -> Env {
-    let server = NatsServer::start().expect("nats-server starts");
-    let js = async_nats::jetstream::new(server.client().await.expect("connects"));
-    let topology = Topology::new("AUDIT");
-    setup(&js, &topology).await.expect("setup");
+    let (server, js, topology) = server_with_stream("AUDIT").await.expect("nats-server with the stream");
     let seqs = publish_recorded(&js, &topology, &generate(&SynthConfig::for_events(events))).await.expect("publish");
     Env { _server: server, js, topology, last: seqs.last().copied().unwrap_or(0) }
 }

@@ -474,18 +474,15 @@ impl Curation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use masthead_jetstream::topology::{setup, Topology};
-    use masthead_test_support::{wait_until, NatsServer};
+    use masthead_test_support::stream::server_with_stream;
+    use masthead_test_support::wait_until;
 
     /// A command cancelled while it holds the lease (its client hung up)
     /// gives the lease back at once; before, the next commands waited out
     /// the bucket's TTL and were refused meanwhile.
     #[tokio::test]
     async fn a_lease_dropped_halfway_is_given_back_at_once() {
-        let server = NatsServer::start().expect("nats");
-        let js = async_nats::jetstream::new(server.client().await.expect("client"));
-        let topology = Topology::new("LEASETEST");
-        setup(&js, &topology).await.expect("setup");
+        let (_server, js, topology) = server_with_stream("LEASETEST").await.expect("nats-server with the stream");
         let kv = js.get_key_value(topology.leases_bucket()).await.expect("leases");
         let lease = Lease::try_acquire(&kv, CURATION_LOCK, "first").await.expect("bucket").expect("free");
         assert!(Lease::try_acquire(&kv, CURATION_LOCK, "second").await.expect("bucket").is_none(), "held");

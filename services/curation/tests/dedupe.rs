@@ -9,10 +9,12 @@ use masthead_domain::base_address::{AddressStatus, BaseAddress};
 use masthead_domain::review::{self, RequestedDecision, Review, ReviewKind};
 use masthead_jetstream::command_bus::CommandBus;
 use masthead_jetstream::store::EventStore;
-use masthead_jetstream::topology::{setup, Topology};
+use masthead_jetstream::topology::Topology;
 use masthead_matching::matcher::load_address_book;
 use masthead_matching::MatchConfig;
-use masthead_test_support::{fixtures, wait_until, NatsServer};
+use masthead_test_support::stream::server_with_stream;
+use masthead_test_support::NatsServer;
+use masthead_test_support::{fixtures, wait_until};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -63,10 +65,7 @@ impl Drop for Env {
 }
 
 async fn env() -> Env {
-    let server = NatsServer::start().expect("nats");
-    let js = async_nats::jetstream::new(server.client().await.expect("client"));
-    let topology = Topology::new("DEDUPETEST");
-    setup(&js, &topology).await.expect("setup");
+    let (server, js, topology) = server_with_stream("DEDUPETEST").await.expect("nats-server with the stream");
     let store = EventStore::new(js.clone(), topology.clone());
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("base.csv");

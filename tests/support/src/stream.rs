@@ -26,3 +26,13 @@ pub async fn publish_recorded(
     }
     Ok(sequences)
 }
+
+/// A fresh nats-server with Masthead's stream, buckets and consumers set up
+/// under the stream name `stream`: where most event-store tests start.
+pub async fn server_with_stream(stream: &str) -> Result<(crate::NatsServer, jetstream::Context, Topology)> {
+    let server = crate::NatsServer::start()?;
+    let js = jetstream::new(server.client().await?);
+    let topology = Topology::new(stream);
+    masthead_jetstream::topology::setup(&js, &topology).await.context("setting up the stream")?;
+    Ok((server, js, topology))
+}

@@ -3,8 +3,9 @@
 use masthead_domain::personal_data::SealedPersonalData;
 use masthead_domain::subscription::RegisterSubscription;
 use masthead_jetstream::store::EventStore;
-use masthead_jetstream::topology::{setup, Topology};
+use masthead_jetstream::topology::Topology;
 use masthead_test_support::fixtures::registration;
+use masthead_test_support::stream::server_with_stream;
 use masthead_test_support::NatsServer;
 use uuid::Uuid;
 
@@ -17,11 +18,8 @@ pub struct Env {
 }
 
 pub async fn env() -> Env {
-    let server = NatsServer::start().expect("nats-server starts");
-    let client = server.client().await.expect("connects");
-    let js = async_nats::jetstream::new(client.clone());
-    let topology = Topology::new("TEST");
-    setup(&js, &topology).await.expect("setup");
+    let (server, js, topology) = server_with_stream("TEST").await.expect("nats-server with the stream");
+    let client = js.client();
     let store = EventStore::new(js.clone(), topology.clone());
     Env { server, client, js, topology, store }
 }

@@ -2,15 +2,11 @@
 //! its end.
 
 use masthead_jetstream::feed::{read_to_end, FeedError};
-use masthead_jetstream::topology::{setup, Topology};
-use masthead_test_support::NatsServer;
+use masthead_test_support::stream::server_with_stream;
 
 #[tokio::test]
 async fn a_feed_hands_over_its_subjects_in_order_and_ends_at_the_end() {
-    let server = NatsServer::start().expect("nats");
-    let js = async_nats::jetstream::new(server.client().await.expect("client"));
-    let topology = Topology::new("FEED");
-    setup(&js, &topology).await.expect("setup");
+    let (_server, js, topology) = server_with_stream("FEED").await.expect("nats-server with the stream");
     let addresses = vec![topology.aggregate_filter("address")];
     let never = |_: masthead_jetstream::feed::FeedMessage<'_>| -> Result<(), std::io::Error> {
         panic!("an empty feed handed something over")

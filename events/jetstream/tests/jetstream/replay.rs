@@ -4,7 +4,7 @@
 use chrono::Utc;
 use masthead_jetstream::replay::{replay, ReplayError, ReplayOptions, ReplayReport, Until, CHUNK};
 use masthead_jetstream::topology::{setup, Topology};
-use masthead_test_support::stream::publish_recorded;
+use masthead_test_support::stream::{publish_recorded, server_with_stream};
 use masthead_test_support::NatsServer;
 use masthead_testdata::events::{generate, SynthConfig};
 use std::sync::{Arc, Mutex};
@@ -78,10 +78,7 @@ async fn parallel_chunks_keep_stream_order_and_every_stopping_point() {
 
 #[tokio::test]
 async fn a_sink_error_stops_the_replay_and_keeps_its_source() {
-    let server = NatsServer::start().expect("nats");
-    let js = async_nats::jetstream::new(server.client().await.expect("client"));
-    let topology = Topology::new("REPLAYFAIL");
-    setup(&js, &topology).await.expect("setup");
+    let (_server, js, topology) = server_with_stream("REPLAYFAIL").await.expect("nats-server with the stream");
     publish_recorded(&js, &topology, &generate(&SynthConfig::for_events(500))).await.expect("publish");
     let options = ReplayOptions { from: 1, until: Until::default(), batch_size: 100, readers: &[js], chunk: CHUNK };
     let calls = Arc::new(Mutex::new(0));

@@ -4,10 +4,11 @@
 use masthead_addresses::import::{import, ImportOptions, ImportReport};
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_jetstream::store::EventStore;
-use masthead_jetstream::topology::{setup, Topology};
+use masthead_jetstream::topology::Topology;
 use masthead_matching::matcher::{self, load_address_book, MatcherOptions};
 use masthead_matching::MatchConfig;
 use masthead_test_support::fixtures::{self, base_of};
+use masthead_test_support::stream::server_with_stream;
 use masthead_test_support::NatsServer;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,10 +30,7 @@ impl Drop for Env {
 }
 
 pub async fn env() -> Env {
-    let server = NatsServer::start().expect("nats");
-    let js = async_nats::jetstream::new(server.client().await.expect("client"));
-    let topology = Topology::new("MATCHTEST");
-    setup(&js, &topology).await.expect("setup");
+    let (server, js, topology) = server_with_stream("MATCHTEST").await.expect("nats-server with the stream");
     let store = EventStore::new(js.clone(), topology.clone());
     Env { server, js, topology, store, shutdown: CancellationToken::new() }
 }
