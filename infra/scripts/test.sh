@@ -55,27 +55,30 @@ binaries="$(mktemp)"
 trap 'rm -f "$results" "$binaries"' EXIT
 cargo test --workspace --no-run --quiet --message-format=json >"$binaries"
 cargo test --workspace --quiet -- --test-threads=4 2>&1 | tee "$results"
+# Runs the executables that build made for PACKAGE[:TARGET]... again (see
+# infra/scripts/test-binaries.py), each from its package's directory as cargo
+# runs it, with the test arguments given after `--`.
+run_built() {
+  local packages=()
+  while [ "$1" != -- ]; do packages+=("$1"); shift; done
+  shift
+  /usr/bin/python3 infra/scripts/test-binaries.py "${packages[@]}" <"$binaries" |
+    while IFS=$'\t' read -r dir exe; do
+      (cd "$dir" && CARGO_MANIFEST_DIR="$dir" "$exe" --quiet "$@" </dev/null) 2>&1 | tee -a "$results"
+    done
+}
 # The MongoDB store contract needs a server, which these machines cannot
 # run: its cases are ignored (and say so) unless one is configured.
 if [ -n "${MASTHEAD_TEST_MONGODB_URI:-}" ]; then
-  /usr/bin/python3 infra/scripts/test-binaries.py masthead-projections:contract <"$binaries" |
-    while IFS=$'\t' read -r dir exe; do
-      (cd "$dir" && CARGO_MANIFEST_DIR="$dir" "$exe" --quiet --include-ignored mongodb </dev/null) 2>&1 | tee -a "$results"
-    done
+  run_built masthead-projections:contract -- --include-ignored mongodb
 else
   echo "MongoDB contract cases SKIPPED: set MASTHEAD_TEST_MONGODB_URI to a MongoDB server to run them"
 fi
 # The event store, the consumers and the whole system once more on the
 # oldest supported server: nothing may rely on what only 2.14 does.
-# The same executables run again (see infra/scripts/test-binaries.py), each
-# from its package's directory as cargo runs it.
 step "the event store, consumers and system tests on nats-server 2.10"
-/usr/bin/python3 infra/scripts/test-binaries.py masthead-jetstream masthead-matching masthead-projections \
-  masthead-addresses masthead-audit masthead:system <"$binaries" |
-  while IFS=$'\t' read -r dir exe; do
-    (cd "$dir" && CARGO_MANIFEST_DIR="$dir" MASTHEAD_NATS_SERVER="$MASTHEAD_NATS_SERVER_2_10" "$exe" --quiet --test-threads=4 </dev/null) 2>&1 |
-      tee -a "$results"
-  done
+MASTHEAD_NATS_SERVER="$MASTHEAD_NATS_SERVER_2_10" run_built masthead-jetstream masthead-matching \
+  masthead-projections masthead-addresses masthead-audit masthead:system -- --test-threads=4
 passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "$results" | awk '{s+=$4} END {print s+0}')
 
 step "deployment checks (Helm chart, compose, Dockerfile, dashboard)"

@@ -93,9 +93,10 @@ impl RedbStore {
         let txn = self.begin_batch(events.len() as u64)?;
         // Held for the batch: one writer at a time anyway (redb's).
         let mut written = written_set(&self.written);
-        if written.is_none() {
-            *written = Some(super::stored_ids(&txn)?);
-        }
+        let stored_ids = match &mut *written {
+            Some(ids) => ids,
+            none => none.insert(super::stored_ids(&txn)?),
+        };
         let rebuilding = self.rebuilding.load(Ordering::Relaxed);
         let report;
         let batch_ids: Vec<u128>;
@@ -108,13 +109,12 @@ impl RedbStore {
             let addrs = txn.open_table(ADDRS)?;
             let mut reviews = txn.open_table(REVIEWS)?;
             let mut batch = Batch::new(checkpoint);
-            let mut source =
-                TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews, written: written.as_ref() };
+            let mut source = TxnSource { subs: &subs, live: &live, addrs: &addrs, reviews: &reviews, stored_ids };
             batch.apply_all(&mut source, events)?;
             let mut buf = Vec::with_capacity(1024);
             write::write_subscriptions(&txn, &mut subs, &batch, &mut buf)?;
             behind = meta.get(INDEXES_BEHIND)?.is_some();
-            let stored = written.as_ref().map_or(0, |ids| ids.len() as u64);
+            let stored = stored_ids.len() as u64;
             defer =
                 rebuilding || (waiting > 0 && self.may_defer_indexes(behind, batch.new_addresses(), waiting, stored));
             write::write_addresses(&txn, &mut live, &batch, &mut buf, !behind && !defer)?;
@@ -128,16 +128,11 @@ impl RedbStore {
             stats.stats.last_applied_seq = batch.report.checkpoint;
             meta.insert(STATS, to_json(&stats)?.as_slice())?;
             meta.insert(CHECKPOINT, batch.report.checkpoint.to_be_bytes().as_slice())?;
-            batch_ids = match written.is_some() {
-                true => batch.written_address_and_review_ids().map(|id| id.as_u128()).collect(),
-                false => Vec::new(),
-            };
+            batch_ids = batch.written_address_and_review_ids().map(|id| id.as_u128()).collect();
             report = batch.report;
         }
         txn.commit()?;
-        if let Some(set) = written.as_mut() {
-            set.extend(batch_ids);
-        }
+        stored_ids.extend(batch_ids);
         drop(written);
         if behind && !defer {
             self.catch_up_or_warn();

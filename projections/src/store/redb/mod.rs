@@ -273,21 +273,21 @@ fn split_value_id(key: &[u8]) -> Option<(&[u8], Uuid)> {
     (key[n] == 0).then(|| (&key[..n], Uuid::from_slice(&key[n + 1..]).ok())).and_then(|(v, id)| Some((v, id?)))
 }
 
-/// The smallest key greater than every key starting with `prefix`.
+/// Where a batch reads the documents it has not seen yet: the tables of
+/// its own write transaction.
 struct TxnSource<'a, 'txn> {
     subs: &'a Table<'txn, u128, &'static [u8]>,
     live: &'a Table<'txn, u128, &'static [u8]>,
     addrs: &'a Table<'txn, u128, &'static [u8]>,
     reviews: &'a Table<'txn, u128, &'static [u8]>,
-    /// During a rebuild from empty: every address and review id the store
-    /// holds.
-    written: Option<&'a Written>,
+    /// Every address and review id the store holds (see [`Written`]).
+    stored_ids: &'a Written,
 }
 
 impl TxnSource<'_, '_> {
-    /// False when the id is certainly not stored (see [`Written`]).
+    /// False when the id is certainly not stored.
     fn may_hold(&self, id: Uuid) -> bool {
-        self.written.is_none_or(|w| w.contains(&id.as_u128()))
+        self.stored_ids.contains(&id.as_u128())
     }
 }
 
