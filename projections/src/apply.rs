@@ -172,10 +172,17 @@ impl Batch {
     }
 
     pub fn apply_all(&mut self, src: &mut impl DocSource, events: &[Recorded<AnyEvent>]) -> Result<(), StoreError> {
-        // A subscription has about three events and touches one address:
-        // sized once, the maps are not rehashed while the batch grows.
-        self.subs.reserve(events.len() / 3);
-        self.addrs.reserve(events.len() / 3);
+        // A subscription has about three events and touches one address,
+        // and a registration is one address: sized once, the maps are not
+        // rehashed while the batch grows (an import's batch of 60 000
+        // registrations spent a tenth of its time moving address slots).
+        let registrations = events
+            .iter()
+            .filter(|r| matches!(r.event, AnyEvent::BaseAddress(BaseAddressEvent::BaseAddressRegistered(_))))
+            .count();
+        let others = (events.len() - registrations) / 3;
+        self.subs.reserve(others);
+        self.addrs.reserve(registrations + others);
         for r in events {
             self.apply(src, r)?;
         }

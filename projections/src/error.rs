@@ -66,7 +66,8 @@ via_redb_error!(
     redb::TableError,
     redb::StorageError,
     redb::CommitError,
-    redb::SetDurabilityError
+    redb::SetDurabilityError,
+    redb::CursorError
 );
 
 impl From<mongodb::error::Error> for StoreError {

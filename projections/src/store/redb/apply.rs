@@ -10,8 +10,8 @@
 //! once, in key order, costs about what one such batch does.
 
 use super::{
-    curation, read_stored_stats, read_u64, to_json, write, written_set, RedbStore, TxnSource, ADDRS, ADDR_LIVE,
-    CHECKPOINT, META, REVIEWS, STATS, SUBS,
+    curation, index_pass, read_stored_stats, read_u64, to_json, write, written_set, RedbStore, TxnSource, ADDRS,
+    ADDR_LIVE, CHECKPOINT, META, REVIEWS, STATS, SUBS,
 };
 use crate::apply::Batch;
 use crate::error::StoreError;
@@ -184,7 +184,7 @@ impl RedbStore {
         let started = Instant::now();
         txn.set_durability(Durability::Immediate)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        write::rebuild_address_indexes(&rows, &txn, threads)?;
+        index_pass::write_indexes(&txn, index_pass::collect_all(&rows, threads)?)?;
         txn.open_table(META)?.remove(INDEXES_BEHIND)?;
         txn.commit()?;
         let mut lag = self.index_lag.lock().unwrap_or_else(|p| p.into_inner());

@@ -607,6 +607,7 @@ impl ProjectionStore for RedbStore {
 mod apply;
 pub use apply::{DEFER_FROM_BACKLOG_SHARE, DEFER_FROM_NEW_ADDRESSES, KEEP_DEFERRING_FROM_WAITING, MAX_INDEX_LAG};
 mod curation;
+mod index_pass;
 mod lists;
 #[cfg(test)]
 mod tests;

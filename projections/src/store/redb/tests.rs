@@ -209,7 +209,7 @@ fn the_index_pass_gives_the_same_entries_on_any_number_of_threads() {
         }
         let rows = rebuilt.db.begin_read().unwrap();
         let txn = rebuilt.db.begin_write().unwrap();
-        write::rebuild_address_indexes(&rows, &txn, threads).unwrap();
+        index_pass::write_indexes(&txn, index_pass::collect_all(&rows, threads).unwrap()).unwrap();
         txn.commit().unwrap();
         assert_eq!(address_index_entries(&rebuilt), expected, "{threads} threads");
     }

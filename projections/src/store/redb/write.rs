@@ -1,10 +1,7 @@
 //! Writing a batch's documents and index entries, table by table in key
 //! order (consecutive inserts then land in pages already copied).
 
-use super::{
-    codec, curation, desc_ts, registered_doc, value_id_key, ADDRS, ADDR_INDEXES, ADDR_LIVE, SUB_BY_COUNTRY,
-    SUB_BY_CREATED, SUB_BY_STATUS,
-};
+use super::{codec, curation, desc_ts, value_id_key, ADDR_INDEXES, SUB_BY_COUNTRY, SUB_BY_CREATED, SUB_BY_STATUS};
 use crate::apply::Batch;
 use crate::error::StoreError;
 use crate::fold::{AddressKeys, SubscriptionKeys};
@@ -95,20 +92,26 @@ impl SubIndexChanges {
     }
 }
 
-/// The index entries of an address as (position in [`ADDR_INDEXES`], key).
-pub(super) fn addr_index_entries(k: &AddressKeys, id: Uuid) -> Vec<(usize, Vec<u8>)> {
-    let mut out = Vec::with_capacity(5 + k.tokens.len());
+/// Calls `f` with (position in [`ADDR_INDEXES`], value) for each index
+/// entry of an address (the key is `value ‖ 0 ‖ id`).
+pub(super) fn for_each_addr_index_value(k: &AddressKeys, mut f: impl FnMut(usize, &str)) {
     for (i, value) in [&k.postal_code, &k.city, &k.country, &k.reference].into_iter().enumerate() {
         if let Some(v) = value {
-            out.push((i, value_id_key(v, id)));
+            f(i, v);
         }
     }
     for t in &k.tokens {
-        out.push((4, value_id_key(t, id)));
+        f(4, t);
     }
     if let Some(s) = &k.status {
-        out.push((5, value_id_key(s, id)));
+        f(5, s);
     }
+}
+
+/// The index entries of an address as (position in [`ADDR_INDEXES`], key).
+pub(super) fn addr_index_entries(k: &AddressKeys, id: Uuid) -> Vec<(usize, Vec<u8>)> {
+    let mut out = Vec::with_capacity(5 + k.tokens.len());
+    for_each_addr_index_value(k, |i, v| out.push((i, value_id_key(v, id))));
     out
 }
 
@@ -175,22 +178,6 @@ pub(super) fn write_addresses(
     curation::write_history(txn, &dirty, buf)
 }
 
-/// Runs `a` on a scoped thread and `b` on this one; the first error wins.
-/// One redb write transaction may write different tables from different
-/// threads: it serialises page allocation only, the B-tree work of each
-/// table runs in parallel.
-fn side_by_side(
-    a: impl FnOnce() -> Result<(), StoreError> + Send,
-    b: impl FnOnce() -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    std::thread::scope(|s| {
-        let other = s.spawn(a);
-        let here = b();
-        let other = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        other.and(here)
-    })
-}
-
 /// Index entries to remove and insert, per address index.
 #[derive(Default)]
 struct AddrIndexChanges {
@@ -231,95 +218,4 @@ impl AddrIndexChanges {
         }
         Ok(())
     }
-}
-
-/// Index entries per address index, each vector sorted.
-type IndexEntries = [Vec<Vec<u8>>; ADDR_INDEXES.len()];
-
-/// Writes every address index afresh from the address rows as `rows` (a
-/// read transaction on the rebuild's last commit) holds them, in one sorted
-/// pass per index (a rebuild defers them to this). Inserting an import's
-/// random ids one batch at a time copied a page per entry in each of the
-/// six indexes; sorted, consecutive entries share their pages.
-///
-/// Nothing else writes meanwhile (the end of a rebuild, or of a live
-/// backlog, where the next batch waits for it), so the pass uses every core:
-/// `threads` scan and sort a slice of the id range each, then the indexes
-/// are written by two threads side by side, each its own tables. At 500k
-/// addresses this took the pass from 1.78 s to 1.10 s on two cores.
-pub(super) fn rebuild_address_indexes(
-    rows: &redb::ReadTransaction,
-    txn: &redb::WriteTransaction,
-    threads: usize,
-) -> Result<(), StoreError> {
-    let threads = threads.clamp(1, 8) as u128;
-    let slice = u128::MAX / threads;
-    let parts: Vec<Result<IndexEntries, StoreError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                let (from, to) = (i * slice, if i + 1 == threads { u128::MAX } else { (i + 1) * slice - 1 });
-                s.spawn(move || collect_index_entries(rows, from..=to))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    });
-    let mut entries: IndexEntries = Default::default();
-    for part in parts {
-        for (all, mut keys) in entries.iter_mut().zip(part?) {
-            all.append(&mut keys);
-        }
-    }
-    // Concatenated sorted runs: the stable sort merges them in linear time.
-    for keys in &mut entries {
-        keys.sort();
-    }
-    for def in ADDR_INDEXES {
-        txn.delete_table(def)?;
-    }
-    // Two groups of about equal entries, largest index first.
-    let mut tables: Vec<_> = ADDR_INDEXES.into_iter().zip(entries).collect();
-    tables.sort_by_key(|(_, keys)| std::cmp::Reverse(keys.len()));
-    let (mut one, mut two, mut sizes) = (Vec::new(), Vec::new(), [0, 0]);
-    for table in tables {
-        let side = usize::from(sizes[1] < sizes[0]);
-        sizes[side] += table.1.len();
-        if side == 0 {
-            one.push(table)
-        } else {
-            two.push(table)
-        }
-    }
-    let write = |group: Vec<(super::AddrIndex, Vec<Vec<u8>>)>| -> Result<(), StoreError> {
-        for (def, keys) in group {
-            let mut table = txn.open_table(def)?;
-            for key in &keys {
-                table.insert(key.as_slice(), ())?;
-            }
-        }
-        Ok(())
-    };
-    side_by_side(|| write(two), || write(one))
-}
-
-/// The index entries of the registered addresses with ids in `ids`, sorted.
-fn collect_index_entries(
-    rows: &redb::ReadTransaction,
-    ids: std::ops::RangeInclusive<u128>,
-) -> Result<IndexEntries, StoreError> {
-    let mut entries: IndexEntries = Default::default();
-    let live = rows.open_table(ADDR_LIVE)?;
-    let addrs = rows.open_table(ADDRS)?;
-    for row in live.range(ids)? {
-        let (k, v) = row?;
-        let Some(doc) = registered_doc(&addrs, k.value(), v.value())? else { continue };
-        if let Some(keys) = doc.keys() {
-            for (i, key) in addr_index_entries(&keys, doc.id) {
-                entries[i].push(key);
-            }
-        }
-    }
-    for keys in &mut entries {
-        keys.sort_unstable();
-    }
-    Ok(entries)
 }
