@@ -3,7 +3,7 @@
 //! `MASTHEAD_STREAM`, so environments and tests can share a server without
 //! seeing each other's subjects or buckets.
 
-use async_nats::jetstream::{self, consumer::pull, kv, stream};
+use async_nats::jetstream::{self, consumer::pull, kv, stream, stream::ConsumerErrorKind};
 use std::time::Duration;
 
 /// The durable consumers and what they read.
@@ -301,7 +301,6 @@ impl SetupError {
     /// the cluster cannot place the replicas yet (see `TRANSIENT_CODES`).
     pub fn is_transient(&self) -> bool {
         use jetstream::context::{AccountErrorKind, CreateKeyValueErrorKind};
-        use jetstream::stream::ConsumerErrorKind;
         match self {
             SetupError::Stream { source, .. } => transient_stream_error(&source.kind()),
             SetupError::Bucket { source, .. } => match source.kind() {
@@ -348,9 +347,21 @@ pub async fn setup(js: &jetstream::Context, topology: &Topology) -> Result<(), S
         js.create_or_update_key_value(config).await.map_err(|source| SetupError::Bucket { bucket, source })?;
     }
     for role in ConsumerRole::ALL {
-        js.create_consumer_on_stream(topology.consumer_config(role), topology.stream.as_str())
+        let consumer = role.durable_name();
+        let mut config = topology.consumer_config(role);
+        // Where a consumer starts cannot change once it exists, and the
+        // projector moves its own past a backlog it caught up on by reading
+        // the stream (`masthead_projections::projector::catch_up`): an
+        // existing consumer keeps its start, the rest is brought up to date.
+        match js.get_consumer_from_stream::<pull::Config, _, _>(consumer, topology.stream.as_str()).await {
+            Ok(existing) => config.deliver_policy = existing.cached_info().config.deliver_policy,
+            Err(e) if matches!(e.kind(), ConsumerErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
+                {}
+            Err(source) => return Err(SetupError::Consumer { consumer: consumer.to_owned(), source }),
+        }
+        js.create_consumer_on_stream(config, topology.stream.as_str())
             .await
-            .map_err(|source| SetupError::Consumer { consumer: role.durable_name().to_owned(), source })?;
+            .map_err(|source| SetupError::Consumer { consumer: consumer.to_owned(), source })?;
     }
     Ok(())
 }

@@ -6,10 +6,12 @@
 //! from subscription documents inside the same transaction, so they can
 //! never disagree with each other.
 
+pub mod catch_up;
 pub mod generations;
 pub mod rebuild;
 
 use async_nats::jetstream;
+pub use catch_up::CATCH_UP_FROM;
 use generations::{follow_generations, ProjectionReads, StoreLocation};
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use masthead_jetstream::consumer::{ConsumerError, ConsumerRuntime, Delivery, Handler, Outcome, RuntimeConfig};
@@ -44,11 +46,37 @@ pub struct ProjectorHandler {
     /// it for writing, so no batch lands in the old store after the switch.
     pub gate: tokio::sync::RwLock<()>,
     pub retry_delay: Duration,
+    /// Cancelled when a batch that applied something finds
+    /// `catch_up_from` or more events waiting behind it: [`consume`] then
+    /// stops the consumer and catches up by reading the stream.
+    far_behind: std::sync::Mutex<CancellationToken>,
+    /// [`CATCH_UP_FROM`], or less in tests.
+    catch_up_from: u64,
 }
 
 impl ProjectorHandler {
     pub fn new(reads: Arc<ProjectionReads>, retry_delay: Duration) -> Self {
-        Self { reads, gate: tokio::sync::RwLock::new(()), retry_delay }
+        Self {
+            reads,
+            gate: tokio::sync::RwLock::new(()),
+            retry_delay,
+            far_behind: std::sync::Mutex::new(CancellationToken::new()),
+            catch_up_from: CATCH_UP_FROM,
+        }
+    }
+
+    /// Catches up by reading the stream from `events` behind (tests use a
+    /// small backlog).
+    pub fn catching_up_from(mut self, events: u64) -> Self {
+        self.catch_up_from = events.max(1);
+        self
+    }
+
+    /// A fresh token for [`Self::far_behind`], returned.
+    fn watch_far_behind(&self, shutdown: &CancellationToken) -> CancellationToken {
+        let token = shutdown.child_token();
+        *self.far_behind.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+        token
     }
 }
 
@@ -94,10 +122,16 @@ impl ProjectorHandler {
         };
         match applied {
             Ok(report) => {
+                if waiting >= self.catch_up_from && report.applied > 0 {
+                    self.far_behind.lock().unwrap_or_else(|p| p.into_inner()).cancel();
+                }
                 let mut outcomes = vec![Outcome::Done; retries.len()];
+                // An event the store rejects never applies (its batch is
+                // committed without it): dead-lettered at once, not held
+                // for retries the catch-up could move the consumer past.
                 for rejected in &report.rejected {
                     if let Some(i) = retries.iter().position(|(seq, _)| *seq == rejected.stream_sequence) {
-                        outcomes[i] = retry(i, rejected.reason.clone());
+                        outcomes[i] = Outcome::DeadLetter { reason: rejected.reason.clone() };
                     }
                 }
                 outcomes
@@ -134,17 +168,80 @@ pub async fn run(
 
 /// The live consumer alone, applying to `handler`'s store: what [`run`]
 /// runs besides following generation switches (the benchmarks time it).
+/// Far behind (at the start, or when a batch finds a backlog behind it),
+/// it catches up by reading the stream directly ([`catch_up`]) and then
+/// goes on with the consumer.
 pub async fn consume(
     js: jetstream::Context,
     topology: Topology,
     handler: Arc<ProjectorHandler>,
     shutdown: CancellationToken,
 ) -> Result<(), ConsumerError> {
-    let runtime = ConsumerRuntime::new(
-        js,
-        topology,
-        ConsumerRole::Projector,
-        RuntimeConfig { batch_size: LIVE_BATCH, linger: Some(LIVE_LINGER), ..Default::default() },
-    );
-    runtime.run(handler, shutdown).await
+    while !shutdown.is_cancelled() {
+        let stop = match catch_up::catch_up(&js, &topology, &handler).await {
+            Ok(done) => {
+                if done.applied > 0 || done.consumer_from.is_some() {
+                    tracing::info!(applied = done.applied, consumer_from = ?done.consumer_from, "projector caught up");
+                }
+                handler.watch_far_behind(&shutdown)
+            }
+            // The consumer delivers the backlog instead, until shutdown.
+            Err(error) => {
+                tracing::warn!(%error, "projector catch-up failed; the consumer delivers the backlog");
+                shutdown.clone()
+            }
+        };
+        let runtime = ConsumerRuntime::new(
+            js.clone(),
+            topology.clone(),
+            ConsumerRole::Projector,
+            RuntimeConfig { batch_size: LIVE_BATCH, linger: Some(LIVE_LINGER), ..Default::default() },
+        );
+        runtime.run(handler.clone(), stop).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RedbStore;
+    use masthead_testdata::events::{generate, SynthConfig};
+
+    fn deliveries(events: &[Recorded<AnyEvent>], pending: u64) -> Vec<Delivery> {
+        let delivery = |r: &Recorded<AnyEvent>| Delivery {
+            stream_sequence: r.stream_sequence,
+            subject: "s".into(),
+            delivered: 1,
+            max_deliver: 5,
+            pending,
+            event: r.clone(),
+            replay: false,
+        };
+        events.iter().map(delivery).collect()
+    }
+
+    /// A batch that applied events with a backlog behind it stops the
+    /// consumer for a catch-up; one with a short backlog, or one that only
+    /// found duplicates (the consumer delivering again what a catch-up
+    /// applied), does not.
+    #[tokio::test]
+    async fn a_batch_far_behind_stops_the_consumer_for_a_catch_up() {
+        let events = generate(&SynthConfig::for_events(300));
+        let dir = tempfile::tempdir().expect("dir");
+        let store: Arc<dyn crate::ProjectionStore> =
+            Arc::new(RedbStore::open(&dir.path().join("p.redb")).expect("store"));
+        let reads = Arc::new(ProjectionReads::new(store, "live"));
+        let handler = ProjectorHandler::new(reads, Duration::from_millis(1)).catching_up_from(100);
+        let shutdown = CancellationToken::new();
+        let stop = handler.watch_far_behind(&shutdown);
+        let done = |outcomes: Vec<Outcome>| outcomes.iter().all(|o| *o == Outcome::Done);
+        assert!(done(handler.handle_owned(deliveries(&events[..100], 99)).await));
+        assert!(!stop.is_cancelled(), "99 waiting: the consumer goes on");
+        assert!(done(handler.handle_owned(deliveries(&events[..100], 1_000)).await));
+        assert!(!stop.is_cancelled(), "duplicates only: the consumer goes on");
+        assert!(done(handler.handle_owned(deliveries(&events[100..200], 1_000)).await));
+        assert!(stop.is_cancelled(), "new events with 1 000 behind them: catch up");
+        assert!(!shutdown.is_cancelled(), "the consumer stops, not the projector");
+    }
 }
