@@ -4,28 +4,55 @@
 //! dead-letters), and goes on with the consumer for what comes after.
 
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::{self, Context};
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use masthead_domain::subscription::SubscriptionEvent;
 use masthead_jetstream::dead_letter::DeadLetters;
-use masthead_jetstream::topology::{setup, ConsumerRole};
+use masthead_jetstream::topology::{setup, ConsumerRole, Topology};
 use masthead_projections::projector::generations::ProjectionReads;
 use masthead_projections::projector::{consume, ProjectorHandler};
 use masthead_projections::{ProjectionStore, RedbStore};
 use masthead_test_support::stream::{publish_recorded, server_with_stream};
+use masthead_test_support::wait::wait_until;
 use masthead_testdata::events::{generate, SynthConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Waits (polling: the checkpoint is the only signal) until `store` has
-/// applied up to `last`.
+const PROJECTOR: &str = "projector";
+
 async fn applied_up_to(store: &Arc<dyn ProjectionStore>, last: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while store.checkpoint().await.expect("checkpoint") < last {
-        assert!(tokio::time::Instant::now() < deadline, "the projector did not reach {last}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(&format!("the projector at {last}"), Duration::from_secs(30), || async {
+        (store.checkpoint().await.expect("checkpoint") >= last).then_some(())
+    })
+    .await
+    .expect("caught up");
 }
+
+async fn consumer_info(js: &Context, topology: &Topology) -> jetstream::consumer::Info {
+    let consumer = js.get_consumer_from_stream::<pull::Config, _, _>(PROJECTOR, topology.stream.as_str()).await;
+    consumer.expect("consumer").cached_info().clone()
+}
+
+/// Waits until the projector's consumer starts at `start`.
+async fn consumer_starts_at(js: &Context, topology: &Topology, start: u64) {
+    let policy = DeliverPolicy::ByStartSequence { start_sequence: start };
+    wait_until(&format!("the consumer moved to {start}"), Duration::from_secs(30), || async {
+        (consumer_info(js, topology).await.config.deliver_policy == policy).then_some(())
+    })
+    .await
+    .expect("moved");
+}
+
+/// The projector's live loop on a fresh store, catching up from 100 events.
+fn projector(js: &Context, topology: &Topology, store: &Arc<dyn ProjectionStore>) -> (CancellationToken, Live) {
+    let reads = Arc::new(ProjectionReads::new(store.clone(), "live"));
+    let handler = Arc::new(ProjectorHandler::new(reads, Duration::from_millis(50)).catching_up_from(100));
+    let shutdown = CancellationToken::new();
+    (shutdown.clone(), tokio::spawn(consume(js.clone(), topology.clone(), handler, shutdown)))
+}
+
+type Live = tokio::task::JoinHandle<Result<(), masthead_jetstream::consumer::ConsumerError>>;
 
 /// A subscription event the store cannot apply: its aggregate id is not a
 /// UUID.
@@ -44,6 +71,7 @@ fn poison(events: &[Recorded<AnyEvent>]) -> Recorded<AnyEvent> {
 
 #[tokio::test]
 async fn a_projector_far_behind_catches_up_by_reading_and_moves_its_consumer() {
+    assert_eq!(ConsumerRole::Projector.durable_name(), PROJECTOR);
     let (_server, js, topology) = server_with_stream("CATCHUP").await.expect("nats-server with the stream");
     let events = generate(&SynthConfig::for_events(1200));
     let (before, after) = events.split_at(600);
@@ -53,31 +81,21 @@ async fn a_projector_far_behind_catches_up_by_reading_and_moves_its_consumer() {
     let last = events.len() as u64 + 1;
 
     let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("live.redb");
-    let store: Arc<dyn ProjectionStore> = Arc::new(RedbStore::open(&path).expect("store"));
-    let reads = Arc::new(ProjectionReads::new(store.clone(), "live"));
-    let handler = Arc::new(ProjectorHandler::new(reads, Duration::from_millis(50)).catching_up_from(100));
-    let shutdown = CancellationToken::new();
-    let live = tokio::spawn(consume(js.clone(), topology.clone(), handler, shutdown.clone()));
+    let store: Arc<dyn ProjectionStore> = Arc::new(RedbStore::open(&dir.path().join("live.redb")).expect("store"));
+    let (shutdown, live) = projector(&js, &topology, &store);
     applied_up_to(&store, last).await;
 
     // Moved to the rejected event, not past it: the consumer delivers it
-    // (and the rest again, as duplicates) and dead-letters it.
-    let name = ConsumerRole::Projector.durable_name();
-    let info = js
-        .get_consumer_from_stream::<pull::Config, _, _>(name, topology.stream.as_str())
-        .await
-        .expect("consumer")
-        .cached_info()
-        .clone();
-    assert_eq!(info.config.deliver_policy, DeliverPolicy::ByStartSequence { start_sequence: poisoned });
+    // (and the rest again, as duplicates) and dead-letters it at once.
+    consumer_starts_at(&js, &topology, poisoned).await;
     let letters = DeadLetters::open(&js, &topology.dead_letters_bucket()).await.expect("dead letters");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while letters.get(name, poisoned).await.expect("dead letter").is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "the rejected event was not dead-lettered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(letters.count(Some(name)).await.expect("count"), 1, "only the rejected event");
+    let letter = wait_until("the rejected event dead-lettered", Duration::from_secs(30), || async {
+        letters.get(PROJECTOR, poisoned).await.expect("dead letter")
+    })
+    .await
+    .expect("dead letter");
+    assert_eq!(letter.deliveries, 1, "a rejected event is not retried");
+    assert_eq!(letters.count(Some(PROJECTOR)).await.expect("count"), 1, "only the rejected event");
 
     // The same read models as applying every event directly.
     let direct = RedbStore::open(&dir.path().join("direct.redb")).expect("store");
@@ -92,14 +110,41 @@ async fn a_projector_far_behind_catches_up_by_reading_and_moves_its_consumer() {
 
     // Set-up at the next start keeps where the moved consumer starts.
     setup(&js, &topology).await.expect("set-up over a moved consumer");
-    let again =
-        js.get_consumer_from_stream::<pull::Config, _, _>(name, topology.stream.as_str()).await.expect("consumer");
-    assert_eq!(again.cached_info().config.deliver_policy, info.config.deliver_policy);
+    let policy = consumer_info(&js, &topology).await.config.deliver_policy;
+    assert_eq!(policy, DeliverPolicy::ByStartSequence { start_sequence: poisoned });
 
     // A short tail comes through the consumer.
     let more = generate(&SynthConfig { seed: 99, ..SynthConfig::for_events(40) });
     publish_recorded(&js, &topology, &more).await.expect("publish");
     applied_up_to(&store, last + more.len() as u64).await;
+    shutdown.cancel();
+    live.await.expect("join").expect("projector");
+}
+
+/// Events the consumer never settled may lie before the store's checkpoint
+/// (here: a batch that failed while later ones committed). The catch-up
+/// reads from the consumer's ack floor, so they are applied before the
+/// consumer is moved past them.
+#[tokio::test]
+async fn a_catch_up_applies_what_its_consumer_left_behind_the_checkpoint() {
+    let (_server, js, topology) = server_with_stream("CATCHUPGAP").await.expect("nats-server with the stream");
+    let events = generate(&SynthConfig::for_events(1200));
+    publish_recorded(&js, &topology, &events).await.expect("publish");
+    let last = events.len() as u64;
+    let dir = tempfile::tempdir().expect("dir");
+    let partial = RedbStore::open(&dir.path().join("live.redb")).expect("store");
+    partial.apply_batch_blocking(&events[..500]).expect("apply");
+    partial.apply_batch_blocking(&events[700..]).expect("apply");
+    assert_eq!(partial.checkpoint_blocking().expect("checkpoint"), last);
+    let store: Arc<dyn ProjectionStore> = Arc::new(partial);
+    let (shutdown, live) = projector(&js, &topology, &store);
+    consumer_starts_at(&js, &topology, last + 1).await;
+
+    let direct = RedbStore::open(&dir.path().join("direct.redb")).expect("store");
+    for batch in events.chunks(100) {
+        direct.apply_batch_blocking(batch).expect("apply");
+    }
+    assert_eq!(store.stats().await.expect("stats"), direct.stats_blocking().expect("stats"));
     shutdown.cancel();
     live.await.expect("join").expect("projector");
 }

@@ -347,23 +347,36 @@ pub async fn setup(js: &jetstream::Context, topology: &Topology) -> Result<(), S
         js.create_or_update_key_value(config).await.map_err(|source| SetupError::Bucket { bucket, source })?;
     }
     for role in ConsumerRole::ALL {
-        let consumer = role.durable_name();
+        setup_consumer(js, topology, role).await?;
+    }
+    Ok(())
+}
+
+/// Creates or updates one consumer. Where a consumer starts cannot change
+/// once it exists, and the projector moves its own past a backlog it
+/// caught up on by reading the stream
+/// (`masthead_projections::projector::catch_up`): an existing consumer
+/// keeps its start, the rest is brought up to date. A projector moving it
+/// between the read and the write makes the write fail: read again.
+async fn setup_consumer(js: &jetstream::Context, topology: &Topology, role: ConsumerRole) -> Result<(), SetupError> {
+    let consumer = role.durable_name();
+    let error = |source| SetupError::Consumer { consumer: consumer.to_owned(), source };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
         let mut config = topology.consumer_config(role);
-        // Where a consumer starts cannot change once it exists, and the
-        // projector moves its own past a backlog it caught up on by reading
-        // the stream (`masthead_projections::projector::catch_up`): an
-        // existing consumer keeps its start, the rest is brought up to date.
         match js.get_consumer_from_stream::<pull::Config, _, _>(consumer, topology.stream.as_str()).await {
             Ok(existing) => config.deliver_policy = existing.cached_info().config.deliver_policy,
             Err(e) if matches!(e.kind(), ConsumerErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
                 {}
-            Err(source) => return Err(SetupError::Consumer { consumer: consumer.to_owned(), source }),
+            Err(source) => return Err(error(source)),
         }
-        js.create_consumer_on_stream(config, topology.stream.as_str())
-            .await
-            .map_err(|source| SetupError::Consumer { consumer: consumer.to_owned(), source })?;
+        match js.create_consumer_on_stream(config, topology.stream.as_str()).await {
+            Ok(_) => return Ok(()),
+            Err(_) if attempts < 3 => continue,
+            Err(source) => return Err(error(source)),
+        }
     }
-    Ok(())
 }
 
 /// The pauses between set-up attempts: the first short, since a forming

@@ -90,9 +90,9 @@ impl Handler for ProjectorHandler {
     }
 
     /// Applies the batch in one transaction with its checkpoint. Events the
-    /// store cannot apply are retried (and dead-lettered after the last
-    /// attempt); a failed transaction retries the whole batch. The events
-    /// move to the store: copying each cost as much as decoding it.
+    /// store rejects are dead-lettered; a failed transaction retries the
+    /// whole batch. The events move to the store: copying each cost as
+    /// much as decoding it.
     async fn handle_owned(&self, batch: Vec<Delivery>) -> Vec<Outcome> {
         let retries = batch.iter().map(|d| self.retry_of(d)).collect();
         // Events waiting behind this batch: a backlog (an import).
@@ -178,19 +178,16 @@ pub async fn consume(
     shutdown: CancellationToken,
 ) -> Result<(), ConsumerError> {
     while !shutdown.is_cancelled() {
-        let stop = match catch_up::catch_up(&js, &topology, &handler).await {
-            Ok(done) => {
-                if done.applied > 0 || done.consumer_from.is_some() {
-                    tracing::info!(applied = done.applied, consumer_from = ?done.consumer_from, "projector caught up");
-                }
-                handler.watch_far_behind(&shutdown)
+        match catch_up::catch_up(&js, &topology, &handler, &shutdown).await {
+            Ok(done) if done.applied > 0 || done.consumer_from.is_some() => {
+                tracing::info!(applied = done.applied, consumer_from = ?done.consumer_from, "projector caught up");
             }
-            // The consumer delivers the backlog instead, until shutdown.
-            Err(error) => {
-                tracing::warn!(%error, "projector catch-up failed; the consumer delivers the backlog");
-                shutdown.clone()
-            }
-        };
+            Ok(_) => {}
+            // The consumer delivers the backlog; a batch that applies
+            // something far behind tries again, so each round progresses.
+            Err(error) => tracing::warn!(%error, "projector catch-up failed; the consumer delivers the backlog"),
+        }
+        let stop = handler.watch_far_behind(&shutdown);
         let runtime = ConsumerRuntime::new(
             js.clone(),
             topology.clone(),

@@ -8,9 +8,11 @@
 //! * **raw replay**: read and decode the whole stream, nothing applied
 //!   (the baseline; the same readers a rebuild uses);
 //! * **rebuild**: `projector::rebuild` into a fresh redb generation;
-//! * **live**: the projector's durable consumer (`projector::consume`, what
-//!   `masthead up` runs) from sequence 1 into a fresh store, timed until
-//!   the store's checkpoint reaches the end of the stream.
+//! * **live**: the live projector (`projector::consume`, what `masthead up`
+//!   runs) with a fresh durable consumer and a fresh store, timed until the
+//!   store's checkpoint reaches the end of the stream. That far behind it
+//!   catches up by reading the stream (`projector::catch_up`), then moves
+//!   its consumer past what it applied.
 //!
 //! With `--import-lag`, the live projector also runs while the stream is
 //! first published (an import as it happens), and the run reports how long
@@ -215,8 +217,8 @@ async fn measure(config: &Config, nats: &Nats, options: &Options, readers: usize
     Ok(())
 }
 
-/// The projector's live consumer from sequence 1 into a fresh store, as
-/// `masthead up` runs it.
+/// The live projector with a fresh consumer (from sequence 1) and a fresh
+/// store, as `masthead up` runs it.
 struct LiveProjector {
     store: Arc<dyn ProjectionStore>,
     consumer: tokio::task::JoinHandle<Result<(), masthead_jetstream::consumer::ConsumerError>>,

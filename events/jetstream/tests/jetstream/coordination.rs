@@ -201,9 +201,10 @@ async fn a_lagging_consumer_with_linger_hands_over_full_batches() {
     .expect("all handled");
     shutdown.cancel();
     task.await.expect("joins").expect("runs");
-    // Behind, a batch waits to fill (it may pass the size by one chunk);
-    // the last one, with nothing pending after it, goes as it is.
-    let (last, full) = sizes.split_last().expect("batches");
+    // Behind, a batch waits to fill; it may pass the size by one chunk
+    // (fewer than 50 more), and so may the last one, which stops waiting
+    // once nothing is pending after it.
+    let (_, full) = sizes.split_last().expect("batches");
     assert!(!full.is_empty() && full.iter().all(|n| *n >= 50), "{sizes:?}");
-    assert!(*last <= 50, "{sizes:?}");
+    assert!(sizes.iter().all(|n| *n < 100), "{sizes:?}");
 }
