@@ -7,7 +7,7 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::{self, Context};
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use masthead_domain::subscription::SubscriptionEvent;
-use masthead_jetstream::dead_letter::DeadLetters;
+use masthead_jetstream::dead_letter::{DeadLetter, DeadLetters};
 use masthead_jetstream::topology::{setup, ConsumerRole, Topology};
 use masthead_projections::projector::generations::ProjectionReads;
 use masthead_projections::projector::{consume, ProjectorHandler};
@@ -54,6 +54,31 @@ fn projector(js: &Context, topology: &Topology, store: &Arc<dyn ProjectionStore>
 
 type Live = tokio::task::JoinHandle<Result<(), masthead_jetstream::consumer::ConsumerError>>;
 
+/// Starts the projector on a fresh store in `dir` and waits until it has
+/// applied up to `last`.
+async fn caught_up(
+    js: &Context,
+    topology: &Topology,
+    dir: &std::path::Path,
+    last: u64,
+) -> (Arc<dyn ProjectionStore>, CancellationToken, Live) {
+    let store: Arc<dyn ProjectionStore> = Arc::new(RedbStore::open(&dir.join("live.redb")).expect("store"));
+    let (shutdown, live) = projector(js, topology, &store);
+    applied_up_to(&store, last).await;
+    (store, shutdown, live)
+}
+
+/// Waits until the projector has dead-lettered sequence `seq`.
+async fn dead_letter(js: &Context, topology: &Topology, seq: u64) -> (DeadLetters, DeadLetter) {
+    let letters = DeadLetters::open(js, &topology.dead_letters_bucket()).await.expect("dead letters");
+    let letter = wait_until(&format!("{seq} dead-lettered"), Duration::from_secs(30), || async {
+        letters.get(PROJECTOR, seq).await.expect("dead letter")
+    })
+    .await
+    .expect("dead letter");
+    (letters, letter)
+}
+
 /// A subscription event the store cannot apply: its aggregate id is not a
 /// UUID.
 fn poison(events: &[Recorded<AnyEvent>]) -> Recorded<AnyEvent> {
@@ -81,19 +106,12 @@ async fn a_projector_far_behind_catches_up_by_reading_and_moves_its_consumer() {
     let last = events.len() as u64 + 1;
 
     let dir = tempfile::tempdir().expect("dir");
-    let store: Arc<dyn ProjectionStore> = Arc::new(RedbStore::open(&dir.path().join("live.redb")).expect("store"));
-    let (shutdown, live) = projector(&js, &topology, &store);
-    applied_up_to(&store, last).await;
+    let (store, shutdown, live) = caught_up(&js, &topology, dir.path(), last).await;
 
     // Moved to the rejected event, not past it: the consumer delivers it
     // (and the rest again, as duplicates) and dead-letters it at once.
     consumer_starts_at(&js, &topology, poisoned).await;
-    let letters = DeadLetters::open(&js, &topology.dead_letters_bucket()).await.expect("dead letters");
-    let letter = wait_until("the rejected event dead-lettered", Duration::from_secs(30), || async {
-        letters.get(PROJECTOR, poisoned).await.expect("dead letter")
-    })
-    .await
-    .expect("dead letter");
+    let (letters, letter) = dead_letter(&js, &topology, poisoned).await;
     assert_eq!(letter.deliveries, 1, "a rejected event is not retried");
     assert_eq!(letters.count(Some(PROJECTOR)).await.expect("count"), 1, "only the rejected event");
 
@@ -145,6 +163,29 @@ async fn a_catch_up_applies_what_its_consumer_left_behind_the_checkpoint() {
         direct.apply_batch_blocking(batch).expect("apply");
     }
     assert_eq!(store.stats().await.expect("stats"), direct.stats_blocking().expect("stats"));
+    shutdown.cancel();
+    live.await.expect("join").expect("projector");
+}
+
+/// A message that does not decode shows in the catch-up as a gap in the
+/// sequences: the consumer is moved to it, not past it, and dead-letters it.
+#[tokio::test]
+async fn an_undecodable_message_in_the_backlog_holds_the_consumer_back() {
+    let (_server, js, topology) = server_with_stream("CATCHUPRAW").await.expect("nats-server with the stream");
+    let events = generate(&SynthConfig::for_events(1200));
+    let (before, after) = events.split_at(600);
+    publish_recorded(&js, &topology, before).await.expect("publish");
+    let subject = topology.subject("subscription", &uuid::Uuid::new_v4().to_string());
+    let ack = js.publish(subject, "no envelope".into()).await.expect("publish");
+    let garbled = ack.await.expect("ack").sequence;
+    publish_recorded(&js, &topology, after).await.expect("publish");
+    let last = events.len() as u64 + 1;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (_store, shutdown, live) = caught_up(&js, &topology, dir.path(), last).await;
+    consumer_starts_at(&js, &topology, garbled).await;
+    let (_, letter) = dead_letter(&js, &topology, garbled).await;
+    assert!(letter.error.contains("undecodable"), "{}", letter.error);
     shutdown.cancel();
     live.await.expect("join").expect("projector");
 }
