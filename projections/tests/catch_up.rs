@@ -38,7 +38,9 @@ async fn consumer_info(js: &Context, topology: &Topology) -> jetstream::consumer
 async fn consumer_starts_at(js: &Context, topology: &Topology, start: u64) {
     let policy = DeliverPolicy::ByStartSequence { start_sequence: start };
     wait_until(&format!("the consumer moved to {start}"), Duration::from_secs(30), || async {
-        (consumer_info(js, topology).await.config.deliver_policy == policy).then_some(())
+        // Missing for a moment while it is recreated.
+        let consumer = js.get_consumer_from_stream::<pull::Config, _, _>(PROJECTOR, topology.stream.as_str()).await;
+        (consumer.ok()?.cached_info().config.deliver_policy == policy).then_some(())
     })
     .await
     .expect("moved");
@@ -66,6 +68,21 @@ async fn caught_up(
     let (shutdown, live) = projector(js, topology, &store);
     applied_up_to(&store, last).await;
     (store, shutdown, live)
+}
+
+/// The stats of `events` applied directly to a fresh store in `dir`.
+fn direct_stats(dir: &std::path::Path, events: &[Recorded<AnyEvent>]) -> masthead_projections::Stats {
+    let direct = RedbStore::open(&dir.join("direct.redb")).expect("store");
+    for batch in events.chunks(100) {
+        direct.apply_batch_blocking(batch).expect("apply");
+    }
+    direct.stats_blocking().expect("stats")
+}
+
+/// Stops the projector and checks that it ended cleanly.
+async fn stop(shutdown: CancellationToken, live: Live) {
+    shutdown.cancel();
+    live.await.expect("join").expect("projector");
 }
 
 /// Waits until the projector has dead-lettered sequence `seq`.
@@ -116,12 +133,8 @@ async fn a_projector_far_behind_catches_up_by_reading_and_moves_its_consumer() {
     assert_eq!(letters.count(Some(PROJECTOR)).await.expect("count"), 1, "only the rejected event");
 
     // The same read models as applying every event directly.
-    let direct = RedbStore::open(&dir.path().join("direct.redb")).expect("store");
-    for batch in events.chunks(100) {
-        direct.apply_batch_blocking(batch).expect("apply");
-    }
     let mut stats = store.stats().await.expect("stats");
-    let mut expected = direct.stats_blocking().expect("stats");
+    let mut expected = direct_stats(dir.path(), &events);
     // One sequence more: the rejected event.
     (stats.last_applied_seq, expected.last_applied_seq) = (0, 0);
     assert_eq!(stats, expected);
@@ -135,8 +148,7 @@ async fn a_projector_far_behind_catches_up_by_reading_and_moves_its_consumer() {
     let more = generate(&SynthConfig { seed: 99, ..SynthConfig::for_events(40) });
     publish_recorded(&js, &topology, &more).await.expect("publish");
     applied_up_to(&store, last + more.len() as u64).await;
-    shutdown.cancel();
-    live.await.expect("join").expect("projector");
+    stop(shutdown, live).await;
 }
 
 /// Events the consumer never settled may lie before the store's checkpoint
@@ -158,13 +170,8 @@ async fn a_catch_up_applies_what_its_consumer_left_behind_the_checkpoint() {
     let (shutdown, live) = projector(&js, &topology, &store);
     consumer_starts_at(&js, &topology, last + 1).await;
 
-    let direct = RedbStore::open(&dir.path().join("direct.redb")).expect("store");
-    for batch in events.chunks(100) {
-        direct.apply_batch_blocking(batch).expect("apply");
-    }
-    assert_eq!(store.stats().await.expect("stats"), direct.stats_blocking().expect("stats"));
-    shutdown.cancel();
-    live.await.expect("join").expect("projector");
+    assert_eq!(store.stats().await.expect("stats"), direct_stats(dir.path(), &events));
+    stop(shutdown, live).await;
 }
 
 /// A message that does not decode shows in the catch-up as a gap in the
@@ -186,6 +193,46 @@ async fn an_undecodable_message_in_the_backlog_holds_the_consumer_back() {
     consumer_starts_at(&js, &topology, garbled).await;
     let (_, letter) = dead_letter(&js, &topology, garbled).await;
     assert!(letter.error.contains("undecodable"), "{}", letter.error);
-    shutdown.cancel();
-    live.await.expect("join").expect("projector");
+    stop(shutdown, live).await;
+}
+
+/// A backlog that arrives while the projector consumes: a batch that finds
+/// it waiting stops the consumer, the projector catches up by reading, and
+/// recreates its consumer past what it read, with the topology's settings.
+#[tokio::test]
+async fn a_backlog_arriving_while_consuming_is_caught_up_by_reading() {
+    let (_server, js, topology) = server_with_stream("CATCHUPLIVE").await.expect("nats-server with the stream");
+    // A consumer that may hold only 50 unacknowledged, so the backlog
+    // waits on the server, where the consumer's pending count sees it.
+    let mut narrow = topology.consumer_config(ConsumerRole::Projector);
+    narrow.max_ack_pending = 50;
+    js.delete_consumer_from_stream(PROJECTOR, topology.stream.as_str()).await.expect("delete");
+    js.create_consumer_on_stream(narrow, topology.stream.as_str()).await.expect("create");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn ProjectionStore> = Arc::new(RedbStore::open(&dir.path().join("live.redb")).expect("store"));
+    let reads = Arc::new(ProjectionReads::new(store.clone(), "live"));
+    let handler = Arc::new(ProjectorHandler::new(reads, Duration::from_millis(50)).catching_up_from(100));
+    let shutdown = CancellationToken::new();
+    let live = tokio::spawn(consume(js.clone(), topology.clone(), handler.clone(), shutdown.clone()));
+    // Held while the backlog is published: the consumer's first batches
+    // wait, and the ones after see the whole backlog behind them.
+    let pause = handler.gate.write().await;
+    let events = generate(&SynthConfig::for_events(1200));
+    publish_recorded(&js, &topology, &events).await.expect("publish");
+    drop(pause);
+    applied_up_to(&store, events.len() as u64).await;
+
+    // Moved once the catch-up has applied what it read: waited for.
+    let info = wait_until("the consumer moved", Duration::from_secs(30), || async {
+        let consumer = js.get_consumer_from_stream::<pull::Config, _, _>(PROJECTOR, topology.stream.as_str()).await;
+        let info = consumer.ok()?.cached_info().clone();
+        matches!(info.config.deliver_policy, DeliverPolicy::ByStartSequence { start_sequence } if start_sequence > 100)
+            .then_some(info)
+    })
+    .await
+    .expect("moved");
+    assert_eq!(info.config.max_ack_pending, topology.consumer_config(ConsumerRole::Projector).max_ack_pending);
+    assert_eq!(store.stats().await.expect("stats"), direct_stats(dir.path(), &events));
+    stop(shutdown, live).await;
 }
