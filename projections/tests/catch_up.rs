@@ -34,24 +34,56 @@ async fn consumer_info(js: &Context, topology: &Topology) -> jetstream::consumer
     consumer.expect("consumer").cached_info().clone()
 }
 
+/// Waits until the projector's consumer exists (it is missing for a moment
+/// while it is moved) and where it starts satisfies `moved`.
+async fn consumer_moved(
+    js: &Context,
+    topology: &Topology,
+    what: &str,
+    moved: impl Fn(&DeliverPolicy) -> bool,
+) -> jetstream::consumer::Info {
+    wait_until(what, Duration::from_secs(30), || async {
+        let consumer = js.get_consumer_from_stream::<pull::Config, _, _>(PROJECTOR, topology.stream.as_str()).await;
+        let info = consumer.ok()?.cached_info().clone();
+        moved(&info.config.deliver_policy).then_some(info)
+    })
+    .await
+    .expect("moved")
+}
+
 /// Waits until the projector's consumer starts at `start`.
 async fn consumer_starts_at(js: &Context, topology: &Topology, start: u64) {
     let policy = DeliverPolicy::ByStartSequence { start_sequence: start };
-    wait_until(&format!("the consumer moved to {start}"), Duration::from_secs(30), || async {
-        // Missing for a moment while it is recreated.
-        let consumer = js.get_consumer_from_stream::<pull::Config, _, _>(PROJECTOR, topology.stream.as_str()).await;
-        (consumer.ok()?.cached_info().config.deliver_policy == policy).then_some(())
-    })
-    .await
-    .expect("moved");
+    consumer_moved(js, topology, &format!("the consumer moved to {start}"), |p| *p == policy).await;
 }
 
-/// The projector's live loop on a fresh store, catching up from 100 events.
-fn projector(js: &Context, topology: &Topology, store: &Arc<dyn ProjectionStore>) -> (CancellationToken, Live) {
+/// Publishes the first 600 of `events`, then the one message `bad`
+/// publishes, then the rest; returns the sequence `bad` returns and the
+/// last one.
+async fn backlog_around(
+    js: &Context,
+    topology: &Topology,
+    events: &[Recorded<AnyEvent>],
+    bad: impl std::future::Future<Output = u64>,
+) -> (u64, u64) {
+    let (before, after) = events.split_at(600);
+    publish_recorded(js, topology, before).await.expect("publish");
+    let bad = bad.await;
+    publish_recorded(js, topology, after).await.expect("publish");
+    (bad, events.len() as u64 + 1)
+}
+
+/// The projector's live loop on `store`, catching up from 100 events.
+fn projector(
+    js: &Context,
+    topology: &Topology,
+    store: &Arc<dyn ProjectionStore>,
+) -> (Arc<ProjectorHandler>, CancellationToken, Live) {
     let reads = Arc::new(ProjectionReads::new(store.clone(), "live"));
     let handler = Arc::new(ProjectorHandler::new(reads, Duration::from_millis(50)).catching_up_from(100));
     let shutdown = CancellationToken::new();
-    (shutdown.clone(), tokio::spawn(consume(js.clone(), topology.clone(), handler, shutdown)))
+    let live = tokio::spawn(consume(js.clone(), topology.clone(), handler.clone(), shutdown.clone()));
+    (handler, shutdown, live)
 }
 
 type Live = tokio::task::JoinHandle<Result<(), masthead_jetstream::consumer::ConsumerError>>;
@@ -65,7 +97,7 @@ async fn caught_up(
     last: u64,
 ) -> (Arc<dyn ProjectionStore>, CancellationToken, Live) {
     let store: Arc<dyn ProjectionStore> = Arc::new(RedbStore::open(&dir.join("live.redb")).expect("store"));
-    let (shutdown, live) = projector(js, topology, &store);
+    let (_, shutdown, live) = projector(js, topology, &store);
     applied_up_to(&store, last).await;
     (store, shutdown, live)
 }
@@ -116,11 +148,8 @@ async fn a_projector_far_behind_catches_up_by_reading_and_moves_its_consumer() {
     assert_eq!(ConsumerRole::Projector.durable_name(), PROJECTOR);
     let (_server, js, topology) = server_with_stream("CATCHUP").await.expect("nats-server with the stream");
     let events = generate(&SynthConfig::for_events(1200));
-    let (before, after) = events.split_at(600);
-    publish_recorded(&js, &topology, before).await.expect("publish");
-    let poisoned = publish_recorded(&js, &topology, &[poison(&events)]).await.expect("publish")[0];
-    publish_recorded(&js, &topology, after).await.expect("publish");
-    let last = events.len() as u64 + 1;
+    let rejected = async { publish_recorded(&js, &topology, &[poison(&events)]).await.expect("publish")[0] };
+    let (poisoned, last) = backlog_around(&js, &topology, &events, rejected).await;
 
     let dir = tempfile::tempdir().expect("dir");
     let (store, shutdown, live) = caught_up(&js, &topology, dir.path(), last).await;
@@ -167,7 +196,7 @@ async fn a_catch_up_applies_what_its_consumer_left_behind_the_checkpoint() {
     partial.apply_batch_blocking(&events[700..]).expect("apply");
     assert_eq!(partial.checkpoint_blocking().expect("checkpoint"), last);
     let store: Arc<dyn ProjectionStore> = Arc::new(partial);
-    let (shutdown, live) = projector(&js, &topology, &store);
+    let (_, shutdown, live) = projector(&js, &topology, &store);
     consumer_starts_at(&js, &topology, last + 1).await;
 
     assert_eq!(store.stats().await.expect("stats"), direct_stats(dir.path(), &events));
@@ -180,13 +209,12 @@ async fn a_catch_up_applies_what_its_consumer_left_behind_the_checkpoint() {
 async fn an_undecodable_message_in_the_backlog_holds_the_consumer_back() {
     let (_server, js, topology) = server_with_stream("CATCHUPRAW").await.expect("nats-server with the stream");
     let events = generate(&SynthConfig::for_events(1200));
-    let (before, after) = events.split_at(600);
-    publish_recorded(&js, &topology, before).await.expect("publish");
-    let subject = topology.subject("subscription", &uuid::Uuid::new_v4().to_string());
-    let ack = js.publish(subject, "no envelope".into()).await.expect("publish");
-    let garbled = ack.await.expect("ack").sequence;
-    publish_recorded(&js, &topology, after).await.expect("publish");
-    let last = events.len() as u64 + 1;
+    let garble = async {
+        let subject = topology.subject("subscription", &uuid::Uuid::new_v4().to_string());
+        let ack = js.publish(subject, "no envelope".into()).await.expect("publish");
+        ack.await.expect("ack").sequence
+    };
+    let (garbled, last) = backlog_around(&js, &topology, &events, garble).await;
 
     let dir = tempfile::tempdir().expect("dir");
     let (_store, shutdown, live) = caught_up(&js, &topology, dir.path(), last).await;
@@ -211,10 +239,7 @@ async fn a_backlog_arriving_while_consuming_is_caught_up_by_reading() {
 
     let dir = tempfile::tempdir().expect("dir");
     let store: Arc<dyn ProjectionStore> = Arc::new(RedbStore::open(&dir.path().join("live.redb")).expect("store"));
-    let reads = Arc::new(ProjectionReads::new(store.clone(), "live"));
-    let handler = Arc::new(ProjectorHandler::new(reads, Duration::from_millis(50)).catching_up_from(100));
-    let shutdown = CancellationToken::new();
-    let live = tokio::spawn(consume(js.clone(), topology.clone(), handler.clone(), shutdown.clone()));
+    let (handler, shutdown, live) = projector(&js, &topology, &store);
     // Held while the backlog is published: the consumer's first batches
     // wait, and the ones after see the whole backlog behind them.
     let pause = handler.gate.write().await;
@@ -224,14 +249,13 @@ async fn a_backlog_arriving_while_consuming_is_caught_up_by_reading() {
     applied_up_to(&store, events.len() as u64).await;
 
     // Moved once the catch-up has applied what it read: waited for.
-    let info = wait_until("the consumer moved", Duration::from_secs(30), || async {
-        let consumer = js.get_consumer_from_stream::<pull::Config, _, _>(PROJECTOR, topology.stream.as_str()).await;
-        let info = consumer.ok()?.cached_info().clone();
-        matches!(info.config.deliver_policy, DeliverPolicy::ByStartSequence { start_sequence } if start_sequence > 100)
-            .then_some(info)
-    })
-    .await
-    .expect("moved");
+    let info = consumer_moved(
+        &js,
+        &topology,
+        "the consumer moved",
+        |p| matches!(p, DeliverPolicy::ByStartSequence { start_sequence } if *start_sequence > 100),
+    )
+    .await;
     assert_eq!(info.config.max_ack_pending, topology.consumer_config(ConsumerRole::Projector).max_ack_pending);
     assert_eq!(store.stats().await.expect("stats"), direct_stats(dir.path(), &events));
     stop(shutdown, live).await;

@@ -367,8 +367,7 @@ async fn setup_consumer(js: &jetstream::Context, topology: &Topology, role: Cons
         let mut config = topology.consumer_config(role);
         match js.get_consumer_from_stream::<pull::Config, _, _>(consumer, topology.stream.as_str()).await {
             Ok(existing) => config.deliver_policy = existing.cached_info().config.deliver_policy,
-            Err(e) if matches!(e.kind(), ConsumerErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
-                {}
+            Err(e) if is_consumer_not_found(&e) => {}
             Err(source) => return Err(error(source)),
         }
         match js.create_consumer_on_stream(config, topology.stream.as_str()).await {
@@ -377,6 +376,11 @@ async fn setup_consumer(js: &jetstream::Context, topology: &Topology, role: Cons
             Err(source) => return Err(error(source)),
         }
     }
+}
+
+/// Whether `e` says the consumer does not exist.
+pub fn is_consumer_not_found(e: &stream::ConsumerError) -> bool {
+    matches!(e.kind(), ConsumerErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND)
 }
 
 /// The pauses between set-up attempts: the first short, since a forming

@@ -26,15 +26,16 @@ use super::ProjectorHandler;
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use masthead_domain::envelope::{AnyEvent, Recorded};
 use masthead_jetstream::replay::{self, ReplayError, ReplayOptions, Until};
-use masthead_jetstream::topology::{ConsumerRole, Topology};
+use masthead_jetstream::topology::{is_consumer_not_found, ConsumerRole, Topology};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Events left for the consumer to deliver from which the projector
 /// catches up by reading the stream directly, and events a batch may still
-/// see waiting behind it before the projector leaves the consumer to do so. Below it the consumer's own batches (up to 60 000)
-/// are as fast, and moving the consumer is not worth its churn.
+/// see waiting behind it before the projector leaves the consumer to do so.
+/// Below it the consumer's own batches (up to 60 000) are as fast, and
+/// moving the consumer is not worth its churn.
 pub const CATCH_UP_FROM: u64 = 100_000;
 
 /// Events per catch-up batch: one store transaction each, as a rebuild's.
@@ -83,14 +84,15 @@ pub async fn catch_up(
     handler: &ProjectorHandler,
     shutdown: &CancellationToken,
 ) -> Result<CatchUp, CatchUpError> {
-    let mut stream = js.get_stream(&topology.stream).await.map_err(stream_error)?;
-    let end = stream.info().await.map_err(stream_error)?.state.last_sequence;
+    // Fetched with the stream: its info is current.
+    let stream = js.get_stream(&topology.stream).await.map_err(stream_error)?;
+    let end = stream.cached_info().state.last_sequence;
     let name = ConsumerRole::Projector.durable_name();
     // A consumer missing here was deleted by a move that did not finish
     // (set-up recreates it at the next start): created again below.
     let (floor, missing) = match js.get_consumer_from_stream::<pull::Config, _, _>(name, &topology.stream).await {
         Ok(consumer) => (consumer.cached_info().ack_floor.stream_sequence, false),
-        Err(e) if not_found(&e) => (0, true),
+        Err(e) if is_consumer_not_found(&e) => (0, true),
         Err(e) => return Err(stream_error(e)),
     };
     let least = if missing { 0 } else { handler.catch_up_from };
@@ -151,8 +153,9 @@ pub async fn catch_up(
 
 /// Recreates the projector's durable consumer to deliver from `start` if
 /// that skips `least` or more events past its ack floor (`least` 0: a
-/// missing consumer is created); returns where it starts now if it moved. A consumer's start cannot be changed in place.
-/// The projector is not consuming meanwhile. Once deleted, the consumer is
+/// missing consumer is created); returns where it starts now if it moved.
+/// A consumer's start cannot be changed in place. The projector is not
+/// consuming meanwhile. Once deleted, the consumer is
 /// created again until that succeeds (or shutdown): without it the
 /// projector would stop.
 async fn move_consumer(
@@ -187,11 +190,6 @@ async fn move_consumer(
     }
     tracing::info!(from = floor + 1, to = start, "projector consumer moved past what the catch-up applied");
     Ok(Some(start))
-}
-
-fn not_found(e: &jetstream::stream::ConsumerError) -> bool {
-    use jetstream::stream::ConsumerErrorKind;
-    matches!(e.kind(), ConsumerErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND)
 }
 
 fn stream_error(e: impl std::fmt::Display) -> CatchUpError {

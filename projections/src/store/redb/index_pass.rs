@@ -11,7 +11,7 @@
 //! merging the slices' sorted runs as they go.
 
 use super::write::for_each_addr_index_value;
-use super::{registered_doc, AddrIndex, ADDRS, ADDR_INDEXES, ADDR_LIVE};
+use super::{push_value_id_key, registered_doc, AddrIndex, ADDRS, ADDR_INDEXES, ADDR_LIVE};
 use crate::error::StoreError;
 use std::ops::{Bound, RangeInclusive};
 use uuid::Uuid;
@@ -30,9 +30,7 @@ struct KeyRun {
 impl KeyRun {
     fn push(&mut self, value: &str, id: Uuid) {
         let start = self.bytes.len();
-        self.bytes.extend_from_slice(value.as_bytes());
-        self.bytes.push(0);
-        self.bytes.extend_from_slice(id.as_bytes());
+        push_value_id_key(&mut self.bytes, value, id);
         // At least 17 bytes (the separator and the id), so 8 are there.
         let mut head = [0; 8];
         head.copy_from_slice(&self.bytes[start..start + 8]);

@@ -261,10 +261,16 @@ fn undesc_ts(b: [u8; 8]) -> i64 {
 /// `value ‖ 0 ‖ id`. Values are normalised text without NUL.
 fn value_id_key(value: &str, id: Uuid) -> Vec<u8> {
     let mut k = Vec::with_capacity(value.len() + 17);
-    k.extend_from_slice(value.as_bytes());
-    k.push(0);
-    k.extend_from_slice(id.as_bytes());
+    push_value_id_key(&mut k, value, id);
     k
+}
+
+/// Appends [`value_id_key`] to `buf` (the index pass keeps many in one
+/// buffer).
+fn push_value_id_key(buf: &mut Vec<u8>, value: &str, id: Uuid) {
+    buf.extend_from_slice(value.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(id.as_bytes());
 }
 
 /// Splits `value ‖ 0 ‖ id`.

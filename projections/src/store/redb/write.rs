@@ -146,8 +146,8 @@ pub(super) fn write_subscriptions(
 /// registration as JSON (~380 bytes; ~110 in the row) filled pages fast.
 ///
 /// With `index_now` false (a rebuild, or a live backlog; see `apply`), the
-/// address indexes are left alone: [`rebuild_address_indexes`] writes them
-/// from the rows once the batches that deferred them are done.
+/// address indexes are left alone: the index pass (`index_pass`) writes
+/// them from the rows once the batches that deferred them are done.
 pub(super) fn write_addresses(
     txn: &redb::WriteTransaction,
     live: &mut Table<'_, u128, &'static [u8]>,
